@@ -1,0 +1,33 @@
+# callscope: `make demo` runs the product, `make test` runs the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint lock system-deps clean
+
+$(STAMP): requirements.lock pyproject.toml
+	bash scripts/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/callscope demo
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+# Re-resolve the pinned dependencies (needs uv: pip install uv).
+lock:
+	uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 \
+		--universal --output-file requirements.lock
+
+clean:
+	rm -rf $(VENV) callscope-data

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages callscope's demo and tests need, when they are missing.
+set -euo pipefail
+
+packages=()
+python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
+
+if [ ${#packages[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "missing Debian packages: ${packages[*]} (run as root or install them)" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"
+fi

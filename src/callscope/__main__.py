@@ -1,0 +1,3 @@
+from callscope.cli import main
+
+main()

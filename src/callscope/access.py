@@ -1,0 +1,25 @@
+"""Who may see what: the one place that scopes conversations to a user (SPEC §2)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, false, or_, select
+
+from callscope.db.models import Conversation, ConversationSession, User, supervised_queues
+
+
+def visible_conversations(user: User) -> Select[tuple[Conversation]]:
+    """A query of the conversations USER may see: own calls, supervised queues, or all."""
+    query = select(Conversation)
+    if user.role == "admin":
+        return query
+    if user.role == "supervisor":
+        queues = select(supervised_queues.c.queue_id).where(supervised_queues.c.user_id == user.id)
+        return query.where(Conversation.queue_id.in_(queues))
+    if user.agent_id is None:
+        return query.where(false())
+    in_session = select(ConversationSession.conversation_id).where(
+        ConversationSession.agent_id == user.agent_id
+    )
+    return query.where(
+        or_(Conversation.primary_agent_id == user.agent_id, Conversation.id.in_(in_session))
+    )

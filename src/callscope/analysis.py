@@ -1,0 +1,120 @@
+"""The analysis document of SPEC §7, built from the store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from callscope.db.models import Conversation, ConversationAnalysis
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds(), 3)
+
+
+def overview(conv: Conversation) -> dict[str, Any]:
+    """The overview fields of S7."""
+    agent = conv.primary_agent
+    contact = conv.contact
+    return {
+        "primary_agent": {"external_id": agent.external_id, "name": agent.name} if agent else None,
+        "customer": (
+            {
+                "external_id": contact.external_id,
+                "name": contact.name,
+                "phone": contact.phone,
+                "email": contact.email,
+            }
+            if contact
+            else None
+        ),
+        "channel": conv.channel,
+        "status": conv.status,
+        "status_reason": conv.status_reason,
+        "queue": conv.queue.name if conv.queue else None,
+        "workstream": conv.workstream.name if conv.workstream else None,
+        "started_at": _iso(conv.started_at),
+        "ended_at": _iso(conv.ended_at),
+        "duration_s": _seconds(conv.started_at, conv.ended_at),
+        "skills": [s.name for s in agent.skills] if agent else [],
+        "regarding": (
+            {
+                "type": conv.regarding_type,
+                "id": conv.regarding_id,
+                "title": conv.regarding_title,
+                "url": conv.regarding_url,
+            }
+            if conv.regarding_id or conv.regarding_url or conv.regarding_title
+            else None
+        ),
+        "modified_on": _iso(conv.modified_on),
+        "consent": {
+            "status": conv.consent_status,
+            "method": conv.consent_method,
+            "at": _iso(conv.consent_at),
+        },
+    }
+
+
+def document(session: Session, conv: Conversation) -> dict[str, Any]:
+    """The whole analysis document of a conversation (what exists of it so far)."""
+    rec = conv.recording
+    result = session.get(ConversationAnalysis, conv.id)
+    segments = [
+        {
+            "speaker": seg.speaker,
+            "agent": seg.agent.name if seg.agent else None,
+            "start_s": seg.start_s,
+            "end_s": seg.end_s,
+            "text": seg.text,
+            "sentiment": {"score": seg.sentiment_score, "label": seg.sentiment_label},
+            "words": [
+                {"text": w.text, "start_s": w.start_s, "end_s": w.end_s, "confidence": w.confidence}
+                for w in seg.words
+            ],
+        }
+        for seg in conv.segments
+    ]
+    return {
+        "id": conv.id,
+        "external_id": conv.external_id,
+        "status": conv.processing_status,
+        "overview": overview(conv),
+        "sessions": [
+            {
+                "agent": {"external_id": s.agent.external_id, "name": s.agent.name},
+                "role": s.role,
+                "started_at": _iso(s.started_at),
+                "ended_at": _iso(s.ended_at),
+                "duration_s": _seconds(s.started_at, s.ended_at),
+            }
+            for s in conv.sessions
+        ],
+        "recording": (
+            {
+                "duration_s": rec.duration_s,
+                "channels": rec.channels,
+                "sample_rate": rec.sample_rate,
+                "speaker_source": rec.speaker_source,
+                "format": rec.container,
+                "codec": rec.codec,
+                "channel_map": rec.channel_map,
+            }
+            if rec
+            else None
+        ),
+        "transcript": {
+            "language": (result.language if result else None) or conv.language,
+            "segments": segments,
+        },
+        "sentiment": result.sentiment if result else None,
+        "metrics": result.metrics if result else None,
+    }

@@ -1,0 +1,84 @@
+"""Users, password hashes (argon2) and API tokens (stored as SHA-256 digests)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callscope.db.models import Agent, ApiToken, User, utcnow
+
+ROLES = ("agent", "supervisor", "admin")
+TOKEN_PREFIX = "cs_"
+_hasher = PasswordHasher()
+
+
+class UserError(Exception):
+    """A user or token operation that cannot be done; the message says why."""
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of PASSWORD."""
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str, password: str) -> bool:
+    """Whether PASSWORD matches STORED_HASH."""
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def add_user(
+    session: Session, username: str, role: str, password: str, agent_external_id: str | None = None
+) -> User:
+    """Create a sign-in account; an agent account is linked to its agent record (created if new)."""
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if not username.strip():
+        raise UserError("user name is empty")
+    if len(password) < 8:
+        raise UserError("password must have at least 8 characters")
+    if session.scalar(select(User).where(User.username == username)):
+        raise UserError(f"user {username!r} already exists")
+    agent = None
+    if agent_external_id:
+        agent = session.scalar(select(Agent).where(Agent.external_id == agent_external_id))
+        if agent is None:
+            agent = Agent(external_id=agent_external_id, name=username)
+            session.add(agent)
+    elif role == "agent":
+        raise UserError("an agent account needs --agent-id (the agent's external id)")
+    user = User(username=username, role=role, password_hash=hash_password(password), agent=agent)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, username: str, name: str) -> str:
+    """Create an API token acting as USERNAME; the plain token is returned once, never stored."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise UserError(f"no user {username!r}")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(name=name, user=user, token_hash=_digest(token), prefix=token[:8]))
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The active user a bearer token acts as, or None."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    if row is None or row.revoked_at is not None or row.user.disabled:
+        return None
+    row.last_used_at = utcnow()
+    return row.user

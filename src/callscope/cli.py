@@ -1,0 +1,295 @@
+"""The `callscope` command: parses arguments, makes one domain call, prints the outcome."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import or_, select
+
+from callscope import analysis, auth, policy
+from callscope.config import ConfigError, Settings, get_settings
+from callscope.context import Context
+from callscope.db.models import Conversation, Job, User
+from callscope.ingest import IngestError
+
+DOMAIN_ERRORS = (IngestError, auth.UserError, ConfigError, policy.UnknownSetting)
+
+
+class CallscopeGroup(click.Group):
+    """Prints domain errors as one line on stderr, without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DOMAIN_ERRORS as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@contextmanager
+def opened(upgrade: bool = True) -> Iterator[Context]:
+    """The context of this process, closed afterwards."""
+    ctx = Context.open(get_settings(), upgrade=upgrade)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+@click.group(cls=CallscopeGroup)
+@click.version_option(package_name="callscope")
+def main() -> None:
+    """callscope: call recording and transcript review for contact centres."""
+
+
+@main.command()
+def config() -> None:
+    """Print the settings in force."""
+    settings = get_settings()
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        click.echo(
+            f"{name:16} = {value if value not in (None, '') else '(not set)'}"
+            f"    # {field.description}"
+        )
+    click.echo(f"{'database (used)':16} = {settings.resolved_database_url}")
+
+
+@main.command()
+def init() -> None:
+    """Create the data folder and create or upgrade the database."""
+    with opened() as ctx:
+        click.echo(f"database ready: {ctx.settings.resolved_database_url}")
+
+
+def _read_meta(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot read {path}: {exc.strerror}", param_hint="--meta"
+        ) from exc
+
+
+@main.command()
+@click.argument("audio", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--meta",
+    "meta_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="metadata JSON (the shape in docs/ingest.md)",
+)
+@click.option("--wait", is_flag=True, help="wait for processing, with a progress bar on stderr")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON line")
+def ingest(audio: Path, meta_path: Path, wait: bool, as_json: bool) -> None:
+    """Ingest a recording with its metadata; prints the conversation id."""
+    with opened() as ctx:
+        result = ctx.ingestor.ingest_file(audio, _read_meta(meta_path))
+        status = result.status
+        if wait and result.job is not None:
+            status = wait_for_job(ctx, result.job)
+    if as_json:
+        click.echo(json.dumps({**result.as_dict(), "status": status}))
+    else:
+        click.echo(result.id)
+    if status == "failed":
+        sys.exit(1)
+
+
+def wait_for_job(ctx: Context, job_id: int, poll_s: float = 0.5) -> str:
+    """Follow a job to its end with a progress bar on stderr; returns its final status."""
+    from callscope import jobs
+
+    with click.progressbar(length=100, label="processing", file=sys.stderr, show_eta=False) as bar:
+        shown = 0
+
+        def report(progress: float, stage: str | None = None) -> None:
+            nonlocal shown
+            target = int(progress)
+            if stage:
+                bar.label = stage
+            if target > shown:
+                bar.update(target - shown)
+                shown = target
+
+        if jobs.run_job(ctx, job_id, worker_name="cli", progress=report) is None:
+            while True:
+                with ctx.db.session() as session:
+                    job = session.get(Job, job_id)
+                    status, progress, stage = job.status, job.progress, job.stage
+                report(progress, stage)
+                if status in ("processed", "failed"):
+                    break
+                time.sleep(poll_s)
+        with ctx.db.session() as session:
+            job = session.get(Job, job_id)
+            if job.status == "processed":
+                report(100)
+            final, error = job.status, job.error
+    if final == "failed":
+        click.echo(f"error: processing failed: {error}", err=True)
+    return final
+
+
+def find_conversation(session: Any, ident: str) -> Conversation:
+    """A conversation by numeric id or external id."""
+    clauses = [Conversation.external_id == ident]
+    if ident.isdigit():
+        clauses.append(Conversation.id == int(ident))
+    conv = session.scalar(select(Conversation).where(or_(*clauses)).limit(1))
+    if conv is None:
+        raise click.ClickException(f"no conversation {ident!r}")
+    return conv
+
+
+@main.command()
+@click.argument("ident")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def show(ident: str, fmt: str) -> None:
+    """Show a conversation (by id or external id): its analysis document or a summary."""
+    with opened() as ctx, ctx.db.session() as session:
+        doc = analysis.document(session, find_conversation(session, ident))
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        return
+    ov = doc["overview"]
+    agent = (ov["primary_agent"] or {}).get("name", "")
+    customer = (ov["customer"] or {}).get("name", "")
+    click.echo(f"conversation {doc['id']} ({doc['external_id']}) — {doc['status']}")
+    click.echo(f"  agent {agent}, customer {customer}, queue {ov['queue'] or '-'}")
+    click.echo(
+        f"  {ov['started_at']} → {ov['ended_at']} ({ov['duration_s']} s), "
+        f"consent {ov['consent']['status']}"
+    )
+    for seg in doc["transcript"]["segments"]:
+        click.echo(f"  [{seg['start_s']:7.2f}] {seg['speaker']:8} {seg['text']}")
+
+
+@main.group()
+def users() -> None:
+    """Manage sign-in accounts."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(auth.ROLES), required=True)
+@click.option("--agent-id", help="the agent's external id (links an agent account to its calls)")
+@click.option(
+    "--password-stdin", is_flag=True, required=True, help="read the password from standard input"
+)
+def users_add(name: str, role: str, agent_id: str | None, password_stdin: bool) -> None:
+    """Create a user."""
+    password = sys.stdin.readline().rstrip("\n")
+    with opened() as ctx, ctx.db.session() as session:
+        user = auth.add_user(session, name, role, password, agent_id)
+        click.echo(f"user {user.username} ({user.role}) created")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List users."""
+    with opened() as ctx, ctx.db.session() as session:
+        for user in session.scalars(select(User).order_by(User.username)):
+            agent = user.agent.external_id if user.agent else ""
+            state = "disabled" if user.disabled else "active"
+            click.echo(f"{user.username:20} {user.role:10} {agent:12} {state}")
+
+
+@main.group()
+def tokens() -> None:
+    """Manage API tokens."""
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option("--user", "username", help="the account the token acts as (default: the first admin)")
+def tokens_create(name: str, username: str | None) -> None:
+    """Create an API token and print it (it is shown only this once)."""
+    with opened() as ctx, ctx.db.session() as session:
+        if username is None:
+            username = session.scalar(
+                select(User.username)
+                .where(User.role == "admin", User.disabled.is_(False))
+                .order_by(User.id)
+                .limit(1)
+            )
+            if username is None:
+                raise auth.UserError("no administrator exists: create one or pass --user")
+        click.echo(auth.create_token(session, username, name))
+
+
+@main.group()
+def settings() -> None:
+    """Administrator settings (recordings on/off, consent …)."""
+
+
+@settings.command("list")
+def settings_list() -> None:
+    """Print every setting with its value in force."""
+    with opened() as ctx, ctx.db.session() as session:
+        for key, value in policy.all_values(session).items():
+            click.echo(f"{key:22} {json.dumps(value):8} # {policy.SPECS[key].help}")
+
+
+@settings.command("set")
+@click.argument("key")
+@click.argument("value")
+def settings_set(key: str, value: str) -> None:
+    """Set KEY to VALUE."""
+    parsed = policy.parse_value(key, value)
+    with opened() as ctx, ctx.db.session() as session:
+        policy.set_value(session, key, parsed)
+    click.echo(f"{key} = {json.dumps(parsed)}")
+
+
+@main.command()
+@click.option("--host", help="address to listen on (default from settings)")
+@click.option("--port", type=int, help="port to listen on (default from settings)")
+@click.option("--no-worker", is_flag=True, help="do not run the embedded processing worker")
+def serve(host: str | None, port: int | None, no_worker: bool) -> None:
+    """Serve the web app and API (the database is created or upgraded first)."""
+    run_server(host, port, with_worker=not no_worker)
+
+
+def run_server(
+    host: str | None,
+    port: int | None,
+    with_worker: bool,
+    before: Callable[[Context], None] | None = None,
+) -> None:
+    import uvicorn
+
+    from callscope.web.app import create_app
+
+    settings = get_settings()
+    ctx = Context.open(settings)
+    if before:
+        before(ctx)
+    app = create_app(ctx, with_worker=with_worker)
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+@main.command()
+@click.option("--no-serve", is_flag=True, help="set up the demo data only")
+def demo(no_serve: bool) -> None:
+    """Set up demo users and calls, process them, and serve on http://127.0.0.1:8000."""
+    from callscope import demo as demo_mod
+
+    with opened() as ctx:
+        for line in demo_mod.setup(ctx, echo=lambda m: click.echo(m, err=True)):
+            click.echo(line)
+    if not no_serve:
+        run_server(None, None, with_worker=True)
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(9)

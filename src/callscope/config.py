@@ -1,0 +1,86 @@
+"""The settings object: read once from the environment and an optional TOML file."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+ENV_PREFIX = "CALLSCOPE_"
+
+
+class ConfigError(Exception):
+    """The settings file or an environment variable holds a value callscope cannot use."""
+
+
+class Settings(BaseModel):
+    """Everything callscope reads from its environment; see `callscope config`."""
+
+    data_dir: Path = Field(
+        Path("./callscope-data"), description="where the database, media and models live"
+    )
+    database_url: str = Field("", description="SQLAlchemy URL; default: SQLite in the data dir")
+    media_url: str = Field("", description="media store; default: the data dir's media folder")
+    max_upload_mb: int = Field(1024, gt=0, description="largest audio file accepted at ingest")
+    max_audio_hours: float = Field(12.0, gt=0, description="longest recording accepted at ingest")
+    host: str = Field("127.0.0.1", description="address `callscope serve` listens on")
+    port: int = Field(8000, gt=0, lt=65536, description="port `callscope serve` listens on")
+    config_file: Path | None = Field(None, description="the TOML settings file read, if any")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL in force (SQLite in the data dir unless set)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'callscope.db').resolve()}"
+
+    @property
+    def media_dir(self) -> Path:
+        """The default local media folder (used when CALLSCOPE_MEDIA_URL is not set)."""
+        return self.data_dir / "media"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Where uploads are spooled before they are accepted (same filesystem as media)."""
+        return self.data_dir / "tmp"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The upload cap in bytes."""
+        return self.max_upload_mb * 1024 * 1024
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build the settings from a TOML file (CALLSCOPE_CONFIG) overlaid by CALLSCOPE_* variables."""
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, object] = {}
+    config_path = env.get(ENV_PREFIX + "CONFIG")
+    if config_path:
+        path = Path(config_path)
+        try:
+            values.update(tomllib.loads(path.read_text(encoding="utf-8")).get("callscope", {}))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"settings file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from exc
+        values["config_file"] = path
+    for name in Settings.model_fields:
+        key = ENV_PREFIX + name.upper()
+        if key in env and name != "config_file":
+            values[name] = env[key]
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return load_settings()

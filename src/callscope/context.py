@@ -1,0 +1,35 @@
+"""The parts one callscope process works with, built once from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from callscope.config import Settings
+from callscope.db import Database
+from callscope.ingest import Ingestor
+from callscope.store import MediaStore, open_store
+
+
+@dataclass
+class Context:
+    """Settings, database, media store and the ingestor over them."""
+
+    settings: Settings
+    db: Database
+    store: MediaStore
+    ingestor: Ingestor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ingestor = Ingestor(self.settings, self.db, self.store)
+
+    @classmethod
+    def open(cls, settings: Settings, *, upgrade: bool = True) -> Context:
+        """Open the data dir (created if missing) and, by default, create or upgrade the schema."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.resolved_database_url)
+        if upgrade:
+            db.upgrade()
+        return cls(settings, db, open_store(settings.media_url, settings.media_dir))
+
+    def close(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,67 @@
+"""The demo: users, sample calls (see ATTRIBUTION.md) and their processing."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from sqlalchemy import select
+
+from callscope import auth, jobs, policy
+from callscope.context import Context
+from callscope.db.models import Queue, User
+
+DEMO_DIR = Path(__file__).parent
+CALLS_DIR = DEMO_DIR / "calls"
+
+USERS = (
+    ("admin", "admin", None),
+    ("supervisor", "supervisor", None),
+    ("daniel", "agent", "AG-1"),
+    ("rina", "agent", "AG-2"),
+)
+
+
+def calls() -> list[dict]:
+    """The demo calls: audio path and metadata."""
+    entries = json.loads((DEMO_DIR / "calls.json").read_text(encoding="utf-8"))
+    return [{"audio": DEMO_DIR / e["audio"], "metadata": e["metadata"]} for e in entries]
+
+
+def _credentials(ctx: Context) -> dict[str, str]:
+    """Create the demo users once; their passwords are kept in the data dir for later runs."""
+    path = ctx.settings.data_dir / "demo-credentials.json"
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    creds: dict[str, str] = {}
+    with ctx.db.session() as session:
+        for name, role, agent_id in USERS:
+            if session.scalar(select(User).where(User.username == name)):
+                continue
+            creds[name] = secrets.token_urlsafe(9)
+            auth.add_user(session, name, role, creds[name], agent_id)
+    path.write_text(json.dumps(creds, indent=2), encoding="utf-8")
+    path.chmod(0o600)
+    return creds
+
+
+def setup(ctx: Context, echo: Callable[[str], None] = print) -> Iterator[str]:
+    """Create demo users, ingest and process the sample calls; yields the sign-in lines."""
+    creds = _credentials(ctx)
+    for call in calls():
+        result = ctx.ingestor.ingest_file(call["audio"], call["metadata"])
+        state = "ingested" if result.created else "already there"
+        echo(f"{call['metadata']['external_id']}: conversation {result.id} {state}")
+    with ctx.db.session() as session:
+        policy.set_value(session, "recordings.enabled", True)
+        supervisor = session.scalar(select(User).where(User.username == "supervisor"))
+        if supervisor is not None and not supervisor.queues:
+            supervisor.queues = list(session.scalars(select(Queue)))
+    ran = jobs.run_pending(ctx, jobs.worker_name("demo"))
+    echo(f"processed {ran} conversation(s)")
+    yield "Sign in at http://127.0.0.1:8000 with:"
+    for name, role, _ in USERS:
+        if name in creds:
+            yield f"  {name:11} {creds[name]:14} ({role})"

@@ -1,0 +1,216 @@
+"""Processing jobs in the database, and the worker that runs them.
+
+queued → processing (progress %) → processed | failed (with the reason). A job whose worker
+stops sending heartbeats is taken up again, up to its attempt cap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, select, update
+
+from callscope.context import Context
+from callscope.db.models import Conversation, Job, utcnow
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 10.0
+STALE_AFTER = timedelta(seconds=60)
+
+Progress = Callable[[float, str | None], None]
+
+
+class JobError(Exception):
+    """A job operation that cannot be done; the message says why."""
+
+
+def worker_name(kind: str = "worker") -> str:
+    """A name that tells which process holds a job."""
+    return f"{kind}@{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def _claimable():  # type: ignore[no-untyped-def]
+    stale = utcnow() - STALE_AFTER
+    return and_(
+        Job.attempts < Job.max_attempts,
+        or_(Job.status == "queued", and_(Job.status == "processing", Job.heartbeat_at < stale)),
+    )
+
+
+def _claim(ctx: Context, job_id: int, worker: str) -> bool:
+    """Atomically take JOB_ID for WORKER if it is queued or abandoned."""
+    now = utcnow()
+    with ctx.db.session() as session:
+        taken = session.execute(
+            update(Job)
+            .where(Job.id == job_id, _claimable())
+            .values(
+                status="processing",
+                worker=worker,
+                attempts=Job.attempts + 1,
+                heartbeat_at=now,
+                started_at=now,
+                error=None,
+                progress=0.0,
+                stage="starting",
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if taken:
+            conv_id = session.scalar(select(Job.conversation_id).where(Job.id == job_id))
+            session.execute(
+                update(Conversation)
+                .where(Conversation.id == conv_id)
+                .values(processing_status="processing")
+            )
+    return bool(taken)
+
+
+def fail_exhausted(ctx: Context) -> int:
+    """Mark abandoned jobs that used up their attempts as failed; returns how many."""
+    stale = utcnow() - STALE_AFTER
+    with ctx.db.session() as session:
+        jobs = session.scalars(
+            select(Job).where(
+                Job.status == "processing",
+                Job.heartbeat_at < stale,
+                Job.attempts >= Job.max_attempts,
+            )
+        ).all()
+        for job in jobs:
+            _finish(
+                session,
+                job,
+                "failed",
+                f"abandoned {job.attempts} times by workers that stopped (crash or restart)",
+            )
+    return len(jobs)
+
+
+def _finish(session, job: Job, status: str, error: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    job.status = status
+    job.error = error
+    job.finished_at = utcnow()
+    if status == "processed":
+        job.progress = 100.0
+        job.stage = "done"
+    conv = session.get(Conversation, job.conversation_id)
+    if conv is not None:
+        conv.processing_status = status
+
+
+def run_job(
+    ctx: Context, job_id: int, worker_name: str = "worker", progress: Progress | None = None
+) -> str | None:
+    """Claim and run one job; returns its final status, or None if another worker has it."""
+    if not _claim(ctx, job_id, worker_name):
+        return None
+    from callscope import pipeline
+
+    stop = threading.Event()
+
+    def heartbeat() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            with ctx.db.session() as session:
+                session.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow()))
+
+    def report(percent: float, stage: str | None = None) -> None:
+        with ctx.db.session() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id)
+                .values(progress=round(percent, 1), stage=stage, heartbeat_at=utcnow())
+            )
+        if progress:
+            progress(percent, stage)
+
+    beat = threading.Thread(target=heartbeat, name=f"heartbeat-{job_id}", daemon=True)
+    beat.start()
+    with ctx.db.session() as session:
+        conv_id = session.get(Job, job_id).conversation_id
+    try:
+        pipeline.process(ctx, conv_id, report)
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded on the job with its reason
+        log.exception("job %s failed", job_id)
+        status, error = "failed", f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
+    else:
+        status, error = "processed", None
+    finally:
+        stop.set()
+        beat.join()
+    with ctx.db.session() as session:
+        _finish(session, session.get(Job, job_id), status, error)
+    if progress and status == "processed":
+        progress(100.0, "done")
+    return status
+
+
+def next_job(ctx: Context) -> int | None:
+    """The oldest job a worker may take now."""
+    with ctx.db.session() as session:
+        return session.scalar(select(Job.id).where(_claimable()).order_by(Job.id).limit(1))
+
+
+def run_pending(
+    ctx: Context, worker: str = "worker", should_stop: Callable[[], bool] = lambda: False
+) -> int:
+    """Run jobs until none is waiting (or SHOULD_STOP says so); returns how many it ran."""
+    ran = 0
+    fail_exhausted(ctx)
+    while not should_stop() and (job_id := next_job(ctx)) is not None:
+        if run_job(ctx, job_id, worker) is not None:
+            ran += 1
+    return ran
+
+
+def retry(ctx: Context, job_id: int) -> None:
+    """Queue a failed job again, with a fresh set of attempts."""
+    with ctx.db.session() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise JobError(f"no job {job_id}")
+        if job.status != "failed":
+            raise JobError(f"job {job_id} is {job.status}; only a failed job can be retried")
+        job.status, job.attempts, job.progress, job.stage = "queued", 0, 0.0, None
+        job.error = None
+        job.finished_at = None
+        session.get(Conversation, job.conversation_id).processing_status = "queued"
+
+
+class Worker:
+    """Runs queued jobs in a background thread until stopped."""
+
+    def __init__(self, ctx: Context, poll_s: float = 1.0, name: str | None = None) -> None:
+        self.ctx = ctx
+        self.poll_s = poll_s
+        self.name = name or worker_name()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_forever(self) -> None:
+        """Process jobs until stop() is called."""
+        while not self._stop.is_set():
+            try:
+                ran = run_pending(self.ctx, self.name, self._stop.is_set)
+            except Exception:  # noqa: BLE001 - the worker outlives one bad poll (e.g. DB busy)
+                log.exception("worker poll failed")
+                ran = 0
+            if not ran:
+                self._stop.wait(self.poll_s)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.run_forever, name="callscope-worker", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)

@@ -1,0 +1,159 @@
+"""Media storage: content-addressed blobs behind a small interface (local folder for now)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+CHUNK = 1024 * 1024
+
+
+class UploadTooLarge(Exception):
+    """The stream went past the size cap; nothing was kept."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"audio is larger than the upload limit of {limit // (1024 * 1024)} MiB")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class SpooledUpload:
+    """An upload written to a temporary file, with its digest and size."""
+
+    path: Path
+    sha256: str
+    size: int
+
+    def discard(self) -> None:
+        """Remove the temporary file if it is still there."""
+        self.path.unlink(missing_ok=True)
+
+
+class Spool:
+    """Writes a stream to a temporary file while hashing it, enforcing a size cap."""
+
+    def __init__(self, tmp_dir: Path, limit: int, suffix: str = "") -> None:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="upload-", suffix=suffix, dir=tmp_dir)
+        self._file = os.fdopen(fd, "wb")
+        self.path = Path(name)
+        self.limit = limit
+        self.size = 0
+        self._hash = hashlib.sha256()
+
+    def write(self, chunk: bytes) -> None:
+        """Append a chunk; past the cap the file is removed and UploadTooLarge raised."""
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self.abort()
+            raise UploadTooLarge(self.limit)
+        self._hash.update(chunk)
+        self._file.write(chunk)
+
+    def finish(self) -> SpooledUpload:
+        """Close the file and return what was written."""
+        self._file.close()
+        return SpooledUpload(self.path, self._hash.hexdigest(), self.size)
+
+    def abort(self) -> None:
+        """Close and remove the file."""
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+def safe_suffix(filename: str | None) -> str:
+    """The file name's extension if it is a plain short one (kept as a format hint), else ''."""
+    suffix = Path(filename or "").suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
+
+
+def spool_stream(
+    stream: BinaryIO, tmp_dir: Path, limit: int, filename: str | None = None
+) -> SpooledUpload:
+    """Copy a readable stream to a temporary file, never holding more than a chunk in memory."""
+    spool = Spool(tmp_dir, limit, safe_suffix(filename))
+    try:
+        while chunk := stream.read(CHUNK):
+            spool.write(chunk)
+    except UploadTooLarge:
+        raise
+    except BaseException:
+        spool.abort()
+        raise
+    return spool.finish()
+
+
+class MediaStore(Protocol):
+    """Where recordings and their derived files live, addressed by key."""
+
+    def put_file(self, key: str, source: Path, *, move: bool = False) -> None:
+        """Store the file at SOURCE under KEY (atomically: readers never see half a file)."""
+
+    def exists(self, key: str) -> bool:
+        """Whether KEY is stored."""
+
+    def local_path(self, key: str) -> Path:
+        """A local filesystem path to read KEY from."""
+
+    def delete(self, key: str) -> None:
+        """Remove KEY if present."""
+
+
+def blob_key(sha256: str) -> str:
+    """The key of an original recording with this digest."""
+    return f"originals/{sha256[:2]}/{sha256}"
+
+
+class LocalMediaStore:
+    """Media in a folder on a local or shared filesystem."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if not key or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"invalid media key {key!r}")
+        return self.root.joinpath(*parts)
+
+    def put_file(self, key: str, source: Path, *, move: bool = False) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if move and source.stat().st_dev == target.parent.stat().st_dev:
+            os.replace(source, target)
+            return
+        fd, tmp = tempfile.mkstemp(prefix=".part-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                shutil.copyfileobj(src, out, CHUNK)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        if move:
+            source.unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def local_path(self, key: str) -> Path:
+        return self._path(key)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+
+def open_store(media_url: str, default_dir: Path) -> MediaStore:
+    """The media store for a CALLSCOPE_MEDIA_URL (empty or file:// → local folder)."""
+    if not media_url:
+        return LocalMediaStore(default_dir)
+    if media_url.startswith("file://") or "://" not in media_url:
+        return LocalMediaStore(Path(media_url.removeprefix("file://")))
+    raise ValueError(f"unsupported media store URL {media_url!r} (use a folder path or file://)")

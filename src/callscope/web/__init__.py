@@ -1,0 +1,1 @@
+"""The HTTP side of callscope: the API (and, later, the review pages)."""

@@ -1,0 +1,155 @@
+"""Shared fixtures: real data dirs, real SQLite files, real audio."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import struct
+import wave
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, inspect, select, table
+
+from callscope import auth
+from callscope.config import Settings
+from callscope.context import Context
+from callscope.demo import CALLS_DIR
+from callscope.web.app import create_app
+
+DATA = Path(__file__).parent / "data"
+FORMATS = DATA / "formats"
+CALLS = DATA / "calls"
+DEMO_CALLS = CALLS_DIR
+
+EXAMPLE_META: dict[str, Any] = {
+    "external_id": "CONV-1001",
+    "channel": "voice",
+    "customer": {
+        "external_id": "CUST-77",
+        "name": "Helen Brooks",
+        "phone": "+1 555 0100",
+        "email": "helen@example.com",
+    },
+    "queue": "Internet support",
+    "workstream": "Voice - Support",
+    "status": "closed",
+    "status_reason": "resolved",
+    "regarding": {
+        "type": "case",
+        "id": "CASE-77",
+        "title": "Internet outage",
+        "url": "https://crm.example.com/cases/77",
+    },
+    "started_at": "2026-11-20T14:00:00Z",
+    "recording": {
+        "started_at": "2026-11-20T14:00:00Z",
+        "channels": {"0": "agent", "1": "customer"},
+        "language": "en",
+    },
+    "consent": {"status": "granted", "method": "ivr_announcement", "at": "2026-11-20T14:00:00Z"},
+    "sessions": [
+        {
+            "agent": {
+                "external_id": "AG-1",
+                "name": "Marcus Lee",
+                "skills": ["internet", "english"],
+            },
+            "role": "primary",
+            "started_at": "2026-11-20T14:00:00Z",
+            "ended_at": "2026-11-20T14:05:00Z",
+        }
+    ],
+}
+
+_ids = itertools.count(1)
+
+
+def make_meta(mono: bool = False, **changes: Any) -> dict[str, Any]:
+    """The SPEC §7b example with a fresh external id (mono: no channel map)."""
+    meta = copy.deepcopy(EXAMPLE_META)
+    meta["external_id"] = f"CONV-{next(_ids):05d}"
+    if mono:
+        del meta["recording"]["channels"]
+    meta.update(changes)
+    return meta
+
+
+def write_wav(path: Path, channels: list[list[float]], rate: int = 16000) -> Path:
+    """Write 16-bit PCM WAV from per-channel float samples in [−1, 1]."""
+    frames = bytearray()
+    for samples in zip(*channels, strict=True):
+        for s in samples:
+            frames += struct.pack("<h", int(max(-1.0, min(1.0, s)) * 32767))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(len(channels))
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(frames))
+    return path
+
+
+def tone(seconds: float, freq: float = 440.0, level: float = 0.5, rate: int = 16000) -> list[float]:
+    return [level * math.sin(2 * math.pi * freq * i / rate) for i in range(int(seconds * rate))]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[Context]:
+    context = Context.open(settings)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def admin_token(ctx: Context) -> str:
+    with ctx.db.session() as session:
+        auth.add_user(session, "root", "admin", "correct horse battery")
+        return auth.create_token(session, "root", "tests")
+
+
+@pytest.fixture
+def client(ctx: Context) -> Iterator[TestClient]:
+    with TestClient(create_app(ctx)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def api(client: TestClient, admin_token: str) -> TestClient:
+    client.headers["Authorization"] = f"Bearer {admin_token}"
+    return client
+
+
+def row_counts(ctx: Context) -> dict[str, int]:
+    """Rows in every table that an ingest writes to."""
+    names = [
+        n
+        for n in inspect(ctx.db.engine).get_table_names()
+        if n not in ("alembic_version", "settings", "users", "api_tokens")
+    ]
+    with ctx.db.session() as session:
+        return {n: session.scalar(select(func.count()).select_from(table(n))) for n in names}
+
+
+def stored_files(ctx: Context) -> list[Path]:
+    """Every file in the media store and the upload spool."""
+    roots = [ctx.settings.media_dir, ctx.settings.tmp_dir]
+    return sorted(p for root in roots if root.exists() for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def assert_nothing_stored(ctx: Context) -> Callable[[], None]:
+    def check() -> None:
+        counts = row_counts(ctx)
+        assert all(v == 0 for v in counts.values()), counts
+        assert stored_files(ctx) == []
+
+    return check

@@ -1,0 +1,148 @@
+"""Probing, decoding and the playback rendition, on real recordings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from callscope import media
+from tests.conftest import CALLS, DEMO_CALLS, FORMATS, tone, write_wav
+
+# file, container, codec, duration (s), channels, sample rate
+READABLE = [
+    (DEMO_CALLS / "synthetic_en_stereo.wav", "wav", "pcm_s16le", 163.092, 2, 16000),
+    (DEMO_CALLS / "synthetic_id_stereo.wav", "wav", "pcm_s16le", 68.329, 2, 16000),
+    (DEMO_CALLS / "commercial_mono.wav", "wav", "pcm_s16le", 45.3, 1, 8000),
+    (
+        DEMO_CALLS / "auto_repairs_40_stereo_agentL_customerR.wav",
+        "wav",
+        "pcm_s16le",
+        245.38,
+        2,
+        8000,
+    ),
+    (CALLS / "auto0_mono_u8.wav", "wav", "pcm_u8", 277.66, 1, 8000),
+    (CALLS / "katiesteve_mono.wav", "wav", "pcm_s16le", 19.181, 1, 16000),
+    (FORMATS / "hello_44k.wav", "wav", "pcm_s16le", 0.504, 1, 44100),
+    (FORMATS / "ingestion-client_test_audio_stereo.wav", "wav", "pcm_s16le", 1.72, 2, 16000),
+    (FORMATS / "voicemail2text_en-US5secsGoodQuality2.wav", "wav", "pcm_mulaw", 5.96, 1, 8000),
+    (FORMATS / "whatstheweatherlike-mulaw.wav", "wav", "pcm_mulaw", 2.03, 1, 16000),
+    (FORMATS / "whatstheweatherlike.mp3", "mp3", "mp3float", 2.03, 1, 16000),
+    (FORMATS / "whatstheweatherlike.opus", "ogg", "opus", 2.03, 1, 48000),
+    (FORMATS / "whatstheweatherlike.wav", "wav", "pcm_s16le", 2.03, 1, 16000),
+]
+
+
+@pytest.mark.parametrize(
+    "path,container,codec,duration,channels,rate", READABLE, ids=[r[0].name for r in READABLE]
+)
+def test_probe_reads_every_shared_format(path, container, codec, duration, channels, rate):
+    info = media.probe(path)
+    assert (info.container, info.codec, info.channels, info.sample_rate) == (
+        container,
+        codec,
+        channels,
+        rate,
+    )
+    assert info.duration_s == pytest.approx(duration, abs=0.01)
+
+
+def test_refuses_headerless_wav():
+    with pytest.raises(media.BadAudio, match="no RIFF header"):
+        media.probe(FORMATS / "ingestion-client_missing_wav_header.wav")
+
+
+def test_refuses_truncated_wav(tmp_path: Path):
+    data = (DEMO_CALLS / "commercial_mono.wav").read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(media.BadAudio, match="truncated: the WAV header declares 724800 bytes"):
+        media.probe(cut)
+
+
+def test_refuses_truncated_mp3(tmp_path: Path):
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes((FORMATS / "whatstheweatherlike.mp3").read_bytes()[:6000])
+    with pytest.raises(media.BadAudio, match="truncated: its header declares 2.03 s"):
+        media.probe(cut)
+
+
+def test_refuses_empty_file(tmp_path: Path):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(media.BadAudio, match="empty"):
+        media.probe(empty)
+
+
+def test_refuses_wav_without_samples(tmp_path: Path):
+    path = write_wav(tmp_path / "none.wav", [[]])
+    with pytest.raises(media.BadAudio, match="no samples"):
+        media.probe(path)
+
+
+def test_refuses_silent_audio(tmp_path: Path):
+    path = write_wav(tmp_path / "silent.wav", [[0.0] * 16000, [0.0] * 16000])
+    with pytest.raises(media.BadAudio, match="silent"):
+        media.probe(path)
+
+
+def test_refuses_audio_over_the_duration_limit(tmp_path: Path):
+    path = write_wav(tmp_path / "long.wav", [tone(3.0)])
+    with pytest.raises(media.BadAudio, match="over the limit of 2 s"):
+        media.probe(path, max_duration_s=2)
+
+
+def test_refuses_text_file(tmp_path: Path):
+    path = tmp_path / "notes.txt"
+    path.write_text("this is not audio\n" * 100)
+    with pytest.raises(media.BadAudio, match="no audio stream"):
+        media.probe(path)
+
+
+def test_decode_resamples_and_keeps_channels():
+    audio, rate = media.decode(
+        DEMO_CALLS / "auto_repairs_40_stereo_agentL_customerR.wav", sample_rate=16000
+    )
+    assert rate == 16000
+    assert audio.shape[0] == 2
+    assert audio.shape[1] / rate == pytest.approx(245.38, abs=0.05)
+    assert audio.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "name,order",
+    [
+        ("synthetic_en_stereo.wav", [0, 1]),
+        ("commercial_mono.wav", [0]),
+    ],
+)
+def test_rendition_is_aac_mp4_of_same_duration_and_channels(tmp_path: Path, name, order):
+    source = DEMO_CALLS / name
+    target, peaks = tmp_path / "out.m4a", tmp_path / "out.peaks.json"
+    media.make_rendition(source, target, peaks, order)
+    with av.open(str(target)) as container:
+        assert "mp4" in container.format.name
+        stream = container.streams.audio[0]
+        assert stream.codec_context.name == "aac"
+        assert stream.codec_context.channels == len(order)
+    source_info, out_info = media.probe(source), media.probe(target)
+    assert out_info.duration_s == pytest.approx(source_info.duration_s, abs=0.1)
+    data = json.loads(peaks.read_text())
+    assert len(data["channels"]) == len(order)
+    assert len(data["channels"][0]) == pytest.approx(source_info.duration_s * 10, abs=2)
+
+
+def test_rendition_puts_agent_left_whatever_the_source_order(tmp_path: Path):
+    # channel 0 carries the customer (quiet), channel 1 the agent (loud)
+    source = write_wav(tmp_path / "swapped.wav", [tone(2.0, level=0.05), tone(2.0, level=0.8)])
+    target, peaks = tmp_path / "out.m4a", tmp_path / "peaks.json"
+    media.make_rendition(source, target, peaks, [1, 0])
+    audio, _ = media.decode(target)
+    left, right = np.abs(audio).max(axis=1)
+    assert left > 0.6 and right < 0.1
+    data = json.loads(peaks.read_text())
+    assert max(data["channels"][0]) > 0.6 > 0.1 > max(data["channels"][1])
