@@ -97,9 +97,15 @@ def tone(seconds: float, freq: float = 440.0, level: float = 0.5, rate: int = 16
     return [level * math.sin(2 * math.pi * freq * i / rate) for i in range(int(seconds * rate))]
 
 
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One speech-model cache for the whole run (the model is assembled once)."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
+def settings(tmp_path: Path, model_dir: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", model_dir=model_dir)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -15,12 +14,21 @@ import click
 from sqlalchemy import or_, select
 
 from callscope import analysis, auth, policy
+from callscope.asr import ModelError
 from callscope.config import ConfigError, Settings, get_settings
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, User
 from callscope.ingest import IngestError
+from callscope.jobs import JobError
 
-DOMAIN_ERRORS = (IngestError, auth.UserError, ConfigError, policy.UnknownSetting)
+DOMAIN_ERRORS = (
+    IngestError,
+    auth.UserError,
+    ConfigError,
+    policy.UnknownSetting,
+    JobError,
+    ModelError,
+)
 
 
 class CallscopeGroup(click.Group):
@@ -105,36 +113,57 @@ def ingest(audio: Path, meta_path: Path, wait: bool, as_json: bool) -> None:
         sys.exit(1)
 
 
+class ProgressBar:
+    """A progress bar on stderr: redrawn in place on a terminal, a line per step otherwise."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.last: tuple[int, str | None] = (-1, None)
+
+    def __call__(self, percent: float, stage: str | None = None) -> None:
+        shown = int(percent)
+        if self.tty:
+            if (shown, stage) == self.last:
+                return
+            filled = self.WIDTH * shown // 100
+            bar = "#" * filled + "-" * (self.WIDTH - filled)
+            self.stream.write(f"\r[{bar}] {shown:3d}% {stage or '':24}")
+        else:
+            if stage == self.last[1] and shown // 10 == self.last[0] // 10:
+                return
+            self.stream.write(f"processing: {shown:3d}% {stage or ''}\n")
+        self.stream.flush()
+        self.last = (shown, stage)
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
 def wait_for_job(ctx: Context, job_id: int, poll_s: float = 0.5) -> str:
     """Follow a job to its end with a progress bar on stderr; returns its final status."""
     from callscope import jobs
 
-    with click.progressbar(length=100, label="processing", file=sys.stderr, show_eta=False) as bar:
-        shown = 0
-
-        def report(progress: float, stage: str | None = None) -> None:
-            nonlocal shown
-            target = int(progress)
-            if stage:
-                bar.label = stage
-            if target > shown:
-                bar.update(target - shown)
-                shown = target
-
-        if jobs.run_job(ctx, job_id, worker_name="cli", progress=report) is None:
+    bar = ProgressBar()
+    try:
+        if jobs.run_job(ctx, job_id, jobs.worker_name("cli"), progress=bar) is None:
             while True:
                 with ctx.db.session() as session:
                     job = session.get(Job, job_id)
                     status, progress, stage = job.status, job.progress, job.stage
-                report(progress, stage)
+                bar(progress, stage)
                 if status in ("processed", "failed"):
                     break
                 time.sleep(poll_s)
-        with ctx.db.session() as session:
-            job = session.get(Job, job_id)
-            if job.status == "processed":
-                report(100)
-            final, error = job.status, job.error
+    finally:
+        bar.close()
+    with ctx.db.session() as session:
+        job = session.get(Job, job_id)
+        final, error = job.status, job.error
     if final == "failed":
         click.echo(f"error: processing failed: {error}", err=True)
     return final
@@ -279,6 +308,38 @@ def run_server(
 
 
 @main.command()
+@click.option("--once", is_flag=True, help="run the waiting jobs, then exit")
+def worker(once: bool) -> None:
+    """Run the processing worker (without the web app)."""
+    from callscope import jobs
+
+    with opened() as ctx:
+        if once:
+            click.echo(f"processed {jobs.run_pending(ctx, jobs.worker_name())} job(s)")
+            return
+        runner = jobs.Worker(ctx)
+        click.echo(f"worker {runner.name} waiting for jobs (Ctrl-C stops)", err=True)
+        try:
+            runner.run_forever()
+        except KeyboardInterrupt:
+            runner.stop()
+
+
+@main.command()
+@click.argument("job_id", type=int)
+@click.option("--wait", is_flag=True, help="run it now, with a progress bar on stderr")
+def retry(job_id: int, wait: bool) -> None:
+    """Queue a failed job again."""
+    from callscope import jobs
+
+    with opened() as ctx:
+        jobs.retry(ctx, job_id)
+        click.echo(f"job {job_id} queued")
+        if wait and wait_for_job(ctx, job_id) == "failed":
+            sys.exit(1)
+
+
+@main.command()
 @click.option("--no-serve", is_flag=True, help="set up the demo data only")
 def demo(no_serve: bool) -> None:
     """Set up demo users and calls, process them, and serve on http://127.0.0.1:8000."""
@@ -289,7 +350,3 @@ def demo(no_serve: bool) -> None:
             click.echo(line)
     if not no_serve:
         run_server(None, None, with_worker=True)
-
-
-def new_password() -> str:
-    return secrets.token_urlsafe(9)

@@ -26,6 +26,15 @@ class Settings(BaseModel):
     media_url: str = Field("", description="media store; default: the data dir's media folder")
     max_upload_mb: int = Field(1024, gt=0, description="largest audio file accepted at ingest")
     max_audio_hours: float = Field(12.0, gt=0, description="longest recording accepted at ingest")
+    asr_model: str = Field("base", description="bundled Whisper model (base, tiny.en) or a path")
+    asr_device: str = Field("cpu", description="cpu or cuda")
+    asr_compute_type: str = Field("int8", description="CTranslate2 compute type")
+    asr_beam_size: int = Field(1, ge=1, le=10, description="beam size of the decoder")
+    asr_threads: int = Field(0, ge=0, description="CPU threads for speech recognition (0: all)")
+    model_dir: Path | None = Field(None, description="speech model cache; default: DATA_DIR/models")
+    job_stale_after_s: float = Field(
+        60.0, gt=0, description="a job without heartbeat this long was abandoned and is retried"
+    )
     host: str = Field("127.0.0.1", description="address `callscope serve` listens on")
     port: int = Field(8000, gt=0, lt=65536, description="port `callscope serve` listens on")
     config_file: Path | None = Field(None, description="the TOML settings file read, if any")
@@ -46,6 +55,11 @@ class Settings(BaseModel):
     def tmp_dir(self) -> Path:
         """Where uploads are spooled before they are accepted (same filesystem as media)."""
         return self.data_dir / "tmp"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where bundled speech models are assembled."""
+        return self.model_dir or self.data_dir / "models"
 
     @property
     def max_upload_bytes(self) -> int:

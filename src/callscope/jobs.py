@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 
@@ -20,8 +20,6 @@ from callscope.db.models import Conversation, Job, utcnow
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 10.0
-STALE_AFTER = timedelta(seconds=60)
 
 Progress = Callable[[float, str | None], None]
 
@@ -35,8 +33,13 @@ def worker_name(kind: str = "worker") -> str:
     return f"{kind}@{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
-def _claimable():  # type: ignore[no-untyped-def]
-    stale = utcnow() - STALE_AFTER
+def _stale_before(ctx: Context) -> datetime:
+    """Heartbeats older than this mark a job as abandoned."""
+    return utcnow() - timedelta(seconds=ctx.settings.job_stale_after_s)
+
+
+def _claimable(ctx: Context):  # type: ignore[no-untyped-def]
+    stale = _stale_before(ctx)
     return and_(
         Job.attempts < Job.max_attempts,
         or_(Job.status == "queued", and_(Job.status == "processing", Job.heartbeat_at < stale)),
@@ -49,7 +52,7 @@ def _claim(ctx: Context, job_id: int, worker: str) -> bool:
     with ctx.db.session() as session:
         taken = session.execute(
             update(Job)
-            .where(Job.id == job_id, _claimable())
+            .where(Job.id == job_id, _claimable(ctx))
             .values(
                 status="processing",
                 worker=worker,
@@ -74,7 +77,7 @@ def _claim(ctx: Context, job_id: int, worker: str) -> bool:
 
 def fail_exhausted(ctx: Context) -> int:
     """Mark abandoned jobs that used up their attempts as failed; returns how many."""
-    stale = utcnow() - STALE_AFTER
+    stale = _stale_before(ctx)
     with ctx.db.session() as session:
         jobs = session.scalars(
             select(Job).where(
@@ -106,17 +109,17 @@ def _finish(session, job: Job, status: str, error: str | None = None) -> None:  
 
 
 def run_job(
-    ctx: Context, job_id: int, worker_name: str = "worker", progress: Progress | None = None
+    ctx: Context, job_id: int, worker: str = "worker", progress: Progress | None = None
 ) -> str | None:
     """Claim and run one job; returns its final status, or None if another worker has it."""
-    if not _claim(ctx, job_id, worker_name):
+    if not _claim(ctx, job_id, worker):
         return None
     from callscope import pipeline
 
     stop = threading.Event()
 
     def heartbeat() -> None:
-        while not stop.wait(HEARTBEAT_S):
+        while not stop.wait(ctx.settings.job_stale_after_s / 6):
             with ctx.db.session() as session:
                 session.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow()))
 
@@ -154,7 +157,7 @@ def run_job(
 def next_job(ctx: Context) -> int | None:
     """The oldest job a worker may take now."""
     with ctx.db.session() as session:
-        return session.scalar(select(Job.id).where(_claimable()).order_by(Job.id).limit(1))
+        return session.scalar(select(Job.id).where(_claimable(ctx)).order_by(Job.id).limit(1))
 
 
 def run_pending(

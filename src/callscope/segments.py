@@ -1,0 +1,115 @@
+"""Words → segments → turns, as SPEC §5 defines them (pure functions over plain data)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+MAX_GAP_S = 1.0
+BACKCHANNEL_MAX_WORDS = 2
+BACKCHANNEL_MAX_S = 1.0
+
+
+@dataclass(frozen=True)
+class Word:
+    """A word with its speaker and times (seconds from the start of the recording)."""
+
+    speaker: str
+    start: float
+    end: float
+    text: str = ""
+    confidence: float | None = None
+
+
+@dataclass
+class Segment:
+    """A maximal run of one speaker's words whose gaps are all ≤ 1.0 s."""
+
+    speaker: str
+    start: float
+    end: float
+    words: list[Word] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, words: Sequence[Word]) -> Segment:
+        """A segment made of WORDS (one speaker's, in time order)."""
+        return cls(words[0].speaker, words[0].start, max(w.end for w in words), list(words))
+
+    def add(self, word: Word) -> None:
+        self.words.append(word)
+        self.end = max(self.end, word.end)
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+    @property
+    def is_backchannel(self) -> bool:
+        """At most two words lasting at most one second ("uh-huh", "okay")."""
+        return len(self.words) <= BACKCHANNEL_MAX_WORDS and self.duration <= BACKCHANNEL_MAX_S
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A maximal run of one speaker's segments, the other's backchannels in between ignored."""
+
+    speaker: str
+    segments: tuple[Segment, ...]
+
+    @property
+    def start(self) -> float:
+        return self.segments[0].start
+
+    @property
+    def end(self) -> float:
+        return max(s.end for s in self.segments)
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def build_segments(words: Iterable[Word], max_gap: float = MAX_GAP_S) -> list[Segment]:
+    """Group each speaker's words into segments; segments of different speakers may overlap."""
+    by_speaker: dict[str, list[Word]] = {}
+    for word in sorted(words, key=lambda w: (w.start, w.end)):
+        by_speaker.setdefault(word.speaker, []).append(word)
+    segments = []
+    for speaker_words in by_speaker.values():
+        current = Segment.of(speaker_words[:1])
+        for word in speaker_words[1:]:
+            if word.start - current.end <= max_gap:
+                current.add(word)
+            else:
+                segments.append(current)
+                current = Segment.of([word])
+        segments.append(current)
+    return sorted(segments, key=lambda s: (s.start, s.end, s.speaker))
+
+
+def build_turns(segments: Sequence[Segment]) -> list[Turn]:
+    """Turns from segments in time order.
+
+    A backchannel is ignored when the nearest non-backchannel segments before and after it both
+    belong to the other speaker; every other segment joins or starts a turn.
+    """
+    ordered = sorted(segments, key=lambda s: (s.start, s.end, s.speaker))
+    kept = []
+    for i, seg in enumerate(ordered):
+        if seg.is_backchannel:
+            before = next((s for s in reversed(ordered[:i]) if not s.is_backchannel), None)
+            after = next((s for s in ordered[i + 1 :] if not s.is_backchannel), None)
+            if before and after and before.speaker != seg.speaker and after.speaker != seg.speaker:
+                continue
+        kept.append(seg)
+    turns: list[list[Segment]] = []
+    for seg in kept:
+        if turns and turns[-1][0].speaker == seg.speaker:
+            turns[-1].append(seg)
+        else:
+            turns.append([seg])
+    return [Turn(group[0].speaker, tuple(group)) for group in turns]

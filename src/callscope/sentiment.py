@@ -1,0 +1,344 @@
+"""Sentiment per segment and per conversation (SPEC §6), English and Indonesian (pure)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+POSITIVE_MIN, NEGATIVE_MAX = 0.05, -0.05
+EMOJI = {"positive": "🙂", "neutral": "😐", "negative": "🙁"}
+
+# Indonesian: a lexicon of customer-service words, valence −4 … +4 (VADER's scale).
+ID_LEXICON: dict[str, float] = {
+    # positive
+    "terimakasih": 1.9,
+    "makasih": 1.8,
+    "bagus": 2.0,
+    "baik": 1.0,
+    "senang": 2.2,
+    "puas": 2.3,
+    "memuaskan": 2.3,
+    "mantap": 2.5,
+    "hebat": 2.6,
+    "sopan": 1.6,
+    "cepat": 1.4,
+    "mudah": 1.5,
+    "ramah": 2.0,
+    "membantu": 1.9,
+    "terbantu": 2.0,
+    "berhasil": 2.0,
+    "sukses": 2.2,
+    "lancar": 1.8,
+    "beres": 1.6,
+    "selesai": 1.0,
+    "tepat": 1.2,
+    "jelas": 1.1,
+    "sempurna": 2.8,
+    "nyaman": 1.9,
+    "aman": 1.5,
+    "gratis": 1.6,
+    "untung": 1.6,
+    "syukur": 2.0,
+    "alhamdulillah": 2.2,
+    "suka": 1.8,
+    "senangnya": 2.2,
+    "lega": 1.9,
+    "tenang": 1.3,
+    "profesional": 1.8,
+    "sabar": 1.4,
+    "sigap": 1.8,
+    "responsif": 1.8,
+    "apresiasi": 2.0,
+    "hargai": 1.6,
+    "menghargai": 1.6,
+    "beruntung": 1.9,
+    "berfungsi": 1.2,
+    "normal": 0.8,
+    "diganti": 0.6,
+    "pengganti": 0.5,
+    "kembali": 0.0,
+    "oke": 0.9,
+    "ok": 0.9,
+    "sip": 1.5,
+    "keren": 2.1,
+    "top": 2.0,
+    "terbaik": 2.6,
+    "cocok": 1.4,
+    "solusi": 1.2,
+    "bantuan": 1.2,
+    "bantu": 1.2,
+    "maaf": -0.3,
+    "selamat": 1.0,
+    "semoga": 0.8,
+    "benar": 0.6,
+    "setuju": 1.2,
+    "berguna": 1.6,
+    "memuaskannya": 2.3,
+    "bahagia": 2.6,
+    "gembira": 2.5,
+    "luarbiasa": 2.8,
+    "andal": 1.8,
+    # negative
+    "kecewa": -2.4,
+    "mengecewakan": -2.6,
+    "kesal": -2.2,
+    "jengkel": -2.3,
+    "marah": -2.7,
+    "buruk": -2.5,
+    "jelek": -2.2,
+    "parah": -2.4,
+    "rusak": -2.0,
+    "hilang": -1.6,
+    "lambat": -1.7,
+    "lelet": -2.0,
+    "susah": -1.7,
+    "sulit": -1.6,
+    "ribet": -1.9,
+    "rumit": -1.3,
+    "gagal": -2.1,
+    "salah": -1.6,
+    "keliru": -1.4,
+    "masalah": -1.5,
+    "bermasalah": -1.8,
+    "gangguan": -1.8,
+    "error": -1.7,
+    "eror": -1.7,
+    "mati": -1.6,
+    "putus": -1.5,
+    "terputus": -1.6,
+    "macet": -1.7,
+    "telat": -1.6,
+    "terlambat": -1.7,
+    "tertunda": -1.3,
+    "batal": -1.3,
+    "dibatalkan": -1.3,
+    "mahal": -1.4,
+    "diterima": 1.0,
+    "denda": -1.5,
+    "penipuan": -3.0,
+    "tipu": -2.8,
+    "bohong": -2.6,
+    "curang": -2.7,
+    "cacat": -2.0,
+    "pecah": -1.9,
+    "retak": -1.7,
+    "bocor": -1.8,
+    "komplain": -1.6,
+    "keluhan": -1.5,
+    "mengeluh": -1.7,
+    "protes": -1.6,
+    "khawatir": -1.6,
+    "cemas": -1.8,
+    "takut": -1.8,
+    "bingung": -1.3,
+    "repot": -1.5,
+    "capek": -1.6,
+    "lelah": -1.4,
+    "bosan": -1.3,
+    "sedih": -2.1,
+    "menyesal": -2.0,
+    "parahnya": -2.4,
+    "kacau": -2.2,
+    "payah": -2.3,
+    "sampah": -2.6,
+    "benci": -2.9,
+    "tidakpuas": -2.3,
+    "dicuri": -2.4,
+    "dibobol": -2.6,
+    "terblokir": -1.5,
+    "blokir": -1.2,
+    "diblokir": -1.4,
+    "ditolak": -1.7,
+    "tolak": -1.3,
+    "menunggu": -0.6,
+    "tunggu": -0.3,
+    "kurangajar": -3.0,
+    "kasar": -2.3,
+    "tidaksopan": -2.3,
+    "lalai": -2.0,
+    "percuma": -2.0,
+    "sia-sia": -2.0,
+    "kehilangan": -1.8,
+    "rugi": -2.0,
+    "merugikan": -2.2,
+    "dirugikan": -2.2,
+    "darurat": -1.2,
+    "menyebalkan": -2.4,
+    "nyebelin": -2.4,
+    "lemot": -2.0,
+}
+ID_NEGATIONS = {
+    "tidak",
+    "bukan",
+    "belum",
+    "kurang",
+    "tak",
+    "nggak",
+    "ngga",
+    "gak",
+    "enggak",
+    "ga",
+    "jangan",
+    "tanpa",
+}
+ID_BOOSTERS = {
+    "sangat": 0.293,
+    "sekali": 0.293,
+    "banget": 0.293,
+    "amat": 0.293,
+    "terlalu": 0.293,
+    "paling": 0.293,
+    "benar-benar": 0.293,
+    "sungguh": 0.293,
+    "begitu": 0.2,
+    "cukup": -0.2,
+    "agak": -0.2,
+    "sedikit": -0.2,
+}
+ID_SUFFIXES = ("nya", "lah", "kah", "pun")
+ID_PHRASES = {"terima kasih": "terimakasih", "luar biasa": "luarbiasa", "kurang ajar": "kurangajar"}
+NEGATION_SCALAR = -0.74  # VADER's: a negated word keeps part of its strength, flipped
+NEGATION_REACH = 2  # a negation word turns the next two words
+WORD_RE = re.compile(r"[a-zA-Z]+(?:-[a-zA-Z]+)?")
+CLAUSE_RE = re.compile(r"[,.;:!?]+|\b(?:dan|tapi|tetapi|namun|karena|sedangkan)\b")
+
+
+def label(score: float) -> str:
+    """positive (≥ 0.05), negative (≤ −0.05) or neutral."""
+    if score >= POSITIVE_MIN:
+        return "positive"
+    if score <= NEGATIVE_MAX:
+        return "negative"
+    return "neutral"
+
+
+def _normalise(total: float, alpha: float = 15.0) -> float:
+    """VADER's squashing of a valence sum into [−1, 1]."""
+    return total / math.sqrt(total * total + alpha)
+
+
+def _id_valence(token: str) -> float | None:
+    if token in ID_LEXICON:
+        return ID_LEXICON[token]
+    for suffix in ID_SUFFIXES:
+        if token.endswith(suffix) and token[: -len(suffix)] in ID_LEXICON:
+            return ID_LEXICON[token[: -len(suffix)]]
+    return None
+
+
+def score_indonesian(text: str) -> float:
+    """Lexicon score of Indonesian text in [−1, 1], with negation and intensifiers.
+
+    Negation reaches the next two words within the clause; intensifiers within three words
+    before or two after strengthen (or, like "agak", soften) a word.
+    """
+    lowered = text.lower()
+    for phrase, token in ID_PHRASES.items():
+        lowered = lowered.replace(phrase, token)
+    total = 0.0
+    for clause in CLAUSE_RE.split(lowered):
+        tokens = WORD_RE.findall(clause)
+        for i, token in enumerate(tokens):
+            valence = _id_valence(token)
+            if not valence:
+                continue
+            near = tokens[max(0, i - 3) : i] + tokens[i + 1 : i + 3]
+            boost = sum(ID_BOOSTERS.get(t, 0.0) for t in near)
+            if boost:
+                valence += math.copysign(boost, valence)
+            if any(t in ID_NEGATIONS for t in tokens[max(0, i - NEGATION_REACH) : i]):
+                valence *= NEGATION_SCALAR
+            total += valence
+    return _normalise(total) if total else 0.0
+
+
+@lru_cache(maxsize=1)
+def _vader() -> Any:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def score_english(text: str) -> float:
+    """VADER compound score of English text."""
+    return float(_vader().polarity_scores(text)["compound"])
+
+
+def score(text: str, language: str | None) -> float:
+    """The sentiment of TEXT in [−1, 1], by the scorer for its language (English otherwise)."""
+    if not text.strip():
+        return 0.0
+    return round(score_indonesian(text) if language == "id" else score_english(text), 4)
+
+
+def _weighted(items: Sequence[tuple[float, float]]) -> float | None:
+    """Duration-weighted mean of (score, weight) pairs."""
+    weight = sum(w for _s, w in items)
+    return sum(s * w for s, w in items) / weight if weight > 0 else None
+
+
+def _summary(value: float | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    value = round(value, 4)
+    return {"score": value, "label": label(value), "emoji": EMOJI[label(value)]}
+
+
+def conversation(segments: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Conversation sentiment from scored segments ({speaker, start_s, end_s, score}).
+
+    Overall and per speaker: the duration-weighted mean of segment scores. Quarters split the
+    span from the first segment's start to the last one's end; a segment counts in a quarter for
+    the time it overlaps it. Trend: the customer's last quarter minus their first quarter.
+    """
+
+    def weights(speaker: str | None = None) -> list[tuple[float, float]]:
+        return [
+            (s["score"], max(s["end_s"] - s["start_s"], 1e-3))
+            for s in segments
+            if speaker is None or s["speaker"] == speaker
+        ]
+
+    result: dict[str, Any] = {
+        "overall": _summary(_weighted(weights())),
+        "agent": _summary(_weighted(weights("agent"))),
+        "customer": _summary(_weighted(weights("customer"))),
+        "quarters": [],
+        "trend": None,
+    }
+    if not segments:
+        return result
+    first = min(s["start_s"] for s in segments)
+    last = max(s["end_s"] for s in segments)
+    size = (last - first) / 4
+    customer_quarters = []
+    for q in range(4):
+        lo, hi = first + q * size, first + (q + 1) * size
+
+        def overlap(s: dict[str, Any], lo: float = lo, hi: float = hi) -> float:
+            return max(0.0, min(s["end_s"], hi) - max(s["start_s"], lo))
+
+        every = [(s["score"], overlap(s)) for s in segments if overlap(s) > 0]
+        customer = [
+            (s["score"], overlap(s))
+            for s in segments
+            if s["speaker"] == "customer" and overlap(s) > 0
+        ]
+        quarter = _summary(_weighted(every)) or {"score": None, "label": None, "emoji": None}
+        customer_score = _weighted(customer)
+        customer_quarters.append(customer_score)
+        result["quarters"].append(
+            {
+                "quarter": q + 1,
+                "start_s": round(lo, 3),
+                "end_s": round(hi, 3),
+                **quarter,
+                "customer_score": None if customer_score is None else round(customer_score, 4),
+            }
+        )
+    if customer_quarters[0] is not None and customer_quarters[-1] is not None:
+        result["trend"] = round(customer_quarters[-1] - customer_quarters[0], 4)
+    return result

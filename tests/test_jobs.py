@@ -1,0 +1,191 @@
+"""Jobs: states, failures with reasons, retry, and work resumed after a worker dies."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from callscope import jobs
+from callscope.config import Settings
+from callscope.context import Context
+from callscope.db.models import Conversation, Job, utcnow
+from callscope.store import blob_key
+from tests.conftest import DEMO_CALLS, FORMATS, make_meta
+
+SHORT = FORMATS / "whatstheweatherlike.wav"
+
+
+def job_row(ctx: Context, job_id: int) -> Job:
+    with ctx.db.session() as session:
+        return session.get(Job, job_id)
+
+
+def test_job_goes_from_queued_to_processed(ctx: Context):
+    result = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    seen = []
+    assert jobs.run_job(ctx, result.job, "t", progress=lambda p, s: seen.append((p, s))) == (
+        "processed"
+    )
+    job = job_row(ctx, result.job)
+    assert (job.status, job.progress, job.attempts, job.error) == ("processed", 100.0, 1, None)
+    stages = [s for _p, s in seen]
+    assert stages[0] == "decoding" and "transcribing" in stages and stages[-1] == "done"
+    assert [p for p, _s in seen] == sorted(p for p, _s in seen)
+    with ctx.db.session() as session:
+        assert session.get(Conversation, result.id).processing_status == "processed"
+
+
+def test_a_job_runs_once_even_when_two_workers_ask(ctx: Context):
+    result = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    assert jobs.run_job(ctx, result.job, "first") == "processed"
+    assert jobs.run_job(ctx, result.job, "second") is None
+    assert job_row(ctx, result.job).attempts == 1
+
+
+def test_failure_is_recorded_with_its_reason_and_can_be_retried(ctx: Context, tmp_path):
+    result = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    with ctx.db.session() as session:
+        sha = session.get(Conversation, result.id).recording.sha256
+    original = ctx.store.local_path(blob_key(sha))
+    hidden = original.rename(tmp_path / "hidden")
+    assert jobs.run_job(ctx, result.job, "t") == "failed"
+    job = job_row(ctx, result.job)
+    assert job.status == "failed"
+    assert job.error == "the original recording is missing from the media store"
+    with ctx.db.session() as session:
+        assert session.get(Conversation, result.id).processing_status == "failed"
+    jobs.retry(ctx, result.job)
+    with pytest.raises(jobs.JobError, match="is queued; only a failed job can be retried"):
+        jobs.retry(ctx, result.job)
+    hidden.rename(original)
+    assert job_row(ctx, result.job).status == "queued"
+    assert jobs.run_pending(ctx) == 1
+    assert job_row(ctx, result.job).status == "processed"
+
+
+def test_retry_of_unknown_job(ctx: Context):
+    with pytest.raises(jobs.JobError, match="no job 42"):
+        jobs.retry(ctx, 42)
+
+
+def test_abandoned_job_is_taken_up_again(ctx: Context):
+    result = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    with ctx.db.session() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == result.job)
+            .values(
+                status="processing",
+                attempts=1,
+                worker="dead",
+                heartbeat_at=utcnow() - timedelta(minutes=5),
+            )
+        )
+    assert jobs.run_pending(ctx) == 1
+    job = job_row(ctx, result.job)
+    assert (job.status, job.attempts) == ("processed", 2)
+
+
+def test_job_abandoned_too_often_fails_with_the_reason(ctx: Context):
+    result = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    with ctx.db.session() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == result.job)
+            .values(status="processing", attempts=3, heartbeat_at=utcnow() - timedelta(minutes=5))
+        )
+    assert jobs.run_pending(ctx) == 0
+    job = job_row(ctx, result.job)
+    assert job.status == "failed" and "abandoned 3 times" in job.error
+
+
+def test_a_live_job_is_not_taken_from_its_worker(ctx: Context):
+    result = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    with ctx.db.session() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == result.job)
+            .values(status="processing", attempts=1, heartbeat_at=utcnow())
+        )
+    assert jobs.run_pending(ctx) == 0
+    assert job_row(ctx, result.job).status == "processing"
+
+
+def test_worker_killed_mid_job_loses_nothing(tmp_path, model_dir):
+    settings = Settings(data_dir=tmp_path / "data", model_dir=model_dir, job_stale_after_s=3)
+    ctx = Context.open(settings)
+    result = ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", make_meta())
+    env = {
+        **os.environ,
+        "CALLSCOPE_DATA_DIR": str(settings.data_dir),
+        "CALLSCOPE_MODEL_DIR": str(model_dir),
+        "CALLSCOPE_JOB_STALE_AFTER_S": "3",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "callscope", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            job = job_row(ctx, result.job)
+            if job.status == "processing" and job.stage == "transcribing":
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the worker never started transcribing")
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert job_row(ctx, result.job).status == "processing"
+    time.sleep(3.5)
+    assert jobs.run_pending(ctx, "survivor") == 1
+    job = job_row(ctx, result.job)
+    assert (job.status, job.attempts, job.worker) == ("processed", 2, "survivor")
+    with ctx.db.session() as session:
+        segments = session.get(Conversation, result.id).segments
+        assert len(segments) > 10
+        assert len({(s.start_s, s.speaker) for s in segments}) == len(segments)
+    ctx.close()
+
+
+def test_cli_ingest_wait_shows_progress_and_ends_processed(tmp_path, model_dir):
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps(make_meta(mono=True)))
+    env = {
+        **os.environ,
+        "CALLSCOPE_DATA_DIR": str(tmp_path / "data"),
+        "CALLSCOPE_MODEL_DIR": str(model_dir),
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "callscope",
+            "ingest",
+            str(SHORT),
+            "--meta",
+            str(meta),
+            "--wait",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["status"] == "processed"
+    assert "transcribing" in proc.stderr and "100%" in proc.stderr

@@ -1,0 +1,199 @@
+"""Processing with the real speech model: transcript, attribution, sentiment, metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from callscope import jobs, media
+from callscope.analysis import document
+from callscope.config import Settings
+from callscope.context import Context
+from callscope.db.models import Conversation, Segment, Word
+from tests.conftest import CALLS, DEMO_CALLS, make_meta, write_wav
+
+EN = DEMO_CALLS / "synthetic_en_stereo.wav"
+
+
+def truth(name: str) -> dict:
+    return json.loads((CALLS / f"{name}.truth.json").read_text())
+
+
+def norm_words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def speaker_accuracy(doc: dict, turns: list[dict]) -> float:
+    """Share of words whose speaker is the speaker of the truth turn around them."""
+    right = total = 0
+    for seg in doc["transcript"]["segments"]:
+        for word in seg["words"]:
+            mid = (word["start_s"] + word["end_s"]) / 2
+            near = min(
+                turns,
+                key=lambda t: (
+                    0
+                    if t["start"] <= mid <= t["end"]
+                    else min(abs(mid - t["start"]), abs(mid - t["end"]))
+                ),
+            )
+            total += 1
+            right += near["speaker"] == seg["speaker"]
+    return right / total
+
+
+def process(ctx: Context, path: Path, meta: dict) -> dict:
+    result = ctx.ingestor.ingest_file(path, meta)
+    assert jobs.run_job(ctx, result.job, "test") == "processed"
+    with ctx.db.session() as session:
+        return document(session, session.get(Conversation, result.id))
+
+
+@pytest.fixture(scope="module")
+def module_ctx(tmp_path_factory, model_dir):
+    ctx = Context.open(Settings(data_dir=tmp_path_factory.mktemp("pipeline"), model_dir=model_dir))
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture(scope="module")
+def english(module_ctx):
+    meta = make_meta()
+    meta["sessions"] = [
+        {
+            "agent": {"external_id": "AG-1", "name": "Daniel Reyes"},
+            "role": "primary",
+            "started_at": "2026-11-20T14:00:00Z",
+            "ended_at": "2026-11-20T14:01:30Z",
+        },
+        {
+            "agent": {"external_id": "AG-7", "name": "Priya Shah"},
+            "role": "transfer",
+            "started_at": "2026-11-20T14:01:30Z",
+            "ended_at": "2026-11-20T14:02:43Z",
+        },
+    ]
+    return process(module_ctx, EN, meta)
+
+
+def test_processed_document_has_every_section(english):
+    assert english["status"] == "processed"
+    assert english["transcript"]["language"] == "en"
+    seg = english["transcript"]["segments"][0]
+    assert set(seg) == {"speaker", "agent", "start_s", "end_s", "text", "sentiment", "words"}
+    assert set(seg["words"][0]) == {"text", "start_s", "end_s", "confidence"}
+    assert set(english["sentiment"]) >= {"overall", "agent", "customer", "quarters", "trend"}
+    assert set(english["metrics"]) >= {
+        "talk_time_s",
+        "talking_speed_wpm",
+        "talk_to_listen",
+        "switches",
+        "average_pause_s",
+        "agent_response_pause_s",
+        "longest_customer_monologue",
+        "non_talk",
+        "interruptions",
+    }
+
+
+def test_transcript_follows_the_call(english):
+    text = " ".join(s["text"] for s in english["transcript"]["segments"]).lower()
+    for phrase in (
+        "thank you for calling",
+        "my name is daniel",
+        "order number",
+        "replacement",
+        "tracking number",
+    ):
+        assert phrase in text
+
+
+def test_words_are_attributed_to_the_right_speaker(english):
+    assert speaker_accuracy(english, truth("synthetic_en_stereo")["turns"]) >= 0.98
+
+
+def test_metrics_are_close_to_the_truth(english):
+    m = english["metrics"]
+    assert m["switches"]["count"] == 26
+    assert m["longest_customer_monologue"]["duration_s"] == pytest.approx(26.56, abs=1.0)
+    assert m["talk_time_s"]["customer"] == pytest.approx(58.1, rel=0.08)
+
+
+def test_agent_segments_name_the_agent_of_their_session(english):
+    agents = {
+        (s["agent"], s["start_s"] < 90)
+        for s in english["transcript"]["segments"]
+        if s["speaker"] == "agent"
+    }
+    assert agents == {("Daniel Reyes", True), ("Priya Shah", False)}
+    assert all(
+        s["agent"] is None for s in english["transcript"]["segments"] if s["speaker"] == "customer"
+    )
+
+
+def test_sentiment_is_scored_per_segment_and_overall(english):
+    labels = {s["sentiment"]["label"] for s in english["transcript"]["segments"]}
+    assert labels == {"positive", "neutral", "negative"}
+    thanks = next(s for s in english["transcript"]["segments"] if "appreciate" in s["text"])
+    assert thanks["sentiment"]["label"] == "positive" and thanks["sentiment"]["score"] > 0.3
+    assert english["sentiment"]["overall"]["label"] in ("positive", "neutral", "negative")
+    assert len(english["sentiment"]["quarters"]) == 4
+
+
+def test_processing_again_gives_the_same_rows(module_ctx, english):
+    with module_ctx.db.session() as session:
+        segments_before = session.scalar(select(func.count()).select_from(Segment))
+        words_before = session.scalar(select(func.count()).select_from(Word))
+        job_id = session.scalar(select(Conversation.id).where(Conversation.id == english["id"]))
+    from callscope import pipeline
+
+    pipeline.process(module_ctx, job_id, lambda p, s: None)
+    with module_ctx.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Segment)) == segments_before
+        assert session.scalar(select(func.count()).select_from(Word)) == words_before
+        again = document(session, session.get(Conversation, english["id"]))
+    assert again["transcript"] == english["transcript"]
+    assert again["metrics"] == english["metrics"]
+
+
+def test_echo_between_channels_is_not_duplicated(module_ctx, tmp_path):
+    audio, rate = media.decode(EN)
+    bleed = 10 ** (-20 / 20)
+    mixed = np.stack([audio[0] + bleed * audio[1], audio[1] + bleed * audio[0]])
+    path = write_wav(tmp_path / "echo.wav", [list(mixed[0]), list(mixed[1])], rate)
+    doc = process(module_ctx, path, make_meta())
+    assert speaker_accuracy(doc, truth("synthetic_en_stereo")["turns"]) >= 0.99
+    words = [(seg["speaker"], w) for seg in doc["transcript"]["segments"] for w in seg["words"]]
+    agent = [w for s, w in words if s == "agent"]
+    for speaker, word in words:
+        if speaker != "customer":
+            continue
+        twins = [
+            a
+            for a in agent
+            if norm_words(a["text"]) == norm_words(word["text"])
+            and min(a["end_s"], word["end_s"]) - max(a["start_s"], word["start_s"]) > 0
+        ]
+        assert twins == [], f"{word} heard on both channels"
+
+
+def test_indonesian_call_language_is_detected(module_ctx):
+    meta = make_meta()
+    del meta["recording"]["language"]
+    doc = process(module_ctx, DEMO_CALLS / "synthetic_id_stereo.wav", meta)
+    assert doc["transcript"]["language"] == "id"
+    text = " ".join(s["text"] for s in doc["transcript"]["segments"]).lower()
+    assert "selamat" in text and "sama" in text
+    assert speaker_accuracy(doc, truth("synthetic_id_stereo")["turns"]) >= 0.98
+
+
+def test_mono_call_has_one_unknown_speaker(module_ctx):
+    doc = process(module_ctx, DEMO_CALLS / "commercial_mono.wav", make_meta(mono=True))
+    assert {s["speaker"] for s in doc["transcript"]["segments"]} == {"unknown"}
+    assert doc["recording"]["speaker_source"] == "diarization"
+    assert "chromecast" in " ".join(s["text"] for s in doc["transcript"]["segments"]).lower()
