@@ -187,5 +187,36 @@ def test_cli_ingest_wait_shows_progress_and_ends_processed(tmp_path, model_dir):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["status"] == "processed"
-    assert "transcribing" in proc.stderr and "100%" in proc.stderr
+    ingested = json.loads(proc.stdout)
+    assert ingested["status"] == "processed"
+    assert "transcribing" in proc.stderr and "100% done" in proc.stderr
+    shown = subprocess.run(
+        [sys.executable, "-m", "callscope", "show", str(ingested["id"]), "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    doc = json.loads(shown.stdout)
+    assert doc["status"] == "processed" and doc["metrics"] is not None
+    assert "weather" in doc["transcript"]["segments"][0]["text"].lower()
+
+
+def test_embedded_worker_in_the_web_app_processes_ingested_calls(ctx: Context, admin_token):
+    from fastapi.testclient import TestClient
+
+    from callscope.web.app import create_app
+
+    result = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    with TestClient(create_app(ctx, with_worker=True)) as client:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            job = client.get(f"/api/v1/jobs/{result.job}", headers=headers).json()
+            if job["status"] in ("processed", "failed"):
+                break
+            time.sleep(0.2)
+        assert job["status"] == "processed" and job["progress"] == 100
+        doc = client.get(f"/api/v1/conversations/{result.id}/analysis", headers=headers).json()
+    assert doc["status"] == "processed"
+    assert "weather" in " ".join(s["text"] for s in doc["transcript"]["segments"]).lower()

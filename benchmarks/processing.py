@@ -1,0 +1,252 @@
+"""Processing benchmark: speed per stage, peak memory and accuracy on the shipped calls.
+
+Run:  .venv/bin/python -m benchmarks.processing [--calls NAME ...] [--no-plain]
+
+Each call is processed in a fresh process (so peak RSS is that call's), by callscope with its
+default settings, and by the plain use of faster-whisper a user would write without callscope
+(WhisperModel with its defaults, each channel in turn: beam 5, no VAD). Results are printed as
+Markdown and written to benchmarks/results/processing.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "src" / "callscope" / "demo" / "calls"
+TESTS = ROOT / "tests" / "data" / "calls"
+RESULTS = ROOT / "benchmarks" / "results"
+
+CALLS = {
+    "synthetic_en_stereo": (DEMO / "synthetic_en_stereo.wav", "en"),
+    "synthetic_id_stereo": (DEMO / "synthetic_id_stereo.wav", "id"),
+    "commercial_mono": (DEMO / "commercial_mono.wav", "en"),
+    "katiesteve_mono": (TESTS / "katiesteve_mono.wav", "en"),
+    "auto_repairs_40_stereo": (DEMO / "auto_repairs_40_stereo_agentL_customerR.wav", "en"),
+    "auto0_mono_u8": (TESTS / "auto0_mono_u8.wav", "en"),
+}
+
+
+def reference_text(name: str) -> str | None:
+    """The reference transcript of a call, where one ships with the project."""
+    truth = TESTS / f"{name}.truth.json"
+    if truth.exists():
+        turns = json.loads(truth.read_text())["turns"]
+        return " ".join(t["text"] for t in sorted(turns, key=lambda t: t["start"]))
+    ref = TESTS / f"{name}.ref.txt"
+    if not ref.exists():
+        return None
+    lines = [ln for ln in ref.read_text().splitlines() if ln and not ln.startswith("#")]
+    if name == "commercial_mono":  # the first line is the full published text
+        return lines[0]
+    return " ".join(ln.split(":", 1)[1] for ln in lines if ":" in ln)
+
+
+def normalise(text: str) -> str:
+    """Lower case, digits spelled one by one, punctuation dropped (for word error rate)."""
+    text = text.lower().replace("-", " ")
+    text = re.sub(r"\d", lambda m: f" {m.group(0)} ", text)
+    text = re.sub(r"[^\w\s']", " ", text)
+    return " ".join(text.split())
+
+
+# --- the two measured runs, each in its own process ----------------------------------------
+
+
+def run_callscope(name: str) -> dict:
+    """Ingest and process one call with callscope's defaults; stage timings and the document."""
+    from callscope import jobs
+    from callscope.analysis import document
+    from callscope.config import Settings
+    from callscope.context import Context
+    from callscope.db.models import Conversation
+
+    path, language = CALLS[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp), model_dir=ROOT / ".bench-models")
+        ctx = Context.open(settings)
+        meta = {"external_id": name, "recording": {"language": language},
+                "sessions": [{"agent": {"external_id": "AG-1"},
+                              "started_at": "2026-11-20T14:00:00Z"}]}
+        t0 = time.perf_counter()
+        result = ctx.ingestor.ingest_file(path, meta)
+        ingest_s = time.perf_counter() - t0
+        marks: list[tuple[str, float]] = []
+
+        def progress(_percent: float, stage: str | None) -> None:
+            if stage and (not marks or marks[-1][0] != stage):
+                marks.append((stage, time.perf_counter()))
+
+        t1 = time.perf_counter()
+        status = jobs.run_job(ctx, result.job, "bench", progress=progress)
+        process_s = time.perf_counter() - t1
+        stages: dict[str, float] = {}
+        for (stage, at), (_next, until) in zip(marks, marks[1:], strict=False):
+            stages[stage] = stages.get(stage, 0.0) + until - at
+        with ctx.db.session() as session:
+            doc = document(session, session.get(Conversation, result.id))
+        ctx.close()
+    return {"status": status, "ingest_s": ingest_s, "process_s": process_s, "stages": stages,
+            "document": doc}
+
+
+def run_plain(name: str) -> dict:
+    """faster-whisper as a user would call it: defaults, each channel in turn."""
+    from faster_whisper import WhisperModel
+
+    from callscope import asr, media
+
+    path, _language = CALLS[name]
+    model_path = asr.resolve_model("base", ROOT / ".bench-models")
+    t0 = time.perf_counter()
+    model = WhisperModel(str(model_path))
+    audio, _ = media.decode(path, sample_rate=16000)
+    texts = []
+    for channel in audio:
+        segments, _info = model.transcribe(channel)
+        texts.append(" ".join(s.text.strip() for s in segments))
+    return {"process_s": time.perf_counter() - t0, "text": " ".join(texts)}
+
+
+def child(kind: str, name: str) -> dict:
+    """Run one measurement in a fresh process and add its peak RSS."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks.processing", "--child", kind, name],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    import jiwer
+
+    return jiwer.wer(normalise(reference), normalise(hypothesis))
+
+
+def truth_metrics(name: str) -> dict | None:
+    from callscope import metrics
+    from callscope.segments import Word, build_segments
+
+    truth = TESTS / f"{name}.truth.json"
+    if not truth.exists():
+        return None
+    words = []
+    for turn in json.loads(truth.read_text())["turns"]:
+        tokens = turn["text"].split()
+        step = (turn["end"] - turn["start"]) / len(tokens)
+        words += [Word(turn["speaker"], turn["start"] + i * step, turn["start"] + (i + 1) * step)
+                  for i in range(len(tokens))]
+    return metrics.compute(build_segments(words))
+
+
+def attribution_accuracy(name: str, doc: dict) -> float | None:
+    truth = TESTS / f"{name}.truth.json"
+    if not truth.exists():
+        return None
+    turns = json.loads(truth.read_text())["turns"]
+    right = total = 0
+    for seg in doc["transcript"]["segments"]:
+        for w in seg["words"]:
+            mid = (w["start_s"] + w["end_s"]) / 2
+            near = min(turns, key=lambda t: 0 if t["start"] <= mid <= t["end"]
+                       else min(abs(mid - t["start"]), abs(mid - t["end"])))
+            total += 1
+            right += near["speaker"] == seg["speaker"]
+    return right / total if total else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", nargs="*", default=list(CALLS))
+    parser.add_argument("--no-plain", action="store_true")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, name = args.child
+        result = run_callscope(name) if kind == "callscope" else run_plain(name)
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+
+    from callscope import media
+
+    child("callscope", "katiesteve_mono")  # assemble the model once, outside the measurements
+    rows = []
+    for name in args.calls:
+        path, _language = CALLS[name]
+        duration = media.probe(path).duration_s
+        ours = child("callscope", name)
+        plain = None if args.no_plain else child("plain", name)
+        doc = ours["document"]
+        hypothesis = " ".join(s["text"] for s in doc["transcript"]["segments"])
+        reference = reference_text(name)
+        row = {
+            "call": name, "duration_s": duration,
+            "process_s": ours["process_s"], "rtf": ours["process_s"] / duration,
+            "ingest_s": ours["ingest_s"],
+            "stages_s": ours["stages"], "peak_rss_mb": ours["peak_rss_mb"],
+            "plain_s": plain["process_s"] if plain else None,
+            "plain_rss_mb": plain["peak_rss_mb"] if plain else None,
+            "vs_plain": ours["process_s"] / plain["process_s"] if plain else None,
+            "wer": wer(reference, hypothesis) if reference else None,
+            "plain_wer": wer(reference, plain["text"]) if reference and plain else None,
+            "attribution": attribution_accuracy(name, doc),
+            "metrics": doc["metrics"], "truth_metrics": truth_metrics(name),
+        }
+        rows.append(row)
+        print(f"{name}: rtf {row['rtf']:.3f}", file=sys.stderr)
+    RESULTS.mkdir(exist_ok=True)
+    machine = {"python": platform.python_version(), "cpus": os.cpu_count(),
+               "machine": platform.machine(), "processor": platform.processor()}
+    (RESULTS / "processing.json").write_text(json.dumps({"machine": machine, "calls": rows},
+                                                        indent=2))
+    print(report(rows))
+
+
+def report(rows: list[dict]) -> str:
+    def f(v: float | None, fmt: str) -> str:
+        return "–" if v is None else format(v, fmt)
+
+    out = ["| call | audio s | callscope s | RTF | plain s | ÷ plain | peak RSS MB | WER | "
+           "plain WER | words to right speaker |", "|" + "---|" * 10]
+    for r in rows:
+        out.append(f"| {r['call']} | {r['duration_s']:.1f} | {r['process_s']:.1f} | "
+                   f"{r['rtf']:.3f} | {f(r['plain_s'], '.1f')} | {f(r['vs_plain'], '.2f')} | "
+                   f"{r['peak_rss_mb']:.0f} | {f(r['wer'], '.1%')} | {f(r['plain_wer'], '.1%')} "
+                   f"| {f(r['attribution'], '.1%')} |")
+    out += ["", "Stages (seconds): " + "; ".join(
+        f"{r['call']}: " + ", ".join(f"{k} {v:.2f}" for k, v in r["stages_s"].items())
+        for r in rows)]
+    for r in rows:
+        t, m = r["truth_metrics"], r["metrics"]
+        if not t:
+            continue
+        out += ["", f"Metrics of {r['call']} against its truth:", "",
+                "| metric | truth | callscope |", "|---|---|---|"]
+        for label, path in [("agent talk s", ("talk_time_s", "agent")),
+                            ("customer talk s", ("talk_time_s", "customer")),
+                            ("switches", ("switches", "count")),
+                            ("longest customer monologue s",
+                             ("longest_customer_monologue", "duration_s")),
+                            ("average pause s", ("average_pause_s",))]:
+            tv, mv = t, m
+            for key in path:
+                tv, mv = tv[key], mv[key]
+            out.append(f"| {label} | {tv} | {mv} |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()
