@@ -37,26 +37,56 @@ CALLS = {
 }
 
 
-def reference_text(name: str) -> str | None:
-    """The reference transcript of a call, where one ships with the project."""
+def references(name: str) -> list[str] | None:
+    """Reference transcripts of a call: one per speaker (agent, customer) where the truth says
+    who spoke, else one for the whole call; None where the project ships no reference."""
     truth = TESTS / f"{name}.truth.json"
     if truth.exists():
         turns = json.loads(truth.read_text())["turns"]
-        return " ".join(t["text"] for t in sorted(turns, key=lambda t: t["start"]))
+        return [" ".join(t["text"] for t in turns if t["speaker"] == s) for s in SPEAKERS]
     ref = TESTS / f"{name}.ref.txt"
     if not ref.exists():
         return None
     lines = [ln for ln in ref.read_text().splitlines() if ln and not ln.startswith("#")]
     if name == "commercial_mono":  # the first line is the full published text
-        return lines[0]
-    return " ".join(ln.split(":", 1)[1] for ln in lines if ":" in ln)
+        return [lines[0]]
+    return [" ".join(ln.split(":", 1)[1] for ln in lines if ":" in ln)]
+
+
+SPEAKERS = ("agent", "customer")
+UNITS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+NUMBER_WORDS = {w: str(i) for i, w in enumerate(UNITS)} | {
+    w: str(20 + 10 * i) for i, w in enumerate(TENS)
+}
 
 
 def normalise(text: str) -> str:
-    """Lower case, digits spelled one by one, punctuation dropped (for word error rate)."""
-    text = text.lower().replace("-", " ")
+    """Lower case, English number words as digits, digits one by one, no punctuation."""
+    text = re.sub(r"[^\w\s']", " ", text.lower().replace("-", " "))
+    text = " ".join(NUMBER_WORDS.get(word, word) for word in text.split())
     text = re.sub(r"\d", lambda m: f" {m.group(0)} ", text)
-    text = re.sub(r"[^\w\s']", " ", text)
     return " ".join(text.split())
 
 
@@ -67,17 +97,21 @@ def run_callscope(name: str) -> dict:
     """Ingest and process one call with callscope's defaults; stage timings and the document."""
     from callscope import jobs
     from callscope.analysis import document
-    from callscope.config import Settings
+    from callscope.config import load_settings
     from callscope.context import Context
     from callscope.db.models import Conversation
 
     path, language = CALLS[name]
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), model_dir=ROOT / ".bench-models")
+        settings = load_settings().model_copy(
+            update={"data_dir": Path(tmp), "model_dir": ROOT / ".bench-models"}
+        )
         ctx = Context.open(settings)
-        meta = {"external_id": name, "recording": {"language": language},
-                "sessions": [{"agent": {"external_id": "AG-1"},
-                              "started_at": "2026-11-20T14:00:00Z"}]}
+        meta = {
+            "external_id": name,
+            "recording": {"language": language},
+            "sessions": [{"agent": {"external_id": "AG-1"}, "started_at": "2026-11-20T14:00:00Z"}],
+        }
         t0 = time.perf_counter()
         result = ctx.ingestor.ingest_file(path, meta)
         ingest_s = time.perf_counter() - t0
@@ -96,8 +130,13 @@ def run_callscope(name: str) -> dict:
         with ctx.db.session() as session:
             doc = document(session, session.get(Conversation, result.id))
         ctx.close()
-    return {"status": status, "ingest_s": ingest_s, "process_s": process_s, "stages": stages,
-            "document": doc}
+    return {
+        "status": status,
+        "ingest_s": ingest_s,
+        "process_s": process_s,
+        "stages": stages,
+        "document": doc,
+    }
 
 
 def run_plain(name: str) -> dict:
@@ -115,13 +154,18 @@ def run_plain(name: str) -> dict:
     for channel in audio:
         segments, _info = model.transcribe(channel)
         texts.append(" ".join(s.text.strip() for s in segments))
-    return {"process_s": time.perf_counter() - t0, "text": " ".join(texts)}
+    return {"process_s": time.perf_counter() - t0, "texts": texts}
 
 
 def child(kind: str, name: str) -> dict:
     """Run one measurement in a fresh process and add its peak RSS."""
-    out = subprocess.run([sys.executable, "-m", "benchmarks.processing", "--child", kind, name],
-                         cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.processing", "--child", kind, name],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -129,10 +173,19 @@ def child(kind: str, name: str) -> dict:
 # --- scoring ---------------------------------------------------------------------------------
 
 
-def wer(reference: str, hypothesis: str) -> float:
+def wer(refs: list[str], hyps: list[str]) -> float:
+    """Word error rate over all pieces (speakers) together."""
     import jiwer
 
-    return jiwer.wer(normalise(reference), normalise(hypothesis))
+    return jiwer.wer([normalise(r) for r in refs], [normalise(h) for h in hyps])
+
+
+def hypotheses(doc: dict, pieces: int) -> list[str]:
+    """The transcript of a processed call, per speaker when the reference is per speaker."""
+    segs = doc["transcript"]["segments"]
+    if pieces == 1:
+        return [" ".join(s["text"] for s in segs)]
+    return [" ".join(s["text"] for s in segs if s["speaker"] == sp) for sp in SPEAKERS]
 
 
 def truth_metrics(name: str) -> dict | None:
@@ -146,8 +199,10 @@ def truth_metrics(name: str) -> dict | None:
     for turn in json.loads(truth.read_text())["turns"]:
         tokens = turn["text"].split()
         step = (turn["end"] - turn["start"]) / len(tokens)
-        words += [Word(turn["speaker"], turn["start"] + i * step, turn["start"] + (i + 1) * step)
-                  for i in range(len(tokens))]
+        words += [
+            Word(turn["speaker"], turn["start"] + i * step, turn["start"] + (i + 1) * step)
+            for i in range(len(tokens))
+        ]
     return metrics.compute(build_segments(words))
 
 
@@ -160,8 +215,14 @@ def attribution_accuracy(name: str, doc: dict) -> float | None:
     for seg in doc["transcript"]["segments"]:
         for w in seg["words"]:
             mid = (w["start_s"] + w["end_s"]) / 2
-            near = min(turns, key=lambda t: 0 if t["start"] <= mid <= t["end"]
-                       else min(abs(mid - t["start"]), abs(mid - t["end"])))
+            near = min(
+                turns,
+                key=lambda t: (
+                    0
+                    if t["start"] <= mid <= t["end"]
+                    else min(abs(mid - t["start"]), abs(mid - t["end"]))
+                ),
+            )
             total += 1
             right += near["speaker"] == seg["speaker"]
     return right / total if total else None
@@ -190,28 +251,42 @@ def main() -> None:
         ours = child("callscope", name)
         plain = None if args.no_plain else child("plain", name)
         doc = ours["document"]
-        hypothesis = " ".join(s["text"] for s in doc["transcript"]["segments"])
-        reference = reference_text(name)
+        refs = references(name)
+        load_s = ours["stages"].get("loading model", 0.0)
         row = {
-            "call": name, "duration_s": duration,
-            "process_s": ours["process_s"], "rtf": ours["process_s"] / duration,
+            "call": name,
+            "duration_s": duration,
+            "process_s": ours["process_s"],
+            "rtf": ours["process_s"] / duration,
+            "rtf_loaded": (ours["process_s"] - load_s) / duration,
             "ingest_s": ours["ingest_s"],
-            "stages_s": ours["stages"], "peak_rss_mb": ours["peak_rss_mb"],
+            "stages_s": ours["stages"],
+            "peak_rss_mb": ours["peak_rss_mb"],
             "plain_s": plain["process_s"] if plain else None,
             "plain_rss_mb": plain["peak_rss_mb"] if plain else None,
             "vs_plain": ours["process_s"] / plain["process_s"] if plain else None,
-            "wer": wer(reference, hypothesis) if reference else None,
-            "plain_wer": wer(reference, plain["text"]) if reference and plain else None,
+            "wer": wer(refs, hypotheses(doc, len(refs))) if refs else None,
+            "plain_wer": (
+                wer(refs, plain["texts"] if len(refs) > 1 else [" ".join(plain["texts"])])
+                if refs and plain
+                else None
+            ),
             "attribution": attribution_accuracy(name, doc),
-            "metrics": doc["metrics"], "truth_metrics": truth_metrics(name),
+            "metrics": doc["metrics"],
+            "truth_metrics": truth_metrics(name),
         }
         rows.append(row)
         print(f"{name}: rtf {row['rtf']:.3f}", file=sys.stderr)
     RESULTS.mkdir(exist_ok=True)
-    machine = {"python": platform.python_version(), "cpus": os.cpu_count(),
-               "machine": platform.machine(), "processor": platform.processor()}
-    (RESULTS / "processing.json").write_text(json.dumps({"machine": machine, "calls": rows},
-                                                        indent=2))
+    machine = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+    }
+    (RESULTS / "processing.json").write_text(
+        json.dumps({"machine": machine, "calls": rows}, indent=2)
+    )
     print(report(rows))
 
 
@@ -219,28 +294,45 @@ def report(rows: list[dict]) -> str:
     def f(v: float | None, fmt: str) -> str:
         return "–" if v is None else format(v, fmt)
 
-    out = ["| call | audio s | callscope s | RTF | plain s | ÷ plain | peak RSS MB | WER | "
-           "plain WER | words to right speaker |", "|" + "---|" * 10]
+    out = [
+        "| call | audio s | callscope s | RTF | RTF, model loaded | plain s | ÷ plain | "
+        "peak RSS MB | WER | plain WER | words to right speaker |",
+        "|" + "---|" * 11,
+    ]
     for r in rows:
-        out.append(f"| {r['call']} | {r['duration_s']:.1f} | {r['process_s']:.1f} | "
-                   f"{r['rtf']:.3f} | {f(r['plain_s'], '.1f')} | {f(r['vs_plain'], '.2f')} | "
-                   f"{r['peak_rss_mb']:.0f} | {f(r['wer'], '.1%')} | {f(r['plain_wer'], '.1%')} "
-                   f"| {f(r['attribution'], '.1%')} |")
-    out += ["", "Stages (seconds): " + "; ".join(
-        f"{r['call']}: " + ", ".join(f"{k} {v:.2f}" for k, v in r["stages_s"].items())
-        for r in rows)]
+        out.append(
+            f"| {r['call']} | {r['duration_s']:.1f} | {r['process_s']:.1f} | "
+            f"{r['rtf']:.3f} | {r['rtf_loaded']:.3f} | {f(r['plain_s'], '.1f')} | "
+            f"{f(r['vs_plain'], '.2f')} | "
+            f"{r['peak_rss_mb']:.0f} | {f(r['wer'], '.1%')} | {f(r['plain_wer'], '.1%')} "
+            f"| {f(r['attribution'], '.1%')} |"
+        )
+    out += [
+        "",
+        "Stages (seconds): "
+        + "; ".join(
+            f"{r['call']}: " + ", ".join(f"{k} {v:.2f}" for k, v in r["stages_s"].items())
+            for r in rows
+        ),
+    ]
     for r in rows:
         t, m = r["truth_metrics"], r["metrics"]
         if not t:
             continue
-        out += ["", f"Metrics of {r['call']} against its truth:", "",
-                "| metric | truth | callscope |", "|---|---|---|"]
-        for label, path in [("agent talk s", ("talk_time_s", "agent")),
-                            ("customer talk s", ("talk_time_s", "customer")),
-                            ("switches", ("switches", "count")),
-                            ("longest customer monologue s",
-                             ("longest_customer_monologue", "duration_s")),
-                            ("average pause s", ("average_pause_s",))]:
+        out += [
+            "",
+            f"Metrics of {r['call']} against its truth:",
+            "",
+            "| metric | truth | callscope |",
+            "|---|---|---|",
+        ]
+        for label, path in [
+            ("agent talk s", ("talk_time_s", "agent")),
+            ("customer talk s", ("talk_time_s", "customer")),
+            ("switches", ("switches", "count")),
+            ("longest customer monologue s", ("longest_customer_monologue", "duration_s")),
+            ("average pause s", ("average_pause_s",)),
+        ]:
             tv, mv = t, m
             for key in path:
                 tv, mv = tv[key], mv[key]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import itertools
 import os
 import shutil
 import tempfile
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from callscope.config import Settings
 
@@ -169,11 +171,8 @@ class Transcriber:
         ranked = dict(probs)
         return max(SUPPORTED_LANGUAGES, key=lambda lang: ranked.get(lang, 0.0))
 
-    def transcribe(
-        self, audio: np.ndarray, language: str, progress: Callable[[float], None] | None = None
-    ) -> list[RecognisedWord]:
-        """Words with times and confidence from one channel of 16 kHz audio."""
-        duration = max(len(audio) / SAMPLE_RATE, 1e-6)
+    def _transcribe_part(self, audio: np.ndarray, language: str) -> list[RecognisedWord]:
+        """Words of one stretch of a channel, with times from the start of that stretch."""
         segments, _info = self.model.transcribe(
             audio,
             language=language if self.multilingual else None,
@@ -182,34 +181,76 @@ class Transcriber:
             word_timestamps=True,
             condition_on_previous_text=False,
         )
-        words = []
-        for segment in segments:
-            for w in segment.words or []:
-                text = w.word.strip()
-                if text:
-                    words.append(
-                        RecognisedWord(
-                            text,
-                            round(float(w.start), 3),
-                            round(float(w.end), 3),
-                            round(float(w.probability), 3),
-                        )
-                    )
-            if progress:
-                progress(min(1.0, segment.end / duration))
-        return words
+        return [
+            RecognisedWord(
+                w.word.strip(),
+                round(float(w.start), 3),
+                round(float(w.end), 3),
+                round(float(w.probability), 3),
+            )
+            for segment in segments
+            for w in segment.words or []
+            if w.word.strip()
+        ]
 
     def transcribe_channels(
-        self, channels: Sequence[np.ndarray], language: str, progress: ChannelProgress | None = None
+        self,
+        channels: Sequence[np.ndarray],
+        language: str,
+        progress: ChannelProgress | None = None,
     ) -> list[list[RecognisedWord]]:
-        """Transcribe several channels, in parallel where the model has workers for it."""
+        """Words with times and confidence from each channel of 16 kHz audio.
 
-        def one(index: int) -> list[RecognisedWord]:
-            report = (lambda f: progress(index, f)) if progress else None
-            return self.transcribe(channels[index], language, report)
+        Each channel is transcribed with voice activity detection; when there are fewer
+        channels than workers (a mono call on two cores), a channel is cut at pauses into
+        parts holding about equal speech, so that every worker has work.
+        """
+        per_channel = -(-self.workers // len(channels))
+        plans = [
+            (i, part)
+            for i, audio in enumerate(channels)
+            for part in split_at_pauses(audio, per_channel)
+        ]
+        sizes = [sum(b - a for j, (a, b) in plans if j == i) for i in range(len(channels))]
+        done = [0] * len(channels)
+        lock = threading.Lock()
 
+        def run(plan: tuple[int, tuple[int, int]]) -> tuple[int, list[RecognisedWord]]:
+            index, (start, end) = plan
+            offset = start / SAMPLE_RATE
+            words = [
+                RecognisedWord(
+                    w.text, round(w.start + offset, 3), round(w.end + offset, 3), w.confidence
+                )
+                for w in self._transcribe_part(channels[index][start:end], language)
+            ]
+            with lock:
+                done[index] += end - start
+                if progress:
+                    progress(index, done[index] / max(sizes[index], 1))
+            return index, words
+
+        results: list[list[RecognisedWord]] = [[] for _ in channels]
         with ThreadPoolExecutor(self.workers) as pool:
-            return list(pool.map(one, range(len(channels))))
+            for index, words in pool.map(run, plans):
+                results[index].extend(words)
+        return results
+
+
+def split_at_pauses(audio: np.ndarray, parts: int) -> list[tuple[int, int]]:
+    """Sample ranges cutting AUDIO into PARTS pieces of about equal speech, at pauses."""
+    if parts <= 1:
+        return [(0, len(audio))]
+    spans = get_speech_timestamps(audio, VadOptions())
+    if len(spans) < parts:
+        return [(0, len(audio))]
+    speech = np.cumsum([s["end"] - s["start"] for s in spans])
+    cuts = []
+    for k in range(1, parts):
+        i = int(np.argmin(np.abs(speech[:-1] - speech[-1] * k / parts)))
+        cuts.append((spans[i]["end"] + spans[i + 1]["start"]) // 2)
+    bounds = [0, *sorted(set(cuts)), len(audio)]
+    return list(itertools.pairwise(bounds))
 
 
 _cache: dict[tuple, Transcriber] = {}

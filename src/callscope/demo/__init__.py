@@ -31,7 +31,7 @@ def calls() -> list[dict]:
 
 
 def _credentials(ctx: Context) -> dict[str, str]:
-    """Create the demo users once; their passwords are kept in the data dir for later runs."""
+    """Create the demo users and an API token once; kept in the data dir for later runs."""
     path = ctx.settings.data_dir / "demo-credentials.json"
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))
@@ -42,6 +42,8 @@ def _credentials(ctx: Context) -> dict[str, str]:
                 continue
             creds[name] = secrets.token_urlsafe(9)
             auth.add_user(session, name, role, creds[name], agent_id)
+        if "admin" in creds:
+            creds["api-token"] = auth.create_token(session, "admin", "demo")
     path.write_text(json.dumps(creds, indent=2), encoding="utf-8")
     path.chmod(0o600)
     return creds
@@ -61,7 +63,10 @@ def setup(ctx: Context, echo: Callable[[str], None] = print) -> Iterator[str]:
             supervisor.queues = list(session.scalars(select(Queue)))
     ran = jobs.run_pending(ctx, jobs.worker_name("demo"))
     echo(f"processed {ran} conversation(s)")
-    yield "Sign in at http://127.0.0.1:8000 with:"
+    yield "Accounts (user, password, role):"
     for name, role, _ in USERS:
         if name in creds:
-            yield f"  {name:11} {creds[name]:14} ({role})"
+            yield f"  {name:11} {creds[name]:14} {role}"
+    if "api-token" in creds:
+        yield f"API token of admin: {creds['api-token']}"
+    yield "API documentation: http://127.0.0.1:8000/api/docs"
