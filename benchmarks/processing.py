@@ -5,7 +5,7 @@ Run:  .venv/bin/python -m benchmarks.processing [--calls NAME ...] [--no-plain]
 Each call is processed in a fresh process (so peak RSS is that call's), by callscope with its
 default settings, and by the plain use of faster-whisper a user would write without callscope
 (WhisperModel with its defaults, each channel in turn: beam 5, no VAD). Results are printed as
-Markdown and written to benchmarks/results/processing.json.
+Markdown and written to benchmarks/results/processing-beamN.json.
 """
 
 from __future__ import annotations
@@ -22,10 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.evaluation import speaker_accuracy, truth_turns, truth_words
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "src" / "callscope" / "demo" / "calls"
 TESTS = ROOT / "tests" / "data" / "calls"
 RESULTS = ROOT / "benchmarks" / "results"
+WARM_UP = ROOT / "tests" / "data" / "formats" / "whatstheweatherlike.wav"
 
 CALLS = {
     "synthetic_en_stereo": (DEMO / "synthetic_en_stereo.wav", "en"),
@@ -40,9 +43,8 @@ CALLS = {
 def references(name: str) -> list[str] | None:
     """Reference transcripts of a call: one per speaker (agent, customer) where the truth says
     who spoke, else one for the whole call; None where the project ships no reference."""
-    truth = TESTS / f"{name}.truth.json"
-    if truth.exists():
-        turns = json.loads(truth.read_text())["turns"]
+    turns = truth_turns(name)
+    if turns:
         return [" ".join(t["text"] for t in turns if t["speaker"] == s) for s in SPEAKERS]
     ref = TESTS / f"{name}.ref.txt"
     if not ref.exists():
@@ -93,8 +95,12 @@ def normalise(text: str) -> str:
 # --- the two measured runs, each in its own process ----------------------------------------
 
 
-def run_callscope(name: str) -> dict:
-    """Ingest and process one call with callscope's defaults; stage timings and the document."""
+def run_callscope(name: str, warm: bool) -> dict:
+    """Ingest and process one call with callscope's defaults; stage timings and the document.
+
+    WARM first processes a 2-second clip, as a running worker would have done, so that model
+    loading and first-call set-up are not counted.
+    """
     from callscope import jobs
     from callscope.analysis import document
     from callscope.config import load_settings
@@ -107,13 +113,21 @@ def run_callscope(name: str) -> dict:
             update={"data_dir": Path(tmp), "model_dir": ROOT / ".bench-models"}
         )
         ctx = Context.open(settings)
-        meta = {
-            "external_id": name,
-            "recording": {"language": language},
-            "sessions": [{"agent": {"external_id": "AG-1"}, "started_at": "2026-11-20T14:00:00Z"}],
-        }
+
+        def meta(external_id: str) -> dict:
+            return {
+                "external_id": external_id,
+                "recording": {"language": language},
+                "sessions": [
+                    {"agent": {"external_id": "AG-1"}, "started_at": "2026-11-20T14:00:00Z"}
+                ],
+            }
+
+        if warm:
+            clip = ctx.ingestor.ingest_file(WARM_UP, meta("warm-up"))
+            jobs.run_job(ctx, clip.job, "bench")
         t0 = time.perf_counter()
-        result = ctx.ingestor.ingest_file(path, meta)
+        result = ctx.ingestor.ingest_file(path, meta(name))
         ingest_s = time.perf_counter() - t0
         marks: list[tuple[str, float]] = []
 
@@ -190,75 +204,51 @@ def hypotheses(doc: dict, pieces: int) -> list[str]:
 
 def truth_metrics(name: str) -> dict | None:
     from callscope import metrics
-    from callscope.segments import Word, build_segments
+    from callscope.segments import build_segments
 
-    truth = TESTS / f"{name}.truth.json"
-    if not truth.exists():
-        return None
-    words = []
-    for turn in json.loads(truth.read_text())["turns"]:
-        tokens = turn["text"].split()
-        step = (turn["end"] - turn["start"]) / len(tokens)
-        words += [
-            Word(turn["speaker"], turn["start"] + i * step, turn["start"] + (i + 1) * step)
-            for i in range(len(tokens))
-        ]
-    return metrics.compute(build_segments(words))
-
-
-def attribution_accuracy(name: str, doc: dict) -> float | None:
-    truth = TESTS / f"{name}.truth.json"
-    if not truth.exists():
-        return None
-    turns = json.loads(truth.read_text())["turns"]
-    right = total = 0
-    for seg in doc["transcript"]["segments"]:
-        for w in seg["words"]:
-            mid = (w["start_s"] + w["end_s"]) / 2
-            near = min(
-                turns,
-                key=lambda t: (
-                    0
-                    if t["start"] <= mid <= t["end"]
-                    else min(abs(mid - t["start"]), abs(mid - t["end"]))
-                ),
-            )
-            total += 1
-            right += near["speaker"] == seg["speaker"]
-    return right / total if total else None
+    turns = truth_turns(name)
+    return metrics.compute(build_segments(truth_words(turns))) if turns else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", nargs="*", default=list(CALLS))
     parser.add_argument("--no-plain", action="store_true")
+    parser.add_argument("--report", type=Path, help="print the report of a saved results file")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.report:
+        print(report(json.loads(args.report.read_text())["calls"]))
+        return
     if args.child:
         kind, name = args.child
-        result = run_callscope(name) if kind == "callscope" else run_plain(name)
+        if kind == "plain":
+            result = run_plain(name)
+        else:
+            result = run_callscope(name, warm=kind == "warm")
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
 
     from callscope import media
 
-    child("callscope", "katiesteve_mono")  # assemble the model once, outside the measurements
+    child("cold", "katiesteve_mono")  # assemble the model once, outside the measurements
     rows = []
     for name in args.calls:
         path, _language = CALLS[name]
         duration = media.probe(path).duration_s
-        ours = child("callscope", name)
+        ours = child("warm", name)
+        cold = child("cold", name)
         plain = None if args.no_plain else child("plain", name)
         doc = ours["document"]
         refs = references(name)
-        load_s = ours["stages"].get("loading model", 0.0)
         row = {
             "call": name,
             "duration_s": duration,
             "process_s": ours["process_s"],
             "rtf": ours["process_s"] / duration,
-            "rtf_loaded": (ours["process_s"] - load_s) / duration,
+            "cold_s": cold["process_s"],
+            "rtf_cold": cold["process_s"] / duration,
             "ingest_s": ours["ingest_s"],
             "stages_s": ours["stages"],
             "peak_rss_mb": ours["peak_rss_mb"],
@@ -271,7 +261,7 @@ def main() -> None:
                 if refs and plain
                 else None
             ),
-            "attribution": attribution_accuracy(name, doc),
+            "attribution": speaker_accuracy(doc, truth_turns(name)) if truth_turns(name) else None,
             "metrics": doc["metrics"],
             "truth_metrics": truth_metrics(name),
         }
@@ -284,7 +274,8 @@ def main() -> None:
         "machine": platform.machine(),
         "processor": platform.processor(),
     }
-    (RESULTS / "processing.json").write_text(
+    beam = os.environ.get("CALLSCOPE_ASR_BEAM_SIZE", "1")
+    (RESULTS / f"processing-beam{beam}.json").write_text(
         json.dumps({"machine": machine, "calls": rows}, indent=2)
     )
     print(report(rows))
@@ -295,14 +286,14 @@ def report(rows: list[dict]) -> str:
         return "–" if v is None else format(v, fmt)
 
     out = [
-        "| call | audio s | callscope s | RTF | RTF, model loaded | plain s | ÷ plain | "
+        "| call | audio s | callscope s | RTF | RTF in a fresh process | plain s | ÷ plain | "
         "peak RSS MB | WER | plain WER | words to right speaker |",
         "|" + "---|" * 11,
     ]
     for r in rows:
         out.append(
             f"| {r['call']} | {r['duration_s']:.1f} | {r['process_s']:.1f} | "
-            f"{r['rtf']:.3f} | {r['rtf_loaded']:.3f} | {f(r['plain_s'], '.1f')} | "
+            f"{r['rtf']:.3f} | {r['rtf_cold']:.3f} | {f(r['plain_s'], '.1f')} | "
             f"{f(r['vs_plain'], '.2f')} | "
             f"{r['peak_rss_mb']:.0f} | {f(r['wer'], '.1%')} | {f(r['plain_wer'], '.1%')} "
             f"| {f(r['attribution'], '.1%')} |"

@@ -9,20 +9,33 @@ import sys
 
 
 def test_demo_sets_up_users_and_processed_calls(tmp_path, model_dir):
-    env = {**os.environ, "CALLSCOPE_DATA_DIR": str(tmp_path / "data"),
-           "CALLSCOPE_MODEL_DIR": str(model_dir)}
+    env = {
+        **os.environ,
+        "CALLSCOPE_DATA_DIR": str(tmp_path / "data"),
+        "CALLSCOPE_MODEL_DIR": str(model_dir),
+    }
 
     def callscope(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "callscope", *args], env=env,
-                              capture_output=True, text=True, timeout=600, check=True)
+        return subprocess.run(
+            [sys.executable, "-m", "callscope", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=True,
+        )
 
     first = callscope("demo", "--no-serve")
     for user in ("admin", "supervisor", "daniel", "rina"):
         assert f"  {user} " in first.stdout
     assert "API token of admin: cs_" in first.stdout
     assert "processed 4 conversation(s)" in first.stderr
-    for external_id, language, channels in [("DEMO-EN-1001", "en", 2), ("DEMO-ID-1002", "id", 2),
-                                            ("DEMO-EN-1003", "en", 1), ("DEMO-EN-1004", "en", 2)]:
+    for external_id, language, channels in [
+        ("DEMO-EN-1001", "en", 2),
+        ("DEMO-ID-1002", "id", 2),
+        ("DEMO-EN-1003", "en", 1),
+        ("DEMO-EN-1004", "en", 2),
+    ]:
         doc = json.loads(callscope("show", external_id, "--format", "json").stdout)
         assert doc["status"] == "processed"
         assert doc["transcript"]["language"] == language

@@ -6,12 +6,12 @@ import json
 from itertools import pairwise
 
 import pytest
+from benchmarks.evaluation import truth_turns, truth_words
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callscope import metrics
 from callscope.segments import Word, build_segments, build_turns
-from tests.conftest import CALLS
 
 
 def w(speaker: str, start: float, end: float, text: str = "word") -> Word:
@@ -102,23 +102,9 @@ def test_no_words_gives_empty_metrics():
 # --- exact values on the synthetic call's truth ------------------------------------------------
 
 
-def truth_words(name: str) -> tuple[list[Word], list[dict]]:
-    truth = json.loads((CALLS / f"{name}.truth.json").read_text())
-    words = []
-    for turn in truth["turns"]:
-        tokens = turn["text"].split()
-        step = (turn["end"] - turn["start"]) / len(tokens)
-        for i, token in enumerate(tokens):
-            words.append(
-                Word(
-                    turn["speaker"], turn["start"] + i * step, turn["start"] + (i + 1) * step, token
-                )
-            )
-    return words, truth["turns"]
-
-
 def test_metrics_match_the_synthetic_calls_truth():
-    words, turns = truth_words("synthetic_en_stereo")
+    turns = truth_turns("synthetic_en_stereo")
+    words = truth_words(turns)
     m = metrics.compute(build_segments(words))
     for speaker in ("agent", "customer"):
         own = [t for t in turns if t["speaker"] == speaker]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmarks.evaluation import speaker_accuracy, truth_turns
 from sqlalchemy import func, select
 
 from callscope import jobs, media
@@ -15,36 +15,13 @@ from callscope.analysis import document
 from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import Conversation, Segment, Word
-from tests.conftest import CALLS, DEMO_CALLS, make_meta, write_wav
+from tests.conftest import DEMO_CALLS, make_meta, write_wav
 
 EN = DEMO_CALLS / "synthetic_en_stereo.wav"
 
 
-def truth(name: str) -> dict:
-    return json.loads((CALLS / f"{name}.truth.json").read_text())
-
-
 def norm_words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
-
-
-def speaker_accuracy(doc: dict, turns: list[dict]) -> float:
-    """Share of words whose speaker is the speaker of the truth turn around them."""
-    right = total = 0
-    for seg in doc["transcript"]["segments"]:
-        for word in seg["words"]:
-            mid = (word["start_s"] + word["end_s"]) / 2
-            near = min(
-                turns,
-                key=lambda t: (
-                    0
-                    if t["start"] <= mid <= t["end"]
-                    else min(abs(mid - t["start"]), abs(mid - t["end"]))
-                ),
-            )
-            total += 1
-            right += near["speaker"] == seg["speaker"]
-    return right / total
 
 
 def process(ctx: Context, path: Path, meta: dict) -> dict:
@@ -114,7 +91,7 @@ def test_transcript_follows_the_call(english):
 
 
 def test_words_are_attributed_to_the_right_speaker(english):
-    assert speaker_accuracy(english, truth("synthetic_en_stereo")["turns"]) >= 0.98
+    assert speaker_accuracy(english, truth_turns("synthetic_en_stereo")) >= 0.98
 
 
 def test_metrics_are_close_to_the_truth(english):
@@ -167,7 +144,7 @@ def test_echo_between_channels_is_not_duplicated(module_ctx, tmp_path):
     mixed = np.stack([audio[0] + bleed * audio[1], audio[1] + bleed * audio[0]])
     path = write_wav(tmp_path / "echo.wav", [list(mixed[0]), list(mixed[1])], rate)
     doc = process(module_ctx, path, make_meta())
-    assert speaker_accuracy(doc, truth("synthetic_en_stereo")["turns"]) >= 0.99
+    assert speaker_accuracy(doc, truth_turns("synthetic_en_stereo")) >= 0.99
     words = [(seg["speaker"], w) for seg in doc["transcript"]["segments"] for w in seg["words"]]
     agent = [w for s, w in words if s == "agent"]
     for speaker, word in words:
@@ -189,7 +166,7 @@ def test_indonesian_call_language_is_detected(module_ctx):
     assert doc["transcript"]["language"] == "id"
     text = " ".join(s["text"] for s in doc["transcript"]["segments"]).lower()
     assert "selamat" in text and "sama" in text
-    assert speaker_accuracy(doc, truth("synthetic_id_stereo")["turns"]) >= 0.98
+    assert speaker_accuracy(doc, truth_turns("synthetic_id_stereo")) >= 0.98
 
 
 def test_mono_call_has_one_unknown_speaker(module_ctx):

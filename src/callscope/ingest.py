@@ -234,6 +234,18 @@ class IngestResult:
         }
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """A recording that passed every check, with its stored media, ready for its rows."""
+
+    meta: Metadata
+    info: media.AudioInfo
+    mapping: dict[int, str]
+    upload: SpooledUpload
+    keys: dict[str, str]
+    filename: str | None
+
+
 class Ingestor:
     """Accepts recordings into one database and media store."""
 
@@ -286,7 +298,8 @@ class Ingestor:
             order = playback_order(mapping)
             keys = self._store_media(upload, order)
             try:
-                return self._write_rows(meta, info, mapping, upload, keys, filename)
+                accepted = Accepted(meta, info, mapping, upload, keys, filename)
+                return self._write_rows(accepted)
             except BaseException:
                 self._forget_media(keys)
                 raise
@@ -351,22 +364,14 @@ class Ingestor:
                 if used is None:
                     self.store.delete(key)
 
-    def _write_rows(
-        self,
-        meta: Metadata,
-        info: media.AudioInfo,
-        mapping: dict[int, str],
-        upload: SpooledUpload,
-        keys: dict[str, str],
-        filename: str | None,
-    ) -> IngestResult:
+    def _write_rows(self, accepted: Accepted) -> IngestResult:
         """Insert every row of the conversation in one transaction; races end in one winner."""
         for _attempt in range(5):
             try:
                 with self.db.session() as session:
-                    return _insert(session, meta, info, mapping, upload, keys, filename)
+                    return _insert(session, accepted)
             except IntegrityError:
-                existing = self._existing(meta.external_id, upload.sha256)
+                existing = self._existing(accepted.meta.external_id, accepted.upload.sha256)
                 if existing is not None:
                     return existing
         raise IngestError("could not store the conversation: the database kept refusing it")
@@ -393,15 +398,8 @@ def _agent(session: Session, agent_in: AgentIn) -> Agent:
     return agent
 
 
-def _insert(
-    session: Session,
-    meta: Metadata,
-    info: media.AudioInfo,
-    mapping: dict[int, str],
-    upload: SpooledUpload,
-    keys: dict[str, str],
-    filename: str | None,
-) -> IngestResult:
+def _insert(session: Session, accepted: Accepted) -> IngestResult:
+    meta, info, upload, keys = accepted.meta, accepted.info, accepted.upload, accepted.keys
     contact = None
     if meta.customer:
         contact = _get_or_create(session, Contact, external_id=meta.customer.external_id)
@@ -452,13 +450,13 @@ def _insert(
         recording=Recording(
             sha256=upload.sha256,
             size_bytes=upload.size,
-            original_filename=filename,
+            original_filename=accepted.filename,
             container=info.container,
             codec=info.codec,
             duration_s=info.duration_s,
             channels=info.channels,
             sample_rate=info.sample_rate,
-            channel_map={str(k): v for k, v in mapping.items()},
+            channel_map={str(k): v for k, v in accepted.mapping.items()},
             started_at=recording_start,
             playback_key=keys["playback"],
             peaks_key=keys["peaks"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -35,7 +36,7 @@ class _PartState:
 
 
 async def read_ingest_form(
-    content_type: str, body: AsyncIterator[bytes], tmp_dir, limit: int
+    content_type: str, body: AsyncIterator[bytes], tmp_dir: Path, limit: int
 ) -> IngestForm:
     """Parse a multipart body with parts `metadata` (JSON) and `audio` (file), streaming."""
     ctype, params = parse_options_header(content_type)

@@ -1,0 +1,66 @@
+"""Speech model resolution: bundled models are assembled and verified, folders are checked."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from callscope import asr
+
+
+def test_bundled_model_is_assembled_with_its_pinned_digest(model_dir: Path):
+    path = asr.resolve_model("base", model_dir)
+    assert path == model_dir / "base"
+    assert asr.sha256_of(path / "model.bin") == asr.BUNDLED["base"].sha256
+    assert (path / "config.json").is_file() and (path / "tokenizer.json").is_file()
+
+
+def test_tampered_model_is_refused(model_dir: Path, tmp_path: Path):
+    cache = tmp_path / "cache"
+    shutil.copytree(asr.resolve_model("base", model_dir), cache / "base")
+    with open(cache / "base" / "model.bin", "r+b") as f:
+        f.seek(1000)
+        f.write(b"\x00\x01\x02")
+    with pytest.raises(asr.ModelError, match="not the pinned .* refusing to load it"):
+        asr.resolve_model("base", cache)
+
+
+def test_model_folder_is_used_as_given(model_dir: Path):
+    folder = asr.resolve_model("base", model_dir)
+    assert asr.resolve_model(str(folder), model_dir / "unused") == folder
+
+
+def test_unknown_model_name_or_incomplete_folder_is_refused(tmp_path: Path):
+    with pytest.raises(asr.ModelError, match="neither a bundled model"):
+        asr.resolve_model("large-v9", tmp_path)
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    with pytest.raises(asr.ModelError, match="model.bin and config.json"):
+        asr.resolve_model(str(tmp_path / "half"), tmp_path)
+
+
+def test_bundled_model_whose_package_is_missing_says_so(tmp_path: Path, monkeypatch):
+    missing = asr.BundledModel(
+        parts=(("no_such_model_package", "model.bin"),),
+        files=("no_such_model_package", "."),
+        sha256="0" * 64,
+        multilingual=False,
+    )
+    monkeypatch.setitem(asr.BUNDLED, "ghost", missing)
+    with pytest.raises(asr.ModelError, match="'no_such_model_package' .* is not installed"):
+        asr.resolve_model("ghost", tmp_path)
+    assert not (tmp_path / "ghost").exists()
+
+
+def test_speech_is_split_at_pauses_into_parts_of_equal_speech():
+    from callscope import media
+    from tests.conftest import CALLS
+
+    audio, _ = media.decode(CALLS / "auto0_mono_u8.wav", sample_rate=asr.SAMPLE_RATE)
+    parts = asr.split_at_pauses(audio[0], 2)
+    assert len(parts) == 2
+    assert parts[0][0] == 0 and parts[0][1] == parts[1][0] and parts[1][1] == audio.shape[1]
+    assert 0.3 < parts[0][1] / audio.shape[1] < 0.7
+    assert asr.split_at_pauses(audio[0], 1) == [(0, audio.shape[1])]
