@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
 
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, utcnow
@@ -96,7 +97,7 @@ def fail_exhausted(ctx: Context) -> int:
     return len(jobs)
 
 
-def _finish(session, job: Job, status: str, error: str | None = None) -> None:  # type: ignore[no-untyped-def]
+def _finish(session: Session, job: Job, status: str, error: str | None = None) -> None:
     job.status = status
     job.error = error
     job.finished_at = utcnow()
