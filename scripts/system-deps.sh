@@ -4,6 +4,9 @@ set -euo pipefail
 
 packages=()
 python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
+# the browser tests drive Debian's Chromium; the emoji font draws the sentiment faces
+[ -x /usr/bin/chromium ] || packages+=(chromium)
+[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || packages+=(fonts-noto-color-emoji)
 
 if [ ${#packages[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

@@ -2,60 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from callscope import analysis, auth, policy
+from callscope import analysis, policy
 from callscope.access import visible_conversations
 from callscope.context import Context
-from callscope.db.models import Conversation, Job, User
+from callscope.db.models import Conversation, Job
 from callscope.ingest import TooLarge
+from callscope.web.deps import ContextDep, SessionDep, UserDep, visible_conversation
+from callscope.web.download import transcript_html
 from callscope.web.upload import read_ingest_form
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
-bearer = HTTPBearer(auto_error=False, description="an API token from `callscope tokens create`")
-
-
-def get_ctx(request: Request) -> Context:
-    return request.app.state.ctx
-
-
-def get_session(ctx: Annotated[Context, Depends(get_ctx)]):  # type: ignore[no-untyped-def]
-    with ctx.db.session() as session:
-        yield session
-
-
-def api_user(
-    session: Annotated[Session, Depends(get_session)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> User:
-    """The user the bearer token acts as; 401 without a valid token."""
-    user = auth.user_for_token(session, credentials.credentials) if credentials else None
-    if user is None:
-        raise HTTPException(
-            401,
-            "a valid API token is required (Authorization: Bearer …)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return user
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
-UserDep = Annotated[User, Depends(api_user)]
-
-
-def visible_conversation(session: Session, user: User, conversation_id: int) -> Conversation:
-    """The conversation if USER may see it; 404 otherwise (its existence is not revealed)."""
-    conv = session.scalar(visible_conversations(user).where(Conversation.id == conversation_id))
-    if conv is None:
-        raise HTTPException(404, f"conversation {conversation_id} not found")
-    return conv
 
 
 @router.post(
@@ -68,9 +33,7 @@ def visible_conversation(session: Session, user: User, conversation_id: int) -> 
         422: {"description": "metadata or audio refused; `detail` names the problem"},
     },
 )
-async def ingest_conversation(
-    request: Request, user: UserDep, ctx: Annotated[Context, Depends(get_ctx)]
-) -> JSONResponse:
+async def ingest_conversation(request: Request, user: UserDep, ctx: ContextDep) -> JSONResponse:
     """Ingest a recording: multipart with a `metadata` JSON part and an `audio` file part."""
     ingestor = ctx.ingestor
     limit = ctx.settings.max_upload_bytes
@@ -144,16 +107,13 @@ def get_audio(
     conversation_id: int,
     session: SessionDep,
     user: UserDep,
-    ctx: Annotated[Context, Depends(get_ctx)],
+    ctx: ContextDep,
 ) -> FileResponse:
     """The playback audio (AAC in MP4); supports HTTP Range requests."""
     conv = visible_conversation(session, user, conversation_id)
     require_recordings_enabled(session)
-    rec = conv.recording
-    if rec is None or not rec.playback_key or not ctx.store.exists(rec.playback_key):
-        raise HTTPException(404, "this conversation has no playback audio")
     return FileResponse(
-        ctx.store.local_path(rec.playback_key),
+        _playback_file(ctx, conv, "audio"),
         media_type="audio/mp4",
         filename=f"{conv.external_id}.mp4",
         content_disposition_type="attachment",
@@ -177,3 +137,40 @@ def get_job(job_id: int, session: SessionDep, user: UserDep) -> dict[str, Any]:
         "error": job.error,
         "attempts": job.attempts,
     }
+
+
+def _playback_file(ctx: Context, conv: Conversation, kind: str) -> Path:
+    rec = conv.recording
+    key = (rec.playback_key if kind == "audio" else rec.peaks_key) if rec else None
+    if not key or not ctx.store.exists(key):
+        raise HTTPException(404, "this conversation has no playback audio")
+    return ctx.store.local_path(key)
+
+
+@router.get("/conversations/{conversation_id}/peaks")
+def get_peaks(
+    conversation_id: int, session: SessionDep, user: UserDep, ctx: ContextDep
+) -> FileResponse:
+    """Waveform peaks of the playback audio: {per_second, channels: [[0…1, …], …]}."""
+    conv = visible_conversation(session, user, conversation_id)
+    require_recordings_enabled(session)
+    return FileResponse(_playback_file(ctx, conv, "peaks"), media_type="application/json")
+
+
+@router.get(
+    "/conversations/{conversation_id}/transcript.html",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {}}}},
+)
+def get_transcript_html(conversation_id: int, session: SessionDep, user: UserDep) -> HTMLResponse:
+    """The transcript as a standalone HTML file: text only, no scripts or images."""
+    conv = visible_conversation(session, user, conversation_id)
+    require_recordings_enabled(session)
+    html = transcript_html(analysis.document(session, conv))
+    return HTMLResponse(
+        html,
+        headers={
+            "Content-Disposition": f'attachment; filename="transcript-{conv.id}.html"',
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+        },
+    )

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
 
 from callscope import __version__
 from callscope.context import Context
 from callscope.ingest import IngestError
 from callscope.jobs import Worker
-from callscope.web import api
+from callscope.web import api, pages
 from callscope.web.upload import MalformedBody
 
 
@@ -49,13 +54,32 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
     async def _malformed(_request: Request, exc: MalformedBody) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
-    @app.get("/", include_in_schema=False)
-    def _root() -> RedirectResponse:
-        return RedirectResponse("/api/docs")
+    @app.exception_handler(pages.SignInRequired)
+    async def _sign_in(request: Request, _exc: pages.SignInRequired) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 
     @app.get("/healthz", include_in_schema=False)
     def _health() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret_key(ctx),
+        session_cookie="callscope_session",
+        same_site="lax",
+        https_only=False,
+        max_age=12 * 3600,
+    )
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(api.router)
+    app.include_router(pages.router)
     return app
+
+
+def secret_key(ctx: Context) -> str:
+    """The key that signs session cookies: made once, kept in the data dir (mode 600)."""
+    path = ctx.settings.data_dir / "secret.key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()

@@ -1,0 +1,81 @@
+"""Screenshots of the review pages for the docs: sets up the demo in a temporary data dir,
+serves it, and saves docs/img/conversations.png and docs/img/conversation.png.
+
+Run:  .venv/bin/python scripts/screenshots.py   (needs Debian's chromium)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "img"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "CALLSCOPE_DATA_DIR": tmp,
+            "CALLSCOPE_MODEL_DIR": str(ROOT / ".bench-models"),
+        }
+        subprocess.run(
+            [sys.executable, "-m", "callscope", "demo", "--no-serve"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        password = json.loads((Path(tmp) / "demo-credentials.json").read_text())["admin"]
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = subprocess.Popen(
+            [sys.executable, "-m", "callscope", "serve", "--no-worker", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(3)
+            base = f"http://127.0.0.1:{port}"
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+                page = browser.new_page(viewport={"width": 1280, "height": 820})
+                page.goto(base + "/login")
+                page.fill("input[name=username]", "admin")
+                page.fill("input[name=password]", password)
+                page.click("button[type=submit]")
+                page.wait_for_url("**/conversations")
+                page.screenshot(path=OUT / "conversations.png")
+                page.goto(base + "/conversations/1#details")
+                page.wait_for_function("document.querySelector('#audio').readyState >= 1")
+                page.fill("#search", "speaker")
+                page.evaluate("document.querySelector('#audio').currentTime = 44")
+                page.wait_for_timeout(500)
+                page.evaluate("window.scrollTo(0, 0)")
+                page.screenshot(path=OUT / "conversation.png")
+                browser.close()
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+if __name__ == "__main__":
+    main()

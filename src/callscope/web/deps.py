@@ -1,0 +1,61 @@
+"""What routes depend on: the context, a database session, the caller, the visible conversation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from callscope import auth
+from callscope.access import visible_conversations
+from callscope.context import Context
+from callscope.db.models import Conversation, User
+
+bearer = HTTPBearer(auto_error=False, description="an API token from `callscope tokens create`")
+
+
+def get_ctx(request: Request) -> Context:
+    return request.app.state.ctx
+
+
+def get_session(ctx: Annotated[Context, Depends(get_ctx)]):  # type: ignore[no-untyped-def]
+    with ctx.db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+ContextDep = Annotated[Context, Depends(get_ctx)]
+
+
+def api_user(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User:
+    """The user a bearer token acts as, or, for reading only, the signed-in browser user."""
+    user = None
+    if credentials:
+        user = auth.user_for_token(session, credentials.credentials)
+    elif request.method in ("GET", "HEAD") and (user_id := request.session.get("user_id")):
+        user = session.get(User, user_id)
+        user = None if user is None or user.disabled else user
+    if user is None:
+        raise HTTPException(
+            401,
+            "a valid API token is required (Authorization: Bearer …)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user
+
+
+UserDep = Annotated[User, Depends(api_user)]
+
+
+def visible_conversation(session: Session, user: User, conversation_id: int) -> Conversation:
+    """The conversation if USER may see it; 404 otherwise (its existence is not revealed)."""
+    conv = session.scalar(visible_conversations(user).where(Conversation.id == conversation_id))
+    if conv is None:
+        raise HTTPException(404, f"conversation {conversation_id} not found")
+    return conv

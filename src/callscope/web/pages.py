@@ -1,0 +1,267 @@
+"""The review pages: sign-in, conversation list, conversation, contact, dashboard."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
+
+from callscope import analysis, auth, policy
+from callscope.access import visible_conversations
+from callscope.db.models import (
+    Agent,
+    Contact,
+    Conversation,
+    ConversationAnalysis,
+    Job,
+    Queue,
+    User,
+)
+from callscope.web.deps import SessionDep, visible_conversation
+from callscope.web.download import clock
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+PAGE_SIZE = 25
+SORTS = {
+    "started_at": Conversation.started_at,
+    "duration": Conversation.ended_at - Conversation.started_at,
+    "sentiment": ConversationAnalysis.sentiment_score,
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+class SignInRequired(Exception):
+    """The page needs a signed-in user."""
+
+
+def page_user(request: Request, session: SessionDep) -> User:
+    """The signed-in user of this browser session; otherwise off to the sign-in page."""
+    user_id = request.session.get("user_id")
+    user = session.get(User, user_id) if user_id else None
+    if user is None or user.disabled:
+        request.session.clear()
+        raise SignInRequired()
+    return user
+
+
+PageUser = Annotated[User, Depends(page_user)]
+
+
+TEMPLATES.env.filters["clock"] = clock
+
+
+def render(request: Request, name: str, user: User | None, **context: Any) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(request, name, {"user": user, **context})
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/conversations") -> HTMLResponse:
+    return render(request, "login.html", None, next=_safe_next(next), error=None)
+
+
+def _safe_next(target: str) -> str:
+    """Only local paths are followed after sign-in."""
+    return target if target.startswith("/") and not target.startswith("//") else "/conversations"
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/conversations",
+) -> Response:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or user.disabled or not auth.verify_password(user.password_hash, password):
+        return TEMPLATES.TemplateResponse(
+            request,
+            "login.html",
+            {"user": None, "next": _safe_next(next), "error": "Wrong user name or password."},
+            status_code=401,
+        )
+    request.session.clear()
+    request.session["user_id"] = user.id
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request) -> RedirectResponse:
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/")
+def home(request: Request) -> RedirectResponse:
+    return RedirectResponse("/conversations" if request.session.get("user_id") else "/login")
+
+
+def _day(value: str | None, field: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise HTTPException(422, f"{field} must be a date (YYYY-MM-DD)") from exc
+
+
+@router.get("/conversations")
+def conversation_list(
+    request: Request,
+    session: SessionDep,
+    user: PageUser,
+    agent: Annotated[str | None, Query(pattern=r"^\d*$")] = None,
+    queue: Annotated[str | None, Query(pattern=r"^\d*$")] = None,
+    sentiment: Annotated[str | None, Query(pattern="^(positive|neutral|negative)?$")] = None,
+    start: str | None = None,
+    end: str | None = None,
+    sort: Annotated[str, Query(pattern="^-?(started_at|duration|sentiment)$")] = "-started_at",
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> HTMLResponse:
+    """Closed conversations the user may see, filtered, sorted and paged (S3a)."""
+    agent_id, queue_id = int(agent or 0), int(queue or 0)
+    query = visible_conversations(user).outerjoin(
+        ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id
+    )
+    if agent_id:
+        query = query.where(Conversation.primary_agent_id == agent_id)
+    if queue_id:
+        query = query.where(Conversation.queue_id == queue_id)
+    if sentiment:
+        query = query.where(ConversationAnalysis.sentiment_label == sentiment)
+    first, last = _day(start, "start"), _day(end, "end")
+    if first:
+        query = query.where(Conversation.started_at >= datetime.combine(first, time(), tzinfo=UTC))
+    if last:
+        query = query.where(
+            Conversation.started_at < datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC)
+        )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    column = SORTS[sort.lstrip("-")]
+    order = column.desc() if sort.startswith("-") else column.asc()
+    rows = session.scalars(
+        query.order_by(order.nulls_last(), Conversation.id.desc())
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    ).all()
+    visible_ids = visible_conversations(user).with_only_columns(Conversation.id)
+    agents = session.scalars(
+        select(Agent)
+        .where(
+            Agent.id.in_(
+                select(Conversation.primary_agent_id).where(Conversation.id.in_(visible_ids))
+            )
+        )
+        .order_by(Agent.name)
+    ).all()
+    queues = session.scalars(
+        select(Queue)
+        .where(Queue.id.in_(select(Conversation.queue_id).where(Conversation.id.in_(visible_ids))))
+        .order_by(Queue.name)
+    ).all()
+    results = {
+        r.conversation_id: r
+        for r in session.scalars(
+            select(ConversationAnalysis).where(
+                ConversationAnalysis.conversation_id.in_([c.id for c in rows])
+            )
+        )
+    }
+    filters = {
+        "agent": agent,
+        "queue": queue,
+        "sentiment": sentiment,
+        "start": start,
+        "end": end,
+        "sort": sort,
+    }
+
+    def query(**changes: Any) -> str:
+        params = {**filters, "page": page, **changes}
+        return urlencode({k: v for k, v in params.items() if v not in (None, "")})
+
+    return render(
+        request,
+        "conversations.html",
+        user,
+        rows=rows,
+        results=results,
+        agents=agents,
+        queues=queues,
+        filters=filters,
+        query=query,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+    )
+
+
+@router.get("/conversations/{conversation_id}")
+def conversation_page(
+    request: Request, conversation_id: int, session: SessionDep, user: PageUser
+) -> HTMLResponse:
+    """One conversation: overview, details (player and transcript), metrics, sessions."""
+    conv = visible_conversation(session, user, conversation_id)
+    doc = analysis.document(session, conv)
+    job = session.scalar(
+        select(Job).where(Job.conversation_id == conv.id).order_by(Job.id.desc()).limit(1)
+    )
+    return render(
+        request,
+        "conversation.html",
+        user,
+        conv=conv,
+        doc=doc,
+        job=job,
+        recordings_enabled=policy.get(session, "recordings.enabled"),
+        timeline=timeline(conv, doc),
+    )
+
+
+def timeline(conv: Conversation, doc: dict[str, Any]) -> dict[str, Any]:
+    """What the player draws: speaker lanes with sentiment, and session boundaries."""
+    rec = conv.recording
+    origin = (rec.started_at if rec else None) or conv.started_at
+    return {
+        "duration": rec.duration_s if rec else 0,
+        "status": doc["status"],
+        "segments": [
+            {
+                "speaker": s["speaker"],
+                "start": s["start_s"],
+                "end": s["end_s"],
+                "label": s["sentiment"]["label"],
+            }
+            for s in doc["transcript"]["segments"]
+        ],
+        "sessions": [
+            {
+                "agent": s.agent.name or s.agent.external_id,
+                "start": (s.started_at - origin).total_seconds() if origin else 0,
+            }
+            for s in conv.sessions
+        ],
+    }
+
+
+@router.get("/contacts/{contact_id}")
+def contact_page(
+    request: Request, contact_id: int, session: SessionDep, user: PageUser
+) -> HTMLResponse:
+    """A customer and the timeline of their conversations the user may see (S3b)."""
+    conversations = session.scalars(
+        visible_conversations(user)
+        .where(Conversation.contact_id == contact_id)
+        .order_by(Conversation.started_at.desc())
+    ).all()
+    contact = session.get(Contact, contact_id)
+    if contact is None or not conversations:
+        raise HTTPException(404, f"contact {contact_id} not found")
+    return render(request, "contact.html", user, contact=contact, conversations=conversations)

@@ -1,0 +1,240 @@
+// The conversation page: tabs, the player with its timeline, the transcript that follows the
+// audio, transcript search, metric evidence on the timeline, and the live processing state.
+
+const $ = (sel) => document.querySelector(sel);
+const data = JSON.parse($("#timeline-data").textContent);
+
+// --- tabs --------------------------------------------------------------------------------
+
+const tabs = [...document.querySelectorAll('[role="tab"]')];
+
+function showTab(id) {
+  for (const tab of tabs) {
+    const selected = tab.getAttribute("aria-controls") === id;
+    tab.setAttribute("aria-selected", String(selected));
+    document.getElementById(tab.getAttribute("aria-controls")).hidden = !selected;
+  }
+  if (id === "details") draw();
+}
+
+for (const tab of tabs) {
+  tab.addEventListener("click", () => {
+    const id = tab.getAttribute("aria-controls");
+    history.replaceState(null, "", "#" + id);
+    showTab(id);
+  });
+}
+
+// --- live processing state -----------------------------------------------------------------
+
+const state = $("#state");
+if (state && state.dataset.job && ["queued", "processing"].includes(data.status)) {
+  const poll = async () => {
+    const res = await fetch(`/api/v1/jobs/${state.dataset.job}`);
+    if (!res.ok) return;
+    const job = await res.json();
+    state.className = `state ${job.status}`;
+    state.textContent = job.status === "processing" ? `processing ${Math.floor(job.progress)} %`
+      : job.status === "failed" ? `failed: ${job.error}` : job.status;
+    if (job.status === "processed") location.reload();
+    else if (job.status !== "failed") setTimeout(poll, 1500);
+  };
+  setTimeout(poll, 1500);
+}
+
+// --- player --------------------------------------------------------------------------------
+
+const audio = $("#audio");
+const canvas = $("#timeline");
+const lines = [...document.querySelectorAll("#transcript .line")];
+const words = [...document.querySelectorAll("#transcript .w")];
+let peaks = null;
+let hits = [];
+let hitIndex = -1;
+let evidence = [];
+
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  const mm = h ? String(m).padStart(2, "0") : String(m);
+  return (h ? h + ":" : "") + mm + ":" + String(r).padStart(2, "0");
+}
+
+function duration() {
+  return audio && isFinite(audio.duration) && audio.duration > 0 ? audio.duration : data.duration;
+}
+
+function seek(seconds) {
+  audio.currentTime = Math.min(Math.max(0, seconds), duration());
+  follow(true);
+}
+
+const COLOURS = { positive: "#2e9d5b", negative: "#d0453a", neutral: "#9aa3ad" };
+
+function draw() {
+  if (!canvas || canvas.offsetParent === null) return;
+  const width = canvas.clientWidth;
+  const height = canvas.height;
+  canvas.width = width;
+  const ctx = canvas.getContext("2d");
+  const total = duration();
+  const x = (t) => (t / total) * width;
+  ctx.clearRect(0, 0, width, height);
+  // waveform: agent (first channel) above the middle, customer below
+  if (peaks) {
+    const channels = peaks.channels;
+    const mid = 50;
+    ctx.fillStyle = "#c7d3e3";
+    channels.forEach((values, c) => {
+      const step = values.length / width;
+      for (let px = 0; px < width; px++) {
+        const v = values[Math.floor(px * step)] || 0;
+        const h = v * 40;
+        if (channels.length === 1) ctx.fillRect(px, mid - h, 1, 2 * h);
+        else if (c === 0) ctx.fillRect(px, mid - h, 1, h);
+        else ctx.fillRect(px, mid, 1, h);
+      }
+    });
+  }
+  // speaker lanes, coloured by sentiment
+  for (const seg of data.segments) {
+    const y = seg.speaker === "customer" ? 96 : 84;
+    ctx.fillStyle = COLOURS[seg.label] || COLOURS.neutral;
+    ctx.fillRect(x(seg.start), y, Math.max(2, x(seg.end) - x(seg.start)), 9);
+  }
+  // metric evidence, search hits, session boundaries, playhead
+  ctx.fillStyle = "rgba(255, 170, 0, 0.35)";
+  for (const span of evidence) ctx.fillRect(x(span.start), 0, Math.max(2, x(span.end) - x(span.start)), 110);
+  ctx.fillStyle = "#f0b400";
+  for (const hit of hits) ctx.fillRect(x(hit.time) - 1, 0, 3, 14);
+  ctx.strokeStyle = "#5a6472";
+  ctx.setLineDash([3, 3]);
+  for (const s of data.sessions.slice(1)) {
+    ctx.beginPath(); ctx.moveTo(x(s.start), 0); ctx.lineTo(x(s.start), height); ctx.stroke();
+  }
+  ctx.setLineDash([]);
+  if (audio) {
+    ctx.fillStyle = "#1f5fa8";
+    ctx.fillRect(x(audio.currentTime) - 1, 0, 2, height);
+  }
+}
+
+function follow(scroll) {
+  const t = audio.currentTime;
+  $("#time").textContent = `${clock(t)} / ${clock(duration())}`;
+  canvas.setAttribute("aria-valuenow", String(Math.floor(t)));
+  let current = null;
+  for (const line of lines) {
+    if (Number(line.dataset.start) <= t + 0.05) current = line;
+  }
+  for (const line of lines) {
+    const on = line === current;
+    line.classList.toggle("current", on);
+    if (on) line.setAttribute("aria-current", "true"); else line.removeAttribute("aria-current");
+  }
+  for (const w of words) {
+    w.classList.toggle("spoken", Number(w.dataset.start) <= t && t < Number(w.dataset.end));
+  }
+  if (current && scroll) current.scrollIntoView({ block: "center" });
+  draw();
+}
+
+if (audio) {
+  const play = $("#play");
+  const toggle = () => (audio.paused ? audio.play() : audio.pause());
+  play.addEventListener("click", toggle);
+  audio.addEventListener("play", () => { play.textContent = "❚❚"; play.setAttribute("aria-label", "Pause"); });
+  audio.addEventListener("pause", () => { play.textContent = "▶"; play.setAttribute("aria-label", "Play"); });
+  audio.addEventListener("timeupdate", () => follow(!audio.paused));
+  audio.addEventListener("loadedmetadata", draw);
+  $("#back").addEventListener("click", () => seek(audio.currentTime - 10));
+  $("#fwd").addEventListener("click", () => seek(audio.currentTime + 30));
+  $("#volume").addEventListener("input", (e) => { audio.volume = Number(e.target.value); });
+  $("#speed").addEventListener("change", (e) => { audio.playbackRate = Number(e.target.value); });
+  canvas.addEventListener("click", (e) => {
+    const rect = canvas.getBoundingClientRect();
+    seek(((e.clientX - rect.left) / rect.width) * duration());
+  });
+  for (const line of lines) {
+    line.addEventListener("click", () => seek(Number(line.dataset.start)));
+    line.addEventListener("keydown", (e) => { if (e.key === "Enter") seek(Number(line.dataset.start)); });
+  }
+  document.addEventListener("keydown", (e) => {
+    if ($("#details").hidden) return;
+    const typing = ["INPUT", "SELECT", "TEXTAREA", "BUTTON"].includes(e.target.tagName);
+    if (e.key === " " && !typing) { e.preventDefault(); toggle(); }
+    else if (e.key === "ArrowLeft" && !typing) { e.preventDefault(); seek(audio.currentTime - 10); }
+    else if (e.key === "ArrowRight" && !typing) { e.preventDefault(); seek(audio.currentTime + 30); }
+  });
+  fetch(`/api/v1/conversations/${$("#player").dataset.id}/peaks`)
+    .then((res) => (res.ok ? res.json() : null))
+    .then((json) => { peaks = json; draw(); });
+  window.addEventListener("resize", draw);
+}
+
+// --- search ----------------------------------------------------------------------------------
+
+function search(term) {
+  for (const mark of document.querySelectorAll("#transcript mark")) mark.replaceWith(mark.textContent);
+  for (const w of words) w.normalize();
+  hits = [];
+  hitIndex = -1;
+  const needle = term.trim().toLowerCase();
+  if (needle) {
+    for (const w of words) {
+      const text = w.textContent;
+      const at = text.toLowerCase().indexOf(needle);
+      if (at < 0) continue;
+      const mark = document.createElement("mark");
+      mark.textContent = text.slice(at, at + needle.length);
+      w.textContent = "";
+      w.append(text.slice(0, at), mark, text.slice(at + needle.length));
+      hits.push({ mark, time: Number(w.dataset.start) });
+    }
+  }
+  showHit(hits.length ? 0 : -1);
+}
+
+function showHit(index) {
+  for (const hit of hits) hit.mark.classList.remove("active");
+  hitIndex = index;
+  const label = $("#hits");
+  if (!$("#search").value.trim()) label.textContent = "";
+  else if (!hits.length) label.textContent = "0 of 0";
+  else {
+    const hit = hits[index];
+    hit.mark.classList.add("active");
+    hit.mark.scrollIntoView({ block: "center" });
+    label.textContent = `${index + 1} of ${hits.length}`;
+  }
+  draw();
+}
+
+if ($("#search")) {
+  $("#search").addEventListener("input", (e) => search(e.target.value));
+  $("#search").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && hits.length) showHit((hitIndex + (e.shiftKey ? hits.length - 1 : 1)) % hits.length);
+  });
+  $("#next-hit").addEventListener("click", () => hits.length && showHit((hitIndex + 1) % hits.length));
+  $("#prev-hit").addEventListener("click", () => hits.length && showHit((hitIndex + hits.length - 1) % hits.length));
+}
+
+// --- metric evidence -------------------------------------------------------------------------
+
+const evidenceData = $("#evidence") ? JSON.parse($("#evidence").textContent) : null;
+for (const button of document.querySelectorAll("button.evidence")) {
+  button.addEventListener("click", () => {
+    const kind = button.dataset.kind;
+    if (kind === "monologue") evidence = [{ start: Number(button.dataset.start), end: Number(button.dataset.end) }];
+    else if (kind === "pauses") evidence = evidenceData.pauses.map((p) => ({ start: p.start_s, end: p.end_s }));
+    else evidence = evidenceData.switches.map((t) => ({ start: t, end: t }));
+    history.replaceState(null, "", "#details");
+    showTab("details");
+    if (audio && evidence.length) seek(evidence[0].start);
+  });
+}
+
+// --- start -----------------------------------------------------------------------------------
+
+showTab(["overview", "details", "metrics", "sessions"].includes(location.hash.slice(1))
+  ? location.hash.slice(1) : "overview");

@@ -1,0 +1,226 @@
+"""The review pages in a real browser (Debian's Chromium, driven by Playwright) against a real
+`callscope serve` on a processed stereo call."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from callscope import auth, jobs, policy
+from callscope.config import Settings
+from callscope.context import Context
+from tests.conftest import DEMO_CALLS, make_meta
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "a long test password"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, model_dir):
+    data = tmp_path_factory.mktemp("site")
+    ctx = Context.open(Settings(data_dir=data, model_dir=model_dir))
+    with ctx.db.session() as session:
+        auth.add_user(session, "boss", "admin", PASSWORD)
+        auth.add_user(session, "marcus", "agent", PASSWORD, agent_external_id="AG-1")
+        auth.add_user(session, "other", "agent", PASSWORD, agent_external_id="AG-2")
+        policy.set_value(session, "recordings.enabled", True)
+    result = ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", make_meta())
+    assert jobs.run_job(ctx, result.job, "test") == "processed"
+    port = free_port()
+    env = {**os.environ, "CALLSCOPE_DATA_DIR": str(data), "CALLSCOPE_MODEL_DIR": str(model_dir)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "callscope", "serve", "--no-worker", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield {"base": base, "ctx": ctx, "id": result.id}
+    server.terminate()
+    server.wait(10)
+    ctx.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert Path(CHROMIUM).exists(), "the test command installs Debian's chromium"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def signed_in(browser, site, user: str = "boss") -> Page:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(site["base"] + "/conversations")
+    expect(page).to_have_url(re.compile(r"/login\?next=/conversations"))
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/conversations$"))
+    return page
+
+
+def open_details(page: Page, site) -> None:
+    page.goto(f"{site['base']}/conversations/{site['id']}#details")
+    expect(page.locator("#details")).to_be_visible()
+    page.wait_for_function("document.querySelector('#audio').readyState >= 1")
+
+
+def current_time(page: Page) -> float:
+    return page.evaluate("document.querySelector('#audio').currentTime")
+
+
+def test_wrong_password_is_refused(browser, site):
+    page = browser.new_page()
+    page.goto(site["base"] + "/login")
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", "not it")
+    page.click("button[type=submit]")
+    expect(page.get_by_role("alert")).to_have_text("Wrong user name or password.")
+    page.close()
+
+
+def test_list_shows_the_call_and_filters(browser, site):
+    page = signed_in(browser, site)
+    row = page.locator("table.list tbody tr").first
+    expect(row).to_contain_text("Marcus Lee")
+    expect(row).to_contain_text("Helen Brooks")
+    expect(row).to_contain_text("5:00")
+    page.select_option("select[name=sentiment]", "negative")
+    page.click("text=Filter")
+    expect(page.locator("table.list tbody")).to_contain_text("No conversations match.")
+    page.close()
+
+
+def test_player_buttons_move_the_audio(browser, site):
+    page = signed_in(browser, site)
+    open_details(page, site)
+    page.get_by_role("button", name="Forward 30 seconds").click()
+    assert current_time(page) == pytest.approx(30, abs=0.01)
+    page.get_by_role("button", name="Rewind 10 seconds").click()
+    assert current_time(page) == pytest.approx(20, abs=0.01)
+    page.get_by_role("combobox", name="Speed").select_option("1.5")
+    assert page.evaluate("document.querySelector('#audio').playbackRate") == 1.5
+    page.get_by_role("slider", name="Volume").fill("0.4")
+    assert page.evaluate("document.querySelector('#audio').volume") == pytest.approx(0.4)
+    page.locator("h1").click()  # keys on the page, not in the volume slider
+    page.keyboard.press("ArrowRight")
+    assert current_time(page) == pytest.approx(50, abs=0.01)
+    page.keyboard.press("ArrowLeft")
+    assert current_time(page) == pytest.approx(40, abs=0.01)
+    page.keyboard.press("Space")
+    expect(page.get_by_role("button", name="Pause")).to_be_visible()
+    assert page.evaluate("document.querySelector('#audio').paused") is False
+    page.keyboard.press("Space")
+    expect(page.get_by_role("button", name="Play")).to_be_visible()
+    page.close()
+
+
+def test_clicking_a_line_seeks_and_seeking_highlights_the_line(browser, site):
+    page = signed_in(browser, site)
+    open_details(page, site)
+    line = page.locator("#transcript .line").nth(5)
+    start = float(line.get_attribute("data-start"))
+    line.click()
+    assert current_time(page) == pytest.approx(start, abs=0.01)
+    expect(line).to_have_attribute("aria-current", "true")
+    page.get_by_role("button", name="Forward 30 seconds").click()
+    expected = page.locator("#transcript .line").evaluate_all(
+        "(ls) => ls.filter((l) => Number(l.dataset.start) <= "
+        "document.querySelector('#audio').currentTime + 0.05).pop().dataset.start"
+    )
+    current = page.locator("#transcript .line[aria-current=true]")
+    expect(current).to_have_count(1)
+    assert current.get_attribute("data-start") == expected
+    assert float(expected) > start
+    page.close()
+
+
+def test_search_counts_highlights_and_steps_through_hits(browser, site):
+    page = signed_in(browser, site)
+    open_details(page, site)
+    expected = page.locator("#transcript .w").evaluate_all(
+        "(ws) => ws.filter((w) => w.textContent.toLowerCase().includes('speaker')).length"
+    )
+    assert expected >= 2
+    page.get_by_role("searchbox", name="Search transcript").fill("speaker")
+    expect(page.locator("#hits")).to_have_text(f"1 of {expected}")
+    expect(page.locator("#transcript mark")).to_have_count(expected)
+    page.get_by_role("button", name="Next match").click()
+    expect(page.locator("#hits")).to_have_text(f"2 of {expected}")
+    expect(page.locator("#transcript mark.active")).to_have_count(1)
+    page.get_by_role("searchbox", name="Search transcript").fill("zebra")
+    expect(page.locator("#hits")).to_have_text("0 of 0")
+    page.close()
+
+
+def test_downloads_are_an_aac_mp4_and_a_script_free_transcript(browser, site, tmp_path):
+    page = signed_in(browser, site)
+    open_details(page, site)
+    with page.expect_download() as audio_download:
+        page.get_by_role("link", name="Download audio").click()
+    saved = tmp_path / "call.mp4"
+    audio_download.value.save_as(saved)
+    with av.open(str(saved)) as container:
+        assert container.streams.audio[0].codec_context.name == "aac"
+        assert container.duration / av.time_base == pytest.approx(163.09, abs=0.1)
+    with page.expect_download() as transcript_download:
+        page.get_by_role("link", name="Download transcript").click()
+    html = Path(transcript_download.value.path()).read_text()
+    assert "<script" not in html.lower() and "<img" not in html.lower()
+    assert "Thank you for calling" in html
+    page.close()
+
+
+def test_agent_cannot_open_someone_elses_call(browser, site):
+    page = signed_in(browser, site, "other")
+    expect(page.locator("table.list tbody")).to_contain_text("No conversations match.")
+    response = page.goto(f"{site['base']}/conversations/{site['id']}")
+    assert response.status == 404
+    page.close()
+
+
+def test_switched_off_recordings_say_so(browser, site):
+    with site["ctx"].db.session() as session:
+        policy.set_value(session, "recordings.enabled", False)
+    try:
+        page = signed_in(browser, site, "marcus")
+        page.goto(f"{site['base']}/conversations/{site['id']}#details")
+        expect(page.get_by_role("status")).to_contain_text("switched off")
+        response = page.request.get(f"{site['base']}/api/v1/conversations/{site['id']}/audio")
+        assert response.status == 403
+        page.close()
+    finally:
+        with site["ctx"].db.session() as session:
+            policy.set_value(session, "recordings.enabled", True)
