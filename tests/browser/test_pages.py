@@ -8,7 +8,9 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import av
@@ -18,7 +20,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from callscope import auth, jobs, policy
 from callscope.config import Settings
 from callscope.context import Context
-from tests.conftest import DEMO_CALLS, make_meta
+from tests.conftest import DEMO_CALLS, FORMATS, make_meta
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -30,6 +32,16 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 PASSWORD = "a long test password"
+
+
+def recent_meta(**changes) -> dict:
+    """The example metadata, its call placed two days ago (the dashboard shows 30 days)."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    meta = make_meta(started_at=start.isoformat(), **changes)
+    meta["sessions"][0].update(
+        started_at=start.isoformat(), ended_at=(start + timedelta(minutes=5)).isoformat()
+    )
+    return meta
 
 
 def free_port() -> int:
@@ -47,7 +59,7 @@ def site(tmp_path_factory, model_dir):
         auth.add_user(session, "marcus", "agent", PASSWORD, agent_external_id="AG-1")
         auth.add_user(session, "other", "agent", PASSWORD, agent_external_id="AG-2")
         policy.set_value(session, "recordings.enabled", True)
-    result = ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", make_meta())
+    result = ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", recent_meta())
     assert jobs.run_job(ctx, result.job, "test") == "processed"
     port = free_port()
     env = {**os.environ, "CALLSCOPE_DATA_DIR": str(data), "CALLSCOPE_MODEL_DIR": str(model_dir)}
@@ -224,3 +236,76 @@ def test_switched_off_recordings_say_so(browser, site):
     finally:
         with site["ctx"].db.session() as session:
             policy.set_value(session, "recordings.enabled", True)
+
+
+def test_contact_timeline_opens_the_recording(browser, site):
+    page = signed_in(browser, site)
+    page.get_by_role("link", name="Helen Brooks").click()
+    expect(page.get_by_role("heading", name="Helen Brooks")).to_be_visible()
+    expect(page.locator("ol.timeline li")).to_have_count(1)
+    page.get_by_role("link", name="Open recording").click()
+    expect(page.locator("#details")).to_be_visible()
+    expect(page.get_by_role("tab", name="Details")).to_have_attribute("aria-selected", "true")
+    page.close()
+
+
+def test_overview_and_sessions_show_the_metadata(browser, site):
+    page = signed_in(browser, site)
+    page.goto(f"{site['base']}/conversations/{site['id']}")
+    overview = page.locator("#overview")
+    for text in (
+        "Marcus Lee",
+        "Internet support",
+        "Voice - Support",
+        "resolved",
+        "english, internet",
+        "granted (ivr_announcement)",
+    ):
+        expect(overview).to_contain_text(text)
+    expect(overview.get_by_role("link", name="Internet outage")).to_have_attribute(
+        "href", "https://crm.example.com/cases/77"
+    )
+    page.get_by_role("tab", name="Sessions").click()
+    expect(page.locator("#sessions tbody tr")).to_have_count(1)
+    expect(page.locator("#sessions")).to_contain_text("5:00")
+    page.close()
+
+
+def test_metric_evidence_jumps_to_the_timeline(browser, site):
+    page = signed_in(browser, site)
+    page.goto(f"{site['base']}/conversations/{site['id']}")
+    page.get_by_role("tab", name="Metrics").click()
+    expect(page.locator("#metrics")).to_contain_text("The customer's longest uninterrupted turn.")
+    button = page.get_by_role("button", name="Longest customer monologue")
+    start = float(button.get_attribute("data-start"))
+    page.wait_for_function("document.querySelector('#audio').readyState >= 1")
+    button.click()
+    expect(page.locator("#details")).to_be_visible()
+    assert current_time(page) == pytest.approx(start, abs=0.01)
+    page.close()
+
+
+def test_agent_dashboard_compares_with_the_team(browser, site):
+    page = signed_in(browser, site, "marcus")
+    page.goto(site["base"] + "/dashboard")
+    you = page.locator("tr.mine")
+    expect(you).to_contain_text("You")
+    expect(you.locator("td").first).to_have_text("1")
+    expect(page.locator("tr.team td").first).to_have_text("1")
+    expect(page.locator("table.list").nth(1)).to_contain_text("Helen Brooks")
+    page.close()
+
+
+def test_processing_state_updates_live(browser, site):
+    ctx = site["ctx"]
+    result = ctx.ingestor.ingest_file(FORMATS / "whatstheweatherlike.wav", recent_meta(mono=True))
+    page = signed_in(browser, site)
+    page.goto(f"{site['base']}/conversations/{result.id}")
+    expect(page.locator("#state")).to_have_text("queued")
+    worker = threading.Thread(target=jobs.run_job, args=(ctx, result.job, "test"))
+    worker.start()
+    worker.join()
+    expect(page.locator("#state")).to_have_text("processed", timeout=15000)
+    page.get_by_role("tab", name="Details").click()
+    expect(page.locator("#transcript")).to_contain_text("weather")
+    page.close()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
+from datetime import date, datetime, timedelta
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,10 +26,16 @@ USERS = (
 )
 
 
-def calls() -> list[dict]:
-    """The demo calls: audio path and metadata."""
-    entries = json.loads((DEMO_DIR / "calls.json").read_text(encoding="utf-8"))
-    return [{"audio": DEMO_DIR / e["audio"], "metadata": e["metadata"]} for e in entries]
+RECORDED_ON = date(2026, 11, 24)  # the day after the newest call in calls.json
+TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T[^\"]+")
+
+
+def calls(today: date | None = None) -> list[dict]:
+    """The demo calls: audio path and metadata, their times moved so the newest is yesterday."""
+    shift = timedelta(days=((today or date.today()) - RECORDED_ON).days)
+    text = (DEMO_DIR / "calls.json").read_text(encoding="utf-8")
+    text = TIME_RE.sub(lambda m: (datetime.fromisoformat(m.group(0)) + shift).isoformat(), text)
+    return [{"audio": DEMO_DIR / e["audio"], "metadata": e["metadata"]} for e in json.loads(text)]
 
 
 def _credentials(ctx: Context) -> dict[str, str]:

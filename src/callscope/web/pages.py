@@ -28,6 +28,7 @@ from callscope.web.download import clock
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 PAGE_SIZE = 25
+DASHBOARD_DAYS = 30
 SORTS = {
     "started_at": Conversation.started_at,
     "duration": Conversation.ended_at - Conversation.started_at,
@@ -265,3 +266,68 @@ def contact_page(
     if contact is None or not conversations:
         raise HTTPException(404, f"contact {contact_id} not found")
     return render(request, "contact.html", user, contact=contact, conversations=conversations)
+
+
+def _averages(rows: list[tuple[Conversation, ConversationAnalysis | None]]) -> dict[str, Any]:
+    """Mean handle time, sentiment, agent talk share, switches per minute and response pause."""
+
+    def mean(values: list[float | None]) -> float | None:
+        present = [v for v in values if v is not None]
+        return sum(present) / len(present) if present else None
+
+    results = [r for _c, r in rows if r is not None]
+    return {
+        "count": len(rows),
+        "handle_s": mean(
+            [
+                (c.ended_at - c.started_at).total_seconds()
+                for c, _r in rows
+                if c.started_at and c.ended_at
+            ]
+        ),
+        "sentiment": mean([r.sentiment_score for r in results]),
+        "agent_talk_pct": mean([r.agent_talk_pct for r in results]),
+        "switches_per_min": mean(
+            [r.metrics.get("switches", {}).get("per_minute") for r in results]
+        ),
+        "response_pause_s": mean([r.metrics.get("agent_response_pause_s") for r in results]),
+    }
+
+
+@router.get("/dashboard")
+def dashboard(request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
+    """An agent's recent calls and averages beside the team's (S10); per agent for others."""
+    since = datetime.now(UTC) - timedelta(days=DASHBOARD_DAYS)
+    rows = session.execute(
+        visible_conversations(user)
+        .add_columns(ConversationAnalysis)
+        .outerjoin(ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id)
+        .where(Conversation.started_at >= since)
+        .order_by(Conversation.started_at.desc())
+    ).all()
+    mine: list = []
+    team: list = []
+    if user.role == "agent" and user.agent_id:
+        mine = [(c, r) for c, r in rows if c.primary_agent_id == user.agent_id]
+        queues = {c.queue_id for c, _r in mine if c.queue_id}
+        team = session.execute(
+            select(Conversation, ConversationAnalysis)
+            .outerjoin(
+                ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id
+            )
+            .where(Conversation.queue_id.in_(queues), Conversation.started_at >= since)
+        ).all()
+    by_agent: dict[str, list] = {}
+    for conv, result in rows:
+        name = conv.primary_agent.name if conv.primary_agent else "–"
+        by_agent.setdefault(name, []).append((conv, result))
+    return render(
+        request,
+        "dashboard.html",
+        user,
+        days=DASHBOARD_DAYS,
+        recent=mine[:20] if user.role == "agent" else rows[:20],
+        mine=_averages(mine) if user.role == "agent" else None,
+        team=_averages(team if user.role == "agent" else rows),
+        agents=sorted((name, _averages(items)) for name, items in by_agent.items()),
+    )

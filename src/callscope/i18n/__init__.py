@@ -1,0 +1,107 @@
+"""Languages of the interface (B8): message catalogs, the language of a request, and
+localised dates, numbers and durations (Babel)."""
+
+from __future__ import annotations
+
+import io
+from contextvars import ContextVar
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_datetime, format_timedelta
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from babel.support import Translations
+
+LANGUAGES = {"en": "English", "id": "Bahasa Indonesia"}
+DEFAULT = "en"
+CATALOGS = Path(__file__).parent
+
+_current: ContextVar[str] = ContextVar("language", default=DEFAULT)
+
+
+@cache
+def translations(language: str) -> Translations:
+    """The compiled catalog of LANGUAGE (English is the source language)."""
+    path = CATALOGS / f"{language}.po"
+    if language == DEFAULT or not path.exists():
+        return Translations()
+    with open(path, "rb") as f:
+        catalog = read_po(f, locale=language)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def choose(preferred: str | None, accept_language: str | None) -> str:
+    """The user's own choice, else the best match of the browser's Accept-Language, else en."""
+    if preferred in LANGUAGES:
+        return preferred
+    ranked = []
+    for position, item in enumerate((accept_language or "").split(",")):
+        tag, _, quality = item.strip().partition(";q=")
+        try:
+            weight = float(quality) if quality else 1.0
+        except ValueError:
+            continue
+        ranked.append((-weight, position, tag.split("-")[0].lower()))
+    for _w, _p, language in sorted(ranked):
+        if language in LANGUAGES:
+            return language
+    return DEFAULT
+
+
+def activate(language: str) -> None:
+    """Make LANGUAGE the language of the current request."""
+    _current.set(language if language in LANGUAGES else DEFAULT)
+
+
+def current() -> str:
+    return _current.get()
+
+
+def gettext(message: str) -> str:
+    return translations(current()).ugettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(current()).ungettext(singular, plural, n)
+
+
+def when(value: datetime | str | None, zone: str = "UTC") -> str:
+    """A date and time in the current language, shown in ZONE."""
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return format_datetime(value, "medium", tzinfo=_zone(zone), locale=current())
+
+
+def number(value: float | None, digits: int = 1) -> str:
+    """A number with the current language's decimal mark."""
+    if value is None:
+        return "–"
+    return format_decimal(round(value, digits), format=f"#,##0.{'0' * digits}" if digits
+                          else "#,##0", locale=current())
+
+
+def span(seconds: float | None) -> str:
+    """A duration in words ("5 minutes", "5 menit")."""
+    if seconds is None:
+        return "–"
+    return format_timedelta(timedelta(seconds=seconds), threshold=1.2, locale=current())
+
+
+@cache
+def _zone(name: str):  # type: ignore[no-untyped-def]
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def language_name(code: str) -> str:
+    return Locale.parse(code).get_display_name(code).capitalize()
