@@ -6,8 +6,9 @@ import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 ENV_PREFIX = "CALLSCOPE_"
 
@@ -35,9 +36,19 @@ class Settings(BaseModel):
     job_stale_after_s: float = Field(
         60.0, gt=0, description="a job without heartbeat this long was abandoned and is retried"
     )
+    timezone: str = Field("UTC", description="time zone the pages show times in (IANA name)")
     host: str = Field("127.0.0.1", description="address `callscope serve` listens on")
     port: int = Field(8000, gt=0, lt=65536, description="port `callscope serve` listens on")
     config_file: Path | None = Field(None, description="the TOML settings file read, if any")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -20,6 +20,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from callscope import auth, jobs, policy
 from callscope.config import Settings
 from callscope.context import Context
+from callscope.db.models import User
 from tests.conftest import DEMO_CALLS, FORMATS, make_meta
 
 CHROMIUM = "/usr/bin/chromium"
@@ -67,7 +68,7 @@ def site(tmp_path_factory, model_dir):
         [sys.executable, "-m", "callscope", "serve", "--no-worker", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=open(data / "server.log", "wb"),  # noqa: SIM115
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -309,3 +310,30 @@ def test_processing_state_updates_live(browser, site):
     page.get_by_role("tab", name="Details").click()
     expect(page.locator("#transcript")).to_contain_text("weather")
     page.close()
+
+
+def test_indonesian_interface_from_the_browser_and_the_users_choice(browser, site):
+    context = browser.new_context(locale="id-ID", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(site["base"] + "/login")
+    expect(page.get_by_role("heading", name="Masuk")).to_be_visible()
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name="Masuk").click()
+    expect(page.get_by_role("heading", name="Percakapan selesai")).to_be_visible()
+    expect(page.locator("table.list tbody tr").first).to_contain_text("selesai diproses")
+    open_details(page, site)
+    page.get_by_role("button", name="Maju 30 detik").click()
+    assert current_time(page) == pytest.approx(30, abs=0.01)
+    page.get_by_role("searchbox", name="Cari di transkrip").fill("speaker")
+    expect(page.locator("#hits")).to_have_text(re.compile(r"^1 dari \d+$"))
+    expect(page.get_by_role("link", name="Unduh audio")).to_be_visible()
+    page.get_by_role("combobox", name="Bahasa").select_option("en")
+    expect(page.get_by_role("tab", name="Details")).to_be_visible()
+    page.goto(site["base"] + "/conversations")
+    expect(page.get_by_role("heading", name="Closed conversations")).to_be_visible()
+    page.get_by_role("combobox", name="Language").select_option("id")
+    expect(page.get_by_role("heading", name="Percakapan selesai")).to_be_visible()
+    context.close()
+    with site["ctx"].db.session() as session:
+        session.query(User).update({"language": None})

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from datetime import date, datetime, timedelta
 from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select

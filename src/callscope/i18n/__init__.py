@@ -85,8 +85,11 @@ def number(value: float | None, digits: int = 1) -> str:
     """A number with the current language's decimal mark."""
     if value is None:
         return "–"
-    return format_decimal(round(value, digits), format=f"#,##0.{'0' * digits}" if digits
-                          else "#,##0", locale=current())
+    return format_decimal(
+        round(value, digits),
+        format=f"#,##0.{'0' * digits}" if digits else "#,##0",
+        locale=current(),
+    )
 
 
 def span(seconds: float | None) -> str:

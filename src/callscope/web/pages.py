@@ -10,9 +10,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import func, select
 
-from callscope import analysis, auth, policy
+from callscope import analysis, auth, i18n, policy
 from callscope.access import visible_conversations
 from callscope.db.models import (
     Agent,
@@ -26,7 +27,15 @@ from callscope.db.models import (
 from callscope.web.deps import SessionDep, visible_conversation
 from callscope.web.download import clock
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES = Jinja2Templates(
+    env=Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=select_autoescape(default=True),
+        extensions=["jinja2.ext.i18n"],
+    )
+)
+TEMPLATES.env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
+TEMPLATES.env.filters.update(number=i18n.number, span=i18n.span)
 PAGE_SIZE = 25
 DASHBOARD_DAYS = 30
 SORTS = {
@@ -58,8 +67,34 @@ PageUser = Annotated[User, Depends(page_user)]
 TEMPLATES.env.filters["clock"] = clock
 
 
-def render(request: Request, name: str, user: User | None, **context: Any) -> HTMLResponse:
-    return TEMPLATES.TemplateResponse(request, name, {"user": user, **context})
+JS_MESSAGES = ("Play", "Pause", "%(n)d of %(m)d", "queued", "processing", "processed", "failed")
+
+
+def js_messages() -> dict[str, str]:
+    """The strings the page's script shows, in the current language."""
+    return {key: i18n.gettext(key) for key in JS_MESSAGES}
+
+
+def render(
+    request: Request, name: str, user: User | None, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """A page in the user's language (their choice, else the browser's)."""
+    language = i18n.choose(user.language if user else None, request.headers.get("accept-language"))
+    i18n.activate(language)
+    zone = request.app.state.ctx.settings.timezone
+    return TEMPLATES.TemplateResponse(
+        request,
+        name,
+        {
+            "user": user,
+            "lang": language,
+            "languages": i18n.LANGUAGES,
+            "when": lambda value: i18n.when(value, zone),
+            "js_messages": js_messages,
+            **context,
+        },
+        status_code=status_code,
+    )
 
 
 @router.get("/login")
@@ -90,6 +125,18 @@ def login(
         )
     request.session.clear()
     request.session["user_id"] = user.id
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/preferences/language")
+def set_language(
+    session: SessionDep,
+    user: PageUser,
+    language: Annotated[str, Form(pattern="^(en|id)$")],
+    next: Annotated[str, Form()] = "/conversations",
+) -> RedirectResponse:
+    """Keep the user's choice of interface language."""
+    session.get(User, user.id).language = language
     return RedirectResponse(_safe_next(next), status_code=303)
 
 

@@ -3,6 +3,9 @@
 
 const $ = (sel) => document.querySelector(sel);
 const data = JSON.parse($("#timeline-data").textContent);
+const messages = JSON.parse($("#messages").textContent);
+const t = (key, values = {}) =>
+  (messages[key] || key).replace(/%\((\w+)\)d/g, (_m, name) => String(values[name]));
 
 // --- tabs --------------------------------------------------------------------------------
 
@@ -34,8 +37,8 @@ if (state && state.dataset.job && ["queued", "processing"].includes(data.status)
     if (!res.ok) return;
     const job = await res.json();
     state.className = `state ${job.status}`;
-    state.textContent = job.status === "processing" ? `processing ${Math.floor(job.progress)} %`
-      : job.status === "failed" ? `failed: ${job.error}` : job.status;
+    state.textContent = job.status === "processing" ? `${t("processing")} ${Math.floor(job.progress)} %`
+      : job.status === "failed" ? `${t("failed")}: ${job.error}` : t(job.status);
     if (job.status === "processed") location.reload();
     else if (job.status !== "failed") setTimeout(poll, 1500);
   };
@@ -70,6 +73,7 @@ function seek(seconds) {
 }
 
 const COLOURS = { positive: "#2e9d5b", negative: "#d0453a", neutral: "#9aa3ad" };
+const FACES = { positive: "🙂", negative: "🙁", neutral: "😐" };
 
 function draw() {
   if (!canvas || canvas.offsetParent === null) return;
@@ -96,11 +100,15 @@ function draw() {
       }
     });
   }
-  // speaker lanes, coloured by sentiment
+  // speaker lanes, coloured by sentiment, with its face where the segment is wide enough
+  ctx.font = "10px sans-serif";
+  ctx.textBaseline = "middle";
   for (const seg of data.segments) {
     const y = seg.speaker === "customer" ? 96 : 84;
+    const w = Math.max(2, x(seg.end) - x(seg.start));
     ctx.fillStyle = COLOURS[seg.label] || COLOURS.neutral;
-    ctx.fillRect(x(seg.start), y, Math.max(2, x(seg.end) - x(seg.start)), 9);
+    ctx.fillRect(x(seg.start), y, w, 9);
+    if (w >= 16 && FACES[seg.label]) ctx.fillText(FACES[seg.label], x(seg.start) + w / 2 - 5, y + 5);
   }
   // metric evidence, search hits, session boundaries, playhead
   ctx.fillStyle = "rgba(255, 170, 0, 0.35)";
@@ -143,8 +151,8 @@ if (audio) {
   const play = $("#play");
   const toggle = () => (audio.paused ? audio.play() : audio.pause());
   play.addEventListener("click", toggle);
-  audio.addEventListener("play", () => { play.textContent = "❚❚"; play.setAttribute("aria-label", "Pause"); });
-  audio.addEventListener("pause", () => { play.textContent = "▶"; play.setAttribute("aria-label", "Play"); });
+  audio.addEventListener("play", () => { play.textContent = "❚❚"; play.setAttribute("aria-label", t("Pause")); });
+  audio.addEventListener("pause", () => { play.textContent = "▶"; play.setAttribute("aria-label", t("Play")); });
   audio.addEventListener("timeupdate", () => follow(!audio.paused));
   audio.addEventListener("loadedmetadata", draw);
   $("#back").addEventListener("click", () => seek(audio.currentTime - 10));
@@ -200,12 +208,12 @@ function showHit(index) {
   hitIndex = index;
   const label = $("#hits");
   if (!$("#search").value.trim()) label.textContent = "";
-  else if (!hits.length) label.textContent = "0 of 0";
+  else if (!hits.length) label.textContent = t("%(n)d of %(m)d", { n: 0, m: 0 });
   else {
     const hit = hits[index];
     hit.mark.classList.add("active");
     hit.mark.scrollIntoView({ block: "center" });
-    label.textContent = `${index + 1} of ${hits.length}`;
+    label.textContent = t("%(n)d of %(m)d", { n: index + 1, m: hits.length });
   }
   draw();
 }
