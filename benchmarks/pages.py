@@ -23,15 +23,21 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "src" / "callscope" / "demo" / "calls"
 RESULTS = ROOT / "benchmarks" / "results"
 SOURCES = ["synthetic_en_stereo.wav", "auto_repairs_40_stereo_agentL_customerR.wav"]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def long_call(path: Path, minutes: float) -> None:
@@ -66,8 +72,11 @@ def timings(url: str, cookies: dict, n: int) -> dict:
             samples.append((time.perf_counter() - start) * 1000)
             response.raise_for_status()
     samples.sort()
-    return {"p50_ms": statistics.median(samples),
-            "p95_ms": samples[int(0.95 * (len(samples) - 1))], "bytes": len(response.content)}
+    return {
+        "p50_ms": statistics.median(samples),
+        "p95_ms": samples[int(0.95 * (len(samples) - 1))],
+        "bytes": len(response.content),
+    }
 
 
 def main() -> None:
@@ -90,9 +99,16 @@ def main() -> None:
             policy.set_value(session, "recordings.enabled", True)
         call = data / "long.wav"
         long_call(call, args.minutes)
-        meta = {"external_id": "LONG-1", "recording": {"language": "en"},
-                "sessions": [{"agent": {"external_id": "AG-1", "name": "Bench Agent"},
-                              "started_at": "2026-11-20T14:00:00Z"}]}
+        meta = {
+            "external_id": "LONG-1",
+            "recording": {"language": "en"},
+            "sessions": [
+                {
+                    "agent": {"external_id": "AG-1", "name": "Bench Agent"},
+                    "started_at": "2026-11-20T14:00:00Z",
+                }
+            ],
+        }
         started = time.perf_counter()
         result = ctx.ingestor.ingest_file(call, meta)
         ingest_s = time.perf_counter() - started
@@ -105,29 +121,36 @@ def main() -> None:
         env = {**os.environ, "CALLSCOPE_DATA_DIR": str(data)}
         server = subprocess.Popen(
             [sys.executable, "-m", "callscope", "serve", "--no-worker", "--port", str(port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             time.sleep(3)
-            login = httpx.post(base + "/login", data={"username": "bench",
-                                                       "password": "benchmark password"})
+            login = httpx.post(
+                base + "/login", data={"username": "bench", "password": "benchmark password"}
+            )
             cookies = dict(login.cookies)
             page_t = timings(f"{base}/conversations/{result.id}", cookies, args.requests)
-            json_t = timings(f"{base}/api/v1/conversations/{result.id}/analysis", cookies,
-                             args.requests)
+            json_t = timings(
+                f"{base}/api/v1/conversations/{result.id}/analysis", cookies, args.requests
+            )
             usable = []
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
                 context = browser.new_context(viewport={"width": 1280, "height": 900})
-                context.add_cookies([{"name": k, "value": v, "url": base}
-                                     for k, v in cookies.items()])
+                context.add_cookies(
+                    [{"name": k, "value": v, "url": base} for k, v in cookies.items()]
+                )
                 for _ in range(5):
                     page = context.new_page()
                     start = time.perf_counter()
                     page.goto(f"{base}/conversations/{result.id}#details")
                     page.wait_for_function(
                         "document.querySelectorAll('#transcript .line').length > 0"
-                        " && document.querySelector('#audio').readyState >= 1")
+                        " && document.querySelector('#audio').readyState >= 1"
+                    )
                     page.click("#fwd")
                     page.wait_for_function("document.querySelector('#audio').currentTime >= 30")
                     usable.append(time.perf_counter() - start)
@@ -143,9 +166,13 @@ def main() -> None:
             words = session.query(Word).count()
         ctx.close()
     report = {
-        "minutes": args.minutes, "segments": segments, "words": words,
-        "ingest_s": round(ingest_s, 1), "process_s": round(process_s, 1),
-        "page": page_t, "analysis_json": json_t,
+        "minutes": args.minutes,
+        "segments": segments,
+        "words": words,
+        "ingest_s": round(ingest_s, 1),
+        "process_s": round(process_s, 1),
+        "page": page_t,
+        "analysis_json": json_t,
         "usable_s": {"median": statistics.median(usable), "max": max(usable)},
     }
     RESULTS.mkdir(exist_ok=True)
