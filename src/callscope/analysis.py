@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callscope.db.models import Conversation, ConversationAnalysis
+from callscope.db.models import Agent, Conversation, ConversationAnalysis, Segment, Word
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -64,25 +65,53 @@ def overview(conv: Conversation) -> dict[str, Any]:
     }
 
 
+def transcript_segments(session: Session, conversation_id: int) -> list[dict[str, Any]]:
+    """The transcript's segments with their words, read in two queries (long calls have
+    thousands of words)."""
+    rows = session.execute(
+        select(
+            Segment.id,
+            Segment.speaker,
+            Agent.name,
+            Segment.start_s,
+            Segment.end_s,
+            Segment.text,
+            Segment.sentiment_score,
+            Segment.sentiment_label,
+        )
+        .outerjoin(Agent, Agent.id == Segment.agent_id)
+        .where(Segment.conversation_id == conversation_id)
+        .order_by(Segment.position)
+    ).all()
+    words: dict[int, list[dict[str, Any]]] = {row[0]: [] for row in rows}
+    for segment_id, text, start, end, confidence in session.execute(
+        select(Word.segment_id, Word.text, Word.start_s, Word.end_s, Word.confidence)
+        .join(Segment, Segment.id == Word.segment_id)
+        .where(Segment.conversation_id == conversation_id)
+        .order_by(Word.segment_id, Word.position)
+    ):
+        words[segment_id].append(
+            {"text": text, "start_s": start, "end_s": end, "confidence": confidence}
+        )
+    return [
+        {
+            "speaker": speaker,
+            "agent": agent,
+            "start_s": start,
+            "end_s": end,
+            "text": text,
+            "sentiment": {"score": score, "label": label},
+            "words": words[segment_id],
+        }
+        for segment_id, speaker, agent, start, end, text, score, label in rows
+    ]
+
+
 def document(session: Session, conv: Conversation) -> dict[str, Any]:
     """The whole analysis document of a conversation (what exists of it so far)."""
     rec = conv.recording
     result = session.get(ConversationAnalysis, conv.id)
-    segments = [
-        {
-            "speaker": seg.speaker,
-            "agent": seg.agent.name if seg.agent else None,
-            "start_s": seg.start_s,
-            "end_s": seg.end_s,
-            "text": seg.text,
-            "sentiment": {"score": seg.sentiment_score, "label": seg.sentiment_label},
-            "words": [
-                {"text": w.text, "start_s": w.start_s, "end_s": w.end_s, "confidence": w.confidence}
-                for w in seg.words
-            ],
-        }
-        for seg in conv.segments
-    ]
+    segments = transcript_segments(session, conv.id)
     return {
         "id": conv.id,
         "external_id": conv.external_id,

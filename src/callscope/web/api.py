@@ -85,9 +85,10 @@ def list_conversations(
 
 
 @router.get("/conversations/{conversation_id}/analysis")
-def get_analysis(conversation_id: int, session: SessionDep, user: UserDep) -> dict[str, Any]:
+def get_analysis(conversation_id: int, session: SessionDep, user: UserDep) -> JSONResponse:
     """The analysis document (SPEC §7)."""
-    return analysis.document(session, visible_conversation(session, user, conversation_id))
+    conv = visible_conversation(session, user, conversation_id)
+    return JSONResponse(analysis.document(session, conv))
 
 
 def require_recordings_enabled(session: Session) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from callscope import analysis, auth, i18n, policy
@@ -70,6 +72,17 @@ TEMPLATES.env.filters["clock"] = clock
 JS_MESSAGES = ("Play", "Pause", "%(n)d of %(m)d", "queued", "processing", "processed", "failed")
 
 
+def word_spans(words: list[dict[str, Any]]) -> Markup:
+    """A segment's words as spans carrying their times (built here: a long call has ~10 000)."""
+    return Markup(
+        " ".join(
+            f'<span class="w" data-start="{float(w["start_s"])}" data-end="{float(w["end_s"])}">'
+            f"{html.escape(w['text'])}</span>"
+            for w in words
+        )
+    )
+
+
 def js_messages() -> dict[str, str]:
     """The strings the page's script shows, in the current language."""
     return {key: i18n.gettext(key) for key in JS_MESSAGES}
@@ -91,6 +104,7 @@ def render(
             "languages": i18n.LANGUAGES,
             "when": lambda value: i18n.when(value, zone),
             "js_messages": js_messages,
+            "word_spans": word_spans,
             **context,
         },
         status_code=status_code,
