@@ -71,7 +71,7 @@ def setup(ctx: Context, echo: Callable[[str], None] = print) -> Iterator[str]:
             supervisor.queues = list(session.scalars(select(Queue)))
     ran = jobs.run_pending(ctx, jobs.worker_name("demo"))
     echo(f"processed {ran} conversation(s)")
-    yield "Accounts (user, password, role):"
+    yield "Sign in at http://127.0.0.1:8000 with (user, password, role):"
     for name, role, _ in USERS:
         if name in creds:
             yield f"  {name:11} {creds[name]:14} {role}"
