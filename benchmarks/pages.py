@@ -26,18 +26,12 @@ from pathlib import Path
 import httpx2 as httpx
 import numpy as np
 
+from benchmarks import chromium
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "src" / "callscope" / "demo" / "calls"
 RESULTS = ROOT / "benchmarks" / "results"
 SOURCES = ["synthetic_en_stereo.wav", "auto_repairs_40_stereo_agentL_customerR.wav"]
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def long_call(path: Path, minutes: float) -> None:
@@ -138,7 +132,7 @@ def main() -> None:
             )
             usable = []
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+                browser = chromium.launch(p)
                 context = browser.new_context(viewport={"width": 1280, "height": 900})
                 context.add_cookies(
                     [{"name": k, "value": v, "url": base} for k, v in cookies.items()]

@@ -1,7 +1,7 @@
 """Screenshots of the review pages for the docs: sets up the demo in a temporary data dir,
 serves it, and saves docs/img/conversations.png and docs/img/conversation.png.
 
-Run:  .venv/bin/python scripts/screenshots.py   (needs Debian's chromium)
+Run:  .venv/bin/python -m scripts.screenshots   (needs Debian's chromium)
 """
 
 from __future__ import annotations
@@ -17,16 +17,10 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from benchmarks import chromium
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "img"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def main() -> None:
@@ -56,7 +50,7 @@ def main() -> None:
             time.sleep(3)
             base = f"http://127.0.0.1:{port}"
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+                browser = chromium.launch(p)
                 page = browser.new_page(viewport={"width": 1280, "height": 820})
                 page.goto(base + "/login")
                 page.fill("input[name=username]", "admin")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from itertools import pairwise
 
 import pytest
-from benchmarks.evaluation import truth_turns, truth_words
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.evaluation import truth_turns, truth_words
 from callscope import metrics
 from callscope.segments import Word, build_segments, build_turns
 

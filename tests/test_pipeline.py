@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from benchmarks.evaluation import speaker_accuracy, truth_turns
 from sqlalchemy import func, select
 
+from benchmarks.evaluation import speaker_accuracy, truth_turns
 from callscope import jobs, media
 from callscope.analysis import document
 from callscope.config import Settings

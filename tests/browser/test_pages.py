@@ -17,21 +17,13 @@ import av
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from benchmarks import chromium
 from callscope import auth, jobs, policy
 from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import User
 from tests.conftest import DEMO_CALLS, FORMATS, make_meta
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "a long test password"
 
 
@@ -86,9 +78,9 @@ def site(tmp_path_factory, model_dir):
 
 @pytest.fixture(scope="module")
 def browser():
-    assert Path(CHROMIUM).exists(), "the test command installs Debian's chromium"
+    assert Path(chromium.PATH).exists(), "the test command installs Debian's chromium"
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = chromium.launch(p)
         yield b
         b.close()
 
