@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 
-from babel import Locale
 from babel.dates import format_datetime, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -104,7 +103,3 @@ def _zone(name: str):  # type: ignore[no-untyped-def]
     from zoneinfo import ZoneInfo
 
     return ZoneInfo(name)
-
-
-def language_name(code: str) -> str:
-    return Locale.parse(code).get_display_name(code).capitalize()

@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy import func, select
 
-from callscope import analysis, auth, i18n, policy
+from callscope import analysis, auth, i18n, policy, sentiment
 from callscope.access import visible_conversations
 from callscope.db.models import (
     Agent,
@@ -38,6 +38,7 @@ TEMPLATES = Jinja2Templates(
 )
 TEMPLATES.env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
 TEMPLATES.env.filters.update(number=i18n.number, span=i18n.span)
+TEMPLATES.env.globals["faces"] = sentiment.EMOJI
 PAGE_SIZE = 25
 DASHBOARD_DAYS = 30
 SORTS = {
