@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -11,10 +12,10 @@ from sqlalchemy import func, select
 
 from benchmarks.evaluation import speaker_accuracy, truth_turns
 from callscope import jobs, media
-from callscope.analysis import document
+from callscope.analysis import document, document_json, html_safe_json, transcript_segments
 from callscope.config import Settings
 from callscope.context import Context
-from callscope.db.models import Conversation, Segment, Word
+from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word
 from tests.conftest import DEMO_CALLS, make_meta, write_wav
 
 EN = DEMO_CALLS / "synthetic_en_stereo.wav"
@@ -138,6 +139,19 @@ def test_processing_again_gives_the_same_rows(module_ctx, english):
     assert again["metrics"] == english["metrics"]
 
 
+def test_stored_transcript_matches_the_rows_and_the_json_document(module_ctx, english):
+    with module_ctx.db.session() as session:
+        conv = session.get(Conversation, english["id"])
+        stored = session.get(ConversationAnalysis, conv.id).transcript
+        assert json.loads(stored) == transcript_segments(session, conv.id)
+        assert json.loads(document_json(session, conv)) == document(session, conv)
+        # conversations processed before the transcript was stored read it from the rows
+        session.get(ConversationAnalysis, conv.id).transcript = None
+        session.flush()
+        assert document(session, conv) == english
+        session.get(ConversationAnalysis, conv.id).transcript = stored
+
+
 def test_echo_between_channels_is_not_duplicated(module_ctx, tmp_path):
     audio, rate = media.decode(EN)
     bleed = 10 ** (-20 / 20)
@@ -174,3 +188,9 @@ def test_mono_call_has_one_unknown_speaker(module_ctx):
     assert {s["speaker"] for s in doc["transcript"]["segments"]} == {"unknown"}
     assert doc["recording"]["speaker_source"] == "diarization"
     assert "chromecast" in " ".join(s["text"] for s in doc["transcript"]["segments"]).lower()
+
+
+def test_stored_transcript_json_is_inert_inside_a_script_element():
+    text = html_safe_json([{"text": "</script><img src=x onerror=alert(1)> & ☺ \u2028"}])
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == [{"text": "</script><img src=x onerror=alert(1)> & ☺ \u2028"}]

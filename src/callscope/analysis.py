@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -107,11 +108,32 @@ def transcript_segments(session: Session, conversation_id: int) -> list[dict[str
     ]
 
 
-def document(session: Session, conv: Conversation) -> dict[str, Any]:
-    """The whole analysis document of a conversation (what exists of it so far)."""
+def html_safe_json(value: Any) -> str:
+    """Compact JSON that may stand inside an HTML <script> element as it is."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def store_transcript(session: Session, conversation_id: int) -> None:
+    """Keep the finished transcript JSON with the results (after they are written)."""
+    result = session.get(ConversationAnalysis, conversation_id)
+    result.transcript = html_safe_json(transcript_segments(session, conversation_id))
+
+
+def transcript_json(session: Session, conversation_id: int) -> str:
+    """The transcript's segments as JSON: the stored document, else built from the rows."""
+    stored = session.scalar(
+        select(ConversationAnalysis.transcript).where(
+            ConversationAnalysis.conversation_id == conversation_id
+        )
+    )
+    return stored or html_safe_json(transcript_segments(session, conversation_id))
+
+
+def summary(session: Session, conv: Conversation) -> dict[str, Any]:
+    """The analysis document without the transcript's segments (its language only)."""
     rec = conv.recording
     result = session.get(ConversationAnalysis, conv.id)
-    segments = transcript_segments(session, conv.id)
     return {
         "id": conv.id,
         "external_id": conv.external_id,
@@ -140,10 +162,23 @@ def document(session: Session, conv: Conversation) -> dict[str, Any]:
             if rec
             else None
         ),
-        "transcript": {
-            "language": (result.language if result else None) or conv.language,
-            "segments": segments,
-        },
         "sentiment": result.sentiment if result else None,
         "metrics": result.metrics if result else None,
+        "transcript": {"language": (result.language if result else None) or conv.language},
     }
+
+
+def document(session: Session, conv: Conversation) -> dict[str, Any]:
+    """The whole analysis document of a conversation (what exists of it so far)."""
+    doc = summary(session, conv)
+    doc["transcript"]["segments"] = json.loads(transcript_json(session, conv.id))
+    return doc
+
+
+def document_json(session: Session, conv: Conversation) -> str:
+    """The analysis document serialised, splicing in the stored transcript unparsed."""
+    doc = summary(session, conv)
+    language = json.dumps(doc.pop("transcript")["language"])
+    head = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    segments = transcript_json(session, conv.id)
+    return f'{head[:-1]},"transcript":{{"language":{language},"segments":{segments}}}}}'

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 from sqlalchemy import delete
 
-from callscope import asr, attribution, media, metrics, segments, sentiment
+from callscope import analysis, asr, attribution, media, metrics, segments, sentiment
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word, utcnow
 from callscope.store import blob_key
@@ -120,3 +120,5 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
                 computed_at=utcnow(),
             )
         )
+        session.flush()
+        analysis.store_transcript(session, conversation_id)

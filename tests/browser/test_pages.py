@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -275,6 +276,19 @@ def test_metric_evidence_jumps_to_the_timeline(browser, site):
     button.click()
     expect(page.locator("#details")).to_be_visible()
     assert current_time(page) == pytest.approx(start, abs=0.01)
+    evidence = json.loads(page.locator("#evidence").text_content())
+    spans = {
+        "Average pause": evidence["pauses"],
+        "Non-talk time": evidence["non_talk"],
+        "Interruptions": evidence["interruptions"],
+    }
+    assert evidence["pauses"], "the test call has pauses"
+    for name, found in spans.items():
+        if found:
+            page.get_by_role("tab", name="Metrics").click()
+            page.get_by_role("button", name=name).click()
+            expect(page.locator("#details")).to_be_visible()
+            assert current_time(page) == pytest.approx(found[0]["start_s"], abs=0.01)
     page.close()
 
 
@@ -295,12 +309,16 @@ def test_processing_state_updates_live(browser, site):
     page = signed_in(browser, site)
     page.goto(f"{site['base']}/conversations/{result.id}")
     expect(page.locator("#state")).to_have_text("queued")
+    page.evaluate("window.notReloaded = true")
     worker = threading.Thread(target=jobs.run_job, args=(ctx, result.job, "test"))
     worker.start()
     worker.join()
     expect(page.locator("#state")).to_have_text("processed", timeout=15000)
     page.get_by_role("tab", name="Details").click()
     expect(page.locator("#transcript")).to_contain_text("weather")
+    page.get_by_role("tab", name="Metrics").click()
+    expect(page.locator("#metrics")).to_contain_text("Talking speed")
+    assert page.evaluate("window.notReloaded") is True
     page.close()
 
 

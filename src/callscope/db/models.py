@@ -284,6 +284,9 @@ class ConversationAnalysis(Base):
     switches: Mapped[int | None] = mapped_column(Integer)
     sentiment: Mapped[dict[str, Any]] = mapped_column(default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The transcript's segments with their words as finished JSON (HTML-safe), written with the
+    # results so a page or API request reads one value instead of thousands of word rows.
+    transcript: Mapped[str | None] = mapped_column(Text, deferred=True)
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -85,10 +85,10 @@ def list_conversations(
 
 
 @router.get("/conversations/{conversation_id}/analysis")
-def get_analysis(conversation_id: int, session: SessionDep, user: UserDep) -> JSONResponse:
+def get_analysis(conversation_id: int, session: SessionDep, user: UserDep) -> Response:
     """The analysis document (SPEC §7)."""
     conv = visible_conversation(session, user, conversation_id)
-    return JSONResponse(analysis.document(session, conv))
+    return Response(analysis.document_json(session, conv), media_type="application/json")
 
 
 def require_recordings_enabled(session: Session) -> None:

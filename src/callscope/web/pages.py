@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -70,18 +69,21 @@ PageUser = Annotated[User, Depends(page_user)]
 TEMPLATES.env.filters["clock"] = clock
 
 
-JS_MESSAGES = ("Play", "Pause", "%(n)d of %(m)d", "queued", "processing", "processed", "failed")
-
-
-def word_spans(words: list[dict[str, Any]]) -> Markup:
-    """A segment's words as spans carrying their times (built here: a long call has ~10 000)."""
-    return Markup(
-        " ".join(
-            f'<span class="w" data-start="{float(w["start_s"])}" data-end="{float(w["end_s"])}">'
-            f"{html.escape(w['text'])}</span>"
-            for w in words
-        )
-    )
+JS_MESSAGES = (
+    "Play",
+    "Pause",
+    "%(n)d of %(m)d",
+    "queued",
+    "processing",
+    "processed",
+    "failed",
+    "agent",
+    "customer",
+    "unknown",
+    "positive",
+    "neutral",
+    "negative",
+)
 
 
 def js_messages() -> dict[str, str]:
@@ -105,7 +107,6 @@ def render(
             "languages": i18n.LANGUAGES,
             "when": lambda value: i18n.when(value, zone),
             "js_messages": js_messages,
-            "word_spans": word_spans,
             **context,
         },
         status_code=status_code,
@@ -272,7 +273,7 @@ def conversation_page(
 ) -> HTMLResponse:
     """One conversation: overview, details (player and transcript), metrics, sessions."""
     conv = visible_conversation(session, user, conversation_id)
-    doc = analysis.document(session, conv)
+    doc = analysis.summary(session, conv)
     job = session.scalar(
         select(Job).where(Job.conversation_id == conv.id).order_by(Job.id.desc()).limit(1)
     )
@@ -284,26 +285,18 @@ def conversation_page(
         doc=doc,
         job=job,
         recordings_enabled=policy.get(session, "recordings.enabled"),
-        timeline=timeline(conv, doc),
+        transcript=Markup(analysis.transcript_json(session, conv.id)),
+        timeline=timeline(conv),
     )
 
 
-def timeline(conv: Conversation, doc: dict[str, Any]) -> dict[str, Any]:
-    """What the player draws: speaker lanes with sentiment, and session boundaries."""
+def timeline(conv: Conversation) -> dict[str, Any]:
+    """What the player draws besides the transcript: duration, state and session boundaries."""
     rec = conv.recording
     origin = (rec.started_at if rec else None) or conv.started_at
     return {
         "duration": rec.duration_s if rec else 0,
-        "status": doc["status"],
-        "segments": [
-            {
-                "speaker": s["speaker"],
-                "start": s["start_s"],
-                "end": s["end_s"],
-                "label": s["sentiment"]["label"],
-            }
-            for s in doc["transcript"]["segments"]
-        ],
+        "status": conv.processing_status,
         "sessions": [
             {
                 "agent": s.agent.name or s.agent.external_id,

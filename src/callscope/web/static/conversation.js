@@ -6,6 +6,7 @@ const data = JSON.parse($("#timeline-data").textContent);
 const messages = JSON.parse($("#messages").textContent);
 const t = (key, values = {}) =>
   (messages[key] || key).replace(/%\((\w+)\)d/g, (_m, name) => String(values[name]));
+const FACES = { positive: "🙂", negative: "🙁", neutral: "😐" };
 
 // --- tabs --------------------------------------------------------------------------------
 
@@ -39,7 +40,7 @@ if (state && state.dataset.job && ["queued", "processing"].includes(data.status)
     state.className = `state ${job.status}`;
     state.textContent = job.status === "processing" ? `${t("processing")} ${Math.floor(job.progress)} %`
       : job.status === "failed" ? `${t("failed")}: ${job.error}` : t(job.status);
-    if (job.status === "processed") location.reload();
+    if (job.status === "processed") refresh();
     else if (job.status !== "failed") setTimeout(poll, 1500);
   };
   setTimeout(poll, 1500);
@@ -49,8 +50,10 @@ if (state && state.dataset.job && ["queued", "processing"].includes(data.status)
 
 const audio = $("#audio");
 const canvas = $("#timeline");
-const lines = [...document.querySelectorAll("#transcript .line")];
-const words = [...document.querySelectorAll("#transcript .w")];
+let segments = $("#transcript-data") ? JSON.parse($("#transcript-data").textContent) : [];
+let lines = [];
+let words = [];
+let spoken = [];
 let peaks = null;
 let hits = [];
 let hitIndex = -1;
@@ -73,7 +76,6 @@ function seek(seconds) {
 }
 
 const COLOURS = { positive: "#2e9d5b", negative: "#d0453a", neutral: "#9aa3ad" };
-const FACES = { positive: "🙂", negative: "🙁", neutral: "😐" };
 
 function draw() {
   if (!canvas || canvas.offsetParent === null) return;
@@ -103,12 +105,13 @@ function draw() {
   // speaker lanes, coloured by sentiment, with its face where the segment is wide enough
   ctx.font = "10px sans-serif";
   ctx.textBaseline = "middle";
-  for (const seg of data.segments) {
+  for (const seg of segments) {
     const y = seg.speaker === "customer" ? 96 : 84;
-    const w = Math.max(2, x(seg.end) - x(seg.start));
-    ctx.fillStyle = COLOURS[seg.label] || COLOURS.neutral;
-    ctx.fillRect(x(seg.start), y, w, 9);
-    if (w >= 16 && FACES[seg.label]) ctx.fillText(FACES[seg.label], x(seg.start) + w / 2 - 5, y + 5);
+    const w = Math.max(2, x(seg.end_s) - x(seg.start_s));
+    const label = seg.sentiment.label;
+    ctx.fillStyle = COLOURS[label] || COLOURS.neutral;
+    ctx.fillRect(x(seg.start_s), y, w, 9);
+    if (w >= 16 && FACES[label]) ctx.fillText(FACES[label], x(seg.start_s) + w / 2 - 5, y + 5);
   }
   // metric evidence, search hits, session boundaries, playhead
   ctx.fillStyle = "rgba(255, 170, 0, 0.35)";
@@ -127,22 +130,78 @@ function draw() {
   }
 }
 
+// --- transcript --------------------------------------------------------------------------
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function renderTranscript() {
+  const list = $("#transcript");
+  if (!list || !segments.length) return;
+  const fragment = document.createDocumentFragment();
+  lines = [];
+  words = [];
+  for (const seg of segments) {
+    const line = element("li", `line ${seg.speaker}`);
+    line.dataset.start = String(seg.start_s);
+    line.dataset.end = String(seg.end_s);
+    line.tabIndex = 0;
+    const who = t(seg.speaker);
+    line.append(
+      element("span", "who", who.charAt(0).toUpperCase() + who.slice(1) + (seg.agent ? ` · ${seg.agent}` : "")),
+      element("time", "", clock(seg.start_s)),
+    );
+    const label = seg.sentiment.label;
+    const face = element("span", `sentiment ${label || ""}`, FACES[label] || "");
+    if (label) face.title = t(label);
+    const text = element("p", "text");
+    line.lineWords = seg.words.map((w, i) => {
+      const span = element("span", "w", w.text);
+      span.dataset.start = String(w.start_s);
+      span.dataset.end = String(w.end_s);
+      text.append(i ? " " : "", span);
+      words.push(span);
+      return span;
+    });
+    line.append(face, text);
+    line.addEventListener("click", () => seek(seg.start_s));
+    line.addEventListener("keydown", (e) => { if (e.key === "Enter") seek(seg.start_s); });
+    lines.push(line);
+    fragment.append(line);
+  }
+  list.replaceChildren(fragment);
+}
+
+function lineAt(time) {
+  // the last line starting at or before TIME (lines are in time order)
+  let low = 0, high = segments.length - 1, found = -1;
+  while (low <= high) {
+    const mid = (low + high) >> 1;
+    if (segments[mid].start_s <= time) { found = mid; low = mid + 1; } else high = mid - 1;
+  }
+  return found;
+}
+
+let currentLine = null;
+
 function follow(scroll) {
-  const t = audio.currentTime;
-  $("#time").textContent = `${clock(t)} / ${clock(duration())}`;
-  canvas.setAttribute("aria-valuenow", String(Math.floor(t)));
-  let current = null;
-  for (const line of lines) {
-    if (Number(line.dataset.start) <= t + 0.05) current = line;
+  const time = audio.currentTime;
+  $("#time").textContent = `${clock(time)} / ${clock(duration())}`;
+  canvas.setAttribute("aria-valuenow", String(Math.floor(time)));
+  const index = lineAt(time + 0.05);
+  const current = index >= 0 ? lines[index] : null;
+  if (current !== currentLine) {
+    if (currentLine) { currentLine.classList.remove("current"); currentLine.removeAttribute("aria-current"); }
+    if (current) { current.classList.add("current"); current.setAttribute("aria-current", "true"); }
+    currentLine = current;
   }
-  for (const line of lines) {
-    const on = line === current;
-    line.classList.toggle("current", on);
-    if (on) line.setAttribute("aria-current", "true"); else line.removeAttribute("aria-current");
-  }
-  for (const w of words) {
-    w.classList.toggle("spoken", Number(w.dataset.start) <= t && t < Number(w.dataset.end));
-  }
+  for (const w of spoken) w.classList.remove("spoken");
+  spoken = current ? current.lineWords.filter((w) => Number(w.dataset.start) <= time && time < Number(w.dataset.end)) : [];
+  for (const w of spoken) w.classList.add("spoken");
   if (current && scroll) current.scrollIntoView({ block: "center" });
   draw();
 }
@@ -163,10 +222,6 @@ if (audio) {
     const rect = canvas.getBoundingClientRect();
     seek(((e.clientX - rect.left) / rect.width) * duration());
   });
-  for (const line of lines) {
-    line.addEventListener("click", () => seek(Number(line.dataset.start)));
-    line.addEventListener("keydown", (e) => { if (e.key === "Enter") seek(Number(line.dataset.start)); });
-  }
   document.addEventListener("keydown", (e) => {
     if ($("#details").hidden) return;
     const typing = ["INPUT", "SELECT", "TEXTAREA", "BUTTON"].includes(e.target.tagName);
@@ -229,20 +284,43 @@ if ($("#search")) {
 
 // --- metric evidence -------------------------------------------------------------------------
 
-const evidenceData = $("#evidence") ? JSON.parse($("#evidence").textContent) : null;
-for (const button of document.querySelectorAll("button.evidence")) {
-  button.addEventListener("click", () => {
-    const kind = button.dataset.kind;
-    if (kind === "monologue") evidence = [{ start: Number(button.dataset.start), end: Number(button.dataset.end) }];
-    else if (kind === "pauses") evidence = evidenceData.pauses.map((p) => ({ start: p.start_s, end: p.end_s }));
-    else evidence = evidenceData.switches.map((t) => ({ start: t, end: t }));
-    history.replaceState(null, "", "#details");
-    showTab("details");
-    if (audio && evidence.length) seek(evidence[0].start);
-  });
+function bindEvidence() {
+  const evidenceData = $("#evidence") ? JSON.parse($("#evidence").textContent) : null;
+  for (const button of document.querySelectorAll("button.evidence")) {
+    button.addEventListener("click", () => {
+      const kind = button.dataset.kind;
+      if (kind === "monologue") evidence = [{ start: Number(button.dataset.start), end: Number(button.dataset.end) }];
+      else if (kind === "switches") evidence = evidenceData.switches.map((at) => ({ start: at, end: at }));
+      else evidence = evidenceData[kind].map((span) => ({ start: span.start_s, end: span.end_s }));
+      history.replaceState(null, "", "#details");
+      showTab("details");
+      if (audio && evidence.length) seek(evidence[0].start);
+    });
+  }
+}
+
+// --- when processing finishes: the new panels and transcript, without reloading ------------
+
+async function refresh() {
+  const res = await fetch(location.pathname);
+  if (!res.ok) return;
+  const next = new DOMParser().parseFromString(await res.text(), "text/html");
+  for (const id of ["overview", "metrics", "sessions"]) {
+    document.getElementById(id).replaceChildren(...next.getElementById(id).childNodes);
+  }
+  const transcriptData = next.getElementById("transcript-data");
+  if (transcriptData) {
+    segments = JSON.parse(transcriptData.textContent);
+    renderTranscript();
+  }
+  data.status = "processed";
+  bindEvidence();
+  draw();
 }
 
 // --- start -----------------------------------------------------------------------------------
 
+renderTranscript();
+bindEvidence();
 showTab(["overview", "details", "metrics", "sessions"].includes(location.hash.slice(1))
   ? location.hash.slice(1) : "overview");
