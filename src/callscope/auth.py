@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -14,6 +15,7 @@ from callscope.db.models import Agent, ApiToken, User, utcnow
 
 ROLES = ("agent", "supervisor", "admin")
 TOKEN_PREFIX = "cs_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 _hasher = PasswordHasher()
 
 
@@ -34,6 +36,12 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return False
 
 
+def check_password(password: str) -> None:
+    """Refuse a password too short to be one."""
+    if len(password) < 8:
+        raise UserError("password must have at least 8 characters")
+
+
 def add_user(
     session: Session, username: str, role: str, password: str, agent_external_id: str | None = None
 ) -> User:
@@ -42,8 +50,7 @@ def add_user(
         raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if not username.strip():
         raise UserError("user name is empty")
-    if len(password) < 8:
-        raise UserError("password must have at least 8 characters")
+    check_password(password)
     if session.scalar(select(User).where(User.username == username)):
         raise UserError(f"user {username!r} already exists")
     agent = None
@@ -60,7 +67,8 @@ def add_user(
     return user
 
 
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
+    """The stored form of an API token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -70,15 +78,17 @@ def create_token(session: Session, username: str, name: str) -> str:
     if user is None:
         raise UserError(f"no user {username!r}")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(name=name, user=user, token_hash=_digest(token), prefix=token[:8]))
+    session.add(ApiToken(name=name, user=user, token_hash=digest(token), prefix=token[:8]))
     session.flush()
     return token
 
 
 def user_for_token(session: Session, token: str) -> User | None:
     """The active user a bearer token acts as, or None."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(token)))
     if row is None or row.revoked_at is not None or row.user.disabled:
         return None
-    row.last_used_at = utcnow()
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        row.last_used_at = now  # at most a write a minute, not one per request
     return row.user

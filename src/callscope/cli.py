@@ -7,17 +7,19 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import click
 from sqlalchemy import or_, select
 
-from callscope import analysis, auth, policy
+from callscope import admin, analysis, audit, auth, policy, retention
 from callscope.asr import ModelError
+from callscope.audit import Actor
 from callscope.config import ConfigError, Settings, get_settings
 from callscope.context import Context
-from callscope.db.models import Conversation, Job, User
+from callscope.db.models import ApiToken, Conversation, Job, User
 from callscope.ingest import IngestError
 from callscope.jobs import JobError
 
@@ -28,6 +30,7 @@ DOMAIN_ERRORS = (
     policy.UnknownSetting,
     JobError,
     ModelError,
+    retention.ErasureError,
 )
 
 
@@ -219,8 +222,33 @@ def users_add(name: str, role: str, agent_id: str | None, password_stdin: bool) 
     """Create a user."""
     password = sys.stdin.readline().rstrip("\n")
     with opened() as ctx, ctx.db.session() as session:
-        user = auth.add_user(session, name, role, password, agent_id)
+        user = admin.create_user(session, Actor.cli(), name, role, password, agent_id)
         click.echo(f"user {user.username} ({user.role}) created")
+
+
+@users.command("disable")
+@click.argument("name")
+@click.option("--enable", is_flag=True, help="re-enable the user instead")
+def users_disable(name: str, enable: bool) -> None:
+    """Disable a user: their sign-in, browser sessions and API tokens stop working."""
+    with opened() as ctx, ctx.db.session() as session:
+        user = admin.user_by_name(session, name)
+        admin.set_disabled(session, Actor.cli(), user.id, not enable)
+        click.echo(f"user {name} {'enabled' if enable else 'disabled'}")
+
+
+@users.command("set-password")
+@click.argument("name")
+@click.option(
+    "--password-stdin", is_flag=True, required=True, help="read the password from standard input"
+)
+def users_set_password(name: str, password_stdin: bool) -> None:
+    """Set a user's password."""
+    password = sys.stdin.readline().rstrip("\n")
+    with opened() as ctx, ctx.db.session() as session:
+        user = admin.user_by_name(session, name)
+        admin.set_password(session, Actor.cli(), user.id, password)
+        click.echo(f"password of {name} set")
 
 
 @users.command("list")
@@ -253,7 +281,25 @@ def tokens_create(name: str, username: str | None) -> None:
             )
             if username is None:
                 raise auth.UserError("no administrator exists: create one or pass --user")
-        click.echo(auth.create_token(session, username, name))
+        click.echo(admin.create_token(session, Actor.cli(), username, name))
+
+
+@tokens.command("list")
+def tokens_list() -> None:
+    """List API tokens (never the tokens themselves: only their first characters)."""
+    with opened() as ctx, ctx.db.session() as session:
+        for row in session.scalars(select(ApiToken).order_by(ApiToken.id)):
+            state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+            click.echo(f"{row.id:5} {row.prefix}…  {row.name:24} {row.user.username:16} {state}")
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id: int) -> None:
+    """Revoke an API token (by the id `tokens list` shows)."""
+    with opened() as ctx, ctx.db.session() as session:
+        admin.revoke_token(session, Actor.cli(), token_id)
+        click.echo(f"token {token_id} revoked")
 
 
 @main.group()
@@ -276,7 +322,7 @@ def settings_set(key: str, value: str) -> None:
     """Set KEY to VALUE."""
     parsed = policy.parse_value(key, value)
     with opened() as ctx, ctx.db.session() as session:
-        policy.set_value(session, key, parsed)
+        admin.change_setting(session, Actor.cli(), key, parsed)
     click.echo(f"{key} = {json.dumps(parsed)}")
 
 
@@ -350,3 +396,78 @@ def demo(no_serve: bool) -> None:
             click.echo(line)
     if not no_serve:
         run_server(None, None, with_worker=True)
+
+
+@main.command("audit")
+@click.option("--user", "actor_name", help="only entries of this user name (or cli:…, system:…)")
+@click.option("--action", type=click.Choice(sorted(audit.ACTIONS)), help="only this action")
+@click.option("--conversation", type=int, help="only entries about this conversation")
+@click.option("--since", type=click.DateTime(), help="from this UTC date/time on")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def audit_log(
+    actor_name: str | None,
+    action: str | None,
+    conversation: int | None,
+    since: Any,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Show the audit log, newest first."""
+    query = audit.query(
+        actor=actor_name,
+        action=action,
+        object_type="conversation" if conversation is not None else None,
+        object_id=str(conversation) if conversation is not None else None,
+        since=since.replace(tzinfo=UTC) if since else None,
+    )
+    with opened() as ctx, ctx.db.session() as session:
+        for event in session.scalars(query.limit(limit)):
+            entry = audit.as_dict(event)
+            if as_json:
+                click.echo(json.dumps(entry, ensure_ascii=False))
+            else:
+                target = (
+                    f"{entry['object_type']} {entry['object_id']}" if entry["object_type"] else ""
+                )
+                click.echo(
+                    f"{entry['at']}  {entry['actor']:20} {entry['action']:22} {target:20}"
+                    f" {entry['source'] or ''}"
+                )
+
+
+@main.command("erase-customer")
+@click.argument("external_id")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+def erase_customer(external_id: str, yes: bool) -> None:
+    """Erase everything about a customer: conversations, audio, transcripts, metadata."""
+    if not yes:
+        click.confirm(f"Erase customer {external_id} and all their conversations?", abort=True)
+    with opened() as ctx:
+        removed = retention.erase_customer(ctx, Actor.cli(), external_id)
+    click.echo(
+        f"customer {external_id} erased: {len(removed.conversations)} conversation(s),"
+        f" {removed.files} media file(s)"
+    )
+
+
+@main.command("legal-hold")
+@click.argument("ident")
+@click.option("--release", is_flag=True, help="release the hold instead")
+def legal_hold(ident: str, release: bool) -> None:
+    """Place a conversation (id or external id) on legal hold, exempt from retention and erasure."""
+    with opened() as ctx, ctx.db.session() as session:
+        conv = find_conversation(session, ident)
+        retention.set_legal_hold(session, Actor.cli(), conv.id, not release)
+    click.echo(f"conversation {conv.external_id}: legal hold {'released' if release else 'set'}")
+
+
+@main.command()
+def purge() -> None:
+    """Apply the retention setting now (the worker also does so every hour)."""
+    with opened() as ctx:
+        removed = retention.purge_expired(ctx)
+    click.echo(
+        f"removed {len(removed.recordings)} recording(s), {len(removed.conversations)}"
+        f" conversation(s), {removed.files} media file(s)"
+    )

@@ -39,6 +39,9 @@ class Settings(BaseModel):
     timezone: str = Field("UTC", description="time zone the pages show times in (IANA name)")
     host: str = Field("127.0.0.1", description="address `callscope serve` listens on")
     port: int = Field(8000, gt=0, lt=65536, description="port `callscope serve` listens on")
+    secure_cookies: bool = Field(
+        False, description="mark the session cookie Secure (set it when served over HTTPS)"
+    )
     config_file: Path | None = Field(None, description="the TOML settings file read, if any")
 
     @field_validator("timezone")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from callscope import media, policy
+from callscope import media, policy, retention
 from callscope.config import Settings
 from callscope.db import Database
 from callscope.db.models import (
@@ -350,19 +350,7 @@ class Ingestor:
 
     def _forget_media(self, keys: dict[str, str]) -> None:
         """Delete stored media that no recording row refers to (after a refused ingest)."""
-        with self.db.session() as session:
-            for key in keys.values():
-                used = session.scalar(
-                    select(Recording.id)
-                    .where(
-                        (Recording.playback_key == key)
-                        | (Recording.peaks_key == key)
-                        | (Recording.sha256 == key.rsplit("/", 1)[-1])
-                    )
-                    .limit(1)
-                )
-                if used is None:
-                    self.store.delete(key)
+        retention.delete_unreferenced(self.db, self.store, keys.values())
 
     def _write_rows(self, accepted: Accepted) -> IngestResult:
         """Insert every row of the conversation in one transaction; races end in one winner."""

@@ -10,16 +10,19 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from callscope import retention
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, utcnow
 
 log = logging.getLogger(__name__)
+RETENTION_EVERY_S = 3600.0
 
 
 Progress = Callable[[float, str | None], None]
@@ -194,12 +197,14 @@ class Worker:
         self.ctx = ctx
         self.poll_s = poll_s
         self.name = name or worker_name()
+        self._retention_due = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_forever(self) -> None:
         """Process jobs until stop() is called."""
         while not self._stop.is_set():
+            self._apply_retention()
             try:
                 ran = run_pending(self.ctx, self.name, self._stop.is_set)
             except Exception:  # noqa: BLE001 - the worker outlives one bad poll (e.g. DB busy)
@@ -207,6 +212,24 @@ class Worker:
                 ran = 0
             if not ran:
                 self._stop.wait(self.poll_s)
+
+    def _apply_retention(self) -> None:
+        """Apply the retention setting at start and then once an hour."""
+        if time.monotonic() < self._retention_due:
+            return
+        self._retention_due = time.monotonic() + RETENTION_EVERY_S
+        try:
+            removed = retention.purge_expired(self.ctx)
+        except Exception:  # noqa: BLE001 - retention is retried at the next hour
+            log.exception("retention run failed")
+            return
+        if removed.conversations or removed.recordings:
+            log.info(
+                "retention removed %d conversations, %d recordings, %d files",
+                len(removed.conversations),
+                len(removed.recordings),
+                removed.files,
+            )
 
     def start(self) -> None:
         self._thread = threading.Thread(

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from callscope.db.models import Setting
+from callscope.i18n import N_
 
 
 class UnknownSetting(Exception):
@@ -17,9 +18,26 @@ class UnknownSetting(Exception):
 @dataclass(frozen=True)
 class SettingSpec:
     key: str
+    label: str
     default: Any
     kind: type
     help: str
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+
+    @property
+    def control(self) -> str:
+        """How a form asks for it: checkbox, choice or number."""
+        return "checkbox" if self.kind is bool else "choice" if self.choices else "number"
+
+
+# Who may download audio and transcripts (S5, S6): the roles at or above the chosen one.
+DOWNLOADERS = {
+    "everyone": ("agent", "supervisor", "admin"),
+    "supervisors": ("supervisor", "admin"),
+    "administrators": ("admin",),
+    "nobody": (),
+}
 
 
 SPECS = {
@@ -27,15 +45,65 @@ SPECS = {
     for s in (
         SettingSpec(
             "recordings.enabled",
+            N_("Recordings and transcripts can be viewed"),
             False,
             bool,
-            "recordings and transcripts may be viewed and downloaded (S1)",
+            N_("recordings and transcripts may be viewed and downloaded (S1)"),
         ),
         SettingSpec(
             "consent.required",
+            N_("Require consent"),
             False,
             bool,
-            "ingest refuses calls whose consent is not granted or not required (S2)",
+            N_("ingest refuses calls whose consent is not granted or not required (S2)"),
+        ),
+        SettingSpec(
+            "downloads.audio",
+            N_("Who may download audio"),
+            "everyone",
+            str,
+            N_(
+                "who may download a call's audio: everyone who may see it, supervisors and"
+                " administrators, administrators, or nobody"
+            ),
+            choices=tuple(DOWNLOADERS),
+        ),
+        SettingSpec(
+            "downloads.transcript",
+            N_("Who may download transcripts"),
+            "everyone",
+            str,
+            N_("who may download a call's transcript (same choices as downloads.audio)"),
+            choices=tuple(DOWNLOADERS),
+        ),
+        SettingSpec(
+            "retention.days",
+            N_("Retention (days)"),
+            0,
+            int,
+            N_("recordings older than this many days are removed by the worker (0: kept forever)"),
+            minimum=0,
+        ),
+        SettingSpec(
+            "retention.mode",
+            N_("What retention removes"),
+            "recordings",
+            str,
+            N_(
+                "what retention removes: the recordings (audio and transcript; metadata, sentiment"
+                " and metrics stay) or whole conversations"
+            ),
+            choices=("recordings", "conversations"),
+        ),
+        SettingSpec(
+            "pii.redaction",
+            N_("Redact personal data"),
+            False,
+            bool,
+            N_(
+                "redact personal data (card, account, phone and ID numbers, e-mail addresses) from"
+                " transcripts and playback audio"
+            ),
         ),
     )
 }
@@ -54,9 +122,21 @@ def parse_value(key: str, text: str) -> Any:
             return False
         raise UnknownSetting(f"setting {key} takes true or false, not {text!r}")
     try:
-        return spec.kind(text)
+        value = spec.kind(text.strip())
     except ValueError as exc:
         raise UnknownSetting(f"setting {key} takes a {spec.kind.__name__}, not {text!r}") from exc
+    check(spec, value)
+    return value
+
+
+def check(spec: SettingSpec, value: Any) -> None:
+    """Refuse a value outside the setting's choices or range."""
+    if spec.choices and value not in spec.choices:
+        raise UnknownSetting(
+            f"setting {spec.key} takes one of {', '.join(spec.choices)}, not {value!r}"
+        )
+    if spec.minimum is not None and value < spec.minimum:
+        raise UnknownSetting(f"setting {spec.key} must be at least {spec.minimum}, not {value}")
 
 
 def get(session: Session, key: str) -> Any:
@@ -70,6 +150,7 @@ def set_value(session: Session, key: str, value: Any) -> None:
     """Store VALUE for KEY."""
     if key not in SPECS:
         raise UnknownSetting(f"unknown setting {key!r}")
+    check(SPECS[key], value)
     row = session.get(Setting, key)
     if row is None:
         session.add(Setting(key=key, value=value))
@@ -80,3 +161,8 @@ def set_value(session: Session, key: str, value: Any) -> None:
 def all_values(session: Session) -> dict[str, Any]:
     """Every setting with the value in force."""
     return {key: get(session, key) for key in sorted(SPECS)}
+
+
+def may_download(session: Session, user_role: str, what: str) -> bool:
+    """Whether a user of USER_ROLE may download WHAT ("audio" or "transcript")."""
+    return user_role in DOWNLOADERS[get(session, f"downloads.{what}")]

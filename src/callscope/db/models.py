@@ -334,3 +334,5 @@ class AuditEvent(Base):
     object_id: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str | None] = mapped_column(String(200))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (Index("ix_audit_events_object", "object_type", "object_id"),)

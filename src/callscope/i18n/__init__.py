@@ -67,6 +67,11 @@ def gettext(message: str) -> str:
     return translations(current()).ugettext(message)
 
 
+def N_(message: str) -> str:  # noqa: N802 - the conventional name of the marker
+    """Mark MESSAGE for translation where it is defined; it is translated where it is shown."""
+    return message
+
+
 def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(current()).ungettext(singular, plural, n)
 

@@ -11,12 +11,12 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from callscope import analysis, policy
+from callscope import analysis, audit, policy
 from callscope.access import visible_conversations
 from callscope.context import Context
-from callscope.db.models import Conversation, Job
+from callscope.db.models import Conversation, Job, User
 from callscope.ingest import TooLarge
-from callscope.web.deps import ContextDep, SessionDep, UserDep, visible_conversation
+from callscope.web.deps import ContextDep, SessionDep, UserDep, actor, visible_conversation
 from callscope.web.download import transcript_html
 from callscope.web.upload import read_ingest_form
 
@@ -85,9 +85,14 @@ def list_conversations(
 
 
 @router.get("/conversations/{conversation_id}/analysis")
-def get_analysis(conversation_id: int, session: SessionDep, user: UserDep) -> Response:
+def get_analysis(
+    request: Request, conversation_id: int, session: SessionDep, user: UserDep
+) -> Response:
     """The analysis document (SPEC §7)."""
     conv = visible_conversation(session, user, conversation_id)
+    audit.record(
+        session, actor(request, user), "conversation.view", "conversation", conv.id, via="api"
+    )
     return Response(analysis.document_json(session, conv), media_type="application/json")
 
 
@@ -99,20 +104,33 @@ def require_recordings_enabled(session: Session) -> None:
         )
 
 
+def require_download_allowed(session: Session, user: User, what: str) -> None:
+    """403 with the reason when the settings do not let this user's role download WHAT."""
+    if not policy.may_download(session, user.role, what):
+        raise HTTPException(403, f"downloading {what} is not allowed for your role ({user.role})")
+
+
 @router.get(
     "/conversations/{conversation_id}/audio",
     response_class=Response,
     responses={200: {"content": {"audio/mp4": {}}}, 206: {"description": "partial content"}},
 )
 def get_audio(
+    request: Request,
     conversation_id: int,
     session: SessionDep,
     user: UserDep,
     ctx: ContextDep,
+    download: bool = False,
 ) -> FileResponse:
-    """The playback audio (AAC in MP4); supports HTTP Range requests."""
+    """The playback audio (AAC in MP4); supports HTTP Range requests. A request for the whole
+    file (no Range header, or `download=true`) is a download: the settings must allow it for
+    the caller's role, and it is written to the audit log."""
     conv = visible_conversation(session, user, conversation_id)
     require_recordings_enabled(session)
+    if download or "range" not in request.headers:
+        require_download_allowed(session, user, "audio")
+        audit.record(session, actor(request, user), "recording.download", "conversation", conv.id)
     return FileResponse(
         _playback_file(ctx, conv, "audio"),
         media_type="audio/mp4",
@@ -163,10 +181,14 @@ def get_peaks(
     response_class=HTMLResponse,
     responses={200: {"content": {"text/html": {}}}},
 )
-def get_transcript_html(conversation_id: int, session: SessionDep, user: UserDep) -> HTMLResponse:
+def get_transcript_html(
+    request: Request, conversation_id: int, session: SessionDep, user: UserDep
+) -> HTMLResponse:
     """The transcript as a standalone HTML file: text only, no scripts or images."""
     conv = visible_conversation(session, user, conversation_id)
     require_recordings_enabled(session)
+    require_download_allowed(session, user, "transcript")
+    audit.record(session, actor(request, user), "transcript.download", "conversation", conv.id)
     html = transcript_html(analysis.document(session, conv))
     return HTMLResponse(
         html,

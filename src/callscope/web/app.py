@@ -17,7 +17,7 @@ from callscope import __version__
 from callscope.context import Context
 from callscope.ingest import IngestError
 from callscope.jobs import Worker
-from callscope.web import api, pages
+from callscope.web import admin, api, pages
 from callscope.web.upload import MalformedBody
 
 
@@ -67,12 +67,13 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
         secret_key=secret_key(ctx),
         session_cookie="callscope_session",
         same_site="lax",
-        https_only=False,
+        https_only=ctx.settings.secure_cookies,
         max_age=12 * 3600,
     )
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(admin.router)
     return app
 
 

@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session
 
 from callscope import auth
 from callscope.access import visible_conversations
+from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import Conversation, User
+from callscope.web.security import client_address
 
 bearer = HTTPBearer(auto_error=False, description="an API token from `callscope tokens create`")
 
@@ -59,3 +61,8 @@ def visible_conversation(session: Session, user: User, conversation_id: int) -> 
     if conv is None:
         raise HTTPException(404, f"conversation {conversation_id} not found")
     return conv
+
+
+def actor(request: Request, user: User) -> Actor:
+    """USER acting from this request's address, for the audit log."""
+    return Actor.of(user, client_address(request))

@@ -14,8 +14,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy import func, select
 
-from callscope import analysis, auth, i18n, policy, sentiment
+from callscope import analysis, audit, auth, i18n, policy, sentiment
 from callscope.access import visible_conversations
+from callscope.audit import Actor
 from callscope.db.models import (
     Agent,
     Contact,
@@ -25,7 +26,8 @@ from callscope.db.models import (
     Queue,
     User,
 )
-from callscope.web.deps import SessionDep, visible_conversation
+from callscope.web import security
+from callscope.web.deps import SessionDep, actor, visible_conversation
 from callscope.web.download import clock
 
 TEMPLATES = Jinja2Templates(
@@ -46,7 +48,7 @@ SORTS = {
     "sentiment": ConversationAnalysis.sentiment_score,
 }
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(security.csrf_protect)])
 
 
 class SignInRequired(Exception):
@@ -107,6 +109,8 @@ def render(
             "languages": i18n.LANGUAGES,
             "when": lambda value: i18n.when(value, zone),
             "js_messages": js_messages,
+            "csrf": security.csrf_token(request),
+            "flash": request.session.pop("flash", None),
             **context,
         },
         status_code=status_code,
@@ -131,16 +135,40 @@ def login(
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/conversations",
 ) -> Response:
+    source = security.client_address(request)
+    wait = security.throttled_for(session, username, source)
     user = session.scalar(select(User).where(User.username == username))
-    if user is None or user.disabled or not auth.verify_password(user.password_hash, password):
-        return TEMPLATES.TemplateResponse(
-            request,
-            "login.html",
-            {"user": None, "next": _safe_next(next), "error": "Wrong user name or password."},
-            status_code=401,
+    if wait is None and (
+        user is None or user.disabled or not auth.verify_password(user.password_hash, password)
+    ):
+        wait, user = timedelta(0), None
+    if wait is not None:
+        audit.record(
+            session,
+            Actor(user.id if user else None, username, source),
+            "sign_in_failed",
+            "user",
+            username,
+            throttled=wait > timedelta(0),
         )
+        session.commit()
+        minutes = max(1, -(-int(wait.total_seconds()) // 60))
+        i18n.activate(i18n.choose(None, request.headers.get("accept-language")))
+        error = (
+            i18n.ngettext(
+                "Too many failed sign-ins. Try again in %(num)d minute.",
+                "Too many failed sign-ins. Try again in %(num)d minutes.",
+                minutes,
+            )
+            % {"num": minutes}
+            if wait > timedelta(0)
+            else i18n.gettext("Wrong user name or password.")
+        )
+        status = 429 if wait > timedelta(0) else 401
+        return render(request, "login.html", None, status, next=_safe_next(next), error=error)
     request.session.clear()
     request.session["user_id"] = user.id
+    audit.record(session, Actor.of(user, source), "sign_in", "user", username)
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
@@ -157,7 +185,8 @@ def set_language(
 
 
 @router.post("/logout")
-def logout(request: Request) -> RedirectResponse:
+def logout(request: Request, session: SessionDep, user: PageUser) -> RedirectResponse:
+    audit.record(session, actor(request, user), "sign_out")
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
@@ -167,7 +196,7 @@ def home(request: Request) -> RedirectResponse:
     return RedirectResponse("/conversations" if request.session.get("user_id") else "/login")
 
 
-def _day(value: str | None, field: str) -> date | None:
+def day(value: str | None, field: str) -> date | None:
     if not value:
         return None
     try:
@@ -200,7 +229,7 @@ def conversation_list(
         query = query.where(Conversation.queue_id == queue_id)
     if sentiment:
         query = query.where(ConversationAnalysis.sentiment_label == sentiment)
-    first, last = _day(start, "start"), _day(end, "end")
+    first, last = day(start, "start"), day(end, "end")
     if first:
         query = query.where(Conversation.started_at >= datetime.combine(first, time(), tzinfo=UTC))
     if last:
@@ -273,6 +302,7 @@ def conversation_page(
 ) -> HTMLResponse:
     """One conversation: overview, details (player and transcript), metrics, sessions."""
     conv = visible_conversation(session, user, conversation_id)
+    audit.record(session, actor(request, user), "conversation.view", "conversation", conv.id)
     doc = analysis.summary(session, conv)
     job = session.scalar(
         select(Job).where(Job.conversation_id == conv.id).order_by(Job.id.desc()).limit(1)
@@ -285,9 +315,20 @@ def conversation_page(
         doc=doc,
         job=job,
         recordings_enabled=policy.get(session, "recordings.enabled"),
+        may_download={
+            what: policy.may_download(session, user.role, what) for what in ("audio", "transcript")
+        },
         transcript=Markup(analysis.transcript_json(session, conv.id)),
         timeline=timeline(conv),
     )
+
+
+@router.post("/conversations/{conversation_id}/played", status_code=204)
+def played(request: Request, conversation_id: int, session: SessionDep, user: PageUser) -> Response:
+    """The page reports the first play of its view, for the audit log."""
+    conv = visible_conversation(session, user, conversation_id)
+    audit.record(session, actor(request, user), "recording.play", "conversation", conv.id)
+    return Response(status_code=204)
 
 
 def timeline(conv: Conversation) -> dict[str, Any]:

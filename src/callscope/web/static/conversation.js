@@ -211,6 +211,13 @@ if (audio) {
   const toggle = () => (audio.paused ? audio.play() : audio.pause());
   play.addEventListener("click", toggle);
   audio.addEventListener("play", () => { play.textContent = "❚❚"; play.setAttribute("aria-label", t("Pause")); });
+  audio.addEventListener("play", () => {
+    // the first play of this page view goes into the audit log
+    fetch(`/conversations/${$("#player").dataset.id}/played`, {
+      method: "POST",
+      headers: { "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content },
+    });
+  }, { once: true });
   audio.addEventListener("pause", () => { play.textContent = "▶"; play.setAttribute("aria-label", t("Play")); });
   audio.addEventListener("timeupdate", () => follow(!audio.paused));
   audio.addEventListener("loadedmetadata", draw);

@@ -1,0 +1,141 @@
+"""Administrator actions, each written with its audit entry (the pages and the CLI call these)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callscope import audit, auth, policy
+from callscope.audit import Actor
+from callscope.db.models import Agent, ApiToken, Queue, User, utcnow
+
+
+def _user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise auth.UserError(f"no user {user_id}")
+    return user
+
+
+def user_by_name(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise auth.UserError(f"no user {username!r}")
+    return user
+
+
+def create_user(
+    session: Session,
+    actor: Actor,
+    username: str,
+    role: str,
+    password: str,
+    agent_external_id: str | None = None,
+    queue_ids: list[int] | None = None,
+) -> User:
+    user = auth.add_user(session, username.strip(), role, password, agent_external_id or None)
+    if queue_ids:
+        set_queues(session, user, queue_ids)
+    audit.record(session, actor, "user.create", "user", user.id, role=role)
+    return user
+
+
+def set_queues(session: Session, user: User, queue_ids: list[int]) -> None:
+    queues = session.scalars(select(Queue).where(Queue.id.in_(queue_ids))).all()
+    if len(queues) != len(set(queue_ids)):
+        raise auth.UserError("one of the chosen queues does not exist")
+    user.queues = list(queues)
+
+
+def update_user(
+    session: Session,
+    actor: Actor,
+    user_id: int,
+    role: str,
+    agent_external_id: str | None,
+    queue_ids: list[int],
+) -> User:
+    """Change a user's role, linked agent and supervised queues."""
+    user = _user(session, user_id)
+    if role not in auth.ROLES:
+        raise auth.UserError(f"role must be one of {', '.join(auth.ROLES)}, not {role!r}")
+    if role == "agent" and not agent_external_id:
+        raise auth.UserError("an agent account needs the agent's external id")
+    if user.role == "admin" and role != "admin":
+        _keep_an_admin(session, user)
+    agent = None
+    if agent_external_id:
+        agent = session.scalar(select(Agent).where(Agent.external_id == agent_external_id))
+        if agent is None:
+            agent = Agent(external_id=agent_external_id, name=user.username)
+    user.role, user.agent = role, agent
+    set_queues(session, user, queue_ids if role == "supervisor" else [])
+    audit.record(
+        session,
+        actor,
+        "user.change",
+        "user",
+        user.id,
+        role=role,
+        agent=agent_external_id or None,
+        queues=sorted(queue_ids) if role == "supervisor" else [],
+    )
+    return user
+
+
+def _keep_an_admin(session: Session, user: User) -> None:
+    others = session.scalar(
+        select(User.id).where(User.role == "admin", User.disabled.is_(False), User.id != user.id)
+    )
+    if others is None:
+        raise auth.UserError(f"{user.username} is the only active administrator")
+
+
+def set_disabled(session: Session, actor: Actor, user_id: int, disabled: bool) -> User:
+    """Disable a user (their sign-in, sessions and API tokens stop working) or re-enable them."""
+    user = _user(session, user_id)
+    if disabled and user.role == "admin":
+        _keep_an_admin(session, user)
+    user.disabled = disabled
+    audit.record(session, actor, "user.disable", "user", user.id, disabled=disabled)
+    return user
+
+
+def set_password(session: Session, actor: Actor, user_id: int, password: str) -> User:
+    user = _user(session, user_id)
+    auth.check_password(password)
+    user.password_hash = auth.hash_password(password)
+    audit.record(session, actor, "user.password", "user", user.id)
+    return user
+
+
+def create_token(session: Session, actor: Actor, username: str, name: str) -> str:
+    """A new API token acting as USERNAME; the plain token is returned once."""
+    if not name.strip():
+        raise auth.UserError("a token needs a name")
+    token = auth.create_token(session, username, name.strip())
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == auth.digest(token)))
+    audit.record(session, actor, "token.create", "api_token", row.id, user=username)
+    return token
+
+
+def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise auth.UserError(f"no API token {token_id}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        audit.record(session, actor, "token.revoke", "api_token", row.id)
+    return row
+
+
+def change_setting(session: Session, actor: Actor, key: str, value: Any) -> bool:
+    """Set a setting; whether it changed (only a change is audited)."""
+    before = policy.get(session, key)
+    policy.set_value(session, key, value)
+    if before == value:
+        return False
+    audit.record(session, actor, "setting.change", "setting", key, old=before, new=value)
+    return True

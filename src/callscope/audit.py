@@ -1,0 +1,123 @@
+"""The audit log (B9): an append-only record of who did what to which object, when, from where.
+
+Entries name objects by id and never copy their content (no customer names, no transcript
+text), so erasing a customer leaves the log intact and free of what was erased.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from callscope.db.models import AuditEvent, User
+
+ACTIONS = {
+    "sign_in": "signed in",
+    "sign_in_failed": "failed to sign in (wrong name or password, or throttled)",
+    "sign_out": "signed out",
+    "conversation.view": "opened a conversation (page or analysis API)",
+    "recording.play": "started playing a recording (first play of a page view)",
+    "recording.download": "downloaded a recording's audio",
+    "transcript.download": "downloaded a transcript",
+    "conversation.export": "exported a conversation or a list",
+    "conversation.legal_hold": "put a conversation on legal hold or released it",
+    "recording.purge": "retention removed a recording's audio and transcript",
+    "conversation.delete": "retention or erasure deleted a whole conversation",
+    "customer.erase": "erased everything about a customer",
+    "setting.change": "changed a setting",
+    "user.create": "created a user",
+    "user.change": "changed a user's role, queues, agent or language",
+    "user.disable": "disabled or re-enabled a user",
+    "user.password": "set a user's password",
+    "token.create": "created an API token",
+    "token.revoke": "revoked an API token",
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a user or token (with the address), the command line, or the system."""
+
+    user_id: int | None
+    name: str
+    source: str | None = None
+
+    @classmethod
+    def of(cls, user: User, source: str | None = None) -> Actor:
+        return cls(user.id, user.username, source)
+
+    @classmethod
+    def cli(cls) -> Actor:
+        return cls(None, f"cli:{getpass.getuser()}", "command line")
+
+    @classmethod
+    def system(cls, what: str) -> Actor:
+        return cls(None, f"system:{what}", None)
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    object_type: str | None = None,
+    object_id: object = None,
+    **details: Any,
+) -> None:
+    """Append an entry (it is written with the session's other changes, or not at all)."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    session.add(
+        AuditEvent(
+            user_id=actor.user_id,
+            actor=actor.name,
+            action=action,
+            object_type=object_type,
+            object_id=None if object_id is None else str(object_id),
+            source=actor.source,
+            details=details,
+        )
+    )
+
+
+def query(
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Select[tuple[AuditEvent]]:
+    """Entries matching the filters, newest first."""
+    q = select(AuditEvent)
+    if actor:
+        q = q.where(AuditEvent.actor == actor)
+    if action:
+        q = q.where(AuditEvent.action == action)
+    if object_type:
+        q = q.where(AuditEvent.object_type == object_type)
+    if object_id:
+        q = q.where(AuditEvent.object_id == object_id)
+    if since:
+        q = q.where(AuditEvent.at >= since)
+    if until:
+        q = q.where(AuditEvent.at < until)
+    return q.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+
+
+def as_dict(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "at": event.at.isoformat().replace("+00:00", "Z"),
+        "actor": event.actor,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "source": event.source,
+        "details": event.details,
+    }

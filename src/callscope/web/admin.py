@@ -1,0 +1,322 @@
+"""Administration pages: users, API tokens, settings, the audit log, legal hold and erasure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import func, select
+
+from callscope import admin, audit, auth, policy, retention
+from callscope.db.models import ApiToken, AuditEvent, Contact, Queue, User
+from callscope.i18n import N_
+from callscope.web import security
+from callscope.web.deps import SessionDep, actor
+from callscope.web.pages import PageUser, day, render
+
+AUDIT_PAGE_SIZE = 50
+
+
+def admin_user(user: PageUser) -> User:
+    """The signed-in user, who must be an administrator."""
+    if user.role != "admin":
+        raise HTTPException(403, "administrators only")
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]
+router = APIRouter(
+    prefix="/admin", include_in_schema=False, dependencies=[Depends(security.csrf_protect)]
+)
+
+
+def done(request: Request, target: str, message: str | None = None) -> RedirectResponse:
+    """Back to TARGET, showing MESSAGE there once."""
+    if message:
+        request.session["flash"] = message
+    return RedirectResponse(target, status_code=303)
+
+
+USER_ERRORS = (auth.UserError, policy.UnknownSetting, retention.ErasureError)
+
+
+# --- users ---------------------------------------------------------------------------------
+
+
+@router.get("/users")
+def users_page(request: Request, session: SessionDep, user: AdminUser) -> HTMLResponse:
+    return render(
+        request,
+        "admin_users.html",
+        user,
+        users=session.scalars(select(User).order_by(User.username)).all(),
+        queues=session.scalars(select(Queue).order_by(Queue.name)).all(),
+        roles=auth.ROLES,
+    )
+
+
+@router.post("/users")
+def create_user(
+    request: Request,
+    session: SessionDep,
+    user: AdminUser,
+    username: Annotated[str, Form()],
+    role: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    agent_id: Annotated[str, Form()] = "",
+    queues: Annotated[list[int] | None, Form()] = None,
+) -> RedirectResponse:
+    try:
+        admin.create_user(
+            session, actor(request, user), username, role, password, agent_id, queues or []
+        )
+    except USER_ERRORS as exc:
+        return done(request, "/admin/users", str(exc))
+    return done(request, "/admin/users", N_("User created."))
+
+
+def _account(session: SessionDep, user_id: int) -> User:
+    account = session.get(User, user_id)
+    if account is None:
+        raise HTTPException(404, f"user {user_id} not found")
+    return account
+
+
+@router.get("/users/{user_id}")
+def user_page(request: Request, user_id: int, session: SessionDep, user: AdminUser) -> HTMLResponse:
+    return render(
+        request,
+        "admin_user.html",
+        user,
+        account=_account(session, user_id),
+        queues=session.scalars(select(Queue).order_by(Queue.name)).all(),
+        roles=auth.ROLES,
+    )
+
+
+@router.post("/users/{user_id}")
+def update_user(
+    request: Request,
+    user_id: int,
+    session: SessionDep,
+    user: AdminUser,
+    role: Annotated[str, Form()],
+    agent_id: Annotated[str, Form()] = "",
+    queues: Annotated[list[int] | None, Form()] = None,
+) -> RedirectResponse:
+    target = f"/admin/users/{_account(session, user_id).id}"
+    try:
+        admin.update_user(session, actor(request, user), user_id, role, agent_id, queues or [])
+    except USER_ERRORS as exc:
+        return done(request, target, str(exc))
+    return done(request, target, N_("Saved."))
+
+
+@router.post("/users/{user_id}/password")
+def set_password(
+    request: Request,
+    user_id: int,
+    session: SessionDep,
+    user: AdminUser,
+    password: Annotated[str, Form()],
+) -> RedirectResponse:
+    target = f"/admin/users/{_account(session, user_id).id}"
+    try:
+        admin.set_password(session, actor(request, user), user_id, password)
+    except USER_ERRORS as exc:
+        return done(request, target, str(exc))
+    return done(request, target, N_("Password set."))
+
+
+@router.post("/users/{user_id}/disabled")
+def set_disabled(
+    request: Request,
+    user_id: int,
+    session: SessionDep,
+    user: AdminUser,
+    disabled: Annotated[bool, Form()],
+) -> RedirectResponse:
+    target = f"/admin/users/{_account(session, user_id).id}"
+    try:
+        admin.set_disabled(session, actor(request, user), user_id, disabled)
+    except USER_ERRORS as exc:
+        return done(request, target, str(exc))
+    return done(request, target, N_("User disabled.") if disabled else N_("User enabled."))
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+
+@router.get("/tokens")
+def tokens_page(request: Request, session: SessionDep, user: AdminUser) -> HTMLResponse:
+    return render(
+        request,
+        "admin_tokens.html",
+        user,
+        tokens=session.scalars(select(ApiToken).order_by(ApiToken.id.desc())).all(),
+        users=session.scalars(
+            select(User).where(User.disabled.is_(False)).order_by(User.username)
+        ).all(),
+        new_token=request.session.pop("new_token", None),
+    )
+
+
+@router.post("/tokens")
+def create_token(
+    request: Request,
+    session: SessionDep,
+    user: AdminUser,
+    name: Annotated[str, Form()],
+    username: Annotated[str, Form()],
+) -> RedirectResponse:
+    try:
+        token = admin.create_token(session, actor(request, user), username, name)
+    except USER_ERRORS as exc:
+        return done(request, "/admin/tokens", str(exc))
+    request.session["new_token"] = token  # shown once on the next page, then forgotten
+    return done(request, "/admin/tokens")
+
+
+@router.post("/tokens/{token_id}/revoke")
+def revoke_token(
+    request: Request, token_id: int, session: SessionDep, user: AdminUser
+) -> RedirectResponse:
+    try:
+        admin.revoke_token(session, actor(request, user), token_id)
+    except USER_ERRORS as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return done(request, "/admin/tokens", N_("Token revoked."))
+
+
+# --- settings ------------------------------------------------------------------------------
+
+
+@router.get("/settings")
+def settings_page(request: Request, session: SessionDep, user: AdminUser) -> HTMLResponse:
+    return render(
+        request,
+        "admin_settings.html",
+        user,
+        specs=policy.SPECS,
+        values=policy.all_values(session),
+    )
+
+
+@router.post("/settings")
+async def save_settings(request: Request, session: SessionDep, user: AdminUser) -> RedirectResponse:
+    form = await request.form()
+    try:  # every value is checked before any is stored
+        values = {
+            key: key in form if spec.kind is bool else policy.parse_value(key, str(form.get(key)))
+            for key, spec in policy.SPECS.items()
+        }
+    except USER_ERRORS as exc:
+        return done(request, "/admin/settings", str(exc))
+    for key, value in values.items():
+        admin.change_setting(session, actor(request, user), key, value)
+    return done(request, "/admin/settings", N_("Settings saved."))
+
+
+# --- audit log -----------------------------------------------------------------------------
+
+
+@router.get("/audit")
+def audit_page(
+    request: Request,
+    session: SessionDep,
+    user: AdminUser,
+    actor_name: Annotated[str | None, Query(alias="actor", max_length=200)] = None,
+    action: Annotated[str | None, Query(max_length=50)] = None,
+    object_type: Annotated[str | None, Query(max_length=50)] = None,
+    object_id: Annotated[str | None, Query(max_length=200)] = None,
+    start: str | None = None,
+    end: str | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> HTMLResponse:
+    first, last = day(start, "start"), day(end, "end")
+    query = audit.query(
+        actor=actor_name,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        since=datetime.combine(first, time(), tzinfo=UTC) if first else None,
+        until=datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC) if last else None,
+    )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    events = session.scalars(
+        query.limit(AUDIT_PAGE_SIZE).offset((page - 1) * AUDIT_PAGE_SIZE)
+    ).all()
+    filters = {
+        "actor": actor_name,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "start": start,
+        "end": end,
+    }
+
+    def link(**changes: Any) -> str:
+        params = {**filters, "page": page, **changes}
+        return urlencode({k: v for k, v in params.items() if v not in (None, "")})
+
+    return render(
+        request,
+        "admin_audit.html",
+        user,
+        events=events,
+        actions=audit.ACTIONS,
+        actors=session.scalars(select(AuditEvent.actor).distinct().order_by(AuditEvent.actor)),
+        filters=filters,
+        link=link,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // AUDIT_PAGE_SIZE)),
+    )
+
+
+# --- legal hold and erasure ----------------------------------------------------------------
+
+
+@router.post("/conversations/{conversation_id}/legal-hold")
+def legal_hold(
+    request: Request,
+    conversation_id: int,
+    session: SessionDep,
+    user: AdminUser,
+    hold: Annotated[bool, Form()],
+) -> RedirectResponse:
+    try:
+        retention.set_legal_hold(session, actor(request, user), conversation_id, hold)
+    except USER_ERRORS as exc:
+        raise HTTPException(404, str(exc)) from exc
+    message = N_("Legal hold set.") if hold else N_("Legal hold released.")
+    return done(request, f"/conversations/{conversation_id}", message)
+
+
+@router.post("/contacts/{contact_id}/erase")
+def erase_contact(
+    request: Request,
+    contact_id: int,
+    session: SessionDep,
+    user: AdminUser,
+    confirm: Annotated[str, Form()],
+) -> RedirectResponse:
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        raise HTTPException(404, f"contact {contact_id} not found")
+    if confirm.strip() != contact.external_id:
+        return done(
+            request,
+            f"/contacts/{contact_id}",
+            N_("Type the customer's external id to confirm the erasure."),
+        )
+    external_id = contact.external_id
+    session.rollback()  # the erasure runs in its own transaction
+    try:
+        retention.erase_customer(request.app.state.ctx, actor(request, user), external_id)
+    except USER_ERRORS as exc:
+        return done(request, f"/contacts/{contact_id}", str(exc))
+    return done(request, "/conversations", N_("Customer erased."))
