@@ -1,0 +1,177 @@
+"""Who may see what (SPEC §2): every route of the app, enumerated from its router, is tried by
+users who may not see a conversation; none of them reaches it or learns it exists."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+from starlette.routing import compile_path
+
+from callscope import auth, policy
+from callscope.config import Settings
+from callscope.context import Context
+from callscope.db.models import ApiToken, Conversation, Queue, User
+from callscope.web.app import create_app
+from tests.conftest import DEMO_CALLS, make_meta
+
+PASSWORD = "a long test password"
+SECRET_ID = "CONV-SECRET-4711"
+SECRET_NAME = "Philippa Secretname"
+
+# form fields the routes take, so that a refusal comes from scoping, not from a missing field
+FORM = {
+    "hold": "true",
+    "confirm": "CUST-SECRET",
+    "role": "admin",
+    "password": "another long password",
+    "disabled": "true",
+    "name": "stolen",
+    "username": "other",
+    "language": "en",
+    "agent_id": "AG-2",
+}
+
+
+def sign_in(client: TestClient, username: str) -> str:
+    """Sign CLIENT in as USERNAME; the CSRF token of its browser session."""
+    form = client.get("/login").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    res = client.post(
+        "/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert res.status_code == 303, res.text
+    page = client.get("/conversations").text
+    return re.search(r'<meta name="csrf-token" content="([^"]+)">', page).group(1)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, model_dir) -> Iterator[dict[str, Any]]:
+    """A secret call of agent AG-1 in queue Internet support, and one of AG-2 in Billing."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("access"), model_dir=model_dir)
+    ctx = Context.open(settings)
+    secret_meta = make_meta(external_id=SECRET_ID)
+    secret_meta["customer"] = {"external_id": "CUST-SECRET", "name": SECRET_NAME}
+    secret = ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", secret_meta)
+    other_meta = make_meta(queue="Billing")
+    other_meta["sessions"][0]["agent"] = {"external_id": "AG-2", "name": "Olga Other"}
+    other_meta["customer"] = {"external_id": "CUST-OTHER", "name": "Carl Customer"}
+    ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_id_stereo.wav", other_meta)
+    with ctx.db.session() as session:
+        policy.set_value(session, "recordings.enabled", True)
+        auth.add_user(session, "boss", "admin", PASSWORD)
+        marcus = auth.add_user(session, "marcus", "agent", PASSWORD, agent_external_id="AG-1")
+        auth.add_user(session, "other", "agent", PASSWORD, agent_external_id="AG-2")
+        sup = auth.add_user(session, "sup", "supervisor", PASSWORD)
+        sup.queues = [session.query(Queue).filter_by(name="Billing").one()]
+        auth.add_user(session, "lonely", "supervisor", PASSWORD)
+        tokens = {name: auth.create_token(session, name, "t") for name in ("other", "sup")}
+        conv = session.get(Conversation, secret.id)
+        fill = {
+            "conversation_id": secret.id,
+            "job_id": secret.job,
+            "contact_id": conv.contact_id,
+            "user_id": marcus.id,
+            "token_id": session.query(ApiToken).filter_by(name="t").first().id,
+        }
+    app = create_app(ctx)
+    yield {"ctx": ctx, "app": app, "fill": fill, "tokens": tokens}
+    ctx.close()
+
+
+def routes(app) -> list[tuple[str, str]]:
+    """(method, path template) of every route of the app."""
+    found = []
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute):
+            continue  # the static files and the OpenAPI document
+        for method in sorted(route.methods - {"HEAD"}):
+            found.append((method, route.path))
+    assert len(found) > 25
+    return found
+
+
+def fill_path(path: str, fill: dict[str, int]) -> str:
+    _regex, _format, params = compile_path(path)
+    unknown = set(params) - set(fill)
+    assert not unknown, f"route {path} has parameters the access test does not know: {unknown}"
+    return path.format(**fill)
+
+
+def attempt(client: TestClient, method: str, path: str, csrf: str | None):
+    headers = {"X-CSRF-Token": csrf} if csrf else {}
+    if method == "GET":
+        return client.get(path, headers=headers, follow_redirects=False)
+    return client.request(method, path, data=FORM, headers=headers, follow_redirects=False)
+
+
+def leaks(text: str) -> bool:
+    return SECRET_ID in text or SECRET_NAME in text
+
+
+@pytest.mark.parametrize("username", ["other", "sup", "lonely"])
+def test_no_route_shows_a_conversation_to_a_user_who_may_not_see_it(world, username):
+    checked = []
+    for method, template in routes(world["app"]):
+        if template in ("/logout", "/login", "/api/v1/conversations") and method == "POST":
+            continue  # signing out, signing in and ingesting are tried below
+        path = fill_path(template, world["fill"])
+        with TestClient(world["app"]) as client:
+            csrf = sign_in(client, username)
+            res = attempt(client, method, path, csrf)
+        assert not leaks(res.text), f"{method} {path} shows the secret call to {username}"
+        if path != template:  # a route about one object: as if it did not exist
+            assert res.status_code in (403, 404), f"{method} {path} gave {res.status_code}"
+        checked.append(f"{method} {template}")
+    assert len(checked) > 25
+
+
+def test_api_tokens_of_users_who_may_not_see_it_get_404(world):
+    for name, token in world["tokens"].items():
+        with TestClient(world["app"]) as client:
+            client.headers["Authorization"] = f"Bearer {token}"
+            for method, template in routes(world["app"]):
+                if not template.startswith("/api/") or method != "GET":
+                    continue
+                path = fill_path(template, world["fill"])
+                res = client.get(path)
+                assert not leaks(res.text), f"{path} shows the secret call to {name}'s token"
+                if path != template:
+                    assert res.status_code == 404, f"{path}: {res.status_code}"
+
+
+def test_the_administrator_reaches_every_object_route(world):
+    """The same filled paths do lead somewhere: the 404s above are scoping, not typos."""
+    with TestClient(world["app"]) as client:
+        csrf = sign_in(client, "boss")
+        for method, template in routes(world["app"]):
+            path = fill_path(template, world["fill"])
+            if method != "GET" or path == template:
+                continue
+            res = attempt(client, method, path, csrf)
+            assert res.status_code == 200, f"{path}: {res.status_code}"
+
+
+def test_the_agent_of_the_call_sees_it_and_not_the_other(world):
+    with TestClient(world["app"]) as client:
+        sign_in(client, "marcus")
+        listing = client.get("/conversations").text
+        assert SECRET_NAME in listing and "Carl Customer" not in listing
+        assert client.get(f"/conversations/{world['fill']['conversation_id']}").status_code == 200
+        assert client.get(f"/contacts/{world['fill']['contact_id']}").status_code == 200
+        dashboard = client.get("/dashboard").text
+        assert "Olga Other" not in dashboard
+
+
+def test_supervisor_sees_only_their_queues(world):
+    with TestClient(world["app"]) as client:
+        sign_in(client, "sup")
+        listing = client.get("/conversations").text
+        assert "Carl Customer" in listing and SECRET_NAME not in listing
+        assert "1 conversation" in listing
