@@ -15,7 +15,7 @@ from starlette.routing import compile_path
 from callscope import auth, policy
 from callscope.config import Settings
 from callscope.context import Context
-from callscope.db.models import ApiToken, Conversation, Queue, User
+from callscope.db.models import ApiToken, Conversation, Queue
 from callscope.web.app import create_app
 from tests.conftest import DEMO_CALLS, make_meta
 

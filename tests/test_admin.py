@@ -1,0 +1,335 @@
+"""Administration, sign-in protection and the audit log, through the pages and the CLI."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text
+from sqlalchemy.exc import DatabaseError
+
+from callscope import auth, policy
+from callscope.cli import main
+from callscope.context import Context
+from callscope.db.models import ApiToken, AuditEvent, User
+from callscope.web.app import create_app
+from tests.conftest import DEMO_CALLS, make_meta
+from tests.test_access import PASSWORD, sign_in
+
+
+@pytest.fixture
+def site(ctx: Context) -> Iterator[dict]:
+    call = ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", make_meta())
+    with ctx.db.session() as session:
+        policy.set_value(session, "recordings.enabled", True)
+        auth.add_user(session, "boss", "admin", PASSWORD)
+        auth.add_user(session, "marcus", "agent", PASSWORD, agent_external_id="AG-1")
+    with TestClient(create_app(ctx)) as client:
+        yield {"ctx": ctx, "client": client, "call": call}
+
+
+def events(ctx: Context, action: str | None = None) -> list[AuditEvent]:
+    with ctx.db.session() as session:
+        query = select(AuditEvent).order_by(AuditEvent.id)
+        if action:
+            query = query.where(AuditEvent.action == action)
+        return list(session.scalars(query))
+
+
+def csrf_of(client: TestClient, path: str = "/conversations") -> str:
+    return re.search(r'name="csrf-token" content="([^"]+)"', client.get(path).text).group(1)
+
+
+# --- sign-in, cookies, CSRF -----------------------------------------------------------------
+
+
+def test_session_cookie_is_httponly_and_samesite(site):
+    res = site["client"].get("/login")
+    cookie = res.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
+
+
+def test_session_cookie_is_secure_when_served_over_https(settings, tmp_path):
+    ctx = Context.open(settings.model_copy(update={"secure_cookies": True}))
+    with TestClient(create_app(ctx)) as client:
+        assert "secure" in client.get("/login").headers["set-cookie"].lower()
+    ctx.close()
+
+
+def test_forms_without_the_csrf_token_are_refused(site):
+    client = site["client"]
+    res = client.post("/login", data={"username": "boss", "password": PASSWORD})
+    assert res.status_code == 403 and "reload the page" in res.json()["detail"]
+    csrf = sign_in(client, "boss")
+    for path, data in [
+        ("/preferences/language", {"language": "id"}),
+        ("/logout", {}),
+        ("/admin/settings", {"recordings.enabled": "on"}),
+        ("/admin/users", {"username": "x", "role": "admin", "password": "y" * 10}),
+    ]:
+        assert client.post(path, data=data).status_code == 403, path
+        wrong = client.post(path, data={**data, "csrf_token": csrf[::-1]})
+        assert wrong.status_code == 403, path
+    assert client.get("/conversations").status_code == 200  # still signed in
+    with site["ctx"].db.session() as session:
+        assert session.scalar(select(User).where(User.username == "x")) is None
+
+
+def test_sign_in_is_throttled_after_five_failures(site):
+    client = site["client"]
+    for _ in range(5):
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+        res = client.post(
+            "/login",
+            data={"username": "marcus", "password": "wrong", "csrf_token": token.group(1)},
+        )
+        assert res.status_code == 401 and "Wrong user name or password" in res.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+    res = client.post(
+        "/login", data={"username": "marcus", "password": PASSWORD, "csrf_token": token.group(1)}
+    )
+    assert res.status_code == 429 and "Try again in 15 minutes" in res.text
+    failed = events(site["ctx"], "sign_in_failed")
+    assert len(failed) == 6 and failed[-1].details == {"throttled": True}
+    assert {e.object_id for e in failed} == {"marcus"}
+    assert events(site["ctx"], "sign_in") == []
+    # another user is not locked out by marcus's failures
+    assert sign_in(client, "boss")
+
+
+def test_disabled_user_cannot_sign_in_and_loses_the_session(site):
+    client, ctx = site["client"], site["ctx"]
+    sign_in(client, "marcus")
+    with ctx.db.session() as session:
+        session.scalar(select(User).where(User.username == "marcus")).disabled = True
+    assert client.get("/conversations", follow_redirects=False).status_code == 303
+    with pytest.raises(AssertionError):
+        sign_in(client, "marcus")
+
+
+# --- administration pages --------------------------------------------------------------------
+
+
+def test_admin_pages_are_for_administrators_only(site):
+    client = site["client"]
+    sign_in(client, "marcus")
+    for path in ("/admin/users", "/admin/tokens", "/admin/settings", "/admin/audit"):
+        res = client.get(path)
+        assert res.status_code == 403 and "administrators only" in res.text
+    assert "/admin/users" not in client.get("/conversations").text
+
+
+def test_admin_creates_changes_disables_and_resets_a_user(site):
+    client, ctx = site["client"], site["ctx"]
+    csrf = sign_in(client, "boss")
+    res = client.post(
+        "/admin/users",
+        data={
+            "username": "sue",
+            "role": "supervisor",
+            "password": "sue's long password",
+            "queues": ["1"],
+            "csrf_token": csrf,
+        },
+    )
+    assert res.status_code == 200 and "User created." in res.text
+    with ctx.db.session() as session:
+        sue = session.scalar(select(User).where(User.username == "sue"))
+        assert sue.role == "supervisor" and [q.name for q in sue.queues] == ["Internet support"]
+        sue_id = sue.id
+    page = client.get(f"/admin/users/{sue_id}").text
+    assert 'value="supervisor" selected' in page
+    client.post(
+        f"/admin/users/{sue_id}", data={"role": "agent", "agent_id": "AG-9", "csrf_token": csrf}
+    )
+    client.post(f"/admin/users/{sue_id}/disabled", data={"disabled": "true", "csrf_token": csrf})
+    res = client.post(
+        f"/admin/users/{sue_id}/password", data={"password": "short", "csrf_token": csrf}
+    )
+    assert "at least 8 characters" in res.text
+    client.post(
+        f"/admin/users/{sue_id}/password",
+        data={"password": "a new long password", "csrf_token": csrf},
+    )
+    with ctx.db.session() as session:
+        sue = session.get(User, sue_id)
+        assert sue.role == "agent" and sue.agent.external_id == "AG-9" and sue.queues == []
+        assert sue.disabled
+        assert auth.verify_password(sue.password_hash, "a new long password")
+    assert [e.action for e in events(ctx) if e.object_type == "user" and e.action != "sign_in"] == [
+        "user.create",
+        "user.change",
+        "user.disable",
+        "user.password",
+    ]
+    assert all(e.actor == "boss" and e.source == "testclient" for e in events(ctx, "user.create"))
+
+
+def test_the_last_administrator_cannot_be_demoted_or_disabled(site):
+    client, ctx = site["client"], site["ctx"]
+    csrf = sign_in(client, "boss")
+    with ctx.db.session() as session:
+        boss_id = session.scalar(select(User.id).where(User.username == "boss"))
+    res = client.post(
+        f"/admin/users/{boss_id}", data={"role": "agent", "agent_id": "A", "csrf_token": csrf}
+    )
+    assert "only active administrator" in res.text
+    res = client.post(
+        f"/admin/users/{boss_id}/disabled", data={"disabled": "true", "csrf_token": csrf}
+    )
+    assert "only active administrator" in res.text
+    with ctx.db.session() as session:
+        boss = session.get(User, boss_id)
+        assert boss.role == "admin" and not boss.disabled
+
+
+def test_admin_creates_a_token_shown_once_and_revokes_it(site):
+    client, ctx = site["client"], site["ctx"]
+    csrf = sign_in(client, "boss")
+    page = client.post(
+        "/admin/tokens", data={"name": "crm", "username": "marcus", "csrf_token": csrf}
+    ).text
+    token = re.search(r'<code id="new-token">([^<]+)</code>', page).group(1)
+    assert "new-token" not in client.get("/admin/tokens").text  # shown only once
+    with TestClient(client.app) as api:
+        api.headers["Authorization"] = f"Bearer {token}"
+        assert api.get("/api/v1/conversations").json()["total"] == 1
+        with ctx.db.session() as session:
+            row = session.scalar(select(ApiToken).where(ApiToken.name == "crm"))
+            assert row.token_hash != token and token not in row.prefix + row.token_hash
+        client.post(f"/admin/tokens/{row.id}/revoke", data={"csrf_token": csrf})
+        assert api.get("/api/v1/conversations").status_code == 401
+    assert [e.action for e in events(ctx) if e.object_type == "api_token"] == [
+        "token.create",
+        "token.revoke",
+    ]
+
+
+def test_admin_settings_page_changes_and_audits_the_policy(site):
+    client, ctx = site["client"], site["ctx"]
+    csrf = sign_in(client, "boss")
+    form = {
+        "csrf_token": csrf,
+        "recordings.enabled": "on",
+        "consent.required": "on",
+        "downloads.audio": "administrators",
+        "downloads.transcript": "everyone",
+        "retention.days": "30",
+        "retention.mode": "recordings",
+    }
+    res = client.post("/admin/settings", data=form)
+    assert "Settings saved." in res.text
+    with ctx.db.session() as session:
+        values = policy.all_values(session)
+    assert values["consent.required"] is True and values["retention.days"] == 30
+    assert values["downloads.audio"] == "administrators" and values["pii.redaction"] is False
+    changes = {
+        e.object_id: (e.details["old"], e.details["new"]) for e in events(ctx, "setting.change")
+    }
+    assert changes == {
+        "consent.required": (False, True),
+        "downloads.audio": ("everyone", "administrators"),
+        "retention.days": (0, 30),
+    }
+    for bad, message in [
+        ({"retention.days": "-1"}, "must be at least 0"),
+        ({"retention.days": "soon"}, "takes a int"),
+        ({"downloads.audio": "interns"}, "takes one of everyone"),
+    ]:
+        res = client.post("/admin/settings", data={**form, "consent.required": "", **bad})
+        assert message in res.text
+    with ctx.db.session() as session:
+        assert policy.all_values(session) == values  # nothing of a refused form is stored
+
+
+# --- the audit log -----------------------------------------------------------------------------
+
+
+def test_views_plays_and_downloads_are_audited(site):
+    client, ctx, call = site["client"], site["ctx"], site["call"]
+    csrf = sign_in(client, "marcus")
+    base = f"/api/v1/conversations/{call.id}"
+    assert client.get(f"/conversations/{call.id}").status_code == 200
+    assert client.get(f"{base}/audio", headers={"Range": "bytes=0-99"}).status_code == 206
+    assert (
+        client.post(f"/conversations/{call.id}/played", headers={"X-CSRF-Token": csrf}).status_code
+        == 204
+    )
+    assert client.get(f"{base}/audio?download=true").status_code == 200
+    assert client.get(f"{base}/transcript.html").status_code == 200
+    assert client.get(f"{base}/analysis").status_code == 200
+    mine = [(e.action, e.object_id, e.details) for e in events(ctx) if e.actor == "marcus"]
+    assert mine == [
+        ("sign_in", "marcus", {}),
+        ("conversation.view", str(call.id), {}),
+        ("recording.play", str(call.id), {}),
+        ("recording.download", str(call.id), {}),
+        ("transcript.download", str(call.id), {}),
+        ("conversation.view", str(call.id), {"via": "api"}),
+    ]
+
+
+def test_downloads_follow_the_download_settings(site):
+    client, ctx, call = site["client"], site["ctx"], site["call"]
+    with ctx.db.session() as session:
+        policy.set_value(session, "downloads.audio", "supervisors")
+        policy.set_value(session, "downloads.transcript", "nobody")
+    sign_in(client, "marcus")
+    base = f"/api/v1/conversations/{call.id}"
+    page = client.get(f"/conversations/{call.id}").text
+    assert "download-audio" not in page and "download-transcript" not in page
+    res = client.get(f"{base}/audio")
+    assert res.status_code == 403 and "not allowed for your role (agent)" in res.json()["detail"]
+    assert client.get(f"{base}/audio", headers={"Range": "bytes=0-99"}).status_code == 206
+    assert client.get(f"{base}/transcript.html").status_code == 403
+    assert events(ctx, "recording.download") == []
+
+
+def test_the_audit_log_is_append_only(site):
+    ctx = site["ctx"]
+    sign_in(site["client"], "boss")
+    for statement in ("UPDATE audit_events SET actor = 'nobody'", "DELETE FROM audit_events"):
+        with pytest.raises(DatabaseError, match="append-only"), ctx.db.session() as session:
+            session.execute(text(statement))
+    assert [e.actor for e in events(ctx)] == ["boss"]
+
+
+def test_audit_page_filters_by_action_and_user(site):
+    client = site["client"]
+    sign_in(client, "marcus")
+    client.get(f"/conversations/{site['call'].id}")
+    with TestClient(client.app) as boss:
+        sign_in(boss, "boss")
+        page = boss.get("/admin/audit?action=conversation.view").text
+        assert "1 entry" in page and "marcus" in page
+        page = boss.get("/admin/audit?actor=boss").text
+        assert "1 entry" in page and "conversation.view" not in page.split("<tbody>")[1]
+        assert boss.get("/admin/audit?start=yesterday").status_code == 422
+
+
+def test_cli_audit_and_user_commands(site, monkeypatch):
+    ctx = site["ctx"]
+    monkeypatch.setenv("CALLSCOPE_DATA_DIR", str(ctx.settings.data_dir))
+    monkeypatch.setenv("CALLSCOPE_MODEL_DIR", str(ctx.settings.model_dir))
+    runner = CliRunner()
+    assert runner.invoke(main, ["users", "disable", "marcus"]).exit_code == 0
+    res = runner.invoke(
+        main, ["users", "set-password", "marcus", "--password-stdin"], input="tiny\n"
+    )
+    assert res.exit_code == 1 and "at least 8 characters" in res.output
+    res = runner.invoke(
+        main, ["users", "set-password", "marcus", "--password-stdin"], input="a fine new password\n"
+    )
+    assert res.exit_code == 0
+    res = runner.invoke(main, ["users", "disable", "nobody"])
+    assert res.exit_code == 1 and "no user 'nobody'" in res.output
+    res = runner.invoke(main, ["audit", "--json"])
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 0 and len(lines) == 2
+    assert '"action": "user.password"' in lines[0] and '"actor": "cli:' in lines[0]
+    assert '"action": "user.disable"' in lines[1]
+    res = runner.invoke(main, ["audit", "--action", "sign_in"])
+    assert res.exit_code == 0 and res.output == ""
