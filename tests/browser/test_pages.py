@@ -22,8 +22,9 @@ from benchmarks import chromium
 from callscope import auth, jobs, policy
 from callscope.config import Settings
 from callscope.context import Context
-from callscope.db.models import User
+from callscope.db.models import Conversation, User
 from tests.conftest import DEMO_CALLS, FORMATS, make_meta
+from tests.test_hardening import PAYLOAD, hostile_meta, plant_transcript
 
 PASSWORD = "a long test password"
 
@@ -347,3 +348,28 @@ def test_indonesian_interface_from_the_browser_and_the_users_choice(browser, sit
     context.close()
     with site["ctx"].db.session() as session:
         session.query(User).update({"language": None})
+
+
+def test_script_in_metadata_and_transcript_stays_text_in_the_browser(browser, site):
+    ctx = site["ctx"]
+    conv = ctx.ingestor.ingest_file(FORMATS / "whatstheweatherlike.wav", hostile_meta())
+    plant_transcript(ctx, conv.id, "</script><script>window.pwned=1</script>" + PAYLOAD)
+    page = signed_in(browser, site)
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(f"{site['base']}/conversations/{conv.id}#details")
+    expect(page.locator("#transcript .line")).to_have_count(1)
+    expect(page.locator("#transcript .text")).to_have_text(
+        "</script><script>window.pwned=1</script>" + PAYLOAD
+    )
+    page.get_by_role("tab", name="Overview").click()
+    expect(page.locator("#overview")).to_contain_text(PAYLOAD)
+    assert page.evaluate("window.pwned") is None
+    with ctx.db.session() as session:
+        contact_id = session.get(Conversation, conv.id).contact_id
+    for path in ("/conversations", f"/contacts/{contact_id}"):
+        page.goto(site["base"] + path)
+        expect(page.locator("main")).to_contain_text(PAYLOAD)
+        assert page.evaluate("window.pwned") is None
+    assert dialogs == []
+    page.close()

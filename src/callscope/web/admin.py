@@ -9,12 +9,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from callscope import admin, audit, auth, policy, retention
 from callscope.db.models import ApiToken, AuditEvent, Contact, Queue, User
 from callscope.i18n import N_
 from callscope.web import security
-from callscope.web.deps import SessionDep, actor
+from callscope.web.deps import Id, PageNumber, SessionDep, actor
 from callscope.web.pages import PageUser, day, render
 
 AUDIT_PAGE_SIZE = 50
@@ -78,7 +79,7 @@ def create_user(
     return done(request, "/admin/users", N_("User created."))
 
 
-def _account(session: SessionDep, user_id: int) -> User:
+def _account(session: Session, user_id: int) -> User:
     account = session.get(User, user_id)
     if account is None:
         raise HTTPException(404, f"user {user_id} not found")
@@ -86,7 +87,7 @@ def _account(session: SessionDep, user_id: int) -> User:
 
 
 @router.get("/users/{user_id}")
-def user_page(request: Request, user_id: int, session: SessionDep, user: AdminUser) -> HTMLResponse:
+def user_page(request: Request, user_id: Id, session: SessionDep, user: AdminUser) -> HTMLResponse:
     return render(
         request,
         "admin_user.html",
@@ -100,7 +101,7 @@ def user_page(request: Request, user_id: int, session: SessionDep, user: AdminUs
 @router.post("/users/{user_id}")
 def update_user(
     request: Request,
-    user_id: int,
+    user_id: Id,
     session: SessionDep,
     user: AdminUser,
     role: Annotated[str, Form()],
@@ -118,7 +119,7 @@ def update_user(
 @router.post("/users/{user_id}/password")
 def set_password(
     request: Request,
-    user_id: int,
+    user_id: Id,
     session: SessionDep,
     user: AdminUser,
     password: Annotated[str, Form()],
@@ -134,7 +135,7 @@ def set_password(
 @router.post("/users/{user_id}/disabled")
 def set_disabled(
     request: Request,
-    user_id: int,
+    user_id: Id,
     session: SessionDep,
     user: AdminUser,
     disabled: Annotated[bool, Form()],
@@ -182,7 +183,7 @@ def create_token(
 
 @router.post("/tokens/{token_id}/revoke")
 def revoke_token(
-    request: Request, token_id: int, session: SessionDep, user: AdminUser
+    request: Request, token_id: Id, session: SessionDep, user: AdminUser
 ) -> RedirectResponse:
     try:
         admin.revoke_token(session, actor(request, user), token_id)
@@ -234,7 +235,7 @@ def audit_page(
     object_id: Annotated[str | None, Query(max_length=200)] = None,
     start: str | None = None,
     end: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
 ) -> HTMLResponse:
     first, last = day(start, "start"), day(end, "end")
     query = audit.query(
@@ -283,7 +284,7 @@ def audit_page(
 @router.post("/conversations/{conversation_id}/legal-hold")
 def legal_hold(
     request: Request,
-    conversation_id: int,
+    conversation_id: Id,
     session: SessionDep,
     user: AdminUser,
     hold: Annotated[bool, Form()],
@@ -299,7 +300,7 @@ def legal_hold(
 @router.post("/contacts/{contact_id}/erase")
 def erase_contact(
     request: Request,
-    contact_id: int,
+    contact_id: Id,
     session: SessionDep,
     user: AdminUser,
     confirm: Annotated[str, Form()],

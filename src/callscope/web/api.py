@@ -16,7 +16,15 @@ from callscope.access import visible_conversations
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, User
 from callscope.ingest import TooLarge
-from callscope.web.deps import ContextDep, SessionDep, UserDep, actor, visible_conversation
+from callscope.web.deps import (
+    MAX_ID,
+    ContextDep,
+    Id,
+    SessionDep,
+    UserDep,
+    actor,
+    visible_conversation,
+)
 from callscope.web.download import transcript_html
 from callscope.web.upload import read_ingest_form
 
@@ -57,7 +65,7 @@ def list_conversations(
     session: SessionDep,
     user: UserDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     external_id: str | None = None,
 ) -> dict[str, Any]:
     """The conversations the caller may see, newest first."""
@@ -86,7 +94,7 @@ def list_conversations(
 
 @router.get("/conversations/{conversation_id}/analysis")
 def get_analysis(
-    request: Request, conversation_id: int, session: SessionDep, user: UserDep
+    request: Request, conversation_id: Id, session: SessionDep, user: UserDep
 ) -> Response:
     """The analysis document (SPEC §7)."""
     conv = visible_conversation(session, user, conversation_id)
@@ -117,7 +125,7 @@ def require_download_allowed(session: Session, user: User, what: str) -> None:
 )
 def get_audio(
     request: Request,
-    conversation_id: int,
+    conversation_id: Id,
     session: SessionDep,
     user: UserDep,
     ctx: ContextDep,
@@ -140,7 +148,7 @@ def get_audio(
 
 
 @router.get("/jobs/{job_id}")
-def get_job(job_id: int, session: SessionDep, user: UserDep) -> dict[str, Any]:
+def get_job(job_id: Id, session: SessionDep, user: UserDep) -> dict[str, Any]:
     """A processing job's state and progress."""
     visible = visible_conversations(user).with_only_columns(Conversation.id)
     job = session.scalar(select(Job).where(Job.id == job_id, Job.conversation_id.in_(visible)))
@@ -168,7 +176,7 @@ def _playback_file(ctx: Context, conv: Conversation, kind: str) -> Path:
 
 @router.get("/conversations/{conversation_id}/peaks")
 def get_peaks(
-    conversation_id: int, session: SessionDep, user: UserDep, ctx: ContextDep
+    conversation_id: Id, session: SessionDep, user: UserDep, ctx: ContextDep
 ) -> FileResponse:
     """Waveform peaks of the playback audio: {per_second, channels: [[0…1, …], …]}."""
     conv = visible_conversation(session, user, conversation_id)
@@ -182,7 +190,7 @@ def get_peaks(
     responses={200: {"content": {"text/html": {}}}},
 )
 def get_transcript_html(
-    request: Request, conversation_id: int, session: SessionDep, user: UserDep
+    request: Request, conversation_id: Id, session: SessionDep, user: UserDep
 ) -> HTMLResponse:
     """The transcript as a standalone HTML file: text only, no scripts or images."""
     conv = visible_conversation(session, user, conversation_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -14,6 +14,10 @@ from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import Conversation, User
 from callscope.web.security import client_address
+
+MAX_ID = 2**63 - 1  # the largest key a database row can have
+Id = Annotated[int, Path(ge=1, le=MAX_ID, description="a database id")]
+PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
 
 bearer = HTTPBearer(auto_error=False, description="an API token from `callscope tokens create`")
 

@@ -27,7 +27,7 @@ from callscope.db.models import (
     User,
 )
 from callscope.web import security
-from callscope.web.deps import SessionDep, actor, visible_conversation
+from callscope.web.deps import Id, PageNumber, SessionDep, actor, visible_conversation
 from callscope.web.download import clock
 
 TEMPLATES = Jinja2Templates(
@@ -210,13 +210,13 @@ def conversation_list(
     request: Request,
     session: SessionDep,
     user: PageUser,
-    agent: Annotated[str | None, Query(pattern=r"^\d*$")] = None,
-    queue: Annotated[str | None, Query(pattern=r"^\d*$")] = None,
+    agent: Annotated[str | None, Query(pattern=r"^\d{0,18}$")] = None,
+    queue: Annotated[str | None, Query(pattern=r"^\d{0,18}$")] = None,
     sentiment: Annotated[str | None, Query(pattern="^(positive|neutral|negative)?$")] = None,
     start: str | None = None,
     end: str | None = None,
     sort: Annotated[str, Query(pattern="^-?(started_at|duration|sentiment)$")] = "-started_at",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
 ) -> HTMLResponse:
     """Closed conversations the user may see, filtered, sorted and paged (S3a)."""
     agent_id, queue_id = int(agent or 0), int(queue or 0)
@@ -298,7 +298,7 @@ def conversation_list(
 
 @router.get("/conversations/{conversation_id}")
 def conversation_page(
-    request: Request, conversation_id: int, session: SessionDep, user: PageUser
+    request: Request, conversation_id: Id, session: SessionDep, user: PageUser
 ) -> HTMLResponse:
     """One conversation: overview, details (player and transcript), metrics, sessions."""
     conv = visible_conversation(session, user, conversation_id)
@@ -324,7 +324,7 @@ def conversation_page(
 
 
 @router.post("/conversations/{conversation_id}/played", status_code=204)
-def played(request: Request, conversation_id: int, session: SessionDep, user: PageUser) -> Response:
+def played(request: Request, conversation_id: Id, session: SessionDep, user: PageUser) -> Response:
     """The page reports the first play of its view, for the audit log."""
     conv = visible_conversation(session, user, conversation_id)
     audit.record(session, actor(request, user), "recording.play", "conversation", conv.id)
@@ -350,7 +350,7 @@ def timeline(conv: Conversation) -> dict[str, Any]:
 
 @router.get("/contacts/{contact_id}")
 def contact_page(
-    request: Request, contact_id: int, session: SessionDep, user: PageUser
+    request: Request, contact_id: Id, session: SessionDep, user: PageUser
 ) -> HTMLResponse:
     """A customer and the timeline of their conversations the user may see (S3b)."""
     conversations = session.scalars(
