@@ -17,7 +17,7 @@ from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word
 from callscope.web.app import create_app
-from tests.conftest import FORMATS, make_meta
+from tests.conftest import FORMATS, make_meta, tone, write_wav
 from tests.test_access import PASSWORD, routes, sign_in
 
 PAYLOAD = '<script>window.pwned=1</script><img src=x onerror="window.pwned=1">'
@@ -206,3 +206,22 @@ def test_fuzzed_query_strings_on_every_page_never_fail_the_server(hostile, route
         sign_in(client, "boss")
         res = client.get(path, params={names[route % len(names)]: value, param: value})
         assert res.status_code < 500, f"{path} {param}={value!r}: {res.status_code}"
+
+
+def test_audio_claiming_an_absurd_duration_is_refused(api, tmp_path, assert_nothing_stored):
+    path = write_wav(tmp_path / "claims.wav", [tone(1.0)])
+    data = bytearray(path.read_bytes())
+    data[4:8] = (0xFFFFFFF0).to_bytes(4, "little")  # RIFF size
+    data[40:44] = (0xFFFFFFC0).to_bytes(4, "little")  # data size: 37 hours at 16 kHz
+    path.write_bytes(bytes(data))
+    with open(path, "rb") as f:
+        res = api.post(
+            "/api/v1/conversations",
+            files={
+                "metadata": (None, json.dumps(make_meta(mono=True)), "application/json"),
+                "audio": ("claims.wav", f, "audio/wav"),
+            },
+        )
+    assert res.status_code == 422
+    assert re.search(r"truncated|claims a duration", res.json()["detail"]), res.text
+    assert_nothing_stored()
