@@ -17,12 +17,13 @@ from pathlib import Path
 import av
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
+from sqlalchemy import select
 
 from benchmarks import chromium
 from callscope import auth, jobs, policy
 from callscope.config import Settings
 from callscope.context import Context
-from callscope.db.models import Conversation, User
+from callscope.db.models import AuditEvent, Conversation, User
 from tests.conftest import DEMO_CALLS, FORMATS, make_meta
 from tests.test_hardening import PAYLOAD, hostile_meta, plant_transcript
 
@@ -372,4 +373,50 @@ def test_script_in_metadata_and_transcript_stays_text_in_the_browser(browser, si
         expect(page.locator("main")).to_contain_text(PAYLOAD)
         assert page.evaluate("window.pwned") is None
     assert dialogs == []
+    page.close()
+
+
+def audit_actions(site, action: str) -> list[str]:
+    with site["ctx"].db.session() as session:
+        return list(session.scalars(select(AuditEvent.actor).where(AuditEvent.action == action)))
+
+
+def test_first_play_of_a_page_view_is_audited_once(browser, site):
+    before = len(audit_actions(site, "recording.play"))
+    page = signed_in(browser, site)
+    open_details(page, site)
+    play = page.get_by_role("button", name="Play")
+    for _ in range(2):
+        play.click()
+        expect(page.get_by_role("button", name="Pause")).to_be_visible()
+        page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_role("button", name="Play")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    assert audit_actions(site, "recording.play")[before:] == ["boss"]
+    page.close()
+
+
+def test_administrator_runs_the_policy_from_the_pages(browser, site):
+    page = signed_in(browser, site)
+    page.get_by_role("link", name="Administration").click()
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    page.get_by_label("User name").fill("newsup")
+    page.get_by_label("Role").select_option("supervisor")
+    page.get_by_label("Password").fill("a fresh long password")
+    page.get_by_label("Supervised queues (supervisors)").select_option(label="Internet support")
+    page.get_by_role("button", name="Create user").click()
+    expect(page.get_by_role("status")).to_have_text("User created.")
+    expect(page.get_by_role("link", name="newsup")).to_be_visible()
+    page.get_by_role("navigation", name="Administration").get_by_role(
+        "link", name="Settings"
+    ).click()
+    page.get_by_label("Who may download transcripts").select_option("administrators")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_role("status")).to_have_text("Settings saved.")
+    expect(page.get_by_label("Who may download transcripts")).to_have_value("administrators")
+    page.get_by_role("link", name="Audit log").click()
+    expect(page.locator("table.audit tbody tr").first).to_contain_text("setting.change")
+    with site["ctx"].db.session() as session:
+        assert policy.get(session, "downloads.transcript") == "administrators"
+        policy.set_value(session, "downloads.transcript", "everyone")
     page.close()
