@@ -5,7 +5,10 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import os
 import struct
+import subprocess
+import sys
 import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -159,3 +162,21 @@ def assert_nothing_stored(ctx: Context) -> Callable[[], None]:
         assert stored_files(ctx) == []
 
     return check
+
+
+def callscope(ctx: Context, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    """Run the `callscope` command as its own process on CTX's data dir."""
+    env = {
+        **os.environ,
+        "CALLSCOPE_DATA_DIR": str(ctx.settings.data_dir),
+        "CALLSCOPE_MODEL_DIR": str(ctx.settings.model_cache_dir),
+    }
+    env.pop("CALLSCOPE_DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "callscope", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )

@@ -6,17 +6,15 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
 
 from callscope import auth, policy
-from callscope.cli import main
 from callscope.context import Context
 from callscope.db.models import ApiToken, AuditEvent, User
 from callscope.web.app import create_app
-from tests.conftest import DEMO_CALLS, make_meta
+from tests.conftest import DEMO_CALLS, callscope, make_meta
 from tests.test_access import PASSWORD, sign_in
 
 
@@ -310,26 +308,28 @@ def test_audit_page_filters_by_action_and_user(site):
         assert boss.get("/admin/audit?start=yesterday").status_code == 422
 
 
-def test_cli_audit_and_user_commands(site, monkeypatch):
+def test_cli_audit_and_user_commands(site):
     ctx = site["ctx"]
-    monkeypatch.setenv("CALLSCOPE_DATA_DIR", str(ctx.settings.data_dir))
-    monkeypatch.setenv("CALLSCOPE_MODEL_DIR", str(ctx.settings.model_dir))
-    runner = CliRunner()
-    assert runner.invoke(main, ["users", "disable", "marcus"]).exit_code == 0
-    res = runner.invoke(
-        main, ["users", "set-password", "marcus", "--password-stdin"], input="tiny\n"
+    assert callscope(ctx, "users", "disable", "marcus").returncode == 0
+    res = callscope(ctx, "users", "set-password", "marcus", "--password-stdin", stdin="tiny\n")
+    assert res.returncode == 1 and "at least 8 characters" in res.stderr
+    res = callscope(
+        ctx, "users", "set-password", "marcus", "--password-stdin", stdin="a fine new password\n"
     )
-    assert res.exit_code == 1 and "at least 8 characters" in res.output
-    res = runner.invoke(
-        main, ["users", "set-password", "marcus", "--password-stdin"], input="a fine new password\n"
-    )
-    assert res.exit_code == 0
-    res = runner.invoke(main, ["users", "disable", "nobody"])
-    assert res.exit_code == 1 and "no user 'nobody'" in res.output
-    res = runner.invoke(main, ["audit", "--json"])
-    lines = res.output.strip().splitlines()
-    assert res.exit_code == 0 and len(lines) == 2
+    assert res.returncode == 0
+    res = callscope(ctx, "users", "disable", "nobody")
+    assert res.returncode == 1 and "no user 'nobody'" in res.stderr
+    res = callscope(ctx, "audit", "--json")
+    lines = res.stdout.strip().splitlines()
+    assert res.returncode == 0 and len(lines) == 2
     assert '"action": "user.password"' in lines[0] and '"actor": "cli:' in lines[0]
     assert '"action": "user.disable"' in lines[1]
-    res = runner.invoke(main, ["audit", "--action", "sign_in"])
-    assert res.exit_code == 0 and res.output == ""
+    res = callscope(ctx, "audit", "--action", "sign_in")
+    assert res.returncode == 0 and res.stdout == ""
+    res = callscope(ctx, "tokens", "create", "robot", "--user", "boss")
+    assert res.returncode == 0 and res.stdout.startswith("cs_")
+    listed = callscope(ctx, "tokens", "list").stdout
+    token_id = listed.split()[0]
+    assert "robot" in listed and res.stdout.strip() not in listed
+    assert callscope(ctx, "tokens", "revoke", token_id).returncode == 0
+    assert "revoked" in callscope(ctx, "tokens", "list").stdout

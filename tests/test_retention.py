@@ -7,13 +7,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import func, inspect, select, text
 
 from callscope import auth, jobs, policy, retention
 from callscope.audit import Actor
-from callscope.cli import main
 from callscope.context import Context
 from callscope.db.models import (
     AuditEvent,
@@ -25,7 +23,7 @@ from callscope.db.models import (
 )
 from callscope.retention import ErasureError, recording_keys
 from callscope.web.app import create_app
-from tests.conftest import DEMO_CALLS, FORMATS, make_meta
+from tests.conftest import DEMO_CALLS, FORMATS, callscope, make_meta
 from tests.test_access import PASSWORD, sign_in
 
 SHORT = FORMATS / "whatstheweatherlike.wav"
@@ -140,20 +138,18 @@ def everything_in_the_database(ctx: Context) -> str:
         )
 
 
-def test_erasing_a_customer_removes_them_everywhere(ctx: Context, monkeypatch):
+def test_erasing_a_customer_removes_them_everywhere(ctx: Context):
     first = processed(ctx, SHORT, meta_days_ago(3, customer="CUST-GONE"))
     second = ctx.ingestor.ingest_file(
         DEMO_CALLS / "synthetic_id_stereo.wav", meta_days_ago(2, customer="CUST-GONE")
     ).id
     kept = processed(ctx, SHORT, meta_days_ago(1, customer="CUST-STAYS"))
     gone_keys = (keys_of(ctx, first) | keys_of(ctx, second)) - keys_of(ctx, kept)
-    monkeypatch.setenv("CALLSCOPE_DATA_DIR", str(ctx.settings.data_dir))
-    monkeypatch.setenv("CALLSCOPE_MODEL_DIR", str(ctx.settings.model_dir))
 
-    res = CliRunner().invoke(main, ["erase-customer", "CUST-GONE", "--yes"])
+    res = callscope(ctx, "erase-customer", "CUST-GONE", "--yes")
 
-    assert res.exit_code == 0, res.output
-    assert "2 conversation(s)" in res.output
+    assert res.returncode == 0, res.stderr
+    assert "2 conversation(s)" in res.stdout
     dump = everything_in_the_database(ctx)
     assert "CUST-GONE" not in dump and "Name of CUST-GONE" not in dump
     assert "CUST-STAYS" in dump
@@ -164,8 +160,8 @@ def test_erasing_a_customer_removes_them_everywhere(ctx: Context, monkeypatch):
         assert entry.actor.startswith("cli:") and "CUST-GONE" not in repr(
             (entry.object_id, entry.details)
         )
-    res = CliRunner().invoke(main, ["erase-customer", "CUST-GONE", "--yes"])
-    assert res.exit_code == 1 and "no customer with external id 'CUST-GONE'" in res.output
+    res = callscope(ctx, "erase-customer", "CUST-GONE", "--yes")
+    assert res.returncode == 1 and "no customer with external id 'CUST-GONE'" in res.stderr
 
 
 def test_legal_hold_blocks_erasure(ctx: Context):
@@ -204,3 +200,23 @@ def test_admin_places_a_hold_and_erases_a_customer_from_the_pages(ctx: Context):
         assert "Customer erased." in page
         assert client.get(f"/conversations/{conv}").status_code == 404
         assert re.search(r"0 conversations", client.get("/conversations").text)
+
+
+def test_retention_and_legal_hold_from_the_command_line(ctx: Context):
+    meta = meta_days_ago(40)
+    ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", meta)
+    assert callscope(ctx, "settings", "set", "retention.days", "30").returncode == 0
+    res = callscope(ctx, "settings", "set", "retention.days", "--", "-3")
+    assert res.returncode == 1 and "must be at least 0" in res.stderr
+    held = callscope(ctx, "legal-hold", meta["external_id"])
+    assert held.returncode == 0 and "legal hold set" in held.stdout
+    assert callscope(ctx, "purge").stdout.startswith("removed 0 recording(s)")
+    assert callscope(ctx, "legal-hold", meta["external_id"], "--release").returncode == 0
+    assert callscope(ctx, "purge").stdout.startswith("removed 1 recording(s)")
+    audit_lines = callscope(ctx, "audit").stdout.splitlines()
+    assert [line.split()[2] for line in audit_lines] == [
+        "recording.purge",
+        "conversation.legal_hold",
+        "conversation.legal_hold",
+        "setting.change",
+    ]

@@ -112,30 +112,21 @@ def purge_expired(ctx: Context, now: datetime | None = None) -> Removed:
         )
         if mode == "recordings":
             query = query.join(Recording).where(Recording.purged_at.is_(None))
-        actor = Actor.system("retention")
+        whole = mode == "conversations"
+        remove = _delete_conversation if whole else _purge_recording
+        action = "conversation.delete" if whole else "recording.purge"
+        done = removed.conversations if whole else removed.recordings
         for conv in session.scalars(query).all():
-            if mode == "conversations":
-                keys += _delete_conversation(session, conv)
-                removed.conversations.append(conv.id)
-                audit.record(
-                    session,
-                    actor,
-                    "conversation.delete",
-                    "conversation",
-                    conv.id,
-                    reason=f"older than {days} days",
-                )
-            else:
-                keys += _purge_recording(session, conv)
-                removed.recordings.append(conv.id)
-                audit.record(
-                    session,
-                    actor,
-                    "recording.purge",
-                    "conversation",
-                    conv.id,
-                    reason=f"older than {days} days",
-                )
+            keys += remove(session, conv)
+            done.append(conv.id)
+            audit.record(
+                session,
+                Actor.system("retention"),
+                action,
+                "conversation",
+                conv.id,
+                reason=f"older than {days} days",
+            )
     removed.files = delete_unreferenced(ctx.db, ctx.store, keys)
     return removed
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
-from typing import Annotated, Any
-from urllib.parse import urlencode
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -16,7 +16,7 @@ from callscope.db.models import ApiToken, AuditEvent, Contact, Queue, User
 from callscope.i18n import N_
 from callscope.web import security
 from callscope.web.deps import Id, PageNumber, SessionDep, actor
-from callscope.web.pages import PageUser, day, render
+from callscope.web.pages import PageUser, day, list_link, render
 
 AUDIT_PAGE_SIZE = 50
 
@@ -42,6 +42,19 @@ def done(request: Request, target: str, message: str | None = None) -> RedirectR
 
 
 USER_ERRORS = (auth.UserError, policy.UnknownSetting, retention.ErasureError)
+
+
+def outcome(
+    request: Request, session: Session, target: str, action: Callable[[], object], message: str
+) -> RedirectResponse:
+    """Run an administrator ACTION; back to TARGET with MESSAGE, or with the reason it was
+    refused and none of its changes kept."""
+    try:
+        action()
+    except USER_ERRORS as exc:
+        session.rollback()
+        return done(request, target, str(exc))
+    return done(request, target, message)
 
 
 # --- users ---------------------------------------------------------------------------------
@@ -70,13 +83,15 @@ def create_user(
     agent_id: Annotated[str, Form()] = "",
     queues: Annotated[list[int] | None, Form()] = None,
 ) -> RedirectResponse:
-    try:
-        admin.create_user(
+    return outcome(
+        request,
+        session,
+        "/admin/users",
+        lambda: admin.create_user(
             session, actor(request, user), username, role, password, agent_id, queues or []
-        )
-    except USER_ERRORS as exc:
-        return done(request, "/admin/users", str(exc))
-    return done(request, "/admin/users", N_("User created."))
+        ),
+        N_("User created."),
+    )
 
 
 def _account(session: Session, user_id: int) -> User:
@@ -108,12 +123,15 @@ def update_user(
     agent_id: Annotated[str, Form()] = "",
     queues: Annotated[list[int] | None, Form()] = None,
 ) -> RedirectResponse:
-    target = f"/admin/users/{_account(session, user_id).id}"
-    try:
-        admin.update_user(session, actor(request, user), user_id, role, agent_id, queues or [])
-    except USER_ERRORS as exc:
-        return done(request, target, str(exc))
-    return done(request, target, N_("Saved."))
+    return outcome(
+        request,
+        session,
+        f"/admin/users/{_account(session, user_id).id}",
+        lambda: admin.update_user(
+            session, actor(request, user), user_id, role, agent_id, queues or []
+        ),
+        N_("Saved."),
+    )
 
 
 @router.post("/users/{user_id}/password")
@@ -124,12 +142,13 @@ def set_password(
     user: AdminUser,
     password: Annotated[str, Form()],
 ) -> RedirectResponse:
-    target = f"/admin/users/{_account(session, user_id).id}"
-    try:
-        admin.set_password(session, actor(request, user), user_id, password)
-    except USER_ERRORS as exc:
-        return done(request, target, str(exc))
-    return done(request, target, N_("Password set."))
+    return outcome(
+        request,
+        session,
+        f"/admin/users/{_account(session, user_id).id}",
+        lambda: admin.set_password(session, actor(request, user), user_id, password),
+        N_("Password set."),
+    )
 
 
 @router.post("/users/{user_id}/disabled")
@@ -140,12 +159,13 @@ def set_disabled(
     user: AdminUser,
     disabled: Annotated[bool, Form()],
 ) -> RedirectResponse:
-    target = f"/admin/users/{_account(session, user_id).id}"
-    try:
-        admin.set_disabled(session, actor(request, user), user_id, disabled)
-    except USER_ERRORS as exc:
-        return done(request, target, str(exc))
-    return done(request, target, N_("User disabled.") if disabled else N_("User enabled."))
+    return outcome(
+        request,
+        session,
+        f"/admin/users/{_account(session, user_id).id}",
+        lambda: admin.set_disabled(session, actor(request, user), user_id, disabled),
+        N_("User disabled.") if disabled else N_("User enabled."),
+    )
 
 
 # --- API tokens ----------------------------------------------------------------------------
@@ -259,10 +279,6 @@ def audit_page(
         "end": end,
     }
 
-    def link(**changes: Any) -> str:
-        params = {**filters, "page": page, **changes}
-        return urlencode({k: v for k, v in params.items() if v not in (None, "")})
-
     return render(
         request,
         "admin_audit.html",
@@ -271,7 +287,7 @@ def audit_page(
         actions=audit.ACTIONS,
         actors=session.scalars(select(AuditEvent.actor).distinct().order_by(AuditEvent.actor)),
         filters=filters,
-        link=link,
+        link=list_link(filters, page),
         total=total,
         page=page,
         pages=max(1, -(-total // AUDIT_PAGE_SIZE)),

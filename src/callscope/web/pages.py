@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -205,6 +206,16 @@ def day(value: str | None, field: str) -> date | None:
         raise HTTPException(422, f"{field} must be a date (YYYY-MM-DD)") from exc
 
 
+def list_link(filters: dict[str, Any], page: int) -> Callable[..., str]:
+    """The query string of a list page with some parameters changed (for sort and page links)."""
+
+    def link(**changes: Any) -> str:
+        params = {**filters, "page": page, **changes}
+        return urlencode({k: v for k, v in params.items() if v not in (None, "")})
+
+    return link
+
+
 @router.get("/conversations")
 def conversation_list(
     request: Request,
@@ -276,10 +287,6 @@ def conversation_list(
         "sort": sort,
     }
 
-    def query(**changes: Any) -> str:
-        params = {**filters, "page": page, **changes}
-        return urlencode({k: v for k, v in params.items() if v not in (None, "")})
-
     return render(
         request,
         "conversations.html",
@@ -289,7 +296,7 @@ def conversation_list(
         agents=agents,
         queues=queues,
         filters=filters,
-        query=query,
+        query=list_link(filters, page),
         total=total,
         page=page,
         pages=max(1, -(-total // PAGE_SIZE)),
