@@ -7,6 +7,10 @@ python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
 # the browser tests drive Debian's Chromium; the emoji font draws the sentiment faces
 [ -x /usr/bin/chromium ] || packages+=(chromium)
 [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || packages+=(fonts-noto-color-emoji)
+# the test suite runs a second time against a private PostgreSQL server, and the distributed
+# worker tests start Redis
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
+command -v redis-server >/dev/null || packages+=(redis-server)
 
 if [ ${#packages[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

@@ -9,14 +9,16 @@ import os
 import struct
 import subprocess
 import sys
+import uuid
 import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, inspect, select, table
+from sqlalchemy import func, inspect, make_url, select, table
 
 from callscope import auth
 from callscope.config import Settings
@@ -24,6 +26,9 @@ from callscope.context import Context
 from callscope.demo import CALLS_DIR
 from callscope.web.app import create_app
 
+# the admin database of a PostgreSQL server: when set, every test gets a database of its own
+# there instead of a SQLite file (`make test` runs the suite both ways)
+POSTGRES = os.environ.get("TEST_POSTGRES_URL")
 DATA = Path(__file__).parent / "data"
 FORMATS = DATA / "formats"
 CALLS = DATA / "calls"
@@ -100,6 +105,35 @@ def tone(seconds: float, freq: float = 440.0, level: float = 0.5, rate: int = 16
     return [level * math.sin(2 * math.pi * freq * i / rate) for i in range(int(seconds * rate))]
 
 
+def fresh_database_url() -> str:
+    """A new, empty database: on the PostgreSQL server of this run, else none (SQLite)."""
+    if not POSTGRES:
+        return ""
+    url = make_url(POSTGRES)
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(
+        host=url.host, port=url.port, user=url.username, dbname=url.database, autocommit=True
+    ) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def make_settings(data_dir: Path, **changes: Any) -> Settings:
+    """Settings over DATA_DIR with a database of their own (SQLite there, or PostgreSQL)."""
+    return Settings(data_dir=data_dir, database_url=fresh_database_url(), **changes)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment of a `callscope` process that works on SETTINGS' data."""
+    env = {**os.environ, "CALLSCOPE_DATA_DIR": str(settings.data_dir)}
+    env.pop("CALLSCOPE_DATABASE_URL", None)
+    if settings.database_url:
+        env["CALLSCOPE_DATABASE_URL"] = settings.database_url
+    if settings.model_dir:
+        env["CALLSCOPE_MODEL_DIR"] = str(settings.model_dir)
+    return env
+
+
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One speech-model cache for the whole run (the model is assembled once)."""
@@ -108,7 +142,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path, model_dir: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", model_dir=model_dir)
+    return make_settings(tmp_path / "data", model_dir=model_dir)
 
 
 @pytest.fixture
@@ -165,18 +199,12 @@ def assert_nothing_stored(ctx: Context) -> Callable[[], None]:
 
 
 def callscope(ctx: Context, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    """Run the `callscope` command as its own process on CTX's data dir."""
-    env = {
-        **os.environ,
-        "CALLSCOPE_DATA_DIR": str(ctx.settings.data_dir),
-        "CALLSCOPE_MODEL_DIR": str(ctx.settings.model_cache_dir),
-    }
-    env.pop("CALLSCOPE_DATABASE_URL", None)
+    """Run the `callscope` command as its own process on CTX's data."""
     return subprocess.run(
         [sys.executable, "-m", "callscope", *args],
         input=stdin,
         capture_output=True,
         text=True,
-        env=env,
+        env=settings_env(ctx.settings),
         timeout=300,
     )

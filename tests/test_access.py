@@ -13,11 +13,10 @@ from fastapi.testclient import TestClient
 from starlette.routing import compile_path
 
 from callscope import auth, policy
-from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import ApiToken, Conversation, Queue
 from callscope.web.app import create_app
-from tests.conftest import DEMO_CALLS, make_meta
+from tests.conftest import DEMO_CALLS, make_meta, make_settings
 
 PASSWORD = "a long test password"
 SECRET_ID = "CONV-SECRET-4711"
@@ -54,7 +53,7 @@ def sign_in(client: TestClient, username: str) -> str:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, model_dir) -> Iterator[dict[str, Any]]:
     """A secret call of agent AG-1 in queue Internet support, and one of AG-2 in Billing."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("access"), model_dir=model_dir)
+    settings = make_settings(tmp_path_factory.mktemp("access"), model_dir=model_dir)
     ctx = Context.open(settings)
     secret_meta = make_meta(external_id=SECRET_ID)
     secret_meta["customer"] = {"external_id": "CUST-SECRET", "name": SECRET_NAME}

@@ -10,10 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from callscope import auth, policy
-from callscope.config import Settings
 from callscope.context import Context
 from callscope.web.app import create_app
-from tests.conftest import DEMO_CALLS, FORMATS, make_meta, stored_files
+from tests.conftest import DEMO_CALLS, FORMATS, make_meta, make_settings, stored_files
 
 STEREO = DEMO_CALLS / "synthetic_en_stereo.wav"
 
@@ -150,7 +149,7 @@ def test_missing_parts_and_malformed_bodies_are_400(api: TestClient, assert_noth
 
 @pytest.fixture
 def small_api(tmp_path: Path):
-    ctx = Context.open(Settings(data_dir=tmp_path / "small", max_upload_mb=1))
+    ctx = Context.open(make_settings(tmp_path / "small", max_upload_mb=1))
     with ctx.db.session() as session:
         auth.add_user(session, "root", "admin", "long enough pw")
         token = auth.create_token(session, "root", "t")

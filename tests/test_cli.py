@@ -10,15 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO_CALLS, FORMATS, make_meta
+from tests.conftest import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
 
 STEREO = DEMO_CALLS / "synthetic_en_stereo.wav"
 
 
 @pytest.fixture
 def run(tmp_path: Path):
-    env = {**os.environ, "CALLSCOPE_DATA_DIR": str(tmp_path / "data")}
-    env.pop("CALLSCOPE_DATABASE_URL", None)
+    env = settings_env(make_settings(tmp_path / "data"))
 
     def call(*args: str, stdin: str = "", check: bool = True) -> subprocess.CompletedProcess:
         proc = subprocess.run(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from callscope.context import Context
 from callscope.db import Database, alembic_config
-from callscope.db.models import Base
+from callscope.db.models import Base, Job
 
 
 def test_migrations_create_every_table_of_the_models(ctx: Context):
@@ -23,10 +25,14 @@ def test_migrations_and_models_do_not_drift(ctx: Context):
     assert diff == []
 
 
-def test_sqlite_uses_wal_and_foreign_keys(ctx: Context):
-    with ctx.db.engine.connect() as conn:
-        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+def test_foreign_keys_are_enforced_and_sqlite_uses_wal(ctx: Context):
+    with pytest.raises(IntegrityError), ctx.db.session() as session:
+        session.add(Job(conversation_id=999))
+    if ctx.db.engine.dialect.name == "sqlite":
+        with ctx.db.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    else:
+        assert ctx.db.engine.dialect.name == "postgresql"
 
 
 def test_upgrade_twice_is_harmless(ctx: Context):

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
+from tests.conftest import make_settings, settings_env
+
 
 def test_demo_sets_up_users_and_processed_calls(tmp_path, model_dir):
-    env = {
-        **os.environ,
-        "CALLSCOPE_DATA_DIR": str(tmp_path / "data"),
-        "CALLSCOPE_MODEL_DIR": str(model_dir),
-    }
+    env = settings_env(make_settings(tmp_path / "data", model_dir=model_dir))
 
     def callscope(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(

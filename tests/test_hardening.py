@@ -13,11 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from callscope import analysis, auth, policy
-from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word
 from callscope.web.app import create_app
-from tests.conftest import FORMATS, make_meta, tone, write_wav
+from tests.conftest import FORMATS, make_meta, make_settings, tone, write_wav
 from tests.test_access import PASSWORD, routes, sign_in
 
 PAYLOAD = '<script>window.pwned=1</script><img src=x onerror="window.pwned=1">'
@@ -54,7 +53,7 @@ def plant_transcript(ctx: Context, conversation_id: int, text: str) -> None:
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory, model_dir) -> Iterator[dict]:
-    ctx = Context.open(Settings(data_dir=tmp_path_factory.mktemp("xss"), model_dir=model_dir))
+    ctx = Context.open(make_settings(tmp_path_factory.mktemp("xss"), model_dir=model_dir))
     conv = ctx.ingestor.ingest_file(SHORT, hostile_meta())
     plant_transcript(ctx, conv.id, "</script><script>window.pwned=1</script>" + PAYLOAD)
     with ctx.db.session() as session:

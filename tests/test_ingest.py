@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 
 from callscope import policy
-from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import Agent, Contact, Conversation, Job, Recording
 from callscope.ingest import (
@@ -108,7 +107,7 @@ def test_refuses_silent_audio(ctx, tmp_path, assert_nothing_stored):
 
 
 def test_refuses_upload_over_the_cap(tmp_path, assert_nothing_stored, ctx):
-    small = Context.open(Settings(data_dir=ctx.settings.data_dir, max_upload_mb=1))
+    small = Context.open(ctx.settings.model_copy(update={"max_upload_mb": 1}))
     try:
         _refused(
             small,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,11 +13,10 @@ import pytest
 from sqlalchemy import update
 
 from callscope import jobs
-from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, utcnow
 from callscope.store import blob_key
-from tests.conftest import DEMO_CALLS, FORMATS, make_meta
+from tests.conftest import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
 
 SHORT = FORMATS / "whatstheweatherlike.wav"
 
@@ -120,15 +118,10 @@ def test_a_live_job_is_not_taken_from_its_worker(ctx: Context):
 
 
 def test_worker_killed_mid_job_loses_nothing(tmp_path, model_dir):
-    settings = Settings(data_dir=tmp_path / "data", model_dir=model_dir, job_stale_after_s=3)
+    settings = make_settings(tmp_path / "data", model_dir=model_dir, job_stale_after_s=3)
     ctx = Context.open(settings)
     result = ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", make_meta())
-    env = {
-        **os.environ,
-        "CALLSCOPE_DATA_DIR": str(settings.data_dir),
-        "CALLSCOPE_MODEL_DIR": str(model_dir),
-        "CALLSCOPE_JOB_STALE_AFTER_S": "3",
-    }
+    env = {**settings_env(settings), "CALLSCOPE_JOB_STALE_AFTER_S": "3"}
     worker = subprocess.Popen(
         [sys.executable, "-m", "callscope", "worker"],
         env=env,
@@ -164,11 +157,7 @@ def test_worker_killed_mid_job_loses_nothing(tmp_path, model_dir):
 def test_cli_ingest_wait_shows_progress_and_ends_processed(tmp_path, model_dir):
     meta = tmp_path / "meta.json"
     meta.write_text(json.dumps(make_meta(mono=True)))
-    env = {
-        **os.environ,
-        "CALLSCOPE_DATA_DIR": str(tmp_path / "data"),
-        "CALLSCOPE_MODEL_DIR": str(model_dir),
-    }
+    env = settings_env(make_settings(tmp_path / "data", model_dir=model_dir))
     proc = subprocess.run(
         [
             sys.executable,

@@ -13,10 +13,9 @@ from sqlalchemy import func, select
 from benchmarks.evaluation import speaker_accuracy, truth_turns
 from callscope import jobs, media
 from callscope.analysis import document, document_json, html_safe_json, transcript_segments
-from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word
-from tests.conftest import DEMO_CALLS, make_meta, write_wav
+from tests.conftest import DEMO_CALLS, make_meta, make_settings, write_wav
 
 EN = DEMO_CALLS / "synthetic_en_stereo.wav"
 
@@ -34,7 +33,7 @@ def process(ctx: Context, path: Path, meta: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def module_ctx(tmp_path_factory, model_dir):
-    ctx = Context.open(Settings(data_dir=tmp_path_factory.mktemp("pipeline"), model_dir=model_dir))
+    ctx = Context.open(make_settings(tmp_path_factory.mktemp("pipeline"), model_dir=model_dir))
     yield ctx
     ctx.close()
 

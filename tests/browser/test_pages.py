@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -21,10 +20,9 @@ from sqlalchemy import select
 
 from benchmarks import chromium
 from callscope import auth, jobs, policy
-from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import AuditEvent, Conversation, User
-from tests.conftest import DEMO_CALLS, FORMATS, make_meta
+from tests.conftest import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
 from tests.test_hardening import PAYLOAD, hostile_meta, plant_transcript
 
 PASSWORD = "a long test password"
@@ -49,7 +47,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, model_dir):
     data = tmp_path_factory.mktemp("site")
-    ctx = Context.open(Settings(data_dir=data, model_dir=model_dir))
+    ctx = Context.open(make_settings(data, model_dir=model_dir))
     with ctx.db.session() as session:
         auth.add_user(session, "boss", "admin", PASSWORD)
         auth.add_user(session, "marcus", "agent", PASSWORD, agent_external_id="AG-1")
@@ -58,7 +56,7 @@ def site(tmp_path_factory, model_dir):
     result = ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", recent_meta())
     assert jobs.run_job(ctx, result.job, "test") == "processed"
     port = free_port()
-    env = {**os.environ, "CALLSCOPE_DATA_DIR": str(data), "CALLSCOPE_MODEL_DIR": str(model_dir)}
+    env = settings_env(ctx.settings)
     server = subprocess.Popen(
         [sys.executable, "-m", "callscope", "serve", "--no-worker", "--port", str(port)],
         env=env,
