@@ -177,6 +177,7 @@ def row_counts(ctx: Context) -> dict[str, int]:
         n
         for n in inspect(ctx.db.engine).get_table_names()
         if n not in ("alembic_version", "settings", "users", "api_tokens")
+        and not n.startswith("conversation_search_")  # FTS5's own tables
     ]
     with ctx.db.session() as session:
         return {n: session.scalar(select(func.count()).select_from(table(n))) for n in names}

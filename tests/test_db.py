@@ -21,7 +21,17 @@ def test_migrations_create_every_table_of_the_models(ctx: Context):
 
 def test_migrations_and_models_do_not_drift(ctx: Context):
     with ctx.db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                # the search index is dialect-specific DDL (an FTS5 table, a tsvector), kept
+                # out of the models on purpose
+                "include_name": lambda name, kind, _parent: (
+                    not (kind == "table" and (name or "").startswith("conversation_search"))
+                )
+            },
+        )
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from callscope import analysis, auth, policy
+from callscope import analysis, auth, policy, search
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word
 from callscope.web.app import create_app
@@ -31,8 +32,9 @@ def hostile_meta() -> dict:
     return meta
 
 
-def plant_transcript(ctx: Context, conversation_id: int, text: str) -> None:
-    """Give a conversation one transcript line of TEXT (as an import or a model might)."""
+def plant_transcript(ctx: Context, conversation_id: int, text: str, **results: Any) -> None:
+    """Give a conversation one transcript line of TEXT (as an import or a model might), and
+    RESULTS (columns of its analysis), and put it in the search index."""
     with ctx.db.session() as session:
         session.add(
             Segment(
@@ -46,9 +48,10 @@ def plant_transcript(ctx: Context, conversation_id: int, text: str) -> None:
             )
         )
         session.flush()
-        session.merge(ConversationAnalysis(conversation_id=conversation_id))
+        session.merge(ConversationAnalysis(conversation_id=conversation_id, **results))
         session.flush()
         analysis.store_transcript(session, conversation_id)
+        search.index(session, conversation_id)
 
 
 @pytest.fixture(scope="module")

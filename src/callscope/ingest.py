@@ -428,6 +428,7 @@ def _insert(session: Session, accepted: Accepted) -> IngestResult:
         regarding_url=regarding.url,
         started_at=started_at,
         ended_at=ended_at,
+        duration_s=(ended_at - started_at).total_seconds(),
         consent_status=meta.consent.status,
         consent_method=meta.consent.method,
         consent_at=meta.consent.at,

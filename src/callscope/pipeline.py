@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 from sqlalchemy import delete
 
-from callscope import analysis, asr, attribution, media, metrics, segments, sentiment
+from callscope import analysis, asr, attribution, media, metrics, search, segments, sentiment
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word, utcnow
 from callscope.store import blob_key
@@ -122,3 +122,4 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
         )
         session.flush()
         analysis.store_transcript(session, conversation_id)
+        search.index(session, conversation_id)

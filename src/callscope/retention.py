@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from callscope import audit, policy
+from callscope import audit, policy, search
 from callscope.audit import Actor
 from callscope.db import Database
 from callscope.db.models import (
@@ -80,6 +80,7 @@ def _purge_recording(session: Session, conv: Conversation) -> list[str]:
     rec = conv.recording
     keys = recording_keys(rec)
     session.execute(delete(Segment).where(Segment.conversation_id == conv.id))
+    search.remove(session, conv.id)
     result = session.get(ConversationAnalysis, conv.id)
     if result is not None:
         result.transcript = "[]"
@@ -92,6 +93,7 @@ def _delete_conversation(session: Session, conv: Conversation) -> list[str]:
     """Delete a conversation; the database cascades to its sessions, recording, transcript,
     analysis and jobs."""
     keys = recording_keys(conv.recording)
+    search.remove(session, conv.id)  # an FTS5 table has no foreign key to cascade
     session.execute(delete(Conversation).where(Conversation.id == conv.id))
     return keys
 

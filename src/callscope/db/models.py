@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -160,6 +161,7 @@ class Conversation(Base):
     regarding_url: Mapped[str | None] = mapped_column(String(2000))
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    duration_s: Mapped[float | None] = mapped_column(Float)  # ended_at − started_at
     consent_status: Mapped[str] = mapped_column(String(20), default="unknown")
     consent_method: Mapped[str | None] = mapped_column(String(100))
     consent_at: Mapped[datetime | None]
@@ -191,6 +193,7 @@ class Conversation(Base):
         Index("ix_conversations_contact", "contact_id"),
         Index("ix_conversations_agent", "primary_agent_id"),
         Index("ix_conversations_queue", "queue_id"),
+        Index("ix_conversations_duration", "duration_s"),
     )
 
 
@@ -220,7 +223,7 @@ class Recording(Base):
         ForeignKey("conversations.id", ondelete="CASCADE"), unique=True
     )
     sha256: Mapped[str] = mapped_column(String(64), index=True)
-    size_bytes: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
     original_filename: Mapped[str | None] = mapped_column(String(500))
     container: Mapped[str] = mapped_column(String(50))
     codec: Mapped[str] = mapped_column(String(50))

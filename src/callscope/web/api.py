@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callscope import analysis, audit, policy
+from callscope import analysis, audit, policy, search
 from callscope.access import visible_conversations
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, User
@@ -64,30 +65,57 @@ async def ingest_conversation(request: Request, user: UserDep, ctx: ContextDep) 
 def list_conversations(
     session: SessionDep,
     user: UserDep,
+    q: Annotated[
+        str | None, Query(max_length=200, description='words and "phrases" in the transcript')
+    ] = None,
+    external_id: str | None = None,
+    agent: Annotated[str | None, Query(description="the primary agent's external id")] = None,
+    queue: Annotated[str | None, Query(description="the queue's name")] = None,
+    sentiment: Annotated[str | None, Query(pattern="^(positive|neutral|negative)$")] = None,
+    start: Annotated[date | None, Query(description="started on or after this day")] = None,
+    end: Annotated[date | None, Query(description="started on or before this day")] = None,
+    min_duration_s: Annotated[float | None, Query(ge=0)] = None,
+    max_duration_s: Annotated[float | None, Query(ge=0)] = None,
+    min_agent_talk_pct: Annotated[float | None, Query(ge=0, le=100)] = None,
+    max_agent_talk_pct: Annotated[float | None, Query(ge=0, le=100)] = None,
+    sort: Annotated[str, Query(pattern="^-?(started_at|duration|sentiment)$")] = "-started_at",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-    external_id: str | None = None,
 ) -> dict[str, Any]:
-    """The conversations the caller may see, newest first."""
-    query = visible_conversations(user)
-    if external_id is not None:
-        query = query.where(Conversation.external_id == external_id)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = session.scalars(
-        query.order_by(Conversation.started_at.desc(), Conversation.id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
+    """The conversations the caller may see, newest first; `q` searches the transcripts and
+    gives each item a `snippet` (HTML: escaped text, matches in `<mark>`)."""
+    filters = search.Filters(
+        q=q,
+        external_id=external_id,
+        agent_external_id=agent,
+        queue_name=queue,
+        sentiment=sentiment,
+        start=start,
+        end=end,
+        min_duration_s=min_duration_s,
+        max_duration_s=max_duration_s,
+        min_agent_talk_pct=min_agent_talk_pct,
+        max_agent_talk_pct=max_agent_talk_pct,
+        sort=sort,
+    )
+    results = search.find(session, user, filters, limit, offset)
     return {
-        "total": total,
+        "total": results.total,
         "items": [
             {
-                "id": c.id,
-                "external_id": c.external_id,
-                "status": c.processing_status,
-                **analysis.overview(c),
+                "id": hit.conversation.id,
+                "external_id": hit.conversation.external_id,
+                "status": hit.conversation.processing_status,
+                **analysis.overview(hit.conversation),
+                "sentiment": (
+                    {"label": hit.analysis.sentiment_label, "score": hit.analysis.sentiment_score}
+                    if hit.analysis
+                    else None
+                ),
+                "agent_talk_pct": hit.analysis.agent_talk_pct if hit.analysis else None,
+                **({"snippet": hit.snippet} if q else {}),
             }
-            for c in rows
+            for hit in results.hits
         ],
     }
 

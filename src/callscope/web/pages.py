@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -13,9 +13,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from callscope import analysis, audit, auth, i18n, policy, sentiment
+from callscope import analysis, audit, auth, i18n, policy, search, sentiment
 from callscope.access import visible_conversations
 from callscope.audit import Actor
 from callscope.db.models import (
@@ -43,11 +43,6 @@ TEMPLATES.env.filters.update(number=i18n.number, span=i18n.span)
 TEMPLATES.env.globals["faces"] = sentiment.EMOJI
 PAGE_SIZE = 25
 DASHBOARD_DAYS = 30
-SORTS = {
-    "started_at": Conversation.started_at,
-    "duration": Conversation.ended_at - Conversation.started_at,
-    "sentiment": ConversationAnalysis.sentiment_score,
-}
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(security.csrf_protect)])
 
@@ -216,45 +211,52 @@ def list_link(filters: dict[str, Any], page: int) -> Callable[..., str]:
     return link
 
 
+NUMBER = r"^(\d{1,9}(\.\d{1,3})?)?$"  # an optional non-negative number, as typed in a form
+
+
+def _number(value: str | None) -> float | None:
+    return float(value) if value else None
+
+
 @router.get("/conversations")
 def conversation_list(
     request: Request,
     session: SessionDep,
     user: PageUser,
+    q: Annotated[str | None, Query(max_length=200)] = None,
     agent: Annotated[str | None, Query(pattern=r"^\d{0,18}$")] = None,
     queue: Annotated[str | None, Query(pattern=r"^\d{0,18}$")] = None,
     sentiment: Annotated[str | None, Query(pattern="^(positive|neutral|negative)?$")] = None,
     start: str | None = None,
     end: str | None = None,
+    min_minutes: Annotated[str | None, Query(pattern=NUMBER)] = None,
+    max_minutes: Annotated[str | None, Query(pattern=NUMBER)] = None,
+    min_talk: Annotated[str | None, Query(pattern=NUMBER)] = None,
+    max_talk: Annotated[str | None, Query(pattern=NUMBER)] = None,
     sort: Annotated[str, Query(pattern="^-?(started_at|duration|sentiment)$")] = "-started_at",
     page: PageNumber = 1,
 ) -> HTMLResponse:
-    """Closed conversations the user may see, filtered, sorted and paged (S3a)."""
-    agent_id, queue_id = int(agent or 0), int(queue or 0)
-    query = visible_conversations(user).outerjoin(
-        ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id
+    """Closed conversations the user may see: searched, filtered, sorted and paged (S3a, B4)."""
+    low, high = _number(min_minutes), _number(max_minutes)
+    results = search.find(
+        session,
+        user,
+        search.Filters(
+            q=q,
+            agent_id=int(agent or 0),
+            queue_id=int(queue or 0),
+            sentiment=sentiment,
+            start=day(start, "start"),
+            end=day(end, "end"),
+            min_duration_s=low * 60 if low is not None else None,
+            max_duration_s=high * 60 if high is not None else None,
+            min_agent_talk_pct=_number(min_talk),
+            max_agent_talk_pct=_number(max_talk),
+            sort=sort,
+        ),
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
     )
-    if agent_id:
-        query = query.where(Conversation.primary_agent_id == agent_id)
-    if queue_id:
-        query = query.where(Conversation.queue_id == queue_id)
-    if sentiment:
-        query = query.where(ConversationAnalysis.sentiment_label == sentiment)
-    first, last = day(start, "start"), day(end, "end")
-    if first:
-        query = query.where(Conversation.started_at >= datetime.combine(first, time(), tzinfo=UTC))
-    if last:
-        query = query.where(
-            Conversation.started_at < datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC)
-        )
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    column = SORTS[sort.lstrip("-")]
-    order = column.desc() if sort.startswith("-") else column.asc()
-    rows = session.scalars(
-        query.order_by(order.nulls_last(), Conversation.id.desc())
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-    ).all()
     visible_ids = visible_conversations(user).with_only_columns(Conversation.id)
     agents = session.scalars(
         select(Agent)
@@ -270,36 +272,31 @@ def conversation_list(
         .where(Queue.id.in_(select(Conversation.queue_id).where(Conversation.id.in_(visible_ids))))
         .order_by(Queue.name)
     ).all()
-    results = {
-        r.conversation_id: r
-        for r in session.scalars(
-            select(ConversationAnalysis).where(
-                ConversationAnalysis.conversation_id.in_([c.id for c in rows])
-            )
-        )
-    }
     filters = {
+        "q": q,
         "agent": agent,
         "queue": queue,
         "sentiment": sentiment,
         "start": start,
         "end": end,
+        "min_minutes": min_minutes,
+        "max_minutes": max_minutes,
+        "min_talk": min_talk,
+        "max_talk": max_talk,
         "sort": sort,
     }
-
     return render(
         request,
         "conversations.html",
         user,
-        rows=rows,
-        results=results,
+        hits=results.hits,
         agents=agents,
         queues=queues,
         filters=filters,
         query=list_link(filters, page),
-        total=total,
+        total=results.total,
         page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        pages=max(1, -(-results.total // PAGE_SIZE)),
     )
 
 
