@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, inspect
 
 from tests.conftest import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
 
@@ -17,7 +18,8 @@ STEREO = DEMO_CALLS / "synthetic_en_stereo.wav"
 
 @pytest.fixture
 def run(tmp_path: Path):
-    env = settings_env(make_settings(tmp_path / "data"))
+    settings = make_settings(tmp_path / "data")
+    env = settings_env(settings)
 
     def call(*args: str, stdin: str = "", check: bool = True) -> subprocess.CompletedProcess:
         proc = subprocess.run(
@@ -32,6 +34,7 @@ def run(tmp_path: Path):
             raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
         return proc
 
+    call.settings = settings
     return call
 
 
@@ -41,16 +44,21 @@ def meta_file(tmp_path: Path, meta) -> str:
     return str(path)
 
 
-def test_init_creates_the_sqlite_database(run, tmp_path):
+def test_init_creates_the_database(run, tmp_path):
     out = run("init").stdout
-    assert (tmp_path / "data" / "callscope.db").is_file()
     assert "database ready" in out
+    engine = create_engine(run.settings.resolved_database_url)
+    assert "conversations" in inspect(engine).get_table_names()
+    engine.dispose()
+    if not run.settings.database_url:  # the default: SQLite in the data dir
+        assert (tmp_path / "data" / "callscope.db").is_file()
 
 
 def test_config_prints_the_settings_in_force(run, tmp_path):
     out = run("config").stdout
     assert f"data_dir         = {tmp_path / 'data'}" in out
-    assert f"sqlite:///{tmp_path / 'data' / 'callscope.db'}" in out
+    expected = run.settings.database_url or f"sqlite:///{tmp_path / 'data' / 'callscope.db'}"
+    assert f"database (used)  = {expected}" in out
 
 
 def test_config_file_is_read_and_env_overrides_it(tmp_path):

@@ -26,8 +26,8 @@ def test_migrations_and_models_do_not_drift(ctx: Context):
             opts={
                 # the search index is dialect-specific DDL (an FTS5 table, a tsvector), kept
                 # out of the models on purpose
-                "include_name": lambda name, kind, _parent: (
-                    not (kind == "table" and (name or "").startswith("conversation_search"))
+                "include_name": lambda name, _kind, parent: (
+                    not ((parent.get("table_name") or name or "").startswith("conversation_search"))
                 )
             },
         )

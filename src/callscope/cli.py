@@ -331,8 +331,9 @@ def settings_set(key: str, value: str) -> None:
 @click.option("--port", type=int, help="port to listen on (default from settings)")
 @click.option("--no-worker", is_flag=True, help="do not run the embedded processing worker")
 def serve(host: str | None, port: int | None, no_worker: bool) -> None:
-    """Serve the web app and API (the database is created or upgraded first)."""
-    run_server(host, port, with_worker=not no_worker)
+    """Serve the web app and API (the database is created or upgraded first). Without a
+    broker, an embedded worker processes jobs; with one, `callscope worker` processes do."""
+    run_server(host, port, with_worker=not no_worker and not get_settings().broker_url)
 
 
 def run_server(
@@ -356,10 +357,16 @@ def run_server(
 @main.command()
 @click.option("--once", is_flag=True, help="run the waiting jobs, then exit")
 def worker(once: bool) -> None:
-    """Run the processing worker (without the web app)."""
+    """Run the processing worker (without the web app): a Celery worker when a broker is
+    configured (CALLSCOPE_BROKER_URL), otherwise one that polls the database."""
     from callscope import jobs
 
     with opened() as ctx:
+        if ctx.settings.broker_url and not once:
+            from callscope.queue import run_celery_worker
+
+            run_celery_worker(ctx)
+            return
         if once:
             click.echo(f"processed {jobs.run_pending(ctx, jobs.worker_name())} job(s)")
             return

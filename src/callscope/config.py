@@ -36,6 +36,12 @@ class Settings(BaseModel):
     job_stale_after_s: float = Field(
         60.0, gt=0, description="a job without heartbeat this long was abandoned and is retried"
     )
+    broker_url: str = Field(
+        "", description="Celery broker (redis://…) for distributed workers; default: none"
+    )
+    broker_visibility_timeout_s: float = Field(
+        3600.0, gt=0, description="an unacknowledged task is delivered again after this long"
+    )
     timezone: str = Field("UTC", description="time zone the pages show times in (IANA name)")
     host: str = Field("127.0.0.1", description="address `callscope serve` listens on")
     port: int = Field(8000, gt=0, lt=65536, description="port `callscope serve` listens on")

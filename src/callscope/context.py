@@ -7,20 +7,22 @@ from dataclasses import dataclass, field
 from callscope.config import Settings
 from callscope.db import Database
 from callscope.ingest import Ingestor
+from callscope.queue import JobQueue, open_queue
 from callscope.store import MediaStore, open_store
 
 
 @dataclass
 class Context:
-    """Settings, database, media store and the ingestor over them."""
+    """Settings, database, media store, job queue and the ingestor over them."""
 
     settings: Settings
     db: Database
     store: MediaStore
+    queue: JobQueue
     ingestor: Ingestor = field(init=False)
 
     def __post_init__(self) -> None:
-        self.ingestor = Ingestor(self.settings, self.db, self.store)
+        self.ingestor = Ingestor(self.settings, self.db, self.store, self.queue)
 
     @classmethod
     def open(cls, settings: Settings, *, upgrade: bool = True) -> Context:
@@ -29,7 +31,9 @@ class Context:
         db = Database(settings.resolved_database_url)
         if upgrade:
             db.upgrade()
-        return cls(settings, db, open_store(settings.media_url, settings.media_dir))
+        return cls(
+            settings, db, open_store(settings.media_url, settings.media_dir), open_queue(settings)
+        )
 
     def close(self) -> None:
         self.db.dispose()

@@ -30,6 +30,7 @@ from callscope.db.models import (
     Skill,
     Workstream,
 )
+from callscope.queue import JobQueue
 from callscope.store import MediaStore, SpooledUpload, UploadTooLarge, blob_key, spool_stream
 
 SUPPORTED_LANGUAGES = ("en", "id")
@@ -249,10 +250,13 @@ class Accepted:
 class Ingestor:
     """Accepts recordings into one database and media store."""
 
-    def __init__(self, settings: Settings, db: Database, store: MediaStore) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, store: MediaStore, queue: JobQueue
+    ) -> None:
         self.settings = settings
         self.db = db
         self.store = store
+        self.queue = queue
 
     def spool(self, stream: BinaryIO, filename: str | None = None) -> SpooledUpload:
         """Stream the audio to a temporary file under the size cap."""
@@ -299,12 +303,15 @@ class Ingestor:
             keys = self._store_media(upload, order)
             try:
                 accepted = Accepted(meta, info, mapping, upload, keys, filename)
-                return self._write_rows(accepted)
+                result = self._write_rows(accepted)
             except BaseException:
                 self._forget_media(keys)
                 raise
         finally:
             upload.discard()
+        if result.created:
+            self.queue.announce(result.job)
+        return result
 
     def _existing(self, external_id: str, sha256: str) -> IngestResult | None:
         """The conversation already ingested under this external id, if its audio is the same."""

@@ -42,11 +42,13 @@ def _stale_before(ctx: Context) -> datetime:
     return utcnow() - timedelta(seconds=ctx.settings.job_stale_after_s)
 
 
-def _claimable(ctx: Context):  # type: ignore[no-untyped-def]
-    stale = _stale_before(ctx)
+def claimable(ctx: Context, stale_only: bool = False):  # type: ignore[no-untyped-def]
+    """The condition on Job of jobs a worker may take now: queued, or processing without a
+    recent heartbeat (its worker stopped), with attempts left. STALE_ONLY: only the latter."""
+    abandoned = and_(Job.status == "processing", Job.heartbeat_at < _stale_before(ctx))
     return and_(
         Job.attempts < Job.max_attempts,
-        or_(Job.status == "queued", and_(Job.status == "processing", Job.heartbeat_at < stale)),
+        abandoned if stale_only else or_(Job.status == "queued", abandoned),
     )
 
 
@@ -56,7 +58,7 @@ def _claim(ctx: Context, job_id: int, worker: str) -> bool:
     with ctx.db.session() as session:
         taken = session.execute(
             update(Job)
-            .where(Job.id == job_id, _claimable(ctx))
+            .where(Job.id == job_id, claimable(ctx))
             .values(
                 status="processing",
                 worker=worker,
@@ -161,7 +163,7 @@ def run_job(
 def next_job(ctx: Context) -> int | None:
     """The oldest job a worker may take now."""
     with ctx.db.session() as session:
-        return session.scalar(select(Job.id).where(_claimable(ctx)).order_by(Job.id).limit(1))
+        return session.scalar(select(Job.id).where(claimable(ctx)).order_by(Job.id).limit(1))
 
 
 def run_pending(
@@ -188,6 +190,7 @@ def retry(ctx: Context, job_id: int) -> None:
         job.error = None
         job.finished_at = None
         session.get(Conversation, job.conversation_id).processing_status = "queued"
+    ctx.queue.announce(job_id)
 
 
 class Worker:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, select, text
+from sqlalchemy import ColumnElement, Select, bindparam, column, func, select, table, text
 from sqlalchemy.orm import Session
 
 from callscope.access import visible_conversations
@@ -36,6 +36,8 @@ SORTS = {
     "sentiment": ConversationAnalysis.sentiment_score,
 }
 _TERM = re.compile(r'"([^"]*)"|(\S+)')
+# the PostgreSQL index (made by a migration, not a model: FTS5 and tsvector have no common DDL)
+_PG = table("conversation_search", column("conversation_id"), column("body"), column("document"))
 
 
 @dataclass
@@ -99,11 +101,7 @@ def _fts5(found: list[str]) -> str:
 def matching(session: Session, found: list[str]) -> ColumnElement[bool]:
     """A condition on Conversation: its transcript holds every term (a phrase in order)."""
     if _postgres(session):
-        ids = (
-            select(text("conversation_id"))
-            .select_from(text("conversation_search"))
-            .where(text("document").op("@@")(_tsquery(found)))
-        )
+        ids = select(_PG.c.conversation_id).where(_PG.c.document.op("@@")(_tsquery(found)))
     else:
         ids = (
             select(text("rowid"))
@@ -181,11 +179,9 @@ def _snippets(session: Session, found: list[str], ids: list[int]) -> dict[int, s
         options = f"StartSel={START},StopSel={STOP},MaxWords={SNIPPET_WORDS},MinWords=6"
         rows = session.execute(
             select(
-                text("conversation_id"),
-                func.ts_headline("simple", text("body"), _tsquery(found), options),
-            )
-            .select_from(text("conversation_search"))
-            .where(text("conversation_id").in_(ids))
+                _PG.c.conversation_id,
+                func.ts_headline("simple", _PG.c.body, _tsquery(found), options),
+            ).where(_PG.c.conversation_id.in_(ids))
         )
     else:
         rows = session.execute(
