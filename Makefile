@@ -16,9 +16,11 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/callscope demo
 
+# The whole suite twice: on SQLite, then on a private PostgreSQL server.
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/python -m pytest
+	bash scripts/test-services.sh $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
