@@ -24,7 +24,10 @@ class Settings(BaseModel):
         Path("./callscope-data"), description="where the database, media and models live"
     )
     database_url: str = Field("", description="SQLAlchemy URL; default: SQLite in the data dir")
-    media_url: str = Field("", description="media store; default: the data dir's media folder")
+    media_url: str = Field(
+        "",
+        description="media store: a folder or s3://bucket/prefix (default: DATA_DIR/media)",
+    )
     max_upload_mb: int = Field(1024, gt=0, description="largest audio file accepted at ingest")
     max_audio_hours: float = Field(12.0, gt=0, description="longest recording accepted at ingest")
     asr_model: str = Field("base", description="bundled Whisper model (base, tiny.en) or a path")
@@ -70,6 +73,11 @@ class Settings(BaseModel):
     def media_dir(self) -> Path:
         """The default local media folder (used when CALLSCOPE_MEDIA_URL is not set)."""
         return self.data_dir / "media"
+
+    @property
+    def media_cache_dir(self) -> Path:
+        """Local copies of media kept in an object store (read for decoding and playback)."""
+        return self.data_dir / "media-cache"
 
     @property
     def tmp_dir(self) -> Path:

@@ -31,9 +31,8 @@ class Context:
         db = Database(settings.resolved_database_url)
         if upgrade:
             db.upgrade()
-        return cls(
-            settings, db, open_store(settings.media_url, settings.media_dir), open_queue(settings)
-        )
+        store = open_store(settings.media_url, settings.media_dir, settings.media_cache_dir)
+        return cls(settings, db, store, open_queue(settings))
 
     def close(self) -> None:
         self.db.dispose()

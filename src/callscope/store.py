@@ -1,4 +1,5 @@
-"""Media storage: content-addressed blobs behind a small interface (local folder for now)."""
+"""Media storage: content-addressed blobs behind a small interface, in a local or shared
+folder or an S3-compatible object store."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from callscope.config import ConfigError
 
 CHUNK = 1024 * 1024
 
@@ -150,10 +154,78 @@ class LocalMediaStore:
         self._path(key).unlink(missing_ok=True)
 
 
-def open_store(media_url: str, default_dir: Path) -> MediaStore:
-    """The media store for a CALLSCOPE_MEDIA_URL (empty or file:// → local folder)."""
+class S3MediaStore:
+    """Media in an S3-compatible object store (AWS S3, MinIO, Ceph …), for several machines.
+
+    Objects are written whole (a reader never sees half of one). Reading needs a local file
+    (decoding, HTTP Range responses), so `local_path` downloads an object once into a cache
+    folder and reuses it; the cache can be emptied at any time.
+    """
+
+    def __init__(self, bucket: str, prefix: str, cache_dir: Path, client: Any) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.cache = LocalMediaStore(cache_dir)
+        self.client = client
+
+    def _object(self, key: str) -> str:
+        self.cache._path(key)  # the same key rules as on disk
+        return self.prefix + key
+
+    def put_file(self, key: str, source: Path, *, move: bool = False) -> None:
+        self.client.upload_file(str(source), self.bucket, self._object(key))
+        self.cache.put_file(key, source, move=move)
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._object(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def local_path(self, key: str) -> Path:
+        path = self.cache.local_path(key)
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".part-", dir=path.parent)
+            os.close(fd)
+            try:
+                self.client.download_file(self.bucket, self._object(key), tmp)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return path
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._object(key))
+        self.cache.delete(key)
+
+
+def open_store(media_url: str, default_dir: Path, cache_dir: Path) -> MediaStore:
+    """The media store for a CALLSCOPE_MEDIA_URL: empty, a path or file:// → a local (or
+    shared) folder; s3://BUCKET/PREFIX[?endpoint=URL&region=NAME] → an S3-compatible store
+    (credentials from the usual AWS variables or files)."""
     if not media_url:
         return LocalMediaStore(default_dir)
     if media_url.startswith("file://") or "://" not in media_url:
         return LocalMediaStore(Path(media_url.removeprefix("file://")))
-    raise ValueError(f"unsupported media store URL {media_url!r} (use a folder path or file://)")
+    url = urlsplit(media_url)
+    if url.scheme == "s3" and url.netloc:
+        import boto3
+
+        options = parse_qs(url.query)
+        client = boto3.client(
+            "s3",
+            endpoint_url=options.get("endpoint", [None])[0],
+            region_name=options.get("region", [None])[0],
+        )
+        return S3MediaStore(url.netloc, url.path, cache_dir, client)
+    raise ConfigError(
+        f"CALLSCOPE_MEDIA_URL: unsupported media store URL {media_url!r}"
+        " (use a folder path, file://… or s3://bucket/prefix)"
+    )
