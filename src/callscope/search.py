@@ -115,26 +115,35 @@ def _day(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
+def _filters_results(f: Filters) -> bool:
+    return (
+        bool(f.sentiment) or f.min_agent_talk_pct is not None or (f.max_agent_talk_pct is not None)
+    )
+
+
 def filtered(session: Session, user: User, f: Filters) -> Select[tuple[Conversation]]:
-    """The conversations USER may see that pass F, their analysis joined (outer)."""
+    """The conversations USER may see that pass F (with their analysis joined only when F
+    filters on it)."""
     conditions: list[ColumnElement[bool]] = []
     if found := terms(f.q):
         conditions.append(matching(session, found))
     if f.external_id is not None:
         conditions.append(Conversation.external_id == f.external_id)
-    if f.agent_id:
-        conditions.append(Conversation.primary_agent_id == f.agent_id)
+    # names are looked up first: an equality on the indexed id is what the planner uses best
+    agent_id = f.agent_id
     if f.agent_external_id:
-        agents = select(Agent.id).where(Agent.external_id == f.agent_external_id)
-        conditions.append(Conversation.primary_agent_id.in_(agents))
-    if f.queue_id:
-        conditions.append(Conversation.queue_id == f.queue_id)
+        agent_id = session.scalar(select(Agent.id).where(Agent.external_id == f.agent_external_id))
+        agent_id = agent_id or -1  # no such agent: nothing matches
+    if agent_id:
+        conditions.append(Conversation.primary_agent_id == agent_id)
+    queue_id = f.queue_id
     if f.queue_name:
-        conditions.append(
-            Conversation.queue_id.in_(select(Queue.id).where(Queue.name == f.queue_name))
-        )
+        queue_id = session.scalar(select(Queue.id).where(Queue.name == f.queue_name)) or -1
+    if queue_id:
+        conditions.append(Conversation.queue_id == queue_id)
+    results: list[ColumnElement[bool]] = []
     if f.sentiment:
-        conditions.append(ConversationAnalysis.sentiment_label == f.sentiment)
+        results.append(ConversationAnalysis.sentiment_label == f.sentiment)
     if f.start:
         conditions.append(Conversation.started_at >= _day(f.start))
     if f.end:
@@ -144,22 +153,27 @@ def filtered(session: Session, user: User, f: Filters) -> Select[tuple[Conversat
     if f.max_duration_s is not None:
         conditions.append(Conversation.duration_s <= f.max_duration_s)
     if f.min_agent_talk_pct is not None:
-        conditions.append(ConversationAnalysis.agent_talk_pct >= f.min_agent_talk_pct)
+        results.append(ConversationAnalysis.agent_talk_pct >= f.min_agent_talk_pct)
     if f.max_agent_talk_pct is not None:
-        conditions.append(ConversationAnalysis.agent_talk_pct <= f.max_agent_talk_pct)
-    return (
-        visible_conversations(user)
-        .outerjoin(ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id)
-        .where(*conditions)
-    )
+        results.append(ConversationAnalysis.agent_talk_pct <= f.max_agent_talk_pct)
+    query = visible_conversations(user)
+    if results:  # joined only when filtered on: the join makes counting every row slow
+        query = query.join(
+            ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id
+        )
+    return query.where(*conditions, *results)
 
 
 def find(session: Session, user: User, f: Filters, limit: int, offset: int = 0) -> Results:
     """A page of the conversations USER may see that pass F, with snippets when F searches."""
     query = filtered(session, user, f)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    total = session.scalar(query.with_only_columns(func.count(Conversation.id))) or 0
     column = SORTS[f.sort.lstrip("-")]
     order = column.desc() if f.sort.startswith("-") else column.asc()
+    if not _filters_results(f):
+        query = query.outerjoin(
+            ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id
+        )
     rows = session.execute(
         query.add_columns(ConversationAnalysis)
         .order_by(order.nulls_last(), Conversation.id.desc())
