@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from callscope import auth, jobs, policy, retention, search
 from callscope.context import Context
 from callscope.db.models import User
+from callscope.web import pages
 from callscope.web.app import create_app
 from tests.conftest import FORMATS, make_meta, make_settings
 from tests.test_access import PASSWORD, sign_in
@@ -147,3 +148,23 @@ def test_processing_indexes_and_retention_removes(tmp_path, model_dir):
         boss = session.query(User).filter_by(username="boss").one()
         assert search.find(session, boss, search.Filters(q="weather"), limit=5).total == 0
     ctx.close()
+
+
+def test_a_text_search_counts_up_to_the_cap(corpus, monkeypatch):
+    monkeypatch.setattr(search, "COUNT_CAP", 2)
+    monkeypatch.setattr(pages, "PAGE_SIZE", 2)
+    with corpus["ctx"].db.session() as session:
+        boss = session.query(User).filter_by(username="boss").one()
+        results = search.find(session, boss, search.Filters(q="refund"), limit=1)
+        assert (results.total, results.total_is_exact, len(results.hits)) == (3, False, 1)
+        exact = search.find(session, boss, search.Filters(q="arrived"), limit=1)
+        assert (exact.total, exact.total_is_exact) == (2, True)
+    with TestClient(create_app(corpus["ctx"])) as client:
+        sign_in(client, "boss")
+        page = client.get("/conversations", params={"q": "refund"}).text
+        assert "More than 2 conversations" in page and 'rel="next"' in page
+        assert "Page 1 of" not in page
+        assert (
+            client.get("/api/v1/conversations", params={"q": "refund"}).json()["total_is_exact"]
+            is False
+        )

@@ -30,6 +30,9 @@ from callscope.db.models import (
 
 START, STOP = "\x02", "\x03"  # snippet markers; transcript text never contains them
 SNIPPET_WORDS = 16
+# A common word is in most transcripts; counting every match would read them all, so a text
+# search counts up to this many and says "more than" beyond.
+COUNT_CAP = 1000
 SORTS = {
     "started_at": Conversation.started_at,
     "duration": Conversation.duration_s,
@@ -69,8 +72,12 @@ class Hit:
 
 @dataclass
 class Results:
-    total: int
+    total: int  # with a text search, counted up to COUNT_CAP + 1 only
     hits: list[Hit] = field(default_factory=list)
+
+    @property
+    def total_is_exact(self) -> bool:
+        return self.total <= COUNT_CAP
 
 
 def terms(q: str | None) -> list[str]:
@@ -167,7 +174,12 @@ def filtered(session: Session, user: User, f: Filters) -> Select[tuple[Conversat
 def find(session: Session, user: User, f: Filters, limit: int, offset: int = 0) -> Results:
     """A page of the conversations USER may see that pass F, with snippets when F searches."""
     query = filtered(session, user, f)
-    total = session.scalar(query.with_only_columns(func.count(Conversation.id))) or 0
+    found = terms(f.q)
+    if found:
+        capped = query.with_only_columns(Conversation.id).limit(COUNT_CAP + 1).subquery()
+        total = session.scalar(select(func.count()).select_from(capped)) or 0
+    else:
+        total = session.scalar(query.with_only_columns(func.count(Conversation.id))) or 0
     column = SORTS[f.sort.lstrip("-")]
     order = column.desc() if f.sort.startswith("-") else column.asc()
     if not _filters_results(f):
@@ -180,7 +192,6 @@ def find(session: Session, user: User, f: Filters, limit: int, offset: int = 0) 
         .limit(limit)
         .offset(offset)
     ).all()
-    found = terms(f.q)
     snippets = _snippets(session, found, [c.id for c, _a in rows]) if found else {}
     return Results(total, [Hit(c, a, snippets.get(c.id)) for c, a in rows])
 

@@ -83,7 +83,8 @@ def list_conversations(
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> dict[str, Any]:
     """The conversations the caller may see, newest first; `q` searches the transcripts and
-    gives each item a `snippet` (HTML: escaped text, matches in `<mark>`)."""
+    gives each item a `snippet` (HTML: escaped text, matches in `<mark>`). With `q`, `total` is
+    counted up to 1 001 (`total_is_exact` false beyond 1 000)."""
     filters = search.Filters(
         q=q,
         external_id=external_id,
@@ -101,6 +102,7 @@ def list_conversations(
     results = search.find(session, user, filters, limit, offset)
     return {
         "total": results.total,
+        "total_is_exact": results.total_is_exact,
         "items": [
             {
                 "id": hit.conversation.id,

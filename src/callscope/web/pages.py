@@ -295,8 +295,12 @@ def conversation_list(
         filters=filters,
         query=list_link(filters, page),
         total=results.total,
+        total_is_exact=results.total_is_exact,
         page=page,
-        pages=max(1, -(-results.total // PAGE_SIZE)),
+        pages=max(1, -(-results.total // PAGE_SIZE)) if results.total_is_exact else None,
+        has_next=page * PAGE_SIZE < results.total
+        if results.total_is_exact
+        else len(results.hits) == PAGE_SIZE,
     )
 
 
