@@ -12,11 +12,21 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, column, func, select, table, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from callscope.access import visible_conversations
@@ -84,7 +94,7 @@ def terms(q: str | None) -> list[str]:
     """The words and "quoted phrases" of a query, lower-cased, punctuation dropped."""
     found = []
     for phrase, word in _TERM.findall(q or ""):
-        words = re.findall(r"\w+", (phrase or word).lower())
+        words = re.findall(r"[^\W_]+", (phrase or word).lower())
         if words:
             found.append(" ".join(words))
     return found
@@ -95,10 +105,14 @@ def _postgres(session: Session) -> bool:
 
 
 def _tsquery(found: list[str]) -> ColumnElement[Any]:
-    query = func.phraseto_tsquery("simple", found[0])
-    for term in found[1:]:
-        query = query.op("&&")(func.phraseto_tsquery("simple", term))
-    return query
+    """The terms as a tsquery constant ('a' <-> 'b' for a phrase, & between terms).
+
+    Written into the statement rather than built by phraseto_tsquery() at run time, so the
+    planner sees the words and estimates from the column's statistics how many documents have
+    them: a rare word is then looked up in the index instead of checked row by row."""
+    lexemes = (" <-> ".join(f"'{w}'" for w in term.split()) for term in found)
+    query = " & ".join(f"({phrase})" for phrase in lexemes).replace("\\", "").replace("'", "''")
+    return literal_column(f"'{query}'::tsquery")
 
 
 def _fts5(found: list[str]) -> str:
@@ -176,19 +190,25 @@ def find(session: Session, user: User, f: Filters, limit: int, offset: int = 0) 
     query = filtered(session, user, f)
     found = terms(f.q)
     if found:
-        capped = query.with_only_columns(Conversation.id).limit(COUNT_CAP + 1).subquery()
-        total = session.scalar(select(func.count()).select_from(capped)) or 0
+        ids = session.scalars(query.with_only_columns(Conversation.id).limit(COUNT_CAP + 1)).all()
+        total = len(ids)
+        if total <= COUNT_CAP:
+            # few matches, all known: the page is read by id (the planner cannot tell a rare
+            # word from a common one, and scanning in date order for a rare one reads them all)
+            query = filtered(session, user, replace(f, q=None)).where(Conversation.id.in_(ids))
     else:
         total = session.scalar(query.with_only_columns(func.count(Conversation.id))) or 0
     column = SORTS[f.sort.lstrip("-")]
     order = column.desc() if f.sort.startswith("-") else column.asc()
+    if f.sort.endswith("sentiment"):  # the only sort key a conversation may lack
+        order = order.nulls_last()
     if not _filters_results(f):
         query = query.outerjoin(
             ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id
         )
     rows = session.execute(
         query.add_columns(ConversationAnalysis)
-        .order_by(order.nulls_last(), Conversation.id.desc())
+        .order_by(order, Conversation.id.desc())
         .limit(limit)
         .offset(offset)
     ).all()
@@ -222,7 +242,7 @@ def _fold(word: str) -> str:
 def snippet(body: str, found: list[str]) -> str:
     """SNIPPET_WORDS words of BODY around the first match of the first term, every query word
     in <mark>, everything escaped."""
-    words = [(m.start(), m.end(), _fold(m.group())) for m in re.finditer(r"\w+", body)]
+    words = [(m.start(), m.end(), _fold(m.group())) for m in re.finditer(r"[^\W_]+", body)]
     if not words:
         return ""
     wanted = {_fold(w) for term in found for w in term.split()}
