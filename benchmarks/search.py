@@ -176,10 +176,10 @@ def generate(ctx, count: int, seed: int = 7) -> dict:  # type: ignore[no-untyped
             session.execute(insert(ConversationAnalysis), results)
             session.execute(insert(ConversationSession), sessions)
             session.execute(index_sql, docs)
-    with ctx.db.engine.begin() as conn:
-        if postgres:
+    with ctx.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if postgres:  # as autovacuum leaves a live database: visibility map and statistics
             conn.execute(text("SELECT setval('conversations_id_seq', :n)"), {"n": count})
-            conn.execute(text("ANALYZE"))
+            conn.execute(text("VACUUM ANALYZE"))
         else:
             conn.execute(
                 text("INSERT INTO conversation_search(conversation_search) VALUES('optimize')")
