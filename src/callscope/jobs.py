@@ -193,36 +193,18 @@ def retry(ctx: Context, job_id: int) -> None:
     ctx.queue.announce(job_id)
 
 
-class Worker:
-    """Runs queued jobs in a background thread until stopped."""
+class RetentionSchedule:
+    """Applies the retention setting when a worker starts and then once an hour."""
 
-    def __init__(self, ctx: Context, poll_s: float = 1.0, name: str | None = None) -> None:
-        self.ctx = ctx
-        self.poll_s = poll_s
-        self.name = name or worker_name()
-        self._retention_due = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    def __init__(self) -> None:
+        self.due = 0.0
 
-    def run_forever(self) -> None:
-        """Process jobs until stop() is called."""
-        while not self._stop.is_set():
-            self._apply_retention()
-            try:
-                ran = run_pending(self.ctx, self.name, self._stop.is_set)
-            except Exception:  # noqa: BLE001 - the worker outlives one bad poll (e.g. DB busy)
-                log.exception("worker poll failed")
-                ran = 0
-            if not ran:
-                self._stop.wait(self.poll_s)
-
-    def _apply_retention(self) -> None:
-        """Apply the retention setting at start and then once an hour."""
-        if time.monotonic() < self._retention_due:
+    def tick(self, ctx: Context) -> None:
+        if time.monotonic() < self.due:
             return
-        self._retention_due = time.monotonic() + RETENTION_EVERY_S
+        self.due = time.monotonic() + RETENTION_EVERY_S
         try:
-            removed = retention.purge_expired(self.ctx)
+            removed = retention.purge_expired(ctx)
         except Exception:  # noqa: BLE001 - retention is retried at the next hour
             log.exception("retention run failed")
             return
@@ -233,6 +215,30 @@ class Worker:
                 len(removed.recordings),
                 removed.files,
             )
+
+
+class Worker:
+    """Runs queued jobs in a background thread until stopped."""
+
+    def __init__(self, ctx: Context, poll_s: float = 1.0, name: str | None = None) -> None:
+        self.ctx = ctx
+        self.poll_s = poll_s
+        self.name = name or worker_name()
+        self.retention = RetentionSchedule()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_forever(self) -> None:
+        """Process jobs until stop() is called."""
+        while not self._stop.is_set():
+            self.retention.tick(self.ctx)
+            try:
+                ran = run_pending(self.ctx, self.name, self._stop.is_set)
+            except Exception:  # noqa: BLE001 - the worker outlives one bad poll (e.g. DB busy)
+                log.exception("worker poll failed")
+                ran = 0
+            if not ran:
+                self._stop.wait(self.poll_s)
 
     def start(self) -> None:
         self._thread = threading.Thread(

@@ -100,12 +100,15 @@ def run_celery_worker(ctx: Context) -> None:
 
 def _sweep(ctx: Context, stop: threading.Event) -> None:
     """At start, announce every waiting job (the broker may have lost them); then, every
-    `job_stale_after_s`, announce jobs abandoned by a stopped worker."""
+    `job_stale_after_s`, announce jobs abandoned by a stopped worker. Retention is applied
+    here too, once an hour."""
     from callscope import jobs
     from callscope.db.models import Job
 
+    schedule = jobs.RetentionSchedule()
     first = True
     while not stop.is_set():
+        schedule.tick(ctx)
         try:
             jobs.fail_exhausted(ctx)
             with ctx.db.session() as session:
