@@ -129,6 +129,19 @@ def test_list_shows_the_call_and_filters(browser, site):
     page.close()
 
 
+def test_searching_transcripts_shows_the_passage(browser, site):
+    page = signed_in(browser, site)
+    page.get_by_label("Search transcripts").fill('"wireless speaker"')
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("p.count")).to_have_text("1 conversation")
+    snippet = page.locator("tr.snippet")
+    expect(snippet.locator("mark")).to_have_text(["wireless", "speaker"])
+    page.get_by_label("Search transcripts").fill("zeppelin")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("table.list tbody")).to_contain_text("No conversations match.")
+    page.close()
+
+
 def test_player_buttons_move_the_audio(browser, site):
     page = signed_in(browser, site)
     open_details(page, site)
