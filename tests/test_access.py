@@ -78,6 +78,7 @@ def world(tmp_path_factory, model_dir) -> Iterator[dict[str, Any]]:
             "contact_id": conv.contact_id,
             "user_id": marcus.id,
             "token_id": session.query(ApiToken).filter_by(name="t").first().id,
+            "fmt": "vtt",
         }
     app = create_app(ctx)
     yield {"ctx": ctx, "app": app, "fill": fill, "tokens": tokens}
@@ -96,7 +97,7 @@ def routes(app) -> list[tuple[str, str]]:
     return found
 
 
-def fill_path(path: str, fill: dict[str, int]) -> str:
+def fill_path(path: str, fill: dict[str, object]) -> str:
     _regex, _format, params = compile_path(path)
     unknown = set(params) - set(fill)
     assert not unknown, f"route {path} has parameters the access test does not know: {unknown}"

@@ -24,6 +24,7 @@ ACTIONS = {
     "recording.play": "started playing a recording (first play of a page view)",
     "recording.download": "downloaded a recording's audio",
     "transcript.download": "downloaded a transcript",
+    "conversation.export": "exported a conversation (JSON, WebVTT, SRT) or a list (CSV)",
     "conversation.legal_hold": "put a conversation on legal hold or released it",
     "recording.purge": "retention removed a recording's audio and transcript",
     "conversation.delete": "retention or erasure deleted a whole conversation",

@@ -19,7 +19,7 @@ from callscope.asr import ModelError
 from callscope.audit import Actor
 from callscope.config import ConfigError, Settings, get_settings
 from callscope.context import Context
-from callscope.db.models import ApiToken, Conversation, Job, User
+from callscope.db.models import ApiToken, Conversation, ConversationAnalysis, Job, User
 from callscope.ingest import IngestError
 from callscope.jobs import JobError
 
@@ -478,3 +478,54 @@ def purge() -> None:
         f"removed {len(removed.recordings)} recording(s), {len(removed.conversations)}"
         f" conversation(s), {removed.files} media file(s)"
     )
+
+
+@main.command()
+@click.argument("idents", nargs=-1)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "vtt", "srt", "csv"]),
+    default="json",
+    show_default=True,
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="file")
+def export(idents: tuple[str, ...], fmt: str, output: Path | None) -> None:
+    """Export conversations (ids or external ids): one as JSON (the analysis document),
+    WebVTT or SRT; or the metrics of several, or of all when none is named, as CSV."""
+    from callscope import exports
+
+    if fmt != "csv" and len(idents) != 1:
+        raise click.UsageError(f"--format {fmt} exports exactly one conversation")
+    with opened() as ctx, ctx.db.session() as session:
+        conversations = [find_conversation(session, ident) for ident in idents]
+        if fmt == "csv":
+            if not idents:
+                conversations = list(
+                    session.scalars(select(Conversation).order_by(Conversation.started_at.desc()))
+                )
+            text = exports.metrics_csv(
+                (c, session.get(ConversationAnalysis, c.id)) for c in conversations
+            )
+        else:
+            doc = analysis.document(session, conversations[0])
+            text = (
+                json.dumps(doc, ensure_ascii=False, indent=2)
+                if fmt == "json"
+                else exports.webvtt_text(doc)
+                if fmt == "vtt"
+                else exports.srt_text(doc)
+            )
+        target = ("list", None) if fmt == "csv" else ("conversation", conversations[0].id)
+        audit.record(
+            session,
+            Actor.cli(),
+            "conversation.export",
+            *target,
+            format=fmt,
+            conversations=len(conversations),
+        )
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)

@@ -6,13 +6,14 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import Path as FastAPIPath
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callscope import analysis, audit, policy, search
+from callscope import analysis, audit, exports, policy, search
 from callscope.access import visible_conversations
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, User
@@ -26,7 +27,7 @@ from callscope.web.deps import (
     actor,
     visible_conversation,
 )
-from callscope.web.download import transcript_html
+from callscope.web.download import metrics_csv_response, transcript_html
 from callscope.web.upload import read_ingest_form
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
@@ -61,10 +62,7 @@ async def ingest_conversation(request: Request, user: UserDep, ctx: ContextDep) 
     return JSONResponse(result.as_dict(), status_code=202 if result.created else 200)
 
 
-@router.get("/conversations")
-def list_conversations(
-    session: SessionDep,
-    user: UserDep,
+def list_filters(
     q: Annotated[
         str | None, Query(max_length=200, description='words and "phrases" in the transcript')
     ] = None,
@@ -79,13 +77,9 @@ def list_conversations(
     min_agent_talk_pct: Annotated[float | None, Query(ge=0, le=100)] = None,
     max_agent_talk_pct: Annotated[float | None, Query(ge=0, le=100)] = None,
     sort: Annotated[str, Query(pattern="^-?(started_at|duration|sentiment)$")] = "-started_at",
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-) -> dict[str, Any]:
-    """The conversations the caller may see, newest first; `q` searches the transcripts and
-    gives each item a `snippet` (HTML: escaped text, matches in `<mark>`). With `q`, `total` is
-    counted up to 1 001 (`total_is_exact` false beyond 1 000)."""
-    filters = search.Filters(
+) -> search.Filters:
+    """The search and filters of a list of conversations, from the query string."""
+    return search.Filters(
         q=q,
         external_id=external_id,
         agent_external_id=agent,
@@ -99,6 +93,22 @@ def list_conversations(
         max_agent_talk_pct=max_agent_talk_pct,
         sort=sort,
     )
+
+
+ListFilters = Annotated[search.Filters, Depends(list_filters)]
+
+
+@router.get("/conversations")
+def list_conversations(
+    session: SessionDep,
+    user: UserDep,
+    filters: ListFilters,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> dict[str, Any]:
+    """The conversations the caller may see, newest first; `q` searches the transcripts and
+    gives each item a `snippet` (HTML: escaped text, matches in `<mark>`). With `q`, `total` is
+    counted up to 1 001 (`total_is_exact` false beyond 1 000)."""
     results = search.find(session, user, filters, limit, offset)
     return {
         "total": results.total,
@@ -115,7 +125,7 @@ def list_conversations(
                     else None
                 ),
                 "agent_talk_pct": hit.analysis.agent_talk_pct if hit.analysis else None,
-                **({"snippet": hit.snippet} if q else {}),
+                **({"snippet": hit.snippet} if filters.q else {}),
             }
             for hit in results.hits
         ],
@@ -234,4 +244,48 @@ def get_transcript_html(
             "Content-Disposition": f'attachment; filename="transcript-{conv.id}.html"',
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
         },
+    )
+
+
+@router.get(
+    "/conversations/export.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def export_metrics_csv(
+    request: Request, session: SessionDep, user: UserDep, filters: ListFilters
+) -> Response:
+    """The overview fields and metrics of the listed conversations (same filters as the list;
+    at most 10 000 rows) as CSV."""
+    return metrics_csv_response(session, actor(request, user), user, filters)
+
+
+@router.get(
+    "/conversations/{conversation_id}/export.{fmt}",
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in exports.FORMATS.values()}}},
+)
+def export_conversation(
+    request: Request,
+    conversation_id: Id,
+    fmt: Annotated[str, FastAPIPath(pattern="^(json|vtt|srt)$")],
+    session: SessionDep,
+    user: UserDep,
+) -> Response:
+    """The analysis document (json) or the transcript as WebVTT (voices, word times) or SRT."""
+    conv = visible_conversation(session, user, conversation_id)
+    require_recordings_enabled(session)
+    require_download_allowed(session, user, "transcript")
+    audit.record(
+        session, actor(request, user), "conversation.export", "conversation", conv.id, format=fmt
+    )
+    if fmt == "json":
+        body = analysis.document_json(session, conv)
+    else:
+        doc = analysis.document(session, conv)
+        body = exports.webvtt_text(doc) if fmt == "vtt" else exports.srt_text(doc)
+    return Response(
+        body,
+        media_type=f"{exports.FORMATS[fmt]}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{conv.id}.{fmt}"'},
     )

@@ -1,11 +1,18 @@
-"""The standalone transcript file: HTML text only, every value escaped, no scripts or images."""
+"""Downloads: the standalone transcript file (HTML text only, every value escaped, no scripts
+or images) and the CSV of a list's metrics."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from fastapi import Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session
+
+from callscope import audit, exports, search
+from callscope.audit import Actor
+from callscope.db.models import User
 
 _env = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -29,3 +36,20 @@ _env.filters["clock"] = clock
 def transcript_html(doc: dict[str, Any]) -> str:
     """The transcript of an analysis document as a standalone HTML page."""
     return _env.get_template("transcript_download.html").render(doc=doc)
+
+
+def metrics_csv_response(
+    session: Session, who: Actor, user: User, filters: search.Filters
+) -> Response:
+    """The metrics of the conversations USER may see that pass FILTERS, as a CSV download
+    (at most exports.LIST_LIMIT rows), written to the audit log."""
+    results = search.find(session, user, filters, exports.LIST_LIMIT)
+    rows = [(hit.conversation, hit.analysis) for hit in results.hits]
+    audit.record(
+        session, who, "conversation.export", "list", None, format="csv", conversations=len(rows)
+    )
+    return Response(
+        exports.metrics_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="conversations.csv"'},
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,7 +30,7 @@ from callscope.db.models import (
 )
 from callscope.web import security
 from callscope.web.deps import Id, PageNumber, SessionDep, actor, visible_conversation
-from callscope.web.download import clock
+from callscope.web.download import clock, metrics_csv_response
 
 TEMPLATES = Jinja2Templates(
     env=Environment(
@@ -218,11 +219,15 @@ def _number(value: str | None) -> float | None:
     return float(value) if value else None
 
 
-@router.get("/conversations")
-def conversation_list(
-    request: Request,
-    session: SessionDep,
-    user: PageUser,
+@dataclass
+class ListQuery:
+    """The search, filters and sort of the conversation list, as typed in its form."""
+
+    form: dict[str, Any]
+    filters: search.Filters
+
+
+def list_query(
     q: Annotated[str | None, Query(max_length=200)] = None,
     agent: Annotated[str | None, Query(pattern=r"^\d{0,18}$")] = None,
     queue: Annotated[str | None, Query(pattern=r"^\d{0,18}$")] = None,
@@ -234,14 +239,23 @@ def conversation_list(
     min_talk: Annotated[str | None, Query(pattern=NUMBER)] = None,
     max_talk: Annotated[str | None, Query(pattern=NUMBER)] = None,
     sort: Annotated[str, Query(pattern="^-?(started_at|duration|sentiment)$")] = "-started_at",
-    page: PageNumber = 1,
-) -> HTMLResponse:
-    """Closed conversations the user may see: searched, filtered, sorted and paged (S3a, B4)."""
+) -> ListQuery:
     low, high = _number(min_minutes), _number(max_minutes)
-    results = search.find(
-        session,
-        user,
-        search.Filters(
+    return ListQuery(
+        form={
+            "q": q,
+            "agent": agent,
+            "queue": queue,
+            "sentiment": sentiment,
+            "start": start,
+            "end": end,
+            "min_minutes": min_minutes,
+            "max_minutes": max_minutes,
+            "min_talk": min_talk,
+            "max_talk": max_talk,
+            "sort": sort,
+        },
+        filters=search.Filters(
             q=q,
             agent_id=int(agent or 0),
             queue_id=int(queue or 0),
@@ -254,8 +268,23 @@ def conversation_list(
             max_agent_talk_pct=_number(max_talk),
             sort=sort,
         ),
-        limit=PAGE_SIZE,
-        offset=(page - 1) * PAGE_SIZE,
+    )
+
+
+ListQueryDep = Annotated[ListQuery, Depends(list_query)]
+
+
+@router.get("/conversations")
+def conversation_list(
+    request: Request,
+    session: SessionDep,
+    user: PageUser,
+    listed: ListQueryDep,
+    page: PageNumber = 1,
+) -> HTMLResponse:
+    """Closed conversations the user may see: searched, filtered, sorted and paged (S3a, B4)."""
+    results = search.find(
+        session, user, listed.filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
     visible_ids = visible_conversations(user).with_only_columns(Conversation.id)
     agents = session.scalars(
@@ -272,19 +301,7 @@ def conversation_list(
         .where(Queue.id.in_(select(Conversation.queue_id).where(Conversation.id.in_(visible_ids))))
         .order_by(Queue.name)
     ).all()
-    filters = {
-        "q": q,
-        "agent": agent,
-        "queue": queue,
-        "sentiment": sentiment,
-        "start": start,
-        "end": end,
-        "min_minutes": min_minutes,
-        "max_minutes": max_minutes,
-        "min_talk": min_talk,
-        "max_talk": max_talk,
-        "sort": sort,
-    }
+    filters = listed.form
     return render(
         request,
         "conversations.html",
@@ -302,6 +319,14 @@ def conversation_list(
         if results.total_is_exact
         else len(results.hits) == PAGE_SIZE,
     )
+
+
+@router.get("/conversations/export.csv")
+def export_list(
+    request: Request, session: SessionDep, user: PageUser, listed: ListQueryDep
+) -> Response:
+    """The listed conversations' metrics as CSV (the list's search and filters, ≤ 10 000)."""
+    return metrics_csv_response(session, actor(request, user), user, listed.filters)
 
 
 @router.get("/conversations/{conversation_id}")
