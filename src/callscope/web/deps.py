@@ -31,7 +31,9 @@ def get_session(ctx: Annotated[Context, Depends(get_ctx)]):  # type: ignore[no-u
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# "function" scope: the transaction commits before the response is sent, so the request a
+# redirect leads to sees what this one wrote
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ContextDep = Annotated[Context, Depends(get_ctx)]
 
 
