@@ -12,7 +12,8 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from starlette.routing import compile_path
 
-from callscope import auth, policy
+from callscope import auth, policy, webhooks
+from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import ApiToken, Conversation, Queue
 from callscope.web.app import create_app
@@ -72,6 +73,7 @@ def world(tmp_path_factory, model_dir) -> Iterator[dict[str, Any]]:
         auth.add_user(session, "lonely", "supervisor", PASSWORD)
         tokens = {name: auth.create_token(session, name, "t") for name in ("other", "sup")}
         conv = session.get(Conversation, secret.id)
+        hook, _secret = webhooks.add(session, Actor.cli(), "https://crm.example.com/hook")
         fill = {
             "conversation_id": secret.id,
             "job_id": secret.job,
@@ -79,6 +81,7 @@ def world(tmp_path_factory, model_dir) -> Iterator[dict[str, Any]]:
             "user_id": marcus.id,
             "token_id": session.query(ApiToken).filter_by(name="t").first().id,
             "fmt": "vtt",
+            "webhook_id": hook.id,
         }
     app = create_app(ctx)
     yield {"ctx": ctx, "app": app, "fill": fill, "tokens": tokens}

@@ -36,6 +36,8 @@ ACTIONS = {
     "user.password": "set a user's password",
     "token.create": "created an API token",
     "token.revoke": "revoked an API token",
+    "webhook.create": "registered a webhook",
+    "webhook.delete": "removed a webhook",
 }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from callscope import admin, analysis, audit, auth, policy, retention
 from callscope.asr import ModelError
@@ -22,6 +22,7 @@ from callscope.context import Context
 from callscope.db.models import ApiToken, Conversation, ConversationAnalysis, Job, User
 from callscope.ingest import IngestError
 from callscope.jobs import JobError
+from callscope.webhooks import WebhookError
 
 DOMAIN_ERRORS = (
     IngestError,
@@ -31,6 +32,7 @@ DOMAIN_ERRORS = (
     JobError,
     ModelError,
     retention.ErasureError,
+    WebhookError,
 )
 
 
@@ -529,3 +531,48 @@ def export(idents: tuple[str, ...], fmt: str, output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
+
+
+@main.group("webhooks")
+def webhooks_group() -> None:
+    """Webhooks: URLs told when a conversation is processed or fails."""
+
+
+@webhooks_group.command("add")
+@click.argument("url")
+def webhooks_add(url: str) -> None:
+    """Register URL; prints its id and signing secret (shown only this once)."""
+    from callscope import webhooks
+
+    with opened() as ctx, ctx.db.session() as session:
+        hook, secret = webhooks.add(session, Actor.cli(), url)
+        click.echo(f"webhook {hook.id} added; signing secret: {secret}")
+
+
+@webhooks_group.command("list")
+def webhooks_list() -> None:
+    """List webhooks with their deliveries by state."""
+    from callscope.db.models import Webhook, WebhookDelivery
+
+    with opened() as ctx, ctx.db.session() as session:
+        for hook in session.scalars(select(Webhook).order_by(Webhook.id)):
+            counts = dict(
+                session.execute(
+                    select(WebhookDelivery.status, func.count())
+                    .where(WebhookDelivery.webhook_id == hook.id)
+                    .group_by(WebhookDelivery.status)
+                ).all()
+            )
+            states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+            click.echo(f"{hook.id:4} {hook.url}  {states or 'no deliveries'}")
+
+
+@webhooks_group.command("remove")
+@click.argument("webhook_id", type=int)
+def webhooks_remove(webhook_id: int) -> None:
+    """Remove a webhook (and its delivery records)."""
+    from callscope import webhooks
+
+    with opened() as ctx, ctx.db.session() as session:
+        webhooks.remove(session, Actor.cli(), webhook_id)
+    click.echo(f"webhook {webhook_id} removed")

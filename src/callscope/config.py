@@ -42,6 +42,9 @@ class Settings(BaseModel):
     broker_url: str = Field(
         "", description="Celery broker (redis://…) for distributed workers; default: none"
     )
+    webhook_retry_base_s: float = Field(
+        30.0, gt=0, description="first retry of a failed webhook delivery; doubles each time"
+    )
     broker_visibility_timeout_s: float = Field(
         3600.0, gt=0, description="an unacknowledged task is delivered again after this long"
     )

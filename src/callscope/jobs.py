@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from callscope import retention
+from callscope import retention, webhooks
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, utcnow
 
@@ -112,6 +112,8 @@ def _finish(session: Session, job: Job, status: str, error: str | None = None) -
     conv = session.get(Conversation, job.conversation_id)
     if conv is not None:
         conv.processing_status = status
+        if status in ("processed", "failed"):
+            webhooks.enqueue(session, conv, status, error)
 
 
 def run_job(
@@ -155,6 +157,7 @@ def run_job(
         beat.join()
     with ctx.db.session() as session:
         _finish(session, session.get(Job, job_id), status, error)
+    deliver_webhooks(ctx)
     if progress and status == "processed":
         progress(100.0, "done")
     return status
@@ -191,6 +194,14 @@ def retry(ctx: Context, job_id: int) -> None:
         job.finished_at = None
         session.get(Conversation, job.conversation_id).processing_status = "queued"
     ctx.queue.announce(job_id)
+
+
+def deliver_webhooks(ctx: Context) -> None:
+    """Send the webhook deliveries that are due (a failure is logged, retried next time)."""
+    try:
+        webhooks.deliver_due(ctx)
+    except Exception:  # noqa: BLE001 - the worker outlives a failed round
+        log.exception("webhook deliveries failed")
 
 
 class RetentionSchedule:
@@ -232,6 +243,7 @@ class Worker:
         """Process jobs until stop() is called."""
         while not self._stop.is_set():
             self.retention.tick(self.ctx)
+            deliver_webhooks(self.ctx)
             try:
                 ran = run_pending(self.ctx, self.name, self._stop.is_set)
             except Exception:  # noqa: BLE001 - the worker outlives one bad poll (e.g. DB busy)

@@ -109,6 +109,7 @@ def _sweep(ctx: Context, stop: threading.Event) -> None:
     first = True
     while not stop.is_set():
         schedule.tick(ctx)
+        jobs.deliver_webhooks(ctx)  # retries that came due
         try:
             jobs.fail_exhausted(ctx)
             with ctx.db.session() as session:

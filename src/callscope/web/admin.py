@@ -11,8 +11,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from callscope import admin, audit, auth, policy, retention
-from callscope.db.models import ApiToken, AuditEvent, Contact, Queue, User
+from callscope import admin, audit, auth, policy, retention, webhooks
+from callscope.db.models import (
+    ApiToken,
+    AuditEvent,
+    Contact,
+    Queue,
+    User,
+    Webhook,
+    WebhookDelivery,
+)
 from callscope.i18n import N_
 from callscope.web import security
 from callscope.web.deps import Id, PageNumber, SessionDep, actor
@@ -210,6 +218,46 @@ def revoke_token(
     except USER_ERRORS as exc:
         raise HTTPException(404, str(exc)) from exc
     return done(request, "/admin/tokens", N_("Token revoked."))
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+
+@router.get("/webhooks")
+def webhooks_page(request: Request, session: SessionDep, user: AdminUser) -> HTMLResponse:
+    return render(
+        request,
+        "admin_webhooks.html",
+        user,
+        hooks=session.scalars(select(Webhook).order_by(Webhook.id)).all(),
+        deliveries=session.scalars(
+            select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(50)
+        ).all(),
+        new_secret=request.session.pop("new_secret", None),
+    )
+
+
+@router.post("/webhooks")
+def add_webhook(
+    request: Request, session: SessionDep, user: AdminUser, url: Annotated[str, Form()]
+) -> RedirectResponse:
+    try:
+        _hook, secret = webhooks.add(session, actor(request, user), url)
+    except webhooks.WebhookError as exc:
+        return done(request, "/admin/webhooks", str(exc))
+    request.session["new_secret"] = secret  # shown once on the next page
+    return done(request, "/admin/webhooks", N_("Webhook added."))
+
+
+@router.post("/webhooks/{webhook_id}/delete")
+def delete_webhook(
+    request: Request, webhook_id: Id, session: SessionDep, user: AdminUser
+) -> RedirectResponse:
+    try:
+        webhooks.remove(session, actor(request, user), webhook_id)
+    except webhooks.WebhookError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return done(request, "/admin/webhooks", N_("Webhook removed."))
 
 
 # --- settings ------------------------------------------------------------------------------

@@ -1,0 +1,167 @@
+"""Webhooks (B7): when a conversation's processing finishes or fails, every registered URL
+gets a signed JSON POST, retried with back-off until it answers 2xx.
+
+The body is signed with the webhook's secret: header `X-Callscope-Signature: t=TIMESTAMP,
+v1=HEX`, where HEX is HMAC-SHA256 over `TIMESTAMP.BODY`; a receiver recomputes it and rejects
+old timestamps to refuse replays. Deliveries are rows: an event is stored with the job's result
+in the same transaction, so it cannot be lost, and workers send what is due.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from callscope import audit
+from callscope.audit import Actor
+from callscope.db.models import Conversation, Webhook, WebhookDelivery, utcnow
+
+if TYPE_CHECKING:
+    from callscope.context import Context
+
+log = logging.getLogger(__name__)
+SIGNATURE_HEADER = "X-Callscope-Signature"
+MAX_ATTEMPTS = 8
+TIMEOUT_S = 10.0
+LEASE = timedelta(minutes=2)  # a delivery being sent is not picked up by another worker
+
+
+class WebhookError(Exception):
+    """A webhook that cannot be registered or found; the message says why."""
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def add(session: Session, actor: Actor, url: str) -> tuple[Webhook, str]:
+    """Register URL; returns the webhook and its secret (shown once)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookError(f"a webhook URL must be http:// or https:// with a host, not {url!r}")
+    hook = Webhook(url=url.strip(), secret=secrets.token_urlsafe(32))
+    session.add(hook)
+    session.flush()
+    audit.record(session, actor, "webhook.create", "webhook", hook.id)
+    return hook, hook.secret
+
+
+def remove(session: Session, actor: Actor, webhook_id: int) -> None:
+    hook = session.get(Webhook, webhook_id)
+    if hook is None:
+        raise WebhookError(f"no webhook {webhook_id}")
+    session.delete(hook)
+    audit.record(session, actor, "webhook.delete", "webhook", webhook_id)
+
+
+def enqueue(session: Session, conversation: Conversation, status: str, error: str | None) -> None:
+    """Store a `conversation.processed` or `conversation.failed` event for every webhook."""
+    payload = {
+        "event": f"conversation.{status}",
+        "occurred_at": utcnow().isoformat().replace("+00:00", "Z"),
+        "conversation": {
+            "id": conversation.id,
+            "external_id": conversation.external_id,
+            "status": status,
+            "error": error,
+            "analysis": f"/api/v1/conversations/{conversation.id}/analysis",
+        },
+    }
+    for webhook_id in session.scalars(select(Webhook.id)):
+        session.add(
+            WebhookDelivery(
+                webhook_id=webhook_id,
+                event=payload["event"],
+                conversation_id=conversation.id,
+                payload=payload,
+            )
+        )
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST BODY to URL; the HTTP status (an exception when nothing answered)."""
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def deliver_due(ctx: Context) -> int:
+    """Send every delivery that is due; returns how many were attempted."""
+    now = utcnow()
+    with ctx.db.session() as session:
+        due = session.scalars(
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+            .order_by(WebhookDelivery.id)
+            .limit(50)
+        ).all()
+    return sum(_attempt(ctx, delivery_id, now) for delivery_id in due)
+
+
+def _attempt(ctx: Context, delivery_id: int, now: Any) -> bool:
+    with ctx.db.session() as session:
+        # take the delivery (another worker may be sending it): push its due time past a lease
+        taken = session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=now + LEASE)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not taken:
+            return False
+        delivery = session.get(WebhookDelivery, delivery_id)
+        hook = session.get(Webhook, delivery.webhook_id)
+        url, secret = hook.url, hook.secret
+        body = json.dumps({"delivery": delivery.id, **delivery.payload}).encode()
+        event = delivery.event
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "callscope-webhooks",
+        "X-Callscope-Event": event,
+        "X-Callscope-Delivery": str(delivery_id),
+        SIGNATURE_HEADER: sign(secret, timestamp, body),
+    }
+    code, error = None, None
+    try:
+        code = post(url, body, headers)
+        if not 200 <= code < 300:
+            error = f"answered HTTP {code}"
+    except OSError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    with ctx.db.session() as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        delivery.attempts += 1
+        delivery.last_status_code, delivery.last_error = code, error
+        if error is None:
+            delivery.status, delivery.delivered_at = "delivered", utcnow()
+        elif delivery.attempts >= MAX_ATTEMPTS:
+            delivery.status = "failed"
+        else:  # back off: base, 2×, 4× … (30 s, 1 min, 2 min … by default)
+            base = ctx.settings.webhook_retry_base_s
+            delivery.next_attempt_at = utcnow() + timedelta(
+                seconds=base * 2 ** (delivery.attempts - 1)
+            )
+    if error:
+        log.warning("webhook delivery %s to %s: %s", delivery_id, url, error)
+    return True

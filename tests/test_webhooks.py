@@ -1,0 +1,158 @@
+"""Webhooks (B7): signed events to a real HTTP receiver on loopback, retried after a failure."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from callscope import auth, jobs, webhooks
+from callscope.audit import Actor
+from callscope.context import Context
+from callscope.db.models import Recording, WebhookDelivery
+from callscope.store import blob_key
+from callscope.web.app import create_app
+from tests.conftest import FORMATS, callscope, make_meta, make_settings
+from tests.test_access import PASSWORD, sign_in
+
+SHORT = FORMATS / "whatstheweatherlike.wav"
+
+
+class Receiver:
+    """An HTTP server that answers the first FAILURES requests with 500, then 204."""
+
+    def __init__(self, failures: int) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.failures = failures
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.requests.append((dict(self.headers), body))
+                self.send_response(500 if len(outer.requests) <= outer.failures else 204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(failures=1)
+    yield r
+    r.close()
+
+
+def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    fields = dict(part.split("=", 1) for part in headers["X-Callscope-Signature"].split(","))
+    expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256)
+    return hmac.compare_digest(expected.hexdigest(), fields["v1"]) and (
+        abs(time.time() - int(fields["t"])) < 300
+    )
+
+
+def deliveries(ctx: Context) -> list[WebhookDelivery]:
+    with ctx.db.session() as session:
+        return list(session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
+
+
+def test_processed_event_is_signed_and_retried_after_a_failure(tmp_path, model_dir, receiver):
+    ctx = Context.open(make_settings(tmp_path / "d", model_dir=model_dir, webhook_retry_base_s=0.3))
+    with ctx.db.session() as session:
+        _hook, secret = webhooks.add(session, Actor.cli(), receiver.url)
+    conv = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    assert jobs.run_job(ctx, conv.job, "test") == "processed"  # sends the first attempt
+
+    [first] = deliveries(ctx)
+    assert (first.status, first.attempts, first.last_status_code) == ("pending", 1, 500)
+    assert webhooks.deliver_due(ctx) == 0  # not due yet: it backs off
+    time.sleep(0.35)
+    assert webhooks.deliver_due(ctx) == 1
+    [done] = deliveries(ctx)
+    assert (done.status, done.attempts, done.last_status_code) == ("delivered", 2, 204)
+
+    assert len(receiver.requests) == 2
+    for headers, body in receiver.requests:
+        assert verify(secret, headers, body)
+        assert not verify("another secret", headers, body)
+        event = json.loads(body)
+        assert event["event"] == "conversation.processed" == headers["X-Callscope-Event"]
+        assert event["conversation"]["id"] == conv.id and event["delivery"] == done.id
+    ctx.close()
+
+
+def test_failed_processing_is_an_event_too(tmp_path, model_dir, receiver):
+    receiver.failures = 0
+    ctx = Context.open(make_settings(tmp_path / "d", model_dir=model_dir))
+    with ctx.db.session() as session:
+        webhooks.add(session, Actor.cli(), receiver.url)
+    conv = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    with ctx.db.session() as session:  # the original goes missing: processing must fail
+        ctx.store.delete(blob_key(session.scalar(select(Recording.sha256))))
+    assert jobs.run_job(ctx, conv.job, "test") == "failed"
+    event = json.loads(receiver.requests[0][1])
+    assert event["event"] == "conversation.failed"
+    assert "missing from the media store" in event["conversation"]["error"]
+    ctx.close()
+
+
+def test_a_receiver_that_never_answers_ends_failed(tmp_path, model_dir, monkeypatch):
+    ctx = Context.open(
+        make_settings(tmp_path / "d", model_dir=model_dir, webhook_retry_base_s=0.01)
+    )
+    monkeypatch.setattr(webhooks, "MAX_ATTEMPTS", 3)
+    with ctx.db.session() as session:
+        webhooks.add(session, Actor.cli(), "http://127.0.0.1:9/closed")  # nothing listens
+    conv = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    assert jobs.run_job(ctx, conv.job, "test") == "processed"
+    for _ in range(10):
+        time.sleep(0.05)
+        webhooks.deliver_due(ctx)
+    [delivery] = deliveries(ctx)
+    assert (delivery.status, delivery.attempts) == ("failed", 3)
+    assert "ConnectionRefusedError" in delivery.last_error or "URLError" in delivery.last_error
+    ctx.close()
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/x", "https://", "javascript:alert(1)", ""])
+def test_webhook_urls_must_be_http(ctx: Context, url):
+    with pytest.raises(webhooks.WebhookError, match="must be http"), ctx.db.session() as session:
+        webhooks.add(session, Actor.cli(), url)
+
+
+def test_administrator_manages_webhooks_from_the_page_and_the_cli(ctx: Context):
+    with ctx.db.session() as session:
+        auth.add_user(session, "boss", "admin", PASSWORD)
+    with TestClient(create_app(ctx)) as client:
+        csrf = sign_in(client, "boss")
+        page = client.post(
+            "/admin/webhooks", data={"url": "https://crm.example.com/h", "csrf_token": csrf}
+        ).text
+        assert "Webhook added." in page and 'id="new-secret"' in page
+        assert 'id="new-secret"' not in client.get("/admin/webhooks").text
+        page = client.post("/admin/webhooks", data={"url": "gopher://x", "csrf_token": csrf}).text
+        assert "must be http" in page
+    listed = callscope(ctx, "webhooks", "list").stdout
+    assert "https://crm.example.com/h  no deliveries" in listed
+    added = callscope(ctx, "webhooks", "add", "https://other.example.com/")
+    assert added.returncode == 0 and "signing secret: " in added.stdout
+    hook_id = added.stdout.split()[1]
+    assert callscope(ctx, "webhooks", "remove", hook_id).returncode == 0
+    res = callscope(ctx, "webhooks", "remove", hook_id)
+    assert res.returncode == 1 and f"no webhook {hook_id}" in res.stderr
