@@ -283,16 +283,10 @@ def index(session: Session, conversation_id: int) -> None:
         )
     )
     remove(session, conversation_id)
-    if _postgres(session):
-        session.execute(
-            text("INSERT INTO conversation_search (conversation_id, body) VALUES (:id, :body)"),
-            {"id": conversation_id, "body": body},
-        )
-    else:
-        session.execute(
-            text("INSERT INTO conversation_search (rowid, body) VALUES (:id, :body)"),
-            {"id": conversation_id, "body": body},
-        )
+    session.execute(
+        text(f"INSERT INTO conversation_search ({_key(session)}, body) VALUES (:id, :body)"),
+        {"id": conversation_id, "body": body},
+    )
 
 
 def remove(session: Session, conversation_id: int) -> None:
