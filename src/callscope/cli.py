@@ -13,8 +13,9 @@ from typing import Any
 
 import click
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
-from callscope import admin, analysis, audit, auth, policy, retention
+from callscope import admin, analysis, audit, auth, policy, retention, search
 from callscope.asr import ModelError
 from callscope.audit import Actor
 from callscope.config import ConfigError, Settings, get_settings
@@ -502,13 +503,20 @@ def export(idents: tuple[str, ...], fmt: str, output: Path | None) -> None:
     with opened() as ctx, ctx.db.session() as session:
         conversations = [find_conversation(session, ident) for ident in idents]
         if fmt == "csv":
-            if not idents:
-                conversations = list(
-                    session.scalars(select(Conversation).order_by(Conversation.started_at.desc()))
-                )
-            text = exports.metrics_csv(
-                (c, session.get(ConversationAnalysis, c.id)) for c in conversations
+            query = (
+                select(Conversation, ConversationAnalysis)
+                .outerjoin(ConversationAnalysis)
+                .options(*(selectinload(r) for r in search.SHOWN))
+                .order_by(Conversation.started_at.desc())
             )
+            if idents:  # in the order named
+                query = query.where(Conversation.id.in_([c.id for c in conversations]))
+                found = {c.id: (c, a) for c, a in session.execute(query)}
+                rows = [found[c.id] for c in conversations]
+            else:
+                rows = [(c, a) for c, a in session.execute(query)]
+                conversations = [c for c, _a in rows]
+            text = exports.metrics_csv(rows)
         else:
             doc = analysis.document(session, conversations[0])
             text = (

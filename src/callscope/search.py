@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from sqlalchemy import (
     table,
     text,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from callscope.access import visible_conversations
 from callscope.db.models import (
@@ -48,6 +48,14 @@ SORTS = {
     "duration": Conversation.duration_s,
     "sentiment": ConversationAnalysis.sentiment_score,
 }
+# what the list page, the API list and the CSV export show of each conversation
+SHOWN = (
+    Conversation.primary_agent,
+    Conversation.contact,
+    Conversation.queue,
+    Conversation.workstream,
+    Conversation.recording,
+)
 _TERM = re.compile(r'"([^"]*)"|(\S+)')
 # the PostgreSQL index (made by a migration, not a model: FTS5 and tsvector have no common DDL)
 _PG = table("conversation_search", column("conversation_id"), column("document"))
@@ -132,22 +140,15 @@ def matching(session: Session, found: list[str]) -> ColumnElement[bool]:
     return Conversation.id.in_(ids)
 
 
-def _day(day: date) -> datetime:
+def day_start(day: date) -> datetime:
+    """The first instant (UTC) of DAY: date filters cover whole days."""
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
-def _filters_results(f: Filters) -> bool:
-    return (
-        bool(f.sentiment) or f.min_agent_talk_pct is not None or (f.max_agent_talk_pct is not None)
-    )
-
-
-def filtered(session: Session, user: User, f: Filters) -> Select[tuple[Conversation]]:
-    """The conversations USER may see that pass F (with their analysis joined only when F
-    filters on it)."""
+def _narrowed(session: Session, user: User, f: Filters) -> tuple[Select[Any], bool]:
+    """The conversations USER may see that pass F's filters (not its text search), and whether
+    their analysis is joined (only when filtered on: the join makes counting every row slow)."""
     conditions: list[ColumnElement[bool]] = []
-    if found := terms(f.q):
-        conditions.append(matching(session, found))
     if f.external_id is not None:
         conditions.append(Conversation.external_id == f.external_id)
     # names are looked up first: an equality on the indexed id is what the planner uses best
@@ -162,52 +163,55 @@ def filtered(session: Session, user: User, f: Filters) -> Select[tuple[Conversat
         queue_id = session.scalar(select(Queue.id).where(Queue.name == f.queue_name)) or -1
     if queue_id:
         conditions.append(Conversation.queue_id == queue_id)
-    results: list[ColumnElement[bool]] = []
-    if f.sentiment:
-        results.append(ConversationAnalysis.sentiment_label == f.sentiment)
     if f.start:
-        conditions.append(Conversation.started_at >= _day(f.start))
+        conditions.append(Conversation.started_at >= day_start(f.start))
     if f.end:
-        conditions.append(Conversation.started_at < _day(f.end + timedelta(days=1)))
+        conditions.append(Conversation.started_at < day_start(f.end + timedelta(days=1)))
     if f.min_duration_s is not None:
         conditions.append(Conversation.duration_s >= f.min_duration_s)
     if f.max_duration_s is not None:
         conditions.append(Conversation.duration_s <= f.max_duration_s)
+    results: list[ColumnElement[bool]] = []
+    if f.sentiment:
+        results.append(ConversationAnalysis.sentiment_label == f.sentiment)
     if f.min_agent_talk_pct is not None:
         results.append(ConversationAnalysis.agent_talk_pct >= f.min_agent_talk_pct)
     if f.max_agent_talk_pct is not None:
         results.append(ConversationAnalysis.agent_talk_pct <= f.max_agent_talk_pct)
     query = visible_conversations(user)
-    if results:  # joined only when filtered on: the join makes counting every row slow
+    if results:
         query = query.join(
             ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id
         )
-    return query.where(*conditions, *results)
+    return query.where(*conditions, *results), bool(results)
 
 
 def find(session: Session, user: User, f: Filters, limit: int, offset: int = 0) -> Results:
     """A page of the conversations USER may see that pass F, with snippets when F searches."""
-    query = filtered(session, user, f)
+    narrowed, joined = _narrowed(session, user, f)
+    query = narrowed
     found = terms(f.q)
     if found:
+        query = narrowed.where(matching(session, found))
         ids = session.scalars(query.with_only_columns(Conversation.id).limit(COUNT_CAP + 1)).all()
         total = len(ids)
         if total <= COUNT_CAP:
             # few matches, all known: the page is read by id (the planner cannot tell a rare
             # word from a common one, and scanning in date order for a rare one reads them all)
-            query = filtered(session, user, replace(f, q=None)).where(Conversation.id.in_(ids))
+            query = narrowed.where(Conversation.id.in_(ids))
     else:
         total = session.scalar(query.with_only_columns(func.count(Conversation.id))) or 0
     column = SORTS[f.sort.lstrip("-")]
     order = column.desc() if f.sort.startswith("-") else column.asc()
     if f.sort.endswith("sentiment"):  # the only sort key a conversation may lack
         order = order.nulls_last()
-    if not _filters_results(f):
+    if not joined:
         query = query.outerjoin(
             ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id
         )
     rows = session.execute(
         query.add_columns(ConversationAnalysis)
+        .options(*(selectinload(r) for r in SHOWN))  # every caller shows them, per row
         .order_by(order, Conversation.id.desc())
         .limit(limit)
         .offset(offset)

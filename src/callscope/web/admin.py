@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from callscope import admin, audit, auth, policy, retention, webhooks
+from callscope import admin, audit, auth, policy, retention, search, webhooks
 from callscope.db.models import (
     ApiToken,
     AuditEvent,
@@ -311,8 +311,8 @@ def audit_page(
         action=action,
         object_type=object_type,
         object_id=object_id,
-        since=datetime.combine(first, time(), tzinfo=UTC) if first else None,
-        until=datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC) if last else None,
+        since=search.day_start(first) if first else None,
+        until=search.day_start(last + timedelta(days=1)) if last else None,
     )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     events = session.scalars(
