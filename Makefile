@@ -26,10 +26,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 
-# Re-resolve the pinned dependencies (needs uv: pip install uv).
+# Re-resolve the pinned dependencies (needs uv: pip install uv). Torch is pinned to its CPU
+# build (scripts/lock-overrides.txt), found in the local wheel folder pip is configured with.
 lock:
 	uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 \
-		--universal --output-file requirements.lock
+		--python-platform x86_64-manylinux_2_28 --find-links /opt/wheels \
+		--override scripts/lock-overrides.txt --output-file requirements.lock
 
 clean:
 	rm -rf $(VENV) callscope-data

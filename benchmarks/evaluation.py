@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import wave
 from pathlib import Path
 
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from callscope import media
 from callscope.segments import Word
 
 TRUTH_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "calls"
@@ -39,3 +44,65 @@ def speaker_accuracy(doc: dict, turns: list[dict]) -> float | None:
             total += 1
             right += nearest["speaker"] == seg["speaker"]
     return right / total if total else None
+
+
+def rttm_turns(path: Path) -> list[tuple[float, float, str]]:
+    """Speaker turns (start, end, speaker) of an RTTM file."""
+    turns = []
+    for line in path.read_text().splitlines():
+        fields = line.split()
+        if fields and fields[0] == "SPEAKER":
+            start, length = float(fields[3]), float(fields[4])
+            turns.append((start, start + length, fields[7]))
+    return turns
+
+
+def _frames(turns: list, n: int, speakers: list) -> np.ndarray:
+    grid = np.zeros((n, len(speakers)), dtype=bool)
+    for start, end, who in turns:
+        grid[int(round(start * 100)) : int(round(end * 100)), speakers.index(who)] = True
+    return grid
+
+
+def diarization_error(reference: list, hypothesis: list, collar: float = 0.0) -> dict:
+    """Diarization error rate on a 10 ms grid: missed speech, false alarm and speaker
+    confusion over the reference speech, speakers mapped one-to-one for the least error;
+    COLLAR seconds either side of each reference boundary are not scored (NIST's 0.25 s).
+    Overlapped reference speech counts: a single-speaker output misses the second voice."""
+    n = int(max(t[1] for t in [*reference, *hypothesis]) * 100) + 2
+    ref_speakers = sorted({t[2] for t in reference})
+    hyp_speakers = sorted({t[2] for t in hypothesis})
+    ref, hyp = _frames(reference, n, ref_speakers), _frames(hypothesis, n, hyp_speakers)
+    scored = np.ones(n, dtype=bool)
+    for start, end, _who in reference:
+        for edge in (start, end):
+            scored[max(0, int((edge - collar) * 100)) : int((edge + collar) * 100)] = False
+    ref, hyp = ref[scored], hyp[scored]
+    rows, cols = linear_sum_assignment(-(ref.T.astype(int) @ hyp.astype(int)))
+    mapped = np.zeros_like(ref)
+    for r, c in zip(rows, cols, strict=True):
+        mapped[:, r] = hyp[:, c]
+    n_ref, n_hyp = ref.sum(axis=1), hyp.sum(axis=1)
+    total = max(int(n_ref.sum()), 1)
+    missed = int(np.maximum(n_ref - n_hyp, 0).sum())
+    false_alarm = int(np.maximum(n_hyp - n_ref, 0).sum())
+    confusion = int((np.minimum(n_ref, n_hyp) - (ref & mapped).sum(axis=1)).sum())
+    return {
+        "der": (missed + false_alarm + confusion) / total,
+        "missed": missed / total,
+        "false_alarm": false_alarm / total,
+        "confusion": confusion / total,
+    }
+
+
+def mixdown(path: Path, folder: Path) -> Path:
+    """A single-channel copy of a stereo recording (the channels averaged), as WAV in FOLDER."""
+    audio, rate = media.decode(path)
+    target = folder / f"{path.stem}_mono.wav"
+    pcm = (np.clip(audio.mean(axis=0), -1, 1) * 32767).astype("<i2")
+    with wave.open(str(target), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+    return target

@@ -182,13 +182,6 @@ def test_indonesian_call_language_is_detected(module_ctx):
     assert speaker_accuracy(doc, truth_turns("synthetic_id_stereo")) >= 0.98
 
 
-def test_mono_call_has_one_unknown_speaker(module_ctx):
-    doc = process(module_ctx, DEMO_CALLS / "commercial_mono.wav", make_meta(mono=True))
-    assert {s["speaker"] for s in doc["transcript"]["segments"]} == {"unknown"}
-    assert doc["recording"]["speaker_source"] == "diarization"
-    assert "chromecast" in " ".join(s["text"] for s in doc["transcript"]["segments"]).lower()
-
-
 def test_stored_transcript_json_is_inert_inside_a_script_element():
     text = html_safe_json([{"text": "</script><img src=x onerror=alert(1)> & ☺ \u2028"}])
     assert "<" not in text and ">" not in text and "&" not in text

@@ -155,6 +155,7 @@ def summary(session: Session, conv: Conversation) -> dict[str, Any]:
                 "channels": rec.channels,
                 "sample_rate": rec.sample_rate,
                 "speaker_source": rec.speaker_source,
+                "speakers": result.speakers if result else None,
                 "format": rec.container,
                 "codec": rec.codec,
                 "channel_map": rec.channel_map,

@@ -15,7 +15,7 @@ import click
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from callscope import admin, analysis, audit, auth, policy, retention, search
+from callscope import admin, analysis, audit, auth, pipeline, policy, retention, search
 from callscope.asr import ModelError
 from callscope.audit import Actor
 from callscope.config import ConfigError, Settings, get_settings
@@ -470,6 +470,24 @@ def legal_hold(ident: str, release: bool) -> None:
         conv = find_conversation(session, ident)
         retention.set_legal_hold(session, Actor.cli(), conv.id, not release)
     click.echo(f"conversation {conv.external_id}: legal hold {'released' if release else 'set'}")
+
+
+@main.command("swap-speakers")
+@click.argument("ident")
+def swap_speakers(ident: str) -> None:
+    """Swap agent and customer in a processed conversation (id or external id): every word
+    changes speaker, sentiment and metrics are computed again; audited."""
+    with opened() as ctx, ctx.db.session() as session:
+        conv = find_conversation(session, ident)
+        try:
+            pipeline.swap_speakers(session, conv.id, Actor.cli())
+        except pipeline.NotSwappable as exc:
+            raise click.ClickException(str(exc)) from exc
+        agent_pct = session.get(ConversationAnalysis, conv.id).agent_talk_pct
+    click.echo(
+        f"conversation {conv.external_id}: agent and customer swapped"
+        f" (agent talk now {agent_pct:.1f} %)"
+    )
 
 
 @main.command()

@@ -5,11 +5,30 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sqlalchemy import delete
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
-from callscope import analysis, asr, attribution, media, metrics, search, segments, sentiment
+from callscope import (
+    analysis,
+    asr,
+    attribution,
+    audit,
+    diarization,
+    media,
+    metrics,
+    search,
+    segments,
+    sentiment,
+)
 from callscope.context import Context
-from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word, utcnow
+from callscope.db.models import (
+    AgentVoiceprint,
+    Conversation,
+    ConversationAnalysis,
+    Segment,
+    Word,
+    utcnow,
+)
 from callscope.store import blob_key
 
 Report = Callable[[float, str | None], None]
@@ -27,11 +46,10 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
             raise ProcessingError(f"conversation {conversation_id} has no recording")
         rec = conv.recording
         roles = {int(ch): role for ch, role in rec.channel_map.items()}
+        diarized = rec.speaker_source == "diarization"
         language = conv.language
-        spans = attribution.session_spans(
-            [(s.agent_id, s.started_at, s.ended_at) for s in conv.sessions],
-            rec.started_at or conv.started_at or conv.sessions[0].started_at,
-        )
+        spans = _session_spans(conv)
+        agent_ids = sorted({s.agent_id for s in conv.sessions})
         original = blob_key(rec.sha256)
     if not ctx.store.exists(original):
         raise ProcessingError("the original recording is missing from the media store")
@@ -49,23 +67,124 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
 
     def channel_progress(index: int, fraction: float) -> None:
         done[index] = fraction
-        report(10 + 75 * sum(done) / len(done), "transcribing")
+        report(10 + 70 * sum(done) / len(done), "transcribing")
 
     report(10, "transcribing")
     recognised = transcriber.transcribe_channels(
         [audio[c] for c in order], language, channel_progress
     )
-    report(86, "attributing speakers")
-    words = attribution.attribute(
-        [
-            attribution.ChannelWords(c, roles[c], ws)
-            for c, ws in zip(order, recognised, strict=True)
-        ],
-        audio,
-        rate,
-    )
-    segs = segments.build_segments(words)
+    speakers = None
+    if diarized:
+        report(80, "separating speakers")
+        with ctx.db.session() as session:
+            prints = _voiceprints(session, agent_ids)
+        words, found = _diarized_words(audio[order[0]], recognised[0], language, prints)
+        speakers = found.as_dict()
+    else:
+        report(80, "attributing speakers")
+        words = attribution.attribute(
+            [
+                attribution.ChannelWords(c, roles[c], ws)
+                for c, ws in zip(order, recognised, strict=True)
+            ],
+            audio,
+            rate,
+        )
+        agent_channel = next((c for c in order if roles[c] == "agent"), None)
+        voices = (
+            _agent_voices(audio[agent_channel], words, spans) if agent_channel is not None else {}
+        )
     report(90, "scoring sentiment")
+    with ctx.db.session() as session:
+        if not diarized:
+            _learn_voiceprints(session, voices)
+        report(95, "saving")
+        save_results(session, conversation_id, words, language, spans, speakers)
+
+
+def _session_spans(conv: Conversation) -> list[attribution.SessionSpan]:
+    rec = conv.recording
+    return attribution.session_spans(
+        [(s.agent_id, s.started_at, s.ended_at) for s in conv.sessions],
+        (rec.started_at if rec else None) or conv.started_at or conv.sessions[0].started_at,
+    )
+
+
+def _diarized_words(
+    audio: np.ndarray,
+    recognised: list[asr.RecognisedWord],
+    language: str,
+    voiceprints: list[np.ndarray],
+) -> tuple[list[segments.Word], diarization.Roles]:
+    """The words of a single-channel recording with the speaker role of each."""
+    dz = diarization.diarize(audio)
+    who = [dz.speaker_of(w.start, w.end) for w in recognised]
+    texts: dict[int, str] = {}
+    for w, s in zip(recognised, who, strict=True):
+        if s is not None:
+            texts[s] = f"{texts.get(s, '')} {w.text}"
+    first = next((s for s in who if s is not None), None)
+    found = diarization.assign_roles(dz, texts, first, language, voiceprints)
+    words = [
+        segments.Word(found.role(s), w.start, w.end, w.text, w.confidence)
+        for w, s in zip(recognised, who, strict=True)
+    ]
+    return words, found
+
+
+def _voiceprints(session: Session, agent_ids: list[int]) -> list[np.ndarray]:
+    rows = session.scalars(
+        select(AgentVoiceprint).where(AgentVoiceprint.agent_id.in_(agent_ids))
+    ).all()
+    return [np.asarray(r.embedding, dtype=np.float32) for r in rows]
+
+
+def _agent_voices(
+    channel: np.ndarray, words: list[segments.Word], spans: list[attribution.SessionSpan]
+) -> dict[int, tuple[np.ndarray, int]]:
+    """Each agent's voice in this call, from the agent channel where that agent's words are."""
+    stretches: dict[int, list[tuple[float, float]]] = {}
+    for w in words:
+        agent = attribution.agent_at(w.start, spans) if w.speaker == "agent" else None
+        if agent is None:
+            continue
+        own = stretches.setdefault(agent, [])
+        if own and w.start - own[-1][1] <= VOICE_GAP_S:
+            own[-1] = (own[-1][0], w.end)
+        else:
+            own.append((w.start, w.end))
+    voices = {}
+    for agent, own in stretches.items():
+        voice = diarization.voice_of(channel, own, VOICE_WINDOWS_PER_CALL)
+        if voice is not None:
+            voices[agent] = voice
+    return voices
+
+
+def _learn_voiceprints(session: Session, voices: dict[int, tuple[np.ndarray, int]]) -> None:
+    for agent_id, (voice, windows) in voices.items():
+        row = session.get(AgentVoiceprint, agent_id)
+        old = np.asarray(row.embedding, dtype=np.float32) if row else None
+        merged, total = diarization.updated_voiceprint(
+            old, row.windows if row else 0, voice, windows
+        )
+        if row is None:
+            row = AgentVoiceprint(agent_id=agent_id)
+            session.add(row)
+        row.embedding = [round(float(x), 6) for x in merged]
+        row.windows = total
+
+
+def save_results(
+    session: Session,
+    conversation_id: int,
+    words: list[segments.Word],
+    language: str,
+    spans: list[attribution.SessionSpan],
+    speakers: dict | None,
+) -> None:
+    """Segments, sentiment and metrics of WORDS, replacing the conversation's earlier results."""
+    segs = segments.build_segments(words)
     scored = [
         {
             "speaker": s.speaker,
@@ -77,49 +196,97 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
     ]
     conversation_sentiment = sentiment.conversation(scored)
     conversation_metrics = metrics.compute(segs)
-    report(95, "saving")
-    with ctx.db.session() as session:
-        session.execute(delete(Segment).where(Segment.conversation_id == conversation_id))
-        for position, (seg, sc) in enumerate(zip(segs, scored, strict=True)):
-            session.add(
-                Segment(
-                    conversation_id=conversation_id,
-                    position=position,
-                    speaker=seg.speaker,
-                    agent_id=attribution.agent_at(seg.start, spans)
-                    if seg.speaker == "agent"
-                    else None,
-                    start_s=round(seg.start, 3),
-                    end_s=round(seg.end, 3),
-                    text=seg.text,
-                    sentiment_score=sc["score"],
-                    sentiment_label=sentiment.label(sc["score"]),
-                    words=[
-                        Word(
-                            position=i,
-                            text=w.text,
-                            start_s=w.start,
-                            end_s=w.end,
-                            confidence=w.confidence,
-                        )
-                        for i, w in enumerate(seg.words)
-                    ],
-                )
-            )
-        overall = conversation_sentiment["overall"] or {}
-        session.merge(
-            ConversationAnalysis(
+    conversation_metrics["speaker_source"] = (speakers or {}).get("source", "channels")
+    session.execute(delete(Segment).where(Segment.conversation_id == conversation_id))
+    for position, (seg, sc) in enumerate(zip(segs, scored, strict=True)):
+        session.add(
+            Segment(
                 conversation_id=conversation_id,
-                language=language,
-                sentiment_score=overall.get("score"),
-                sentiment_label=overall.get("label"),
-                agent_talk_pct=conversation_metrics["talk_to_listen"]["agent_pct"],
-                switches=conversation_metrics["switches"]["count"],
-                sentiment=conversation_sentiment,
-                metrics=conversation_metrics,
-                computed_at=utcnow(),
+                position=position,
+                speaker=seg.speaker,
+                agent_id=attribution.agent_at(seg.start, spans) if seg.speaker == "agent" else None,
+                start_s=round(seg.start, 3),
+                end_s=round(seg.end, 3),
+                text=seg.text,
+                sentiment_score=sc["score"],
+                sentiment_label=sentiment.label(sc["score"]),
+                words=[
+                    Word(
+                        position=i,
+                        text=w.text,
+                        start_s=w.start,
+                        end_s=w.end,
+                        confidence=w.confidence,
+                    )
+                    for i, w in enumerate(seg.words)
+                ],
             )
         )
-        session.flush()
-        analysis.store_transcript(session, conversation_id)
-        search.index(session, conversation_id)
+    overall = conversation_sentiment["overall"] or {}
+    session.merge(
+        ConversationAnalysis(
+            conversation_id=conversation_id,
+            language=language,
+            sentiment_score=overall.get("score"),
+            sentiment_label=overall.get("label"),
+            agent_talk_pct=conversation_metrics["talk_to_listen"]["agent_pct"],
+            switches=conversation_metrics["switches"]["count"],
+            sentiment=conversation_sentiment,
+            metrics=conversation_metrics,
+            speakers=speakers,
+            computed_at=utcnow(),
+        )
+    )
+    session.flush()
+    analysis.store_transcript(session, conversation_id)
+    search.index(session, conversation_id)
+
+
+SWAPPED = {"agent": "customer", "customer": "agent"}
+
+
+class NotSwappable(Exception):
+    """A conversation's speakers cannot be swapped (not processed yet)."""
+
+
+def swap_speakers(session: Session, conversation_id: int, actor: audit.Actor) -> None:
+    """Give the agent's words to the customer and the customer's to the agent, recompute
+    sentiment and every metric, and audit it (one transaction: the caller's session)."""
+    conv = session.get(Conversation, conversation_id)
+    result = session.get(ConversationAnalysis, conversation_id)
+    if conv is None or result is None or conv.processing_status != "processed":
+        raise NotSwappable(f"conversation {conversation_id} has not been processed yet")
+    rows = session.execute(  # plain values: the rows are replaced below
+        select(Segment.speaker, Word.start_s, Word.end_s, Word.text, Word.confidence)
+        .join(Word, Word.segment_id == Segment.id)
+        .where(Segment.conversation_id == conversation_id)
+        .order_by(Segment.position, Word.position)
+    ).all()
+    words = [
+        segments.Word(SWAPPED.get(speaker, speaker), start, end, text, confidence)
+        for speaker, start, end, text, confidence in rows
+    ]
+    words.sort(key=lambda w: (w.start, w.end, w.speaker))
+    before = dict(result.speakers or {})
+    speakers = {
+        **before,
+        "source": before.get("source", "channels"),
+        "method": "manual",
+        "confidence": 1.0,
+        "swapped": not before.get("swapped", False),
+    }
+    save_results(
+        session, conversation_id, words, result.language or "en", _session_spans(conv), speakers
+    )
+    audit.record(
+        session,
+        actor,
+        "conversation.swap_speakers",
+        "conversation",
+        conversation_id,
+        previous_method=before.get("method"),
+    )
+
+
+VOICE_GAP_S = 0.5  # words this close are one stretch of an agent's voice
+VOICE_WINDOWS_PER_CALL = 100  # about 40 s of an agent's speech per stereo call

@@ -290,7 +290,22 @@ class ConversationAnalysis(Base):
     # The transcript's segments with their words as finished JSON (HTML-safe), written with the
     # results so a page or API request reads one value instead of thousands of word rows.
     transcript: Mapped[str | None] = mapped_column(Text, deferred=True)
+    # How the speakers of a single-channel recording were told apart and given roles
+    # (diarization.Roles.as_dict); None for a stereo recording.
+    speakers: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgentVoiceprint(Base):
+    """An agent's mean voice embedding, learnt from the agent channel of their stereo calls."""
+
+    __tablename__ = "agent_voiceprints"
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    embedding: Mapped[list[float]] = mapped_column(JSON)
+    windows: Mapped[int] = mapped_column(Integer)  # how many 1.6 s windows it averages
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Job(Base):

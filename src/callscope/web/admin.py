@@ -24,7 +24,7 @@ from callscope.db.models import (
 from callscope.i18n import N_
 from callscope.web import security
 from callscope.web.deps import Id, PageNumber, SessionDep, actor
-from callscope.web.pages import PageUser, day, list_link, render
+from callscope.web.pages import PageUser, day, done, list_link, render
 
 AUDIT_PAGE_SIZE = 50
 
@@ -40,13 +40,6 @@ AdminUser = Annotated[User, Depends(admin_user)]
 router = APIRouter(
     prefix="/admin", include_in_schema=False, dependencies=[Depends(security.csrf_protect)]
 )
-
-
-def done(request: Request, target: str, message: str | None = None) -> RedirectResponse:
-    """Back to TARGET, showing MESSAGE there once."""
-    if message:
-        request.session["flash"] = message
-    return RedirectResponse(target, status_code=303)
 
 
 USER_ERRORS = (auth.UserError, policy.UnknownSetting, retention.ErasureError)

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callscope import analysis, audit, exports, policy, search
+from callscope import analysis, audit, exports, pipeline, policy, search
 from callscope.access import visible_conversations
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, User
@@ -25,6 +25,7 @@ from callscope.web.deps import (
     SessionDep,
     UserDep,
     actor,
+    require_corrector,
     visible_conversation,
 )
 from callscope.web.download import metrics_csv_response, transcript_html
@@ -141,6 +142,23 @@ def get_analysis(
     audit.record(
         session, actor(request, user), "conversation.view", "conversation", conv.id, via="api"
     )
+    return Response(analysis.document_json(session, conv), media_type="application/json")
+
+
+@router.post("/conversations/{conversation_id}/swap-speakers")
+def swap_speakers(
+    request: Request, conversation_id: Id, session: SessionDep, user: UserDep
+) -> Response:
+    """Swap agent and customer (a wrongly assigned mono call): every word changes speaker and
+    sentiment and metrics are computed again. Supervisors and administrators; audited.
+    Answers the new analysis document."""
+    conv = visible_conversation(session, user, conversation_id)
+    require_corrector(user)
+    try:
+        pipeline.swap_speakers(session, conv.id, actor(request, user))
+    except pipeline.NotSwappable as exc:
+        raise HTTPException(409, str(exc)) from exc
+    session.flush()
     return Response(analysis.document_json(session, conv), media_type="application/json")
 
 

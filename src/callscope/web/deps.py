@@ -69,6 +69,12 @@ def visible_conversation(session: Session, user: User, conversation_id: int) -> 
     return conv
 
 
+def require_corrector(user: User) -> None:
+    """Correcting a transcript's speakers is for supervisors and administrators."""
+    if user.role not in ("supervisor", "admin"):
+        raise HTTPException(403, "only supervisors and administrators may correct speakers")
+
+
 def actor(request: Request, user: User) -> Actor:
     """USER acting from this request's address, for the audit log."""
     return Actor.of(user, client_address(request))

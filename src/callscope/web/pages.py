@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy import select
 
-from callscope import analysis, audit, auth, i18n, policy, search, sentiment
+from callscope import analysis, audit, auth, i18n, pipeline, policy, search, sentiment
 from callscope.access import visible_conversations
 from callscope.audit import Actor
 from callscope.db.models import (
@@ -28,8 +28,16 @@ from callscope.db.models import (
     Queue,
     User,
 )
+from callscope.i18n import N_
 from callscope.web import security
-from callscope.web.deps import Id, PageNumber, SessionDep, actor, visible_conversation
+from callscope.web.deps import (
+    Id,
+    PageNumber,
+    SessionDep,
+    actor,
+    require_corrector,
+    visible_conversation,
+)
 from callscope.web.download import clock, metrics_csv_response
 
 TEMPLATES = Jinja2Templates(
@@ -63,6 +71,13 @@ def page_user(request: Request, session: SessionDep) -> User:
 
 
 PageUser = Annotated[User, Depends(page_user)]
+
+
+def done(request: Request, target: str, message: str | None = None) -> RedirectResponse:
+    """Back to TARGET, showing MESSAGE there once."""
+    if message:
+        request.session["flash"] = message
+    return RedirectResponse(target, status_code=303)
 
 
 TEMPLATES.env.filters["clock"] = clock
@@ -362,6 +377,20 @@ def played(request: Request, conversation_id: Id, session: SessionDep, user: Pag
     conv = visible_conversation(session, user, conversation_id)
     audit.record(session, actor(request, user), "recording.play", "conversation", conv.id)
     return Response(status_code=204)
+
+
+@router.post("/conversations/{conversation_id}/swap-speakers")
+def swap_speakers(
+    request: Request, conversation_id: Id, session: SessionDep, user: PageUser
+) -> RedirectResponse:
+    """Supervisors and administrators correct a call whose agent and customer came out swapped."""
+    conv = visible_conversation(session, user, conversation_id)
+    require_corrector(user)
+    try:
+        pipeline.swap_speakers(session, conv.id, actor(request, user))
+    except pipeline.NotSwappable as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return done(request, f"/conversations/{conv.id}", N_("Agent and customer swapped."))
 
 
 def timeline(conv: Conversation) -> dict[str, Any]:

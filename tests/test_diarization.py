@@ -1,0 +1,190 @@
+"""Mono recordings: speakers told apart by voice, agent and customer roles, voiceprints, swap."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from benchmarks.evaluation import (
+    diarization_error,
+    mixdown,
+    rttm_turns,
+    speaker_accuracy,
+    truth_turns,
+)
+from callscope import diarization, jobs, media
+from callscope.analysis import document
+from callscope.context import Context
+from callscope.db.models import Agent, AgentVoiceprint, AuditEvent, Conversation
+from tests.conftest import DATA, DEMO_CALLS, make_meta, make_settings
+
+EN = DEMO_CALLS / "synthetic_en_stereo.wav"
+AUTO = DEMO_CALLS / "auto_repairs_40_stereo_agentL_customerR.wav"
+
+
+def mono16k(path: Path) -> np.ndarray:
+    audio, _ = media.decode(path, sample_rate=diarization.SAMPLE_RATE)
+    return audio.mean(axis=0)
+
+
+def test_two_speakers_are_told_apart_on_the_reference_sample():
+    audio = mono16k(DATA / "speech" / "pyannote_sample.wav")
+    found = diarization.diarize(audio)
+    reference = rttm_turns(DATA / "speech" / "pyannote_sample.rttm")
+    assert len(found.voices) == 2
+    assert diarization_error(reference, found.turns, collar=0.25)["der"] <= 0.15
+
+
+def test_a_mixdown_of_a_stereo_call_is_split_where_the_channels_say():
+    found = diarization.diarize(mono16k(EN))
+    truth = [(t["start"], t["end"], t["speaker"]) for t in truth_turns("synthetic_en_stereo")]
+    assert len(found.voices) == 2
+    assert diarization_error(truth, found.turns, collar=0.25)["der"] <= 0.15
+
+
+def test_a_third_voice_is_found_when_a_call_changes_hands():
+    """One minute of two synthetic voices, then a minute of a real agent and caller."""
+    rate = diarization.SAMPLE_RATE
+    audio = np.concatenate([mono16k(EN)[: 60 * rate], mono16k(AUTO)[: 60 * rate]])
+    assert len(diarization.diarize(audio).voices) >= 3
+
+
+def test_silence_gives_no_speakers():
+    found = diarization.diarize(np.zeros(diarization.SAMPLE_RATE * 5, dtype=np.float32))
+    assert found.turns == [] and found.voices == {}
+    assert found.speaker_of(0.0, 1.0) is None
+
+
+def test_what_is_said_tells_the_agent_in_both_languages():
+    assert diarization.phrase_score("Thank you for calling, how can I help you today?", "en") > 0
+    assert diarization.phrase_score("Hi, I'd like to buy a Chromecast", "en") < 0
+    assert diarization.phrase_score("Selamat pagi, ada yang bisa saya bantu?", "id") > 0
+    assert diarization.phrase_score("Saya mau melaporkan kartu debit saya", "id") < 0
+
+
+def _found(voices: dict[int, np.ndarray]) -> diarization.Diarization:
+    return diarization.Diarization([], voices, {k: 10.0 for k in voices})
+
+
+def test_roles_by_phrases_then_first_speaker():
+    rng = np.random.default_rng(1)
+    dz = _found({0: rng.random(256), 1: rng.random(256)})
+    texts = {0: "hi I'd like to cancel my order", 1: "thank you for calling how may I help"}
+    roles = diarization.assign_roles(dz, texts, first_speaker=0, language="en")
+    assert roles.agents == {1} and roles.method == "phrases" and roles.confidence > 0.6
+    neutral = diarization.assign_roles(dz, {0: "okay", 1: "yes"}, first_speaker=1, language="en")
+    assert neutral.agents == {1} and neutral.method == "first_speaker"
+    assert neutral.confidence == 0.5
+
+
+def test_roles_by_a_known_agents_voiceprint_outweigh_phrases():
+    rng = np.random.default_rng(2)
+    agent_voice, customer_voice = rng.normal(size=256), rng.normal(size=256)
+    unit = [v / np.linalg.norm(v) for v in (agent_voice, customer_voice)]
+    dz = _found({0: unit[0], 1: unit[1]})
+    texts = {0: "hi I'd like to cancel my order", 1: "thank you for calling how may I help"}
+    roles = diarization.assign_roles(dz, texts, 1, "en", voiceprints=[agent_voice * 3])
+    assert roles.agents == {0} and roles.method == "voiceprint" and roles.confidence > 0.9
+    stranger = rng.normal(size=256)
+    roles = diarization.assign_roles(dz, texts, 1, "en", voiceprints=[stranger])
+    assert roles.method == "phrases" and roles.agents == {1}
+
+
+def test_a_voiceprint_follows_new_calls_within_its_cap():
+    a, b = np.eye(256)[0], np.eye(256)[1]
+    first, n = diarization.updated_voiceprint(None, 0, a, 100)
+    assert n == 100 and np.allclose(first, a)
+    mixed, n = diarization.updated_voiceprint(first, n, b, 100)
+    assert n == 200 and np.isclose(mixed @ a, mixed @ b)
+    capped, n = diarization.updated_voiceprint(mixed, diarization.VOICEPRINT_CAP, b, 100)
+    assert n == diarization.VOICEPRINT_CAP and capped @ b > mixed @ b
+
+
+# --- through the pipeline -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def module_ctx(tmp_path_factory, model_dir):
+    ctx = Context.open(make_settings(tmp_path_factory.mktemp("diarize"), model_dir=model_dir))
+    yield ctx
+    ctx.close()
+
+
+def process(ctx: Context, path: Path, meta: dict) -> dict:
+    result = ctx.ingestor.ingest_file(path, meta)
+    assert jobs.run_job(ctx, result.job, "test") == "processed"
+    with ctx.db.session() as session:
+        return document(session, session.get(Conversation, result.id))
+
+
+def with_agent(meta: dict, external_id: str) -> dict:
+    meta["sessions"][0]["agent"] = {"external_id": external_id, "name": external_id}
+    return meta
+
+
+def test_mono_call_gets_agent_and_customer_lines(module_ctx):
+    doc = process(
+        module_ctx, DEMO_CALLS / "commercial_mono.wav", with_agent(make_meta(mono=True), "AG-C")
+    )
+    by_role = {
+        role: " ".join(s["text"] for s in doc["transcript"]["segments"] if s["speaker"] == role)
+        for role in ("agent", "customer")
+    }
+    assert "certainly, which color" in by_role["agent"].lower()
+    assert "i'd like to buy a chromecast" in by_role["customer"].lower()
+    assert doc["recording"]["speaker_source"] == "diarization"
+    assert doc["metrics"]["speaker_source"] == "diarization"
+    speakers = doc["recording"]["speakers"]
+    assert speakers["speakers"] == 2 and speakers["method"] == "phrases"
+    assert 0.5 < speakers["confidence"] <= 1
+
+
+def test_mixdown_words_match_the_channels_and_voiceprints_are_learnt(module_ctx, tmp_path):
+    stereo = process(module_ctx, EN, with_agent(make_meta(), "AG-V"))
+    assert stereo["recording"]["speakers"] is None
+    assert stereo["metrics"]["speaker_source"] == "channels"
+    with module_ctx.db.session() as session:
+        agent = session.scalar(select(Agent).where(Agent.external_id == "AG-V"))
+        print_ = session.get(AgentVoiceprint, agent.id)
+        assert print_ is not None and len(print_.embedding) == 256 and print_.windows > 20
+
+    mono = process(module_ctx, mixdown(EN, tmp_path), with_agent(make_meta(mono=True), "AG-V"))
+    assert mono["recording"]["speakers"]["method"] == "voiceprint"
+    assert speaker_accuracy(mono, truth_turns("synthetic_en_stereo")) >= 0.9
+
+    stranger = process(
+        module_ctx, mixdown(EN, tmp_path), with_agent(make_meta(mono=True), "AG-NEW")
+    )
+    assert stranger["recording"]["speakers"]["method"] == "phrases"
+    assert speaker_accuracy(stranger, truth_turns("synthetic_en_stereo")) >= 0.9
+
+
+def test_swapping_speakers_recomputes_everything_and_is_audited(module_ctx):
+    from callscope import pipeline
+    from callscope.audit import Actor
+
+    doc = process(module_ctx, DEMO_CALLS / "commercial_mono.wav", make_meta(mono=True))
+    with module_ctx.db.session() as session:
+        pipeline.swap_speakers(session, doc["id"], Actor.cli())
+    with module_ctx.db.session() as session:
+        swapped = document(session, session.get(Conversation, doc["id"]))
+        event = session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "conversation.swap_speakers")
+        )
+    before, after = doc["metrics"], swapped["metrics"]
+    assert after["talk_time_s"]["agent"] == before["talk_time_s"]["customer"]
+    assert after["talk_to_listen"]["agent_pct"] == before["talk_to_listen"]["customer_pct"]
+    assert after["speaker_source"] == "diarization"
+    flipped = {"agent": "customer", "customer": "agent"}
+    assert [(flipped[s["speaker"]], s["text"]) for s in doc["transcript"]["segments"]] == [
+        (s["speaker"], s["text"]) for s in swapped["transcript"]["segments"]
+    ]
+    assert swapped["sentiment"]["agent"] == doc["sentiment"]["customer"]
+    assert swapped["recording"]["speakers"]["method"] == "manual"
+    assert swapped["recording"]["speakers"]["swapped"] is True
+    assert event.object_id == str(doc["id"]) and event.actor.startswith("cli:")
+    assert json.dumps(event.details) == json.dumps({"previous_method": "phrases"})
