@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from benchmarks.evaluation import (
@@ -16,11 +16,12 @@ from benchmarks.evaluation import (
     speaker_accuracy,
     truth_turns,
 )
-from callscope import diarization, jobs, media
+from callscope import auth, diarization, jobs, media
 from callscope.analysis import document
 from callscope.context import Context
-from callscope.db.models import Agent, AgentVoiceprint, AuditEvent, Conversation
-from tests.conftest import DATA, DEMO_CALLS, make_meta, make_settings
+from callscope.db.models import Agent, AgentVoiceprint, AuditEvent, Conversation, Queue
+from callscope.web.app import create_app
+from tests.conftest import DATA, DEMO_CALLS, FORMATS, callscope, make_meta, make_settings
 
 EN = DEMO_CALLS / "synthetic_en_stereo.wav"
 AUTO = DEMO_CALLS / "auto_repairs_40_stereo_agentL_customerR.wav"
@@ -164,17 +165,34 @@ def test_mixdown_words_match_the_channels_and_voiceprints_are_learnt(module_ctx,
 
 
 def test_swapping_speakers_recomputes_everything_and_is_audited(module_ctx):
-    from callscope import pipeline
-    from callscope.audit import Actor
-
     doc = process(module_ctx, DEMO_CALLS / "commercial_mono.wav", make_meta(mono=True))
+    waiting = module_ctx.ingestor.ingest_file(
+        FORMATS / "whatstheweatherlike.wav", make_meta(mono=True)
+    )
     with module_ctx.db.session() as session:
-        pipeline.swap_speakers(session, doc["id"], Actor.cli())
-    with module_ctx.db.session() as session:
-        swapped = document(session, session.get(Conversation, doc["id"]))
-        event = session.scalar(
-            select(AuditEvent).where(AuditEvent.action == "conversation.swap_speakers")
+        sup = auth.add_user(session, "sup", "supervisor", "a long test password")
+        sup.queues = session.scalars(select(Queue)).all()
+        auth.add_user(session, "marcus", "agent", "a long test password", agent_external_id="AG-1")
+        tokens = {name: auth.create_token(session, name, "t") for name in ("sup", "marcus")}
+    with TestClient(create_app(module_ctx)) as client:
+
+        def swap(conversation_id: int, who: str):
+            return client.post(
+                f"/api/v1/conversations/{conversation_id}/swap-speakers",
+                headers={"Authorization": f"Bearer {tokens[who]}"},
+            )
+
+        refused = swap(doc["id"], "marcus")
+        assert refused.status_code == 403
+        assert (
+            refused.json()["detail"] == "only supervisors and administrators may correct speakers"
         )
+        not_yet = swap(waiting.id, "sup")
+        assert not_yet.status_code == 409 and "not been processed" in not_yet.json()["detail"]
+        assert swap(99999, "sup").status_code == 404
+        res = swap(doc["id"], "sup")
+    assert res.status_code == 200
+    swapped = res.json()
     before, after = doc["metrics"], swapped["metrics"]
     assert after["talk_time_s"]["agent"] == before["talk_time_s"]["customer"]
     assert after["talk_to_listen"]["agent_pct"] == before["talk_to_listen"]["customer_pct"]
@@ -186,5 +204,20 @@ def test_swapping_speakers_recomputes_everything_and_is_audited(module_ctx):
     assert swapped["sentiment"]["agent"] == doc["sentiment"]["customer"]
     assert swapped["recording"]["speakers"]["method"] == "manual"
     assert swapped["recording"]["speakers"]["swapped"] is True
-    assert event.object_id == str(doc["id"]) and event.actor.startswith("cli:")
-    assert json.dumps(event.details) == json.dumps({"previous_method": "phrases"})
+    with module_ctx.db.session() as session:
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "conversation.swap_speakers")
+        ).all()
+    assert [(e.actor, e.object_id, e.details) for e in events] == [
+        ("sup", str(doc["id"]), {"previous_method": "phrases"})
+    ]
+
+    again = callscope(module_ctx, "swap-speakers", doc["external_id"])
+    assert again.returncode == 0, again.stderr
+    assert f"conversation {doc['external_id']}: agent and customer swapped" in again.stdout
+    with module_ctx.db.session() as session:
+        back = document(session, session.get(Conversation, doc["id"]))
+    assert back["metrics"]["talk_time_s"] == doc["metrics"]["talk_time_s"]
+    assert back["recording"]["speakers"]["swapped"] is False
+    missing = callscope(module_ctx, "swap-speakers", "NO-SUCH-CALL")
+    assert missing.returncode == 1 and "no conversation 'NO-SUCH-CALL'" in missing.stderr

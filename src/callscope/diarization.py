@@ -12,6 +12,7 @@ import itertools
 import os
 import re
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -42,7 +43,10 @@ def _load_encoder():
     with _lock:
         if _encoder is None:
             import torch
-            from resemblyzer import VoiceEncoder
+
+            with warnings.catch_warnings():  # it imports a SciPy name SciPy has deprecated
+                warnings.simplefilter("ignore", DeprecationWarning)
+                from resemblyzer import VoiceEncoder
 
             torch.set_num_threads(max(1, os.cpu_count() or 1))
             _encoder = VoiceEncoder("cpu", verbose=False)

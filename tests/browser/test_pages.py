@@ -431,3 +431,32 @@ def test_administrator_runs_the_policy_from_the_pages(browser, site):
         assert policy.get(session, "downloads.transcript") == "administrators"
         policy.set_value(session, "downloads.transcript", "everyone")
     page.close()
+
+
+def test_a_mono_call_says_how_its_speakers_were_found_and_can_be_swapped(browser, site):
+    ctx = site["ctx"]
+    result = ctx.ingestor.ingest_file(DEMO_CALLS / "commercial_mono.wav", recent_meta(mono=True))
+    assert jobs.run_job(ctx, result.job, "test") == "processed"
+    url = f"{site['base']}/conversations/{result.id}"
+
+    agent = signed_in(browser, site, "marcus")
+    agent.goto(url)
+    expect(agent.locator("#speaker-source")).to_contain_text("told apart by voice")
+    expect(agent.get_by_role("button", name="Swap agent and customer")).to_have_count(0)
+    agent.close()
+
+    page = signed_in(browser, site)
+    page.goto(url)
+    expect(page.locator("#speaker-source")).to_contain_text("what each speaker says")
+    page.get_by_role("tab", name="Metrics").click()
+    expect(page.locator("#metrics-source")).to_contain_text("single-channel recording")
+    share = page.locator("table.metrics tr", has_text="Talk-to-listen").locator("td").first
+    before = [p.strip() for p in share.inner_text().split("/")]
+    page.get_by_role("tab", name="Overview").click()
+    page.get_by_role("button", name="Swap agent and customer").click()
+    expect(page.get_by_role("status")).to_have_text("Agent and customer swapped.")
+    expect(page.locator("#speaker-source")).to_contain_text("a correction by hand")
+    page.get_by_role("tab", name="Metrics").click()
+    assert [p.strip() for p in share.inner_text().split("/")] == before[::-1]
+    assert audit_actions(site, "conversation.swap_speakers") == ["boss"]
+    page.close()
