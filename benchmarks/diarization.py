@@ -10,7 +10,8 @@ Run:  .venv/bin/python -m benchmarks.diarization
   (words aligned by text), and the channels of the stereo calls, processed as mono mixdowns
   (each word belongs to the louder channel over its span). katiesteve_mono is two colleagues,
   not agent and customer: it is scored with the better of the two role mappings.
-- Time `diarize` adds per minute of audio.
+- Time `diarize` adds per minute of audio, and what learning the agent's voiceprint adds to
+  a stereo call.
 
 Results are printed as Markdown and written to benchmarks/results/diarization.json.
 """
@@ -111,6 +112,11 @@ def main() -> None:
         "diarize_s": took,
     }
 
+    stereo, _ = media.decode(CALLS["synthetic_en_stereo (mixdown)"][0])
+    started = time.perf_counter()
+    diarization.voice_of(stereo[0], diarization.speech_spans(stereo[0]), 100)
+    results["voiceprint_s_per_stereo_call"] = time.perf_counter() - started
+
     calls = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -167,6 +173,8 @@ def main() -> None:
             f"| {key.replace('_', ' ')} s | {e['missed']:.1%} | {e['false_alarm']:.1%} |"
             f" {e['confusion']:.1%} | **{e['der']:.1%}** |"
         )
+    learning = results["voiceprint_s_per_stereo_call"]
+    print(f"\nLearning an agent's voice from a stereo call: {learning:.2f} s")
     print()
     print(
         "| call | audio s | words scored | role right | best mapping | agent role | method"

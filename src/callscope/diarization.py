@@ -23,6 +23,7 @@ SAMPLE_RATE = 16000
 FRAME_S = 0.01  # one mel frame
 WINDOW_FRAMES = 160  # 1.6 s, the encoder's partial utterance
 STEP_FRAMES = 40  # a window every 0.4 s
+BATCH = 64  # windows through the encoder at once
 MAX_SPEAKERS = 4
 # A cluster is split into two speakers only when its halves' mean voices are less alike than
 # this (the same voice across a call stays above it) and the smaller half has ≥ 10 s of windows
@@ -76,9 +77,10 @@ def _mel_frames(audio: np.ndarray) -> np.ndarray:
 
 
 def embed_windows(
-    audio: np.ndarray, spans: Sequence[tuple[float, float]]
+    audio: np.ndarray, spans: Sequence[tuple[float, float]], limit: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Window centres (seconds) and unit voice embeddings of windows over the speech."""
+    """Window centres (seconds) and unit voice embeddings of windows over the speech (at most
+    LIMIT windows, spread evenly, when given)."""
     import torch
 
     frames = _mel_frames(audio)
@@ -93,14 +95,16 @@ def embed_windows(
             if (b - WINDOW_FRAMES - a) % STEP_FRAMES:
                 starts.append(b - WINDOW_FRAMES)
     starts = sorted(set(s for s in starts if s >= 0 and s + WINDOW_FRAMES <= n))
+    if limit is not None and len(starts) > limit:
+        starts = [starts[i] for i in np.linspace(0, len(starts) - 1, limit).astype(int)]
     if not starts:
         return np.zeros(0), np.zeros((0, 256), dtype=np.float32)
     encoder = _load_encoder()
-    batch = np.stack([frames[s : s + WINDOW_FRAMES] for s in starts])
     out = []
     with torch.inference_mode():
-        for i in range(0, len(batch), 64):
-            out.append(encoder(torch.from_numpy(batch[i : i + 64])).numpy())
+        for i in range(0, len(starts), BATCH):
+            batch = np.stack([frames[s : s + WINDOW_FRAMES] for s in starts[i : i + BATCH]])
+            out.append(encoder(torch.from_numpy(batch)).numpy())
     centres = (np.array(starts) + WINDOW_FRAMES / 2) * FRAME_S
     return centres, np.concatenate(out)
 
@@ -367,11 +371,10 @@ def assign_roles(
 def voice_of(
     audio: np.ndarray, spans: Sequence[tuple[float, float]], limit: int
 ) -> tuple[np.ndarray, int] | None:
-    """The mean voice over SPANS of one speaker's clean audio (at most LIMIT windows)."""
-    _centres, emb = embed_windows(audio, spans)
+    """The mean voice over SPANS of one speaker's clean audio, from at most LIMIT windows."""
+    _centres, emb = embed_windows(audio, spans, limit)
     if len(emb) == 0:
         return None
-    emb = emb[:: max(1, len(emb) // limit)][:limit]
     return _unit(emb.mean(axis=0)), len(emb)
 
 
