@@ -156,7 +156,7 @@ def main() -> None:
                 "role_accuracy": right,
                 "best_mapping_accuracy": max(right, 1 - right),
                 "agent_role_right": None if name in ROLELESS else right >= 0.5,
-                "speakers": doc["recording"]["speakers"],
+                "speakers": doc["speakers"],
                 "diarize_s_per_audio_min": diarize_s / duration * 60,
             }
         ctx.close()

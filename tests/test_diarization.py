@@ -139,14 +139,14 @@ def test_mono_call_gets_agent_and_customer_lines(module_ctx):
     assert "i'd like to buy a chromecast" in by_role["customer"].lower()
     assert doc["recording"]["speaker_source"] == "diarization"
     assert doc["metrics"]["speaker_source"] == "diarization"
-    speakers = doc["recording"]["speakers"]
+    speakers = doc["speakers"]
     assert speakers["speakers"] == 2 and speakers["method"] == "phrases"
     assert 0.5 < speakers["confidence"] <= 1
 
 
 def test_mixdown_words_match_the_channels_and_voiceprints_are_learnt(module_ctx, tmp_path):
     stereo = process(module_ctx, EN, with_agent(make_meta(), "AG-V"))
-    assert stereo["recording"]["speakers"] is None
+    assert stereo["speakers"] is None
     assert stereo["metrics"]["speaker_source"] == "channels"
     with module_ctx.db.session() as session:
         agent = session.scalar(select(Agent).where(Agent.external_id == "AG-V"))
@@ -154,13 +154,13 @@ def test_mixdown_words_match_the_channels_and_voiceprints_are_learnt(module_ctx,
         assert print_ is not None and len(print_.embedding) == 256 and print_.windows > 20
 
     mono = process(module_ctx, mixdown(EN, tmp_path), with_agent(make_meta(mono=True), "AG-V"))
-    assert mono["recording"]["speakers"]["method"] == "voiceprint"
+    assert mono["speakers"]["method"] == "voiceprint"
     assert speaker_accuracy(mono, truth_turns("synthetic_en_stereo")) >= 0.9
 
     stranger = process(
         module_ctx, mixdown(EN, tmp_path), with_agent(make_meta(mono=True), "AG-NEW")
     )
-    assert stranger["recording"]["speakers"]["method"] == "phrases"
+    assert stranger["speakers"]["method"] == "phrases"
     assert speaker_accuracy(stranger, truth_turns("synthetic_en_stereo")) >= 0.9
 
 
@@ -202,8 +202,8 @@ def test_swapping_speakers_recomputes_everything_and_is_audited(module_ctx):
         (s["speaker"], s["text"]) for s in swapped["transcript"]["segments"]
     ]
     assert swapped["sentiment"]["agent"] == doc["sentiment"]["customer"]
-    assert swapped["recording"]["speakers"]["method"] == "manual"
-    assert swapped["recording"]["speakers"]["swapped"] is True
+    assert swapped["speakers"]["method"] == "manual"
+    assert swapped["speakers"]["swapped"] is True
     with module_ctx.db.session() as session:
         events = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "conversation.swap_speakers")
@@ -218,6 +218,6 @@ def test_swapping_speakers_recomputes_everything_and_is_audited(module_ctx):
     with module_ctx.db.session() as session:
         back = document(session, session.get(Conversation, doc["id"]))
     assert back["metrics"]["talk_time_s"] == doc["metrics"]["talk_time_s"]
-    assert back["recording"]["speakers"]["swapped"] is False
+    assert back["speakers"]["swapped"] is False
     missing = callscope(module_ctx, "swap-speakers", "NO-SUCH-CALL")
     assert missing.returncode == 1 and "no conversation 'NO-SUCH-CALL'" in missing.stderr

@@ -155,7 +155,6 @@ def summary(session: Session, conv: Conversation) -> dict[str, Any]:
                 "channels": rec.channels,
                 "sample_rate": rec.sample_rate,
                 "speaker_source": rec.speaker_source,
-                "speakers": result.speakers if result else None,
                 "format": rec.container,
                 "codec": rec.codec,
                 "channel_map": rec.channel_map,
@@ -163,6 +162,7 @@ def summary(session: Session, conv: Conversation) -> dict[str, Any]:
             if rec
             else None
         ),
+        "speakers": result.speakers if result else None,
         "sentiment": result.sentiment if result else None,
         "metrics": result.metrics if result else None,
         "transcript": {"language": (result.language if result else None) or conv.language},

@@ -15,7 +15,17 @@ import click
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from callscope import admin, analysis, audit, auth, pipeline, policy, retention, search
+from callscope import (
+    admin,
+    analysis,
+    audit,
+    auth,
+    pipeline,
+    policy,
+    retention,
+    search,
+    transcripts,
+)
 from callscope.asr import ModelError
 from callscope.audit import Actor
 from callscope.config import ConfigError, Settings, get_settings
@@ -117,6 +127,48 @@ def ingest(audio: Path, meta_path: Path, wait: bool, as_json: bool) -> None:
         click.echo(result.id)
     if status == "failed":
         sys.exit(1)
+
+
+@main.command("import")
+@click.argument("transcript", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--meta",
+    "meta_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="metadata JSON (the shape in docs/ingest.md)",
+)
+@click.option(
+    "--audio",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="the call's recording, if there is one (kept for playback; not transcribed)",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(transcripts.FORMATS),
+    help="the transcript's format (default: from its extension)",
+)
+@click.option("--json", "as_json", is_flag=True, help="print one JSON line")
+def import_transcript(
+    transcript: Path, meta_path: Path, audio: Path | None, fmt: str | None, as_json: bool
+) -> None:
+    """Import an existing transcript (our JSON or WebVTT with speaker voices), with or without
+    its audio: metrics and sentiment are computed, no speech recognition runs."""
+    with opened() as ctx:
+        meta = ctx.ingestor.check_metadata(_read_meta(meta_path))
+        upload = None
+        if audio is not None:
+            with open(audio, "rb") as stream:
+                upload = ctx.ingestor.spool(stream, audio.name)
+        result = ctx.ingestor.import_transcript(
+            transcript.read_bytes(),
+            fmt or transcripts.format_of(transcript.name),
+            meta,
+            upload,
+            audio.name if audio else None,
+        )
+    click.echo(json.dumps(result.as_dict()) if as_json else result.id)
 
 
 class ProgressBar:

@@ -2,8 +2,9 @@
 (The JSON export is the analysis document itself.)
 
 WebVTT cues carry the speaker as a voice span with its role as class, `<v.agent Daniel Reyes>`
-or `<v.customer Customer>`, and every word after the first its start time, `<00:01:02.500>`, so
-an export read back gives the same words at the same times.
+or `<v.customer Customer>`, every word after the first its start time, `<00:01:02.500>`, and a
+word followed by a pause its end time, so that an export imported again
+(`transcripts.parse_vtt`) gives the same words at the same times.
 """
 
 from __future__ import annotations
@@ -42,20 +43,37 @@ def webvtt_text(doc: dict[str, Any]) -> str:
     """The transcript of an analysis document as WebVTT with voices and word times."""
     vtt = webvtt.WebVTT()
     for seg in doc["transcript"]["segments"]:
-        words = seg["words"] or [{"text": seg["text"], "start_s": seg["start_s"]}]
-        spoken = " ".join(
-            (f"<{_clock(w['start_s'])}>" if i else "") + html.escape(w["text"], quote=False)
-            for i, w in enumerate(words)
-        )
         voice = html.escape(speaker_name(seg), quote=False)
         vtt.captions.append(
             webvtt.Caption(
                 _clock(seg["start_s"]),
                 _clock(seg["end_s"]),
-                f"<v.{seg['speaker']} {voice}>{spoken}",
+                f"<v.{seg['speaker']} {voice}>{_timed_words(seg)}",
             )
         )
     return vtt.content
+
+
+def _timed_words(seg: dict[str, Any]) -> str:
+    """A cue's words, each after the first led by its start time, and followed by its end
+    time where a pause comes before the next word (WebVTT timestamps only ever increase)."""
+    words = seg["words"] or [
+        {"text": seg["text"], "start_s": seg["start_s"], "end_s": seg["end_s"]}
+    ]
+    parts, last = [], round(seg["start_s"], 3)
+    for i, w in enumerate(words):
+        start, end = round(w["start_s"], 3), round(w["end_s"], 3)
+        if i:
+            parts.append(" ")
+            if start > last:
+                parts.append(f"<{_clock(start)}>")
+                last = start
+        parts.append(html.escape(w["text"], quote=False))
+        following = round(words[i + 1]["start_s"], 3) if i + 1 < len(words) else seg["end_s"]
+        if last < end < following:
+            parts.append(f"<{_clock(end)}>")
+            last = end
+    return "".join(parts)
 
 
 def srt_text(doc: dict[str, Any]) -> str:
@@ -118,7 +136,8 @@ def _metrics_row(conv: Conversation, result: ConversationAnalysis | None) -> dic
         "queue": conv.queue.name if conv.queue else "",
         "customer": conv.contact.external_id if conv.contact else "",
         "status": conv.processing_status,
-        "speaker_source": conv.recording.speaker_source if conv.recording else "",
+        "speaker_source": get("speaker_source")
+        or (conv.recording.speaker_source if conv.recording else ""),
         "sentiment_label": result.sentiment_label if result else "",
         "sentiment_score": result.sentiment_score if result else "",
         "talking_speed_agent_wpm": get("talking_speed_wpm", "agent"),

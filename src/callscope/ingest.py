@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from callscope import media, policy, retention
+from callscope import media, policy, retention, transcripts
 from callscope.config import Settings
 from callscope.db import Database
 from callscope.db.models import (
@@ -58,6 +58,10 @@ class TooLarge(IngestError):
 
 class ConsentMissing(IngestError):
     pass
+
+
+class InvalidTranscript(IngestError):
+    """An imported transcript is unreadable or does not fit its audio."""
 
 
 class Conflict(IngestError):
@@ -237,14 +241,17 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class Accepted:
-    """A recording that passed every check, with its stored media, ready for its rows."""
+    """A conversation that passed every check, with its stored media, ready for its rows: a
+    recording to process, or an imported transcript with or without its audio."""
 
     meta: Metadata
-    info: media.AudioInfo
+    info: media.AudioInfo | None
     mapping: dict[int, str]
-    upload: SpooledUpload
+    upload: SpooledUpload | None
     keys: dict[str, str]
     filename: str | None
+    transcript: transcripts.Transcript | None = None
+    language: str | None = None
 
 
 class Ingestor:
@@ -312,6 +319,70 @@ class Ingestor:
         if result.created:
             self.queue.announce(result.job)
         return result
+
+    def import_transcript(
+        self,
+        raw: bytes,
+        fmt: str | None,
+        meta: Metadata,
+        upload: SpooledUpload | None = None,
+        filename: str | None = None,
+    ) -> IngestResult:
+        """A conversation from an existing transcript (our JSON or WebVTT), with or without its
+        audio: stored processed, with metrics and sentiment, without speech recognition. The
+        temporary audio file is always removed."""
+        keys: dict[str, str] = {}
+        try:
+            if fmt not in transcripts.FORMATS:
+                raise InvalidTranscript(
+                    "transcript format must be json or vtt (say it, or name the file *.json or "
+                    f"*.vtt), not {fmt!r}"
+                )
+            names = {s.agent.name: "agent" for s in meta.sessions if s.agent.name}
+            if meta.customer and meta.customer.name:
+                names[meta.customer.name] = "customer"
+            try:
+                transcript = transcripts.parse(raw, fmt, names)
+            except transcripts.TranscriptError as exc:
+                raise InvalidTranscript(str(exc)) from exc
+            language = transcript.language or meta.recording.language
+            if language is None:
+                raise InvalidMetadata(
+                    "metadata.recording.language (en or id) is required for a transcript that "
+                    "does not give its language"
+                )
+            with self.db.session() as session:
+                if session.scalar(
+                    select(Conversation.id).where(Conversation.external_id == meta.external_id)
+                ):
+                    raise Conflict(f"conversation {meta.external_id!r} already exists")
+            info, mapping = None, {}
+            if upload is not None:
+                try:
+                    info = media.probe(
+                        upload.path, max_duration_s=self.settings.max_audio_hours * 3600
+                    )
+                except media.BadAudio as exc:
+                    raise InvalidAudio(str(exc)) from exc
+                if transcript.end_s > info.duration_s + 1.0:
+                    raise InvalidTranscript(
+                        f"transcript runs to {transcript.end_s:.1f} s but the audio lasts "
+                        f"{info.duration_s:.1f} s"
+                    )
+                mapping = channel_map(meta, info.channels)
+                keys = self._store_media(upload, playback_order(mapping))
+            accepted = Accepted(meta, info, mapping, upload, keys, filename, transcript, language)
+            try:
+                with self.db.session() as session:
+                    return _insert(session, accepted)
+            except IntegrityError as exc:
+                raise Conflict(f"conversation {meta.external_id!r} already exists") from exc
+        except BaseException:
+            self._forget_media(keys)
+            raise
+        finally:
+            if upload is not None:
+                upload.discard()
 
     def _existing(self, external_id: str, sha256: str) -> IngestResult | None:
         """The conversation already ingested under this external id, if its audio is the same."""
@@ -416,7 +487,9 @@ def _insert(session: Session, accepted: Accepted) -> IngestResult:
     recording_start = meta.recording.started_at or meta.started_at or meta.sessions[0].started_at
     started_at = meta.started_at or min(s.started_at for s in meta.sessions)
     ends = [s.ended_at for s in meta.sessions if s.ended_at]
-    ended_at = max(ends) if ends else recording_start + timedelta(seconds=info.duration_s)
+    length = info.duration_s if info else accepted.transcript.end_s
+    ended_at = max(ends) if ends else recording_start + timedelta(seconds=length)
+    imported = accepted.transcript is not None
     regarding = meta.regarding or RegardingIn()
     conv = Conversation(
         external_id=meta.external_id,
@@ -440,10 +513,12 @@ def _insert(session: Session, accepted: Accepted) -> IngestResult:
         consent_method=meta.consent.method,
         consent_at=meta.consent.at,
         language=meta.recording.language,
-        processing_status="queued",
+        processing_status="processed" if imported else "queued",
         metadata_json=meta.model_dump(mode="json"),
         sessions=sessions,
-        recording=Recording(
+        recording=None
+        if info is None
+        else Recording(
             sha256=upload.sha256,
             size_bytes=upload.size,
             original_filename=accepted.filename,
@@ -456,11 +531,26 @@ def _insert(session: Session, accepted: Accepted) -> IngestResult:
             started_at=recording_start,
             playback_key=keys["playback"],
             peaks_key=keys["peaks"],
-            speaker_source="channels" if info.channels >= 2 else "diarization",
+            speaker_source="transcript"
+            if imported
+            else ("channels" if info.channels >= 2 else "diarization"),
         ),
     )
     session.add(conv)
     session.flush()
+    if imported:
+        from callscope import pipeline, webhooks  # here: they import the context, which imports us
+
+        pipeline.save_results(
+            session,
+            conv.id,
+            accepted.transcript.words,
+            accepted.language,
+            pipeline.session_spans(conv),
+            {"source": "transcript", "method": "import"},
+        )
+        webhooks.enqueue(session, conv, "processed", None)
+        return IngestResult(conv.id, conv.external_id, None, "processed", True)
     job = Job(conversation_id=conv.id, kind="process", status="queued")
     session.add(job)
     session.flush()

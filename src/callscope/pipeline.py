@@ -48,7 +48,7 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
         roles = {int(ch): role for ch, role in rec.channel_map.items()}
         diarized = rec.speaker_source == "diarization"
         language = conv.language
-        spans = _session_spans(conv)
+        spans = session_spans(conv)
         agent_ids = sorted({s.agent_id for s in conv.sessions})
         original = blob_key(rec.sha256)
     if not ctx.store.exists(original):
@@ -102,7 +102,7 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
         save_results(session, conversation_id, words, language, spans, speakers)
 
 
-def _session_spans(conv: Conversation) -> list[attribution.SessionSpan]:
+def session_spans(conv: Conversation) -> list[attribution.SessionSpan]:
     rec = conv.recording
     return attribution.session_spans(
         [(s.agent_id, s.started_at, s.ended_at) for s in conv.sessions],
@@ -276,7 +276,7 @@ def swap_speakers(session: Session, conversation_id: int, actor: audit.Actor) ->
         "swapped": not before.get("swapped", False),
     }
     save_results(
-        session, conversation_id, words, result.language or "en", _session_spans(conv), speakers
+        session, conversation_id, words, result.language or "en", session_spans(conv), speakers
     )
     audit.record(
         session,

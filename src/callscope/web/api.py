@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi import Path as FastAPIPath
@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callscope import analysis, audit, exports, pipeline, policy, search
+from callscope import analysis, audit, exports, pipeline, policy, search, transcripts
 from callscope.access import visible_conversations
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, User
@@ -61,6 +61,50 @@ async def ingest_conversation(request: Request, user: UserDep, ctx: ContextDep) 
         raise
     result = await run_in_threadpool(ingestor.ingest_upload, form.audio, meta, form.filename)
     return JSONResponse(result.as_dict(), status_code=202 if result.created else 200)
+
+
+@router.post(
+    "/conversations/import",
+    status_code=201,
+    responses={
+        409: {"description": "external id already used"},
+        413: {"description": "audio or transcript over its size limit"},
+        422: {"description": "metadata, transcript or audio refused; `detail` names the problem"},
+    },
+)
+async def import_conversation(
+    request: Request,
+    user: UserDep,
+    ctx: ContextDep,
+    format: Annotated[  # noqa: A002 (the query parameter's name)
+        Literal["json", "vtt"] | None, Query(description="default: the transcript file's extension")
+    ] = None,
+) -> JSONResponse:
+    """Import an existing transcript: multipart with a `metadata` JSON part, a `transcript` file
+    part (our JSON format or WebVTT with speaker voices) and, if there is one, an `audio` file
+    part. The conversation is stored processed; no speech recognition runs."""
+    form = await read_ingest_form(
+        request.headers.get("content-type", ""),
+        request.stream(),
+        ctx.settings.tmp_dir,
+        ctx.settings.max_upload_bytes,
+        importing=True,
+    )
+    try:
+        meta = await run_in_threadpool(ctx.ingestor.check_metadata, form.metadata)
+    except BaseException:
+        if form.audio:
+            form.audio.discard()
+        raise
+    result = await run_in_threadpool(
+        ctx.ingestor.import_transcript,
+        form.transcript,
+        format or transcripts.format_of(form.transcript_filename),
+        meta,
+        form.audio,
+        form.filename,
+    )
+    return JSONResponse(result.as_dict(), status_code=201)
 
 
 def list_filters(

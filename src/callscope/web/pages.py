@@ -398,7 +398,7 @@ def timeline(conv: Conversation) -> dict[str, Any]:
     rec = conv.recording
     origin = (rec.started_at if rec else None) or conv.started_at
     return {
-        "duration": rec.duration_s if rec else 0,
+        "duration": rec.duration_s if rec else (conv.duration_s or 0),
         "status": conv.processing_status,
         "sessions": [
             {

@@ -1,4 +1,5 @@
-"""Streaming multipart parsing for ingest: the audio part goes to disk under the size cap."""
+"""Streaming multipart parsing for ingest and import: the audio part goes to disk under the
+size cap; metadata and an imported transcript are read into memory under theirs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from callscope.ingest import MAX_METADATA_BYTES, InvalidMetadata, TooLarge
 from callscope.store import Spool, SpooledUpload, UploadTooLarge, safe_suffix
 
+MAX_TRANSCRIPT_BYTES = 20 * 1024 * 1024
+
 
 class MalformedBody(Exception):
     """The request body is not the multipart form ingest expects."""
@@ -19,11 +22,14 @@ class MalformedBody(Exception):
 
 @dataclass
 class IngestForm:
-    """The two parts of an ingest request."""
+    """The parts of an ingest request (metadata and audio) or of an import (metadata, a
+    transcript and perhaps audio)."""
 
     metadata: bytes
-    audio: SpooledUpload
+    audio: SpooledUpload | None
     filename: str | None
+    transcript: bytes | None = None
+    transcript_filename: str | None = None
 
 
 @dataclass
@@ -36,20 +42,28 @@ class _PartState:
 
 
 async def read_ingest_form(
-    content_type: str, body: AsyncIterator[bytes], tmp_dir: Path, limit: int
+    content_type: str,
+    body: AsyncIterator[bytes],
+    tmp_dir: Path,
+    limit: int,
+    importing: bool = False,
 ) -> IngestForm:
-    """Parse a multipart body with parts `metadata` (JSON) and `audio` (file), streaming."""
+    """Parse a multipart body with parts `metadata` (JSON) and `audio` (file), streaming;
+    IMPORTING: `metadata`, `transcript` (file) and, if there is one, `audio`."""
+    wanted = (
+        "'metadata', 'transcript' and perhaps 'audio'" if importing else "'metadata' and 'audio'"
+    )
     ctype, params = parse_options_header(content_type)
     if ctype != b"multipart/form-data":
-        raise MalformedBody(
-            "request body must be multipart/form-data with parts 'metadata' and 'audio'"
-        )
+        raise MalformedBody(f"request body must be multipart/form-data with parts {wanted}")
     boundary = params.get(b"boundary")
     if not boundary:
         raise MalformedBody("multipart body has no boundary in its Content-Type")
 
     part = _PartState()
     metadata = bytearray()
+    transcript = bytearray()
+    transcript_filename: str | None = None
     seen: set[str] = set()
     spool: Spool | None = None
     audio: SpooledUpload | None = None
@@ -70,7 +84,7 @@ async def read_ingest_form(
         part.field, part.value = b"", b""
 
     def on_headers_finished() -> None:
-        nonlocal spool, filename
+        nonlocal spool, filename, transcript_filename
         _, disp = parse_options_header(part.headers.get(b"content-disposition", b""))
         name = disp.get(b"name", b"").decode("utf-8", "replace")
         part.name = name
@@ -81,6 +95,9 @@ async def read_ingest_form(
             raw = disp.get(b"filename")
             filename = raw.decode("utf-8", "replace") if raw else None
             spool = Spool(tmp_dir, limit, safe_suffix(filename))
+        elif name == "transcript":
+            raw = disp.get(b"filename")
+            transcript_filename = raw.decode("utf-8", "replace") if raw else None
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         if part.name == "audio" and spool is not None:
@@ -89,6 +106,12 @@ async def read_ingest_form(
             metadata.extend(data[start:end])
             if len(metadata) > MAX_METADATA_BYTES:
                 raise InvalidMetadata(f"metadata is larger than {MAX_METADATA_BYTES // 1024} KiB")
+        elif part.name == "transcript" and importing:
+            transcript.extend(data[start:end])
+            if len(transcript) > MAX_TRANSCRIPT_BYTES:
+                raise TooLarge(
+                    f"transcript is larger than {MAX_TRANSCRIPT_BYTES // (1024 * 1024)} MiB"
+                )
 
     def on_part_end() -> None:
         nonlocal audio
@@ -120,15 +143,22 @@ async def read_ingest_form(
     except BaseException:
         _cleanup(spool, audio)
         raise
-    if audio is None:
+    missing = [
+        name for name in ("metadata", "transcript" if importing else "audio") if name not in seen
+    ]
+    if audio is None and "audio" in seen:
         _cleanup(spool, audio)
-        if "audio" in seen:
-            raise MalformedBody("multipart part 'audio' is incomplete (body ended early)")
-        raise MalformedBody("multipart part 'audio' is missing")
-    if "metadata" not in seen:
-        audio.discard()
-        raise MalformedBody("multipart part 'metadata' is missing")
-    return IngestForm(bytes(metadata), audio, filename)
+        raise MalformedBody("multipart part 'audio' is incomplete (body ended early)")
+    if missing:
+        _cleanup(spool, audio)
+        raise MalformedBody(f"multipart part {missing[-1]!r} is missing")
+    return IngestForm(
+        bytes(metadata),
+        audio,
+        filename,
+        bytes(transcript) if importing else None,
+        transcript_filename,
+    )
 
 
 def _cleanup(spool: Spool | None, audio: SpooledUpload | None) -> None:

@@ -71,6 +71,7 @@ function duration() {
 }
 
 function seek(seconds) {
+  if (!audio) return; // a transcript imported without its audio
   audio.currentTime = Math.min(Math.max(0, seconds), duration());
   follow(true);
 }
