@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -170,18 +171,32 @@ def playback_rate(rate: int) -> int:
     return min((r for r in AAC_RATES if r >= rate), default=AAC_RATES[-1])
 
 
+TONE_HZ = 1000.0
+TONE_LEVEL = 0.1  # −20 dBFS
+
+
 def make_rendition(
-    source: Path, target: Path, peaks_target: Path, channel_order: list[int]
+    source: Path,
+    target: Path,
+    peaks_target: Path,
+    channel_order: list[int],
+    tones: Sequence[tuple[int, float, float]] = (),
 ) -> None:
     """Encode SOURCE as AAC in MP4 (fast start) with the channels in CHANNEL_ORDER, and its peaks.
 
     CHANNEL_ORDER lists source channel indexes: [agent, customer] for stereo (agent left), or a
-    single index for mono.
+    single index for mono. TONES are (output channel, start s, end s) spans whose sound is
+    replaced by a 1 kHz tone (redacted personal data).
     """
     with _open(source) as container:
         rate = playback_rate(container.streams.audio[0].codec_context.sample_rate)
     audio, rate = decode(source, sample_rate=rate)
     audio = np.ascontiguousarray(audio[channel_order])
+    for channel, start, end in tones:
+        lo, hi = max(0, int(start * rate)), min(audio.shape[1], int(np.ceil(end * rate)))
+        if hi > lo:
+            t = np.arange(lo, hi) / rate
+            audio[channel, lo:hi] = TONE_LEVEL * np.sin(2 * np.pi * TONE_HZ * t)
     layout = "stereo" if len(channel_order) == 2 else "mono"
     with av.open(str(target), "w", format="mp4", options={"movflags": "+faststart"}) as out:
         stream = out.add_stream("aac", rate=rate, layout=layout)

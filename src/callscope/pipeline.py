@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
+import uuid
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import delete, select
@@ -16,6 +20,9 @@ from callscope import (
     diarization,
     media,
     metrics,
+    pii,
+    policy,
+    retention,
     search,
     segments,
     sentiment,
@@ -29,6 +36,7 @@ from callscope.db.models import (
     Word,
     utcnow,
 )
+from callscope.ingest import playback_order
 from callscope.store import blob_key
 
 Report = Callable[[float, str | None], None]
@@ -47,6 +55,9 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
         rec = conv.recording
         roles = {int(ch): role for ch, role in rec.channel_map.items()}
         diarized = rec.speaker_source == "diarization"
+        order = playback_order(roles)
+        redact = policy.get(session, "pii.redaction")
+        keep_originals = policy.get(session, "pii.originals") == "administrators"
         language = conv.language
         spans = session_spans(conv)
         agent_ids = sorted({s.agent_id for s in conv.sessions})
@@ -94,12 +105,79 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
         voices = (
             _agent_voices(audio[agent_channel], words, spans) if agent_channel is not None else {}
         )
-    report(90, "scoring sentiment")
+    redaction = None
+    if redact:
+        report(86, "redacting personal data")
+        redaction = _redact(ctx, original, words, roles, order, conversation_id)
+        words = redaction.words
+    report(90, "scoring and saving")  # (progress is written in a session of its own)
     with ctx.db.session() as session:
         if not diarized:
             _learn_voiceprints(session, voices)
-        report(95, "saving")
         save_results(session, conversation_id, words, language, spans, speakers)
+        if redaction is not None:
+            unneeded = redaction.store(session, conversation_id, keep_originals)
+    if redaction is not None:
+        retention.delete_unreferenced(ctx.db, ctx.store, unneeded)
+
+
+@dataclass
+class Redaction:
+    """Personal data taken out of a conversation's words and playback audio."""
+
+    words: list[segments.Word]  # with each span as one `[PII:type]` word
+    originals: list[segments.Word]
+    spans: list[tuple[str, float, float, str]]  # (speaker, start, end, type)
+    playback_key: str | None  # the rendition with tones over the spans (None: nothing found)
+    peaks_key: str | None
+
+    def store(self, session: Session, conversation_id: int, keep_originals: bool) -> list[str]:
+        """Record the redaction with the results; the media keys no longer wanted."""
+        result = session.get(ConversationAnalysis, conversation_id)
+        result.redactions = [
+            {"speaker": who, "start_s": start, "end_s": end, "type": kind}
+            for who, start, end, kind in self.spans
+        ]
+        result.original_transcript = (
+            analysis.html_safe_json([asdict(w) for w in self.originals]) if keep_originals else None
+        )
+        if self.playback_key is None:
+            return []
+        rec = session.get(Conversation, conversation_id).recording
+        old = (rec.playback_key, rec.peaks_key)
+        rec.playback_key, rec.peaks_key = self.playback_key, self.peaks_key
+        if keep_originals and rec.original_playback_key is None:
+            rec.original_playback_key = old[0]
+        unneeded = [k for k in old if k and k != rec.original_playback_key]
+        if not keep_originals:  # the uploaded original and any kept rendition go too
+            unneeded += [blob_key(rec.sha256), *filter(None, [rec.original_playback_key])]
+            rec.original_playback_key = None
+        return unneeded
+
+
+def _redact(
+    ctx: Context,
+    original: str,
+    words: list[segments.Word],
+    roles: dict[int, str],
+    order: list[int],
+    conversation_id: int,
+) -> Redaction:
+    """Find personal data in WORDS and make a playback rendition with a tone over each span,
+    on the channel of the speaker who said it (the one channel of a mono call)."""
+    redacted, spans = pii.redact(words)
+    if not spans:
+        return Redaction(redacted, words, spans, None, None)
+    out_channel = {roles[c]: i for i, c in enumerate(order)}
+    tones = [(out_channel.get(who, 0), start, end) for who, start, end, _kind in spans]
+    digest = original.rsplit("/", 1)[-1]
+    base = f"playback/{digest[:2]}/{digest}-redacted-{conversation_id}-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory(dir=ctx.settings.tmp_dir) as tmp:
+        m4a, peaks = Path(tmp) / "r.m4a", Path(tmp) / "r.peaks.json"
+        media.make_rendition(ctx.store.local_path(original), m4a, peaks, order, tones)
+        ctx.store.put_file(f"{base}.m4a", m4a, move=True)
+        ctx.store.put_file(f"{base}.peaks.json", peaks, move=True)
+    return Redaction(redacted, words, spans, f"{base}.m4a", f"{base}.peaks.json")
 
 
 def session_spans(conv: Conversation) -> list[attribution.SessionSpan]:

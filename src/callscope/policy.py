@@ -105,6 +105,17 @@ SPECS = {
                 " transcripts and playback audio"
             ),
         ),
+        SettingSpec(
+            "pii.originals",
+            N_("Unredacted originals"),
+            "delete",
+            str,
+            N_(
+                "when redacting: delete the unredacted transcript and audio, or keep them for"
+                " administrators only"
+            ),
+            choices=("delete", "administrators"),
+        ),
     )
 }
 

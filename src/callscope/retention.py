@@ -46,10 +46,12 @@ class Removed:
 
 
 def recording_keys(rec: Recording | None) -> list[str]:
-    """The media keys of a recording: original, playback rendition, waveform peaks."""
+    """The media keys of a recording: original, playback rendition, waveform peaks, and the
+    unredacted rendition kept for administrators."""
     if rec is None or rec.purged_at is not None:
         return []
-    return [k for k in (blob_key(rec.sha256), rec.playback_key, rec.peaks_key) if k]
+    keys = (blob_key(rec.sha256), rec.playback_key, rec.peaks_key, rec.original_playback_key)
+    return [k for k in keys if k]
 
 
 def delete_unreferenced(db: Database, store: MediaStore, keys: Iterable[str]) -> int:
@@ -64,6 +66,7 @@ def delete_unreferenced(db: Database, store: MediaStore, keys: Iterable[str]) ->
                     or_(
                         Recording.playback_key == key,
                         Recording.peaks_key == key,
+                        Recording.original_playback_key == key,
                         Recording.sha256 == key.rsplit("/", 1)[-1],
                     ),
                 )

@@ -234,6 +234,8 @@ class Recording(Base):
     started_at: Mapped[datetime | None]
     playback_key: Mapped[str | None] = mapped_column(String(200))
     peaks_key: Mapped[str | None] = mapped_column(String(200))
+    # the unredacted playback audio, when redaction keeps it for administrators
+    original_playback_key: Mapped[str | None] = mapped_column(String(200))
     speaker_source: Mapped[str] = mapped_column(String(20), default="channels")
     purged_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -293,6 +295,11 @@ class ConversationAnalysis(Base):
     # How the speakers of a single-channel recording were told apart and given roles
     # (diarization.Roles.as_dict); None for a stereo recording.
     speakers: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Personal data redacted from the transcript and the playback audio (pii.redact):
+    # [{"speaker", "start_s", "end_s", "type"}]; None when redaction was off.
+    redactions: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    # The unredacted transcript (as `transcript`), when the settings keep it for administrators.
+    original_transcript: Mapped[str | None] = mapped_column(Text, deferred=True)
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -1,4 +1,4 @@
-"""agent voiceprints and how a mono call's speakers were told apart
+"""agent voiceprints, how a mono call's speakers were told apart, and redaction of personal data
 
 Revision ID: 0006
 Revises: 0005
@@ -28,9 +28,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("conversation_analysis") as batch:
         batch.add_column(sa.Column("speakers", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("redactions", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("original_transcript", sa.Text(), nullable=True))
+    with op.batch_alter_table("recordings") as batch:
+        batch.add_column(sa.Column("original_playback_key", sa.String(length=200), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("recordings") as batch:
+        batch.drop_column("original_playback_key")
     with op.batch_alter_table("conversation_analysis") as batch:
+        batch.drop_column("original_transcript")
+        batch.drop_column("redactions")
         batch.drop_column("speakers")
     op.drop_table("agent_voiceprints")
