@@ -38,6 +38,7 @@ DYNAMIC = (
     "nobody",
     "recordings",
     "conversations",
+    "delete",
 )
 
 

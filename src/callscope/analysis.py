@@ -163,6 +163,7 @@ def summary(session: Session, conv: Conversation) -> dict[str, Any]:
             else None
         ),
         "speakers": result.speakers if result else None,
+        "redactions": result.redactions if result else None,
         "sentiment": result.sentiment if result else None,
         "metrics": result.metrics if result else None,
         "transcript": {"language": (result.language if result else None) or conv.language},

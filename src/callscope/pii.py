@@ -174,8 +174,8 @@ def _email_spans(words: Sequence[Word]) -> list[Span]:
 
 
 def _dotted_email_spans(words: Sequence[Word]) -> list[Span]:
-    """An address whose "at" the recogniser lost: "Maria .Lopez .example .com", after a word
-    such as "email"."""
+    """An address whose "at" the recogniser lost: "Maria .Lopez .example .com" (a word, one
+    or more parts written with a leading dot, and a top-level domain)."""
     spans = []
     for k, w in enumerate(words):
         if not (w.text.strip().startswith(".") and _bare(w.text) in TLDS):
@@ -183,10 +183,7 @@ def _dotted_email_spans(words: Sequence[Word]) -> list[Span]:
         first = k - 1
         while first > 0 and words[first].text.strip().startswith("."):
             first -= 1
-        before = " ".join(
-            _bare(x.text) for x in words[max(0, first - CONTEXT_WORDS_BEFORE) : first]
-        )
-        if first < k - 1 and re.search(r"\b(e-?mail|surel|address|alamat)\b", before):
+        if first < k - 1:
             spans.append(Span(first, k, "email"))
     return spans
 

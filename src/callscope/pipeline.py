@@ -56,6 +56,7 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
         roles = {int(ch): role for ch, role in rec.channel_map.items()}
         diarized = rec.speaker_source == "diarization"
         order = playback_order(roles)
+        recording_id = rec.id
         redact = policy.get(session, "pii.redaction")
         keep_originals = policy.get(session, "pii.originals") == "administrators"
         language = conv.language
@@ -117,8 +118,8 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
         save_results(session, conversation_id, words, language, spans, speakers)
         if redaction is not None:
             unneeded = redaction.store(session, conversation_id, keep_originals)
-    if redaction is not None:
-        retention.delete_unreferenced(ctx.db, ctx.store, unneeded)
+    if redaction is not None:  # (this recording no longer needs what it lists)
+        retention.delete_unreferenced(ctx.db, ctx.store, unneeded, ignoring=recording_id)
 
 
 @dataclass

@@ -54,8 +54,11 @@ def recording_keys(rec: Recording | None) -> list[str]:
     return [k for k in keys if k]
 
 
-def delete_unreferenced(db: Database, store: MediaStore, keys: Iterable[str]) -> int:
-    """Delete the media files of KEYS that no live recording refers to; how many went."""
+def delete_unreferenced(
+    db: Database, store: MediaStore, keys: Iterable[str], ignoring: int | None = None
+) -> int:
+    """Delete the media files of KEYS that no live recording (but IGNORING, a recording id)
+    refers to; how many went."""
     deleted = 0
     with db.session() as session:
         for key in keys:
@@ -63,6 +66,7 @@ def delete_unreferenced(db: Database, store: MediaStore, keys: Iterable[str]) ->
                 select(Recording.id)
                 .where(
                     Recording.purged_at.is_(None),
+                    Recording.id != (ignoring or 0),
                     or_(
                         Recording.playback_key == key,
                         Recording.peaks_key == key,

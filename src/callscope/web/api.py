@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from callscope import analysis, audit, exports, pipeline, policy, search, transcripts
 from callscope.access import visible_conversations
 from callscope.context import Context
-from callscope.db.models import Conversation, Job, User
+from callscope.db.models import Conversation, ConversationAnalysis, Job, User
 from callscope.ingest import TooLarge
 from callscope.web.deps import (
     MAX_ID,
@@ -232,17 +232,31 @@ def get_audio(
     user: UserDep,
     ctx: ContextDep,
     download: bool = False,
+    original: Annotated[
+        bool, Query(description="the unredacted audio, where kept (administrators)")
+    ] = False,
 ) -> FileResponse:
     """The playback audio (AAC in MP4); supports HTTP Range requests. A request for the whole
     file (no Range header, or `download=true`) is a download: the settings must allow it for
-    the caller's role, and it is written to the audit log."""
+    the caller's role, and it is written to the audit log. Where personal data was redacted,
+    this is the redacted audio; `original=true` gives administrators the unredacted one if the
+    settings kept it."""
     conv = visible_conversation(session, user, conversation_id)
     require_recordings_enabled(session)
+    if original:
+        require_original_allowed(user)
     if download or "range" not in request.headers:
         require_download_allowed(session, user, "audio")
-        audit.record(session, actor(request, user), "recording.download", "conversation", conv.id)
+        audit.record(
+            session,
+            actor(request, user),
+            "recording.download",
+            "conversation",
+            conv.id,
+            **({"original": True} if original else {}),
+        )
     return FileResponse(
-        _playback_file(ctx, conv, "audio"),
+        _playback_file(ctx, conv, "original" if original else "audio"),
         media_type="audio/mp4",
         filename=f"{conv.external_id}.mp4",
         content_disposition_type="attachment",
@@ -270,10 +284,47 @@ def get_job(job_id: Id, session: SessionDep, user: UserDep) -> dict[str, Any]:
 
 def _playback_file(ctx: Context, conv: Conversation, kind: str) -> Path:
     rec = conv.recording
-    key = (rec.playback_key if kind == "audio" else rec.peaks_key) if rec else None
+    keys = (
+        {"audio": rec.playback_key, "peaks": rec.peaks_key, "original": rec.original_playback_key}
+        if rec
+        else {}
+    )
+    key = keys.get(kind)
     if not key or not ctx.store.exists(key):
-        raise HTTPException(404, "this conversation has no playback audio")
+        what = "no unredacted original" if kind == "original" else "no playback audio"
+        raise HTTPException(404, f"this conversation has {what}")
     return ctx.store.local_path(key)
+
+
+def require_original_allowed(user: User) -> None:
+    if user.role != "admin":
+        raise HTTPException(403, "only administrators may see or hear unredacted originals")
+
+
+@router.get("/conversations/{conversation_id}/original-words")
+def get_original_words(
+    request: Request, conversation_id: Id, session: SessionDep, user: UserDep
+) -> Response:
+    """The words of the transcript before personal data was redacted (administrators), where
+    the settings kept them: `{"words": [{"speaker", "start", "end", "text", "confidence"}]}`,
+    `{"words": null}` when nothing was kept. Audited."""
+    conv = visible_conversation(session, user, conversation_id)
+    require_recordings_enabled(session)
+    require_original_allowed(user)
+    kept = session.scalar(
+        select(ConversationAnalysis.original_transcript).where(
+            ConversationAnalysis.conversation_id == conv.id
+        )
+    )
+    audit.record(
+        session,
+        actor(request, user),
+        "transcript.download",
+        "conversation",
+        conv.id,
+        original=True,
+    )
+    return Response(f'{{"words":{kept or "null"}}}', media_type="application/json")
 
 
 @router.get("/conversations/{conversation_id}/peaks")

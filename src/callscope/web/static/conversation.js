@@ -114,6 +114,14 @@ function draw() {
     ctx.fillRect(x(seg.start_s), y, w, 9);
     if (w >= 16 && FACES[label]) ctx.fillText(FACES[label], x(seg.start_s) + w / 2 - 5, y + 5);
   }
+  // redacted personal data: a dark block over the speaker's lane
+  ctx.fillStyle = "#1d1d1f";
+  for (const seg of segments) {
+    const y = seg.speaker === "customer" ? 96 : 84;
+    for (const w of seg.words) {
+      if (w.text.startsWith("[PII:")) ctx.fillRect(x(w.start_s), y - 2, Math.max(3, x(w.end_s) - x(w.start_s)), 13);
+    }
+  }
   // metric evidence, search hits, session boundaries, playhead
   ctx.fillStyle = "rgba(255, 170, 0, 0.35)";
   for (const span of evidence) ctx.fillRect(x(span.start), 0, Math.max(2, x(span.end) - x(span.start)), 110);
