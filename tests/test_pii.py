@@ -3,6 +3,7 @@ transcript and the playback audio of a processed call."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -153,3 +154,30 @@ def test_originals_kept_for_administrators_only(site):
     refused = client.get(f"/api/v1/conversations/{doc['id']}/original-words", headers=sup)
     assert refused.status_code == 403
     assert refused.json() == {"detail": "only administrators may see or hear unredacted originals"}
+
+
+def test_an_imported_transcript_is_redacted_too(site):
+    with site["ctx"].db.session() as session:
+        policy.set_value(session, "pii.originals", "administrators")
+    transcript = {
+        "language": "en",
+        "segments": [
+            {"speaker": "customer", "start_s": 1, "end_s": 6, "text": "card 4111 1111 1111 1111"}
+        ],
+    }
+    admin = {"Authorization": f"Bearer {site['tokens']['root']}"}
+    res = site["client"].post(
+        "/api/v1/conversations/import",
+        headers=admin,
+        files={
+            "metadata": (None, json.dumps(make_meta()), "application/json"),
+            "transcript": ("t.json", json.dumps(transcript), "application/json"),
+        },
+    )
+    assert res.status_code == 201, res.text
+    conv = res.json()["id"]
+    doc = site["client"].get(f"/api/v1/conversations/{conv}/analysis", headers=admin).json()
+    assert doc["transcript"]["segments"][0]["text"] == "card [PII:card]"
+    assert [r["type"] for r in doc["redactions"]] == ["card"]
+    kept = site["client"].get(f"/api/v1/conversations/{conv}/original-words", headers=admin)
+    assert "4111" in [w["text"] for w in kept.json()["words"]]

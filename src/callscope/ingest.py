@@ -6,7 +6,7 @@ Every refusal lives here, and a refused ingest leaves no row and no file behind.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -252,6 +252,9 @@ class Accepted:
     filename: str | None
     transcript: transcripts.Transcript | None = None
     language: str | None = None
+    redaction: Any = None  # pipeline.Redaction of an imported transcript, when redacting
+    keep_originals: bool = False
+    unneeded: list[str] = field(default_factory=list)  # media to delete once committed
 
 
 class Ingestor:
@@ -371,12 +374,40 @@ class Ingestor:
                     )
                 mapping = channel_map(meta, info.channels)
                 keys = self._store_media(upload, playback_order(mapping))
-            accepted = Accepted(meta, info, mapping, upload, keys, filename, transcript, language)
+            with self.db.session() as session:
+                redact = policy.get(session, "pii.redaction")
+                keep = policy.get(session, "pii.originals") == "administrators"
+            redaction = None
+            if redact:
+                from callscope import pipeline  # (it imports the context, which imports us)
+
+                redaction = pipeline.redact_call(
+                    self.store,
+                    self.settings.tmp_dir,
+                    keys.get("original"),
+                    transcript.words,
+                    mapping,
+                    playback_order(mapping) if mapping else [],
+                )
+                keys |= {"redacted": redaction.playback_key, "redacted_peaks": redaction.peaks_key}
+                keys = {k: v for k, v in keys.items() if v}
+            accepted = Accepted(
+                meta, info, mapping, upload, keys, filename, transcript, language, redaction, keep
+            )
             try:
                 with self.db.session() as session:
-                    return _insert(session, accepted)
+                    result = _insert(session, accepted)
             except IntegrityError as exc:
                 raise Conflict(f"conversation {meta.external_id!r} already exists") from exc
+            if accepted.unneeded:  # (media this conversation's recording no longer needs)
+                with self.db.session() as session:
+                    recording = session.scalar(
+                        select(Recording.id).where(Recording.conversation_id == result.id)
+                    )
+                retention.delete_unreferenced(
+                    self.db, self.store, accepted.unneeded, ignoring=recording
+                )
+            return result
         except BaseException:
             self._forget_media(keys)
             raise
@@ -541,14 +572,17 @@ def _insert(session: Session, accepted: Accepted) -> IngestResult:
     if imported:
         from callscope import pipeline, webhooks  # here: they import the context, which imports us
 
+        redaction = accepted.redaction
         pipeline.save_results(
             session,
             conv.id,
-            accepted.transcript.words,
+            redaction.words if redaction else accepted.transcript.words,
             accepted.language,
             pipeline.session_spans(conv),
             {"source": "transcript", "method": "import"},
         )
+        if redaction:
+            accepted.unneeded.extend(redaction.store(session, conv.id, accepted.keep_originals))
         webhooks.enqueue(session, conv, "processed", None)
         return IngestResult(conv.id, conv.external_id, None, "processed", True)
     job = Job(conversation_id=conv.id, kind="process", status="queued")

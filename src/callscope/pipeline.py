@@ -37,7 +37,7 @@ from callscope.db.models import (
     utcnow,
 )
 from callscope.ingest import playback_order
-from callscope.store import blob_key
+from callscope.store import MediaStore, blob_key
 
 Report = Callable[[float, str | None], None]
 
@@ -109,7 +109,7 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
     redaction = None
     if redact:
         report(86, "redacting personal data")
-        redaction = _redact(ctx, original, words, roles, order, conversation_id)
+        redaction = redact_call(ctx.store, ctx.settings.tmp_dir, original, words, roles, order)
         words = redaction.words
     report(90, "scoring and saving")  # (progress is written in a session of its own)
     with ctx.db.session() as session:
@@ -156,28 +156,29 @@ class Redaction:
         return unneeded
 
 
-def _redact(
-    ctx: Context,
-    original: str,
+def redact_call(
+    store: MediaStore,
+    tmp_dir: Path,
+    original: str | None,
     words: list[segments.Word],
     roles: dict[int, str],
     order: list[int],
-    conversation_id: int,
 ) -> Redaction:
-    """Find personal data in WORDS and make a playback rendition with a tone over each span,
-    on the channel of the speaker who said it (the one channel of a mono call)."""
+    """Find personal data in WORDS and, where the call has audio (ORIGINAL, a media key), make a
+    playback rendition with a tone over each span on the channel of the speaker who said it
+    (the one channel of a mono call)."""
     redacted, spans = pii.redact(words)
-    if not spans:
+    if not spans or original is None:
         return Redaction(redacted, words, spans, None, None)
     out_channel = {roles[c]: i for i, c in enumerate(order)}
     tones = [(out_channel.get(who, 0), start, end) for who, start, end, _kind in spans]
     digest = original.rsplit("/", 1)[-1]
-    base = f"playback/{digest[:2]}/{digest}-redacted-{conversation_id}-{uuid.uuid4().hex[:8]}"
-    with tempfile.TemporaryDirectory(dir=ctx.settings.tmp_dir) as tmp:
+    base = f"playback/{digest[:2]}/{digest}-redacted-{uuid.uuid4().hex}"
+    with tempfile.TemporaryDirectory(dir=tmp_dir) as tmp:
         m4a, peaks = Path(tmp) / "r.m4a", Path(tmp) / "r.peaks.json"
-        media.make_rendition(ctx.store.local_path(original), m4a, peaks, order, tones)
-        ctx.store.put_file(f"{base}.m4a", m4a, move=True)
-        ctx.store.put_file(f"{base}.peaks.json", peaks, move=True)
+        media.make_rendition(store.local_path(original), m4a, peaks, order, tones)
+        store.put_file(f"{base}.m4a", m4a, move=True)
+        store.put_file(f"{base}.peaks.json", peaks, move=True)
     return Redaction(redacted, words, spans, f"{base}.m4a", f"{base}.peaks.json")
 
 
