@@ -217,6 +217,7 @@ def test_admin_settings_page_changes_and_audits_the_policy(site):
         "downloads.transcript": "everyone",
         "retention.days": "30",
         "retention.mode": "recordings",
+        "pii.originals": "administrators",
     }
     res = client.post("/admin/settings", data=form)
     assert "Settings saved." in res.text
@@ -231,6 +232,7 @@ def test_admin_settings_page_changes_and_audits_the_policy(site):
         "consent.required": (False, True),
         "downloads.audio": ("everyone", "administrators"),
         "retention.days": (0, 30),
+        "pii.originals": ("delete", "administrators"),
     }
     for bad, message in [
         ({"retention.days": "-1"}, "must be at least 0"),

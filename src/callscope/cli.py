@@ -103,15 +103,18 @@ def _read_meta(path: Path) -> bytes:
         ) from exc
 
 
-@main.command()
-@click.argument("audio", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
+META_OPTION = click.option(
     "--meta",
     "meta_path",
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="metadata JSON (the shape in docs/ingest.md)",
 )
+
+
+@main.command()
+@click.argument("audio", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@META_OPTION
 @click.option("--wait", is_flag=True, help="wait for processing, with a progress bar on stderr")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON line")
 def ingest(audio: Path, meta_path: Path, wait: bool, as_json: bool) -> None:
@@ -131,13 +134,7 @@ def ingest(audio: Path, meta_path: Path, wait: bool, as_json: bool) -> None:
 
 @main.command("import")
 @click.argument("transcript", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--meta",
-    "meta_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="metadata JSON (the shape in docs/ingest.md)",
-)
+@META_OPTION
 @click.option(
     "--audio",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callscope import analysis, audit, exports, pipeline, policy, search, transcripts
+from callscope import analysis, audit, exports, policy, search, transcripts
 from callscope.access import visible_conversations
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Job, User
@@ -25,8 +25,10 @@ from callscope.web.deps import (
     SessionDep,
     UserDep,
     actor,
-    require_corrector,
     visible_conversation,
+)
+from callscope.web.deps import (
+    swap_speakers as swap_speakers_of,
 )
 from callscope.web.download import metrics_csv_response, transcript_html
 from callscope.web.upload import read_ingest_form
@@ -196,12 +198,7 @@ def swap_speakers(
     """Swap agent and customer (a wrongly assigned mono call): every word changes speaker and
     sentiment and metrics are computed again. Supervisors and administrators; audited.
     Answers the new analysis document."""
-    conv = visible_conversation(session, user, conversation_id)
-    require_corrector(user)
-    try:
-        pipeline.swap_speakers(session, conv.id, actor(request, user))
-    except pipeline.NotSwappable as exc:
-        raise HTTPException(409, str(exc)) from exc
+    conv = swap_speakers_of(request, session, user, conversation_id)
     session.flush()
     return Response(analysis.document_json(session, conv), media_type="application/json")
 

@@ -8,7 +8,7 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from callscope import auth
+from callscope import auth, pipeline
 from callscope.access import visible_conversations
 from callscope.audit import Actor
 from callscope.context import Context
@@ -69,10 +69,19 @@ def visible_conversation(session: Session, user: User, conversation_id: int) -> 
     return conv
 
 
-def require_corrector(user: User) -> None:
-    """Correcting a transcript's speakers is for supervisors and administrators."""
+def swap_speakers(
+    request: Request, session: Session, user: User, conversation_id: int
+) -> Conversation:
+    """Swap agent and customer of a conversation USER may see, as a supervisor or
+    administrator (403 otherwise; 409 before it is processed)."""
+    conv = visible_conversation(session, user, conversation_id)
     if user.role not in ("supervisor", "admin"):
         raise HTTPException(403, "only supervisors and administrators may correct speakers")
+    try:
+        pipeline.swap_speakers(session, conv.id, actor(request, user))
+    except pipeline.NotSwappable as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return conv
 
 
 def actor(request: Request, user: User) -> Actor:

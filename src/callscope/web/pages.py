@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy import select
 
-from callscope import analysis, audit, auth, i18n, pipeline, policy, search, sentiment
+from callscope import analysis, audit, auth, i18n, policy, search, sentiment
 from callscope.access import visible_conversations
 from callscope.audit import Actor
 from callscope.db.models import (
@@ -35,8 +35,10 @@ from callscope.web.deps import (
     PageNumber,
     SessionDep,
     actor,
-    require_corrector,
     visible_conversation,
+)
+from callscope.web.deps import (
+    swap_speakers as swap_speakers_of,
 )
 from callscope.web.download import clock, metrics_csv_response
 
@@ -384,12 +386,7 @@ def swap_speakers(
     request: Request, conversation_id: Id, session: SessionDep, user: PageUser
 ) -> RedirectResponse:
     """Supervisors and administrators correct a call whose agent and customer came out swapped."""
-    conv = visible_conversation(session, user, conversation_id)
-    require_corrector(user)
-    try:
-        pipeline.swap_speakers(session, conv.id, actor(request, user))
-    except pipeline.NotSwappable as exc:
-        raise HTTPException(409, str(exc)) from exc
+    conv = swap_speakers_of(request, session, user, conversation_id)
     return done(request, f"/conversations/{conv.id}", N_("Agent and customer swapped."))
 
 
