@@ -67,7 +67,10 @@ def test_webvtt_has_voices_and_word_times():
         ("00:00:00.500", "00:00:02.250"),
         ("01:00:01.000", "01:00:03.500"),
     ]
-    assert cues[0].raw_text.startswith("<v.agent Daniel Reyes>Hello, <00:00:01.000>how")
+    # each word after the first has its start; a word followed by a pause also its end
+    assert cues[0].raw_text.startswith(
+        "<v.agent Daniel Reyes>Hello,<00:00:00.900> <00:00:01.000>how"
+    )
     # markup and the cue arrow in a transcript are escaped, never read as VTT syntax
     assert "&lt;card&gt;" in cues[1].raw_text and "--&gt;" in cues[1].raw_text
     assert "&amp;" in cues[1].raw_text and cues[1].raw_text.startswith("<v.customer Customer>")
