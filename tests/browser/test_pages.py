@@ -460,3 +460,25 @@ def test_a_mono_call_says_how_its_speakers_were_found_and_can_be_swapped(browser
     assert [p.strip() for p in share.inner_text().split("/")] == before[::-1]
     assert audit_actions(site, "conversation.swap_speakers") == ["boss"]
     page.close()
+
+
+def test_a_transcript_imported_without_audio_reads_without_a_player(browser, site):
+    ctx = site["ctx"]
+    vtt = (
+        "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n<v.agent Marcus Lee>How can I help?\n\n"
+        "00:00:04.000 --> 00:00:06.000\n<v.customer Helen>My router is broken.\n"
+    )
+    meta = ctx.ingestor.check_metadata(recent_meta())
+    result = ctx.ingestor.import_transcript(vtt.encode(), "vtt", meta)
+    page = signed_in(browser, site)
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{site['base']}/conversations/{result.id}#details")
+    expect(page.locator("#no-audio")).to_be_visible()
+    expect(page.locator("#transcript li.line")).to_have_count(2)
+    page.locator("#transcript li.line").first.click()
+    expect(page.locator("#speaker-source")).to_have_count(1)
+    page.get_by_role("tab", name="Overview").click()
+    expect(page.locator("#speaker-source")).to_contain_text("as the imported transcript gives them")
+    assert errors == []
+    page.close()
