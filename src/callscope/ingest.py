@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
@@ -32,6 +32,9 @@ from callscope.db.models import (
 )
 from callscope.queue import JobQueue
 from callscope.store import MediaStore, SpooledUpload, UploadTooLarge, blob_key, spool_stream
+
+if TYPE_CHECKING:
+    from callscope.pipeline import Redaction
 
 SUPPORTED_LANGUAGES = ("en", "id")
 CONSENT_STATUSES = ("granted", "declined", "not_required", "unknown")
@@ -252,7 +255,7 @@ class Accepted:
     filename: str | None
     transcript: transcripts.Transcript | None = None
     language: str | None = None
-    redaction: Any = None  # pipeline.Redaction of an imported transcript, when redacting
+    redaction: Redaction | None = None  # of an imported transcript, when redacting
     keep_originals: bool = False
     unneeded: list[str] = field(default_factory=list)  # media to delete once committed
 
