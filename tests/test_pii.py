@@ -181,3 +181,22 @@ def test_an_imported_transcript_is_redacted_too(site):
     assert [r["type"] for r in doc["redactions"]] == ["card"]
     kept = site["client"].get(f"/api/v1/conversations/{conv}/original-words", headers=admin)
     assert "4111" in [w["text"] for w in kept.json()["words"]]
+
+
+def test_the_tone_goes_on_the_channel_of_whoever_said_it(site):
+    """The same call with its channel map the other way round: the card is the agent's, and
+    the agent plays on the left."""
+    ctx = site["ctx"]
+    meta = make_meta()
+    meta["recording"]["channels"] = {"0": "customer", "1": "agent"}
+    result = ctx.ingestor.ingest_file(CALL, meta)
+    assert jobs.run_job(ctx, result.job, "test") == "processed"
+    with ctx.db.session() as session:
+        conv = session.get(Conversation, result.id)
+        doc, key = document(session, conv), conv.recording.playback_key
+    card = next(r for r in doc["redactions"] if r["type"] == "card")
+    assert card["speaker"] == "agent"
+    audio, rate = media.decode(ctx.store.local_path(key))
+    lo, hi = int(card["start_s"] * rate) + 400, int(card["end_s"] * rate) - 400
+    rms = np.sqrt(np.mean(audio[:, lo:hi] ** 2, axis=1))
+    assert abs(rms[0] - 0.1 / np.sqrt(2)) < 0.01 and rms[1] < 0.01

@@ -55,7 +55,7 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
         rec = conv.recording
         roles = {int(ch): role for ch, role in rec.channel_map.items()}
         diarized = rec.speaker_source == "diarization"
-        order = playback_order(roles)
+        playback = playback_order(roles)  # channels as the playback rendition has them
         recording_id = rec.id
         redact = policy.get(session, "pii.redaction")
         keep_originals = policy.get(session, "pii.originals") == "administrators"
@@ -109,7 +109,7 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
     redaction = None
     if redact:
         report(86, "redacting personal data")
-        redaction = redact_call(ctx.store, ctx.settings.tmp_dir, original, words, roles, order)
+        redaction = redact_call(ctx.store, ctx.settings.tmp_dir, original, words, roles, playback)
         words = redaction.words
     report(90, "scoring and saving")  # (progress is written in a session of its own)
     with ctx.db.session() as session:
