@@ -68,7 +68,7 @@ def test_what_is_said_tells_the_agent_in_both_languages():
 
 
 def _found(voices: dict[int, np.ndarray]) -> diarization.Diarization:
-    return diarization.Diarization([], voices, {k: 10.0 for k in voices})
+    return diarization.Diarization([], voices)
 
 
 def test_roles_by_phrases_then_first_speaker():

@@ -8,6 +8,7 @@ each 10 ms frame labelled by its nearest window, each word by the frames it cove
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import os
 import re
@@ -198,23 +199,26 @@ def _one_voice_per_short_span(
 class Diarization:
     """Who speaks when: speaker turns over the speech, and each speaker's mean voice."""
 
-    turns: list[tuple[float, float, int]]  # (start s, end s, speaker), speech only
+    turns: list[tuple[float, float, int]]  # (start s, end s, speaker), in time order, speech only
     voices: dict[int, np.ndarray]  # speaker → unit mean embedding
-    speech_s: dict[int, float]  # speaker → seconds of speech
 
     def speaker_of(self, start: float, end: float) -> int | None:
         """The speaker with most of the time from START to END (the nearest turn's when no
         turn overlaps it)."""
         if not self.turns:
             return None
+        starts = [t[0] for t in self.turns]  # (turns do not overlap)
+        i = bisect.bisect_left(starts, end)
         share: dict[int, float] = {}
-        for t0, t1, who in self.turns:
-            if t0 < end and t1 > start:
-                share[who] = share.get(who, 0.0) + min(t1, end) - max(t0, start)
+        for t0, t1, who in reversed(self.turns[max(0, i - 50) : i]):
+            if t1 <= start:
+                break
+            share[who] = share.get(who, 0.0) + min(t1, end) - max(t0, start)
         if share:
             return max(share, key=lambda who: share[who])
+        near = self.turns[max(0, i - 1) : i + 1]
         mid = (start + end) / 2
-        return min(self.turns, key=lambda t: min(abs(t[0] - mid), abs(t[1] - mid)))[2]
+        return min(near, key=lambda t: min(abs(t[0] - mid), abs(t[1] - mid)))[2]
 
 
 def diarize(audio: np.ndarray, max_speakers: int = MAX_SPEAKERS) -> Diarization:
@@ -222,7 +226,7 @@ def diarize(audio: np.ndarray, max_speakers: int = MAX_SPEAKERS) -> Diarization:
     spans = speech_spans(audio)
     centres, emb = embed_windows(audio, spans)
     if len(centres) == 0:
-        return Diarization([], {}, {})
+        return Diarization([], {})
     labels = _smooth(cluster(emb, max_speakers))
     voices = {int(j): _unit(emb[labels == j].mean(axis=0)) for j in set(labels.tolist())}
     _one_voice_per_short_span(spans, centres, emb, labels, voices)
@@ -239,10 +243,7 @@ def diarize(audio: np.ndarray, max_speakers: int = MAX_SPEAKERS) -> Diarization:
             turns.append(
                 (float(times[a]), float(min(times[b - 1] + FRAME_S, end)), int(frame_labels[a]))
             )
-    speech: dict[int, float] = {}
-    for t0, t1, who in turns:
-        speech[who] = speech.get(who, 0.0) + t1 - t0
-    return Diarization(turns, voices, speech)
+    return Diarization(turns, voices)
 
 
 # --- Roles: which speaker is the agent ------------------------------------------------------
