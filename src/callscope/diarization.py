@@ -46,8 +46,9 @@ def _load_encoder():
         if _encoder is None:
             import torch
 
-            with warnings.catch_warnings():  # it imports a SciPy name SciPy has deprecated
-                warnings.simplefilter("ignore", DeprecationWarning)
+            # (its imports use a deprecated SciPy name and setuptools' deprecated pkg_resources)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 from resemblyzer import VoiceEncoder
 
             torch.set_num_threads(max(1, os.cpu_count() or 1))
