@@ -25,10 +25,13 @@ SHORT = FORMATS / "whatstheweatherlike.wav"
 
 
 def hostile_meta() -> dict:
-    meta = make_meta(mono=True, queue=PAYLOAD, workstream=PAYLOAD, status_reason=PAYLOAD)
+    meta = make_meta(
+        mono=True, queue=PAYLOAD, workstream=PAYLOAD, status_reason=PAYLOAD, channel=PAYLOAD[:50]
+    )
     meta["customer"] = {"external_id": "CUST-XSS", "name": PAYLOAD, "phone": PAYLOAD}
     meta["regarding"] = {"type": PAYLOAD, "id": PAYLOAD, "title": PAYLOAD}
     meta["sessions"][0]["agent"] = {"external_id": "AG-1", "name": PAYLOAD, "skills": [PAYLOAD]}
+    meta["sessions"][0]["role"] = PAYLOAD[:50]
     return meta
 
 

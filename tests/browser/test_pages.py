@@ -482,3 +482,28 @@ def test_a_transcript_imported_without_audio_reads_without_a_player(browser, sit
     expect(page.locator("#speaker-source")).to_contain_text("as the imported transcript gives them")
     assert errors == []
     page.close()
+
+
+def test_administrator_imports_a_transcript_from_the_page(browser, site, tmp_path):
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps(recent_meta()))
+    vtt = tmp_path / "call.vtt"
+    vtt.write_text(
+        "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n<v.agent Marcus Lee>Thank you for calling.\n\n"
+        "00:00:04.000 --> 00:00:06.000\n<v.customer Helen>My parcel never came.\n"
+    )
+    bad = tmp_path / "bad.vtt"
+    bad.write_text("WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nno voice here\n")
+    page = signed_in(browser, site)
+    page.goto(site["base"] + "/admin/import")
+    page.get_by_label("Metadata (JSON)").set_input_files(str(meta))
+    page.get_by_label("Transcript (.json or .vtt)").set_input_files(str(bad))
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("has no voice (<v Name>)")
+    page.get_by_label("Metadata (JSON)").set_input_files(str(meta))
+    page.get_by_label("Transcript (.json or .vtt)").set_input_files(str(vtt))
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Transcript imported.")
+    expect(page).to_have_url(re.compile(r"/conversations/\d+$"))
+    expect(page.locator("#speaker-source")).to_contain_text("as the imported transcript gives them")
+    page.close()

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from callscope import admin, audit, auth, policy, retention, search, webhooks
+from callscope import admin, audit, auth, policy, retention, search, transcripts, webhooks
 from callscope.db.models import (
     ApiToken,
     AuditEvent,
@@ -22,9 +22,11 @@ from callscope.db.models import (
     WebhookDelivery,
 )
 from callscope.i18n import N_
+from callscope.ingest import MAX_METADATA_BYTES, IngestError, TooLarge
 from callscope.web import security
-from callscope.web.deps import Id, PageNumber, SessionDep, actor
+from callscope.web.deps import ContextDep, Id, PageNumber, SessionDep, actor
 from callscope.web.pages import PageUser, day, done, list_link, render
+from callscope.web.upload import MAX_TRANSCRIPT_BYTES
 
 AUDIT_PAGE_SIZE = 50
 
@@ -251,6 +253,44 @@ def delete_webhook(
     except webhooks.WebhookError as exc:
         raise HTTPException(404, str(exc)) from exc
     return done(request, "/admin/webhooks", N_("Webhook removed."))
+
+
+# --- importing a transcript ----------------------------------------------------------------
+
+
+@router.get("/import")
+def import_page(request: Request, user: AdminUser) -> HTMLResponse:
+    return render(request, "admin_import.html", user)
+
+
+@router.post("/import")
+def import_transcript(
+    request: Request,
+    user: AdminUser,
+    ctx: ContextDep,
+    metadata: Annotated[UploadFile, File()],
+    transcript: Annotated[UploadFile, File()],
+    audio: Annotated[UploadFile | None, File()] = None,
+) -> RedirectResponse:
+    """The page's way to `callscope import`: a transcript with its metadata and perhaps audio."""
+    upload = None
+    try:
+        meta = ctx.ingestor.check_metadata(metadata.file.read(MAX_METADATA_BYTES + 1))
+        raw = transcript.file.read(MAX_TRANSCRIPT_BYTES + 1)
+        if len(raw) > MAX_TRANSCRIPT_BYTES:
+            raise TooLarge(f"transcript is larger than {MAX_TRANSCRIPT_BYTES // 2**20} MiB")
+        if audio is not None and audio.filename:
+            upload = ctx.ingestor.spool(audio.file, audio.filename)
+        result = ctx.ingestor.import_transcript(
+            raw,
+            transcripts.format_of(transcript.filename),
+            meta,
+            upload,
+            audio.filename if upload else None,
+        )
+    except IngestError as exc:  # (a refused import has removed its spooled audio)
+        return done(request, "/admin/import", str(exc))
+    return done(request, f"/conversations/{result.id}", N_("Transcript imported."))
 
 
 # --- settings ------------------------------------------------------------------------------

@@ -50,7 +50,16 @@ TEMPLATES = Jinja2Templates(
     )
 )
 TEMPLATES.env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
-TEMPLATES.env.filters.update(number=i18n.number, span=i18n.span)
+
+
+def translated(value: object) -> str:
+    """A value shown in the interface language where the catalog knows it, as plain text:
+    unlike `_()` in a template, whose result is trusted markup, it is escaped, so a value that
+    came from outside (a channel, a session role, an error naming input) can never be markup."""
+    return i18n.gettext(str(value)) if value is not None else ""
+
+
+TEMPLATES.env.filters.update(number=i18n.number, span=i18n.span, t=translated)
 TEMPLATES.env.globals["faces"] = sentiment.EMOJI
 PAGE_SIZE = 25
 DASHBOARD_DAYS = 30
