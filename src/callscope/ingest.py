@@ -6,10 +6,10 @@ Every refusal lives here, and a refused ingest leaves no row and no file behind.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
@@ -32,9 +32,6 @@ from callscope.db.models import (
 )
 from callscope.queue import JobQueue
 from callscope.store import MediaStore, SpooledUpload, UploadTooLarge, blob_key, spool_stream
-
-if TYPE_CHECKING:
-    from callscope.pipeline import Redaction
 
 SUPPORTED_LANGUAGES = ("en", "id")
 CONSENT_STATUSES = ("granted", "declined", "not_required", "unknown")
@@ -253,11 +250,8 @@ class Accepted:
     upload: SpooledUpload | None
     keys: dict[str, str]
     filename: str | None
-    transcript: transcripts.Transcript | None = None
+    transcript: transcripts.Transcript | None = None  # imported (redacted, when redacting)
     language: str | None = None
-    redaction: Redaction | None = None  # of an imported transcript, when redacting
-    keep_originals: bool = False
-    unneeded: list[str] = field(default_factory=list)  # media to delete once committed
 
 
 class Ingestor:
@@ -394,22 +388,20 @@ class Ingestor:
                 )
                 keys |= {"redacted": redaction.playback_key, "redacted_peaks": redaction.peaks_key}
                 keys = {k: v for k, v in keys.items() if v}
-            accepted = Accepted(
-                meta, info, mapping, upload, keys, filename, transcript, language, redaction, keep
-            )
+                transcript = transcripts.Transcript(transcript.language, redaction.words)
+            accepted = Accepted(meta, info, mapping, upload, keys, filename, transcript, language)
+            unneeded: list[str] = []
             try:
                 with self.db.session() as session:
                     result = _insert(session, accepted)
+                    if redaction is not None:
+                        unneeded = redaction.store(session, result.id, keep)
+                    recording = session.get(Conversation, result.id).recording
+                    recording_id = recording.id if recording else None
             except IntegrityError as exc:
                 raise Conflict(f"conversation {meta.external_id!r} already exists") from exc
-            if accepted.unneeded:  # (media this conversation's recording no longer needs)
-                with self.db.session() as session:
-                    recording = session.scalar(
-                        select(Recording.id).where(Recording.conversation_id == result.id)
-                    )
-                retention.delete_unreferenced(
-                    self.db, self.store, accepted.unneeded, ignoring=recording
-                )
+            if unneeded:  # (media this conversation's recording no longer needs)
+                retention.delete_unreferenced(self.db, self.store, unneeded, ignoring=recording_id)
             return result
         except BaseException:
             self._forget_media(keys)
@@ -575,17 +567,14 @@ def _insert(session: Session, accepted: Accepted) -> IngestResult:
     if imported:
         from callscope import pipeline, webhooks  # here: they import the context, which imports us
 
-        redaction = accepted.redaction
         pipeline.save_results(
             session,
             conv.id,
-            redaction.words if redaction else accepted.transcript.words,
+            accepted.transcript.words,
             accepted.language,
             pipeline.session_spans(conv),
             {"source": "transcript", "method": "import"},
         )
-        if redaction:
-            accepted.unneeded.extend(redaction.store(session, conv.id, accepted.keep_originals))
         webhooks.enqueue(session, conv, "processed", None)
         return IngestResult(conv.id, conv.external_id, None, "processed", True)
     job = Job(conversation_id=conv.id, kind="process", status="queued")

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 
 from callscope.segments import Word
 
-TYPES = ("card", "account", "phone", "national_id", "email")
-
 DIGIT_WORDS = {
     # English
     "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",

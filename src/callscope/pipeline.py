@@ -85,7 +85,7 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
     recognised = transcriber.transcribe_channels(
         [audio[c] for c in order], language, channel_progress
     )
-    speakers = None
+    speakers, voices = None, {}
     if diarized:
         report(80, "separating speakers")
         with ctx.db.session() as session:
@@ -113,8 +113,7 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
         words = redaction.words
     report(90, "scoring and saving")  # (progress is written in a session of its own)
     with ctx.db.session() as session:
-        if not diarized:
-            _learn_voiceprints(session, voices)
+        _learn_voiceprints(session, voices)  # (stereo calls only)
         save_results(session, conversation_id, words, language, spans, speakers)
         if redaction is not None:
             unneeded = redaction.store(session, conversation_id, keep_originals)

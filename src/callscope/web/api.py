@@ -25,10 +25,8 @@ from callscope.web.deps import (
     SessionDep,
     UserDep,
     actor,
+    correct_speakers,
     visible_conversation,
-)
-from callscope.web.deps import (
-    swap_speakers as swap_speakers_of,
 )
 from callscope.web.download import metrics_csv_response, transcript_html
 from callscope.web.upload import read_ingest_form
@@ -198,7 +196,7 @@ def swap_speakers(
     """Swap agent and customer (a wrongly assigned mono call): every word changes speaker and
     sentiment and metrics are computed again. Supervisors and administrators; audited.
     Answers the new analysis document."""
-    conv = swap_speakers_of(request, session, user, conversation_id)
+    conv = correct_speakers(request, session, user, conversation_id)
     session.flush()
     return Response(analysis.document_json(session, conv), media_type="application/json")
 

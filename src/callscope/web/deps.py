@@ -69,7 +69,7 @@ def visible_conversation(session: Session, user: User, conversation_id: int) -> 
     return conv
 
 
-def swap_speakers(
+def correct_speakers(
     request: Request, session: Session, user: User, conversation_id: int
 ) -> Conversation:
     """Swap agent and customer of a conversation USER may see, as a supervisor or

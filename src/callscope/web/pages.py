@@ -35,10 +35,8 @@ from callscope.web.deps import (
     PageNumber,
     SessionDep,
     actor,
+    correct_speakers,
     visible_conversation,
-)
-from callscope.web.deps import (
-    swap_speakers as swap_speakers_of,
 )
 from callscope.web.download import clock, metrics_csv_response
 
@@ -395,7 +393,7 @@ def swap_speakers(
     request: Request, conversation_id: Id, session: SessionDep, user: PageUser
 ) -> RedirectResponse:
     """Supervisors and administrators correct a call whose agent and customer came out swapped."""
-    conv = swap_speakers_of(request, session, user, conversation_id)
+    conv = correct_speakers(request, session, user, conversation_id)
     return done(request, f"/conversations/{conv.id}", N_("Agent and customer swapped."))
 
 
