@@ -34,6 +34,7 @@ from callscope.analysis import document
 from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import Conversation
+from callscope.ingest import Ingestor
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "src" / "callscope" / "demo" / "calls"
@@ -136,7 +137,7 @@ def main() -> None:
                     {"agent": {"external_id": f"AG-{name}"}, "started_at": "2026-11-20T14:00:00Z"}
                 ],
             }
-            result = ctx.ingestor.ingest_file(mono_path, meta)
+            result = Ingestor(ctx).ingest_file(mono_path, meta)
             assert jobs.run_job(ctx, result.job, "benchmark") == "processed"
             with ctx.db.session() as session:
                 doc = document(session, session.get(Conversation, result.id))

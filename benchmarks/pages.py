@@ -84,6 +84,7 @@ def main() -> None:
     from callscope import auth, jobs, policy
     from callscope.config import Settings
     from callscope.context import Context
+    from callscope.ingest import Ingestor
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
@@ -104,7 +105,7 @@ def main() -> None:
             ],
         }
         started = time.perf_counter()
-        result = ctx.ingestor.ingest_file(call, meta)
+        result = Ingestor(ctx).ingest_file(call, meta)
         ingest_s = time.perf_counter() - started
         started = time.perf_counter()
         assert jobs.run_job(ctx, result.job, "bench") == "processed"

@@ -106,6 +106,7 @@ def run_callscope(name: str, warm: bool) -> dict:
     from callscope.config import load_settings
     from callscope.context import Context
     from callscope.db.models import Conversation
+    from callscope.ingest import Ingestor
 
     path, language = CALLS[name]
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,10 +125,10 @@ def run_callscope(name: str, warm: bool) -> dict:
             }
 
         if warm:
-            clip = ctx.ingestor.ingest_file(WARM_UP, meta("warm-up"))
+            clip = Ingestor(ctx).ingest_file(WARM_UP, meta("warm-up"))
             jobs.run_job(ctx, clip.job, "bench")
         t0 = time.perf_counter()
-        result = ctx.ingestor.ingest_file(path, meta(name))
+        result = Ingestor(ctx).ingest_file(path, meta(name))
         ingest_s = time.perf_counter() - t0
         marks: list[tuple[str, float]] = []
 

@@ -33,6 +33,7 @@ def run(workers: int, copies: int) -> dict:
     from callscope.config import Settings
     from callscope.context import Context
     from callscope.db.models import Job, Recording
+    from callscope.ingest import Ingestor
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), model_dir=ROOT / ".bench-models")
@@ -45,7 +46,7 @@ def run(workers: int, copies: int) -> dict:
                     **call["metadata"],
                     "external_id": f"{call['metadata']['external_id']}-{copy}",
                 }
-                ctx.ingestor.ingest_file(DEMO / call["audio"], meta)
+                Ingestor(ctx).ingest_file(DEMO / call["audio"], meta)
         with ctx.db.session() as session:
             count = session.scalar(select(func.count()).select_from(Job))
             audio_s = session.scalar(select(func.sum(Recording.duration_s)))

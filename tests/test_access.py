@@ -16,6 +16,7 @@ from callscope import auth, policy, webhooks
 from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import ApiToken, Conversation, Queue
+from callscope.ingest import Ingestor
 from callscope.web.app import create_app
 from tests.conftest import DEMO_CALLS, make_meta, make_settings
 
@@ -58,11 +59,11 @@ def world(tmp_path_factory, model_dir) -> Iterator[dict[str, Any]]:
     ctx = Context.open(settings)
     secret_meta = make_meta(external_id=SECRET_ID)
     secret_meta["customer"] = {"external_id": "CUST-SECRET", "name": SECRET_NAME}
-    secret = ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", secret_meta)
+    secret = Ingestor(ctx).ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", secret_meta)
     other_meta = make_meta(queue="Billing")
     other_meta["sessions"][0]["agent"] = {"external_id": "AG-2", "name": "Olga Other"}
     other_meta["customer"] = {"external_id": "CUST-OTHER", "name": "Carl Customer"}
-    ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_id_stereo.wav", other_meta)
+    Ingestor(ctx).ingest_file(DEMO_CALLS / "synthetic_id_stereo.wav", other_meta)
     with ctx.db.session() as session:
         policy.set_value(session, "recordings.enabled", True)
         auth.add_user(session, "boss", "admin", PASSWORD)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DatabaseError
 from callscope import auth, policy
 from callscope.context import Context
 from callscope.db.models import ApiToken, AuditEvent, User
+from callscope.ingest import Ingestor
 from callscope.web.app import create_app
 from tests.conftest import DEMO_CALLS, callscope, make_meta
 from tests.test_access import PASSWORD, sign_in
@@ -20,7 +21,7 @@ from tests.test_access import PASSWORD, sign_in
 
 @pytest.fixture
 def site(ctx: Context) -> Iterator[dict]:
-    call = ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", make_meta())
+    call = Ingestor(ctx).ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", make_meta())
     with ctx.db.session() as session:
         policy.set_value(session, "recordings.enabled", True)
         auth.add_user(session, "boss", "admin", PASSWORD)

@@ -20,6 +20,7 @@ from callscope import auth, diarization, jobs, media
 from callscope.analysis import document
 from callscope.context import Context
 from callscope.db.models import Agent, AgentVoiceprint, AuditEvent, Conversation, Queue
+from callscope.ingest import Ingestor
 from callscope.web.app import create_app
 from tests.conftest import DATA, DEMO_CALLS, FORMATS, callscope, make_meta, make_settings
 
@@ -116,7 +117,7 @@ def module_ctx(tmp_path_factory, model_dir):
 
 
 def process(ctx: Context, path: Path, meta: dict) -> dict:
-    result = ctx.ingestor.ingest_file(path, meta)
+    result = Ingestor(ctx).ingest_file(path, meta)
     assert jobs.run_job(ctx, result.job, "test") == "processed"
     with ctx.db.session() as session:
         return document(session, session.get(Conversation, result.id))
@@ -166,7 +167,7 @@ def test_mixdown_words_match_the_channels_and_voiceprints_are_learnt(module_ctx,
 
 def test_swapping_speakers_recomputes_everything_and_is_audited(module_ctx):
     doc = process(module_ctx, DEMO_CALLS / "commercial_mono.wav", make_meta(mono=True))
-    waiting = module_ctx.ingestor.ingest_file(
+    waiting = Ingestor(module_ctx).ingest_file(
         FORMATS / "whatstheweatherlike.wav", make_meta(mono=True)
     )
     with module_ctx.db.session() as session:

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, Segment
+from callscope.ingest import Ingestor
 from tests.conftest import FORMATS, make_meta, make_settings, settings_env
 
 SHORT = FORMATS / "whatstheweatherlike.wav"
@@ -94,7 +95,7 @@ def test_killed_celery_worker_loses_nothing(tmp_path, model_dir, redis_url):
     ]
     try:
         conversations = [
-            ctx.ingestor.ingest_file(SHORT, make_meta(mono=True)).id for _ in range(CALLS)
+            Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True)).id for _ in range(CALLS)
         ]
         victim, victim_job = None, None
         deadline = time.monotonic() + 180

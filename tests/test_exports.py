@@ -17,6 +17,7 @@ from sqlalchemy import select
 from callscope import auth, exports, policy
 from callscope.context import Context
 from callscope.db.models import AuditEvent
+from callscope.ingest import Ingestor
 from callscope.web.app import create_app
 from tests.conftest import FORMATS, callscope, make_meta
 from tests.test_access import PASSWORD, sign_in
@@ -88,11 +89,11 @@ def test_srt_names_the_speaker_of_each_line():
 
 @pytest.fixture
 def site(ctx: Context):
-    conv = ctx.ingestor.ingest_file(FORMATS / "whatstheweatherlike.wav", make_meta(mono=True))
+    conv = Ingestor(ctx).ingest_file(FORMATS / "whatstheweatherlike.wav", make_meta(mono=True))
     plant_transcript(ctx, conv.id, "what is the weather like", agent_talk_pct=42.5)
     other = make_meta(mono=True, queue='=HYPERLINK("http://evil")')
     other["sessions"][0]["agent"] = {"external_id": "AG-2", "name": "Olga"}
-    ctx.ingestor.ingest_file(FORMATS / "whatstheweatherlike.wav", other)
+    Ingestor(ctx).ingest_file(FORMATS / "whatstheweatherlike.wav", other)
     with ctx.db.session() as session:
         policy.set_value(session, "recordings.enabled", True)
         auth.add_user(session, "boss", "admin", PASSWORD)

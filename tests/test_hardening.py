@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from callscope import analysis, auth, policy, search
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word
+from callscope.ingest import Ingestor
 from callscope.web.app import create_app
 from tests.conftest import FORMATS, make_meta, make_settings, tone, write_wav
 from tests.test_access import PASSWORD, routes, sign_in
@@ -60,7 +61,7 @@ def plant_transcript(ctx: Context, conversation_id: int, text: str, **results: A
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory, model_dir) -> Iterator[dict]:
     ctx = Context.open(make_settings(tmp_path_factory.mktemp("xss"), model_dir=model_dir))
-    conv = ctx.ingestor.ingest_file(SHORT, hostile_meta())
+    conv = Ingestor(ctx).ingest_file(SHORT, hostile_meta())
     plant_transcript(ctx, conv.id, "</script><script>window.pwned=1</script>" + PAYLOAD)
     with ctx.db.session() as session:
         policy.set_value(session, "recordings.enabled", True)

@@ -16,6 +16,7 @@ from callscope import auth, exports, jobs, policy, transcripts
 from callscope.analysis import document
 from callscope.context import Context
 from callscope.db.models import Conversation, Job
+from callscope.ingest import Ingestor
 from callscope.web.app import create_app
 from tests.conftest import DATA, DEMO_CALLS, callscope, make_meta, make_settings
 
@@ -29,7 +30,7 @@ VENDOR = DATA / "text" / "Json_input_customer_support.json"
 def world(tmp_path_factory, model_dir):
     """A processed stereo call, its exports, and an API client with an admin token."""
     ctx = Context.open(make_settings(tmp_path_factory.mktemp("import"), model_dir=model_dir))
-    result = ctx.ingestor.ingest_file(EN, make_meta())
+    result = Ingestor(ctx).ingest_file(EN, make_meta())
     assert jobs.run_job(ctx, result.job, "test") == "processed"
     with ctx.db.session() as session:
         original = document(session, session.get(Conversation, result.id))

@@ -12,14 +12,9 @@ from sqlalchemy import func, select
 from callscope import policy
 from callscope.context import Context
 from callscope.db.models import Agent, Contact, Conversation, Job, Recording
-from callscope.ingest import (
-    Conflict,
-    ConsentMissing,
-    InvalidAudio,
-    InvalidMetadata,
-    TooLarge,
-    parse_metadata,
-)
+from callscope.errors import Conflict, TooLarge
+from callscope.ingest import ConsentMissing, Ingestor, InvalidAudio
+from callscope.metadata import InvalidMetadata, parse_metadata
 from tests.conftest import DEMO_CALLS, FORMATS, make_meta, tone, write_wav
 from tests.test_media import READABLE
 
@@ -33,7 +28,7 @@ MONO = FORMATS / "whatstheweatherlike.wav"
 def test_ingests_every_readable_file(
     ctx: Context, path, container, codec, duration, channels, rate
 ):
-    result = ctx.ingestor.ingest_file(path, make_meta(mono=channels == 1))
+    result = Ingestor(ctx).ingest_file(path, make_meta(mono=channels == 1))
     assert result.created and result.status == "queued" and result.job
     with ctx.db.session() as session:
         rec = session.scalar(select(Recording).where(Recording.conversation_id == result.id))
@@ -44,7 +39,7 @@ def test_ingests_every_readable_file(
 
 
 def test_ingest_stores_the_metadata_of_the_spec_example(ctx: Context):
-    result = ctx.ingestor.ingest_file(STEREO, make_meta(external_id="CONV-1001"))
+    result = Ingestor(ctx).ingest_file(STEREO, make_meta(external_id="CONV-1001"))
     with ctx.db.session() as session:
         conv = session.get(Conversation, result.id)
         assert conv.external_id == "CONV-1001"
@@ -63,7 +58,7 @@ def test_times_with_other_zones_are_stored_as_the_same_instant(ctx: Context):
     meta = make_meta(started_at="2026-11-20T21:00:00+07:00")
     meta["sessions"][0]["started_at"] = "2026-11-20T21:00:00+07:00"
     meta["sessions"][0]["ended_at"] = "2026-11-20T21:01:00+07:00"
-    result = ctx.ingestor.ingest_file(STEREO, meta)
+    result = Ingestor(ctx).ingest_file(STEREO, meta)
     with ctx.db.session() as session:
         conv = session.get(Conversation, result.id)
         assert conv.started_at.isoformat() == "2026-11-20T14:00:00+00:00"
@@ -74,7 +69,7 @@ def test_times_with_other_zones_are_stored_as_the_same_instant(ctx: Context):
 
 def _refused(ctx: Context, path: Path, meta, error, match: str, nothing) -> None:
     with pytest.raises(error, match=match):
-        ctx.ingestor.ingest_file(path, meta)
+        Ingestor(ctx).ingest_file(path, meta)
     nothing()
 
 
@@ -230,11 +225,11 @@ def test_refuses_call_without_consent_when_consent_is_required(ctx, status, asse
 def test_accepts_consented_call_when_consent_is_required(ctx, status):
     with ctx.db.session() as session:
         policy.set_value(session, "consent.required", True)
-    assert ctx.ingestor.ingest_file(STEREO, make_meta(consent={"status": status})).created
+    assert Ingestor(ctx).ingest_file(STEREO, make_meta(consent={"status": status})).created
 
 
 def test_declined_consent_is_stored_when_not_required(ctx):
-    result = ctx.ingestor.ingest_file(STEREO, make_meta(consent={"status": "declined"}))
+    result = Ingestor(ctx).ingest_file(STEREO, make_meta(consent={"status": "declined"}))
     with ctx.db.session() as session:
         assert session.get(Conversation, result.id).consent_status == "declined"
 
@@ -244,8 +239,8 @@ def test_declined_consent_is_stored_when_not_required(ctx):
 
 def test_same_external_id_and_audio_returns_the_existing_conversation(ctx):
     meta = make_meta()
-    first = ctx.ingestor.ingest_file(STEREO, meta)
-    again = ctx.ingestor.ingest_file(STEREO, meta)
+    first = Ingestor(ctx).ingest_file(STEREO, meta)
+    again = Ingestor(ctx).ingest_file(STEREO, meta)
     assert (again.id, again.job, again.created) == (first.id, first.job, False)
     with ctx.db.session() as session:
         assert session.scalar(select(func.count()).select_from(Conversation)) == 1
@@ -254,10 +249,10 @@ def test_same_external_id_and_audio_returns_the_existing_conversation(ctx):
 
 def test_same_external_id_with_other_audio_is_a_conflict(ctx):
     meta = make_meta()
-    ctx.ingestor.ingest_file(STEREO, meta)
+    Ingestor(ctx).ingest_file(STEREO, meta)
     files_before = sorted(ctx.settings.media_dir.rglob("*"))
     with pytest.raises(Conflict, match="already exists with different audio"):
-        ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_id_stereo.wav", meta)
+        Ingestor(ctx).ingest_file(DEMO_CALLS / "synthetic_id_stereo.wav", meta)
     assert sorted(ctx.settings.media_dir.rglob("*")) == files_before
 
 
@@ -269,7 +264,7 @@ def test_concurrent_ingests_of_one_call_make_one_conversation(ctx):
     def run() -> None:
         barrier.wait()
         try:
-            results.append(ctx.ingestor.ingest_file(STEREO, json.dumps(meta)))
+            results.append(Ingestor(ctx).ingest_file(STEREO, json.dumps(meta)))
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -299,7 +294,7 @@ def test_concurrent_ingests_of_different_calls_share_new_agent_and_contact(ctx, 
     def run(path: Path) -> None:
         barrier.wait()
         try:
-            ctx.ingestor.ingest_file(path, make_meta())
+            Ingestor(ctx).ingest_file(path, make_meta())
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -324,7 +319,7 @@ def test_unknown_agent_is_created_as_agent_record(ctx):
             "started_at": "2026-11-20T14:03:00Z",
         }
     )
-    result = ctx.ingestor.ingest_file(STEREO, meta)
+    result = Ingestor(ctx).ingest_file(STEREO, meta)
     with ctx.db.session() as session:
         conv = session.get(Conversation, result.id)
         assert [(s.agent.external_id, s.role) for s in conv.sessions] == [

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from callscope import jobs
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, utcnow
+from callscope.ingest import Ingestor
 from callscope.store import blob_key
 from tests.conftest import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
 
@@ -27,7 +28,7 @@ def job_row(ctx: Context, job_id: int) -> Job:
 
 
 def test_job_goes_from_queued_to_processed(ctx: Context):
-    result = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    result = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
     seen = []
     assert jobs.run_job(ctx, result.job, "t", progress=lambda p, s: seen.append((p, s))) == (
         "processed"
@@ -42,14 +43,14 @@ def test_job_goes_from_queued_to_processed(ctx: Context):
 
 
 def test_a_job_runs_once_even_when_two_workers_ask(ctx: Context):
-    result = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    result = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
     assert jobs.run_job(ctx, result.job, "first") == "processed"
     assert jobs.run_job(ctx, result.job, "second") is None
     assert job_row(ctx, result.job).attempts == 1
 
 
 def test_failure_is_recorded_with_its_reason_and_can_be_retried(ctx: Context, tmp_path):
-    result = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    result = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
     with ctx.db.session() as session:
         sha = session.get(Conversation, result.id).recording.sha256
     original = ctx.store.local_path(blob_key(sha))
@@ -75,7 +76,7 @@ def test_retry_of_unknown_job(ctx: Context):
 
 
 def test_abandoned_job_is_taken_up_again(ctx: Context):
-    result = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    result = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
     with ctx.db.session() as session:
         session.execute(
             update(Job)
@@ -93,7 +94,7 @@ def test_abandoned_job_is_taken_up_again(ctx: Context):
 
 
 def test_job_abandoned_too_often_fails_with_the_reason(ctx: Context):
-    result = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    result = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
     with ctx.db.session() as session:
         session.execute(
             update(Job)
@@ -106,7 +107,7 @@ def test_job_abandoned_too_often_fails_with_the_reason(ctx: Context):
 
 
 def test_a_live_job_is_not_taken_from_its_worker(ctx: Context):
-    result = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    result = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
     with ctx.db.session() as session:
         session.execute(
             update(Job)
@@ -120,7 +121,7 @@ def test_a_live_job_is_not_taken_from_its_worker(ctx: Context):
 def test_worker_killed_mid_job_loses_nothing(tmp_path, model_dir):
     settings = make_settings(tmp_path / "data", model_dir=model_dir, job_stale_after_s=3)
     ctx = Context.open(settings)
-    result = ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", make_meta())
+    result = Ingestor(ctx).ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", make_meta())
     env = {**settings_env(settings), "CALLSCOPE_JOB_STALE_AFTER_S": "3"}
     worker = subprocess.Popen(
         [sys.executable, "-m", "callscope", "worker"],
@@ -196,7 +197,7 @@ def test_embedded_worker_in_the_web_app_processes_ingested_calls(ctx: Context, a
 
     from callscope.web.app import create_app
 
-    result = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    result = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
     headers = {"Authorization": f"Bearer {admin_token}"}
     with TestClient(create_app(ctx, with_worker=True)) as client:
         deadline = time.monotonic() + 120

@@ -15,6 +15,7 @@ from callscope import asr, auth, jobs, media, pii, policy
 from callscope.analysis import document
 from callscope.context import Context
 from callscope.db.models import Conversation, Queue
+from callscope.ingest import Ingestor
 from callscope.store import blob_key
 from callscope.web.app import create_app
 from tests.conftest import DATA, make_meta, make_settings
@@ -84,7 +85,7 @@ def processed(site, keep: str) -> dict:
     ctx = site["ctx"]
     with ctx.db.session() as session:
         policy.set_value(session, "pii.originals", keep)
-    result = ctx.ingestor.ingest_file(CALL, make_meta())
+    result = Ingestor(ctx).ingest_file(CALL, make_meta())
     assert jobs.run_job(ctx, result.job, "test") == "processed"
     with ctx.db.session() as session:
         conv = session.get(Conversation, result.id)
@@ -189,7 +190,7 @@ def test_the_tone_goes_on_the_channel_of_whoever_said_it(site):
     ctx = site["ctx"]
     meta = make_meta()
     meta["recording"]["channels"] = {"0": "customer", "1": "agent"}
-    result = ctx.ingestor.ingest_file(CALL, meta)
+    result = Ingestor(ctx).ingest_file(CALL, meta)
     assert jobs.run_job(ctx, result.job, "test") == "processed"
     with ctx.db.session() as session:
         conv = session.get(Conversation, result.id)

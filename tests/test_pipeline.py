@@ -15,6 +15,7 @@ from callscope import jobs, media
 from callscope.analysis import document, document_json, html_safe_json, transcript_segments
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word
+from callscope.ingest import Ingestor
 from tests.conftest import DEMO_CALLS, make_meta, make_settings, write_wav
 
 EN = DEMO_CALLS / "synthetic_en_stereo.wav"
@@ -25,7 +26,7 @@ def norm_words(text: str) -> list[str]:
 
 
 def process(ctx: Context, path: Path, meta: dict) -> dict:
-    result = ctx.ingestor.ingest_file(path, meta)
+    result = Ingestor(ctx).ingest_file(path, meta)
     assert jobs.run_job(ctx, result.job, "test") == "processed"
     with ctx.db.session() as session:
         return document(session, session.get(Conversation, result.id))

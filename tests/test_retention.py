@@ -21,6 +21,7 @@ from callscope.db.models import (
     Recording,
     Segment,
 )
+from callscope.ingest import Ingestor
 from callscope.retention import ErasureError, recording_keys
 from callscope.web.app import create_app
 from tests.conftest import DEMO_CALLS, FORMATS, callscope, make_meta
@@ -40,7 +41,7 @@ def meta_days_ago(days: int, customer: str = "CUST-77", **changes) -> dict:
 
 
 def processed(ctx: Context, audio, meta) -> int:
-    result = ctx.ingestor.ingest_file(audio, meta)
+    result = Ingestor(ctx).ingest_file(audio, meta)
     assert jobs.run_job(ctx, result.job, "test") == "processed"
     return result.id
 
@@ -71,7 +72,7 @@ def test_nothing_is_removed_while_retention_is_off(ctx: Context):
 def test_old_recordings_are_purged_keeping_metadata_and_metrics(ctx: Context):
     old = processed(ctx, SHORT, meta_days_ago(40))
     recent = processed(ctx, SHORT, meta_days_ago(10, external_id="RECENT"))
-    held = ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", meta_days_ago(41)).id
+    held = Ingestor(ctx).ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", meta_days_ago(41)).id
     with ctx.db.session() as session:
         retention.set_legal_hold(session, Actor.cli(), held, True)
     old_keys, held_keys = keys_of(ctx, old), keys_of(ctx, held)
@@ -100,7 +101,7 @@ def test_old_recordings_are_purged_keeping_metadata_and_metrics(ctx: Context):
 
 
 def test_whole_conversations_go_when_retention_says_so(ctx: Context):
-    old = ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", meta_days_ago(40)).id
+    old = Ingestor(ctx).ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", meta_days_ago(40)).id
     keys = keys_of(ctx, old)
     settings(ctx, retention_days=30, retention_mode="conversations")
     assert retention.purge_expired(ctx).conversations == [old]
@@ -111,7 +112,7 @@ def test_whole_conversations_go_when_retention_says_so(ctx: Context):
 
 
 def test_the_worker_applies_retention(ctx: Context):
-    old = ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", meta_days_ago(40)).id
+    old = Ingestor(ctx).ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", meta_days_ago(40)).id
     with ctx.db.session() as session:
         session.get(Conversation, old).processing_status = "processed"
         session.query(jobs.Job).delete()
@@ -140,7 +141,7 @@ def everything_in_the_database(ctx: Context) -> str:
 
 def test_erasing_a_customer_removes_them_everywhere(ctx: Context):
     first = processed(ctx, SHORT, meta_days_ago(3, customer="CUST-GONE"))
-    second = ctx.ingestor.ingest_file(
+    second = Ingestor(ctx).ingest_file(
         DEMO_CALLS / "synthetic_id_stereo.wav", meta_days_ago(2, customer="CUST-GONE")
     ).id
     kept = processed(ctx, SHORT, meta_days_ago(1, customer="CUST-STAYS"))
@@ -165,7 +166,7 @@ def test_erasing_a_customer_removes_them_everywhere(ctx: Context):
 
 
 def test_legal_hold_blocks_erasure(ctx: Context):
-    conv = ctx.ingestor.ingest_file(SHORT, meta_days_ago(3, customer="CUST-HELD")).id
+    conv = Ingestor(ctx).ingest_file(SHORT, meta_days_ago(3, customer="CUST-HELD")).id
     with ctx.db.session() as session:
         retention.set_legal_hold(session, Actor.cli(), conv, True)
     before = media_files(ctx)
@@ -178,7 +179,7 @@ def test_legal_hold_blocks_erasure(ctx: Context):
 
 
 def test_admin_places_a_hold_and_erases_a_customer_from_the_pages(ctx: Context):
-    conv = ctx.ingestor.ingest_file(SHORT, meta_days_ago(3, customer="CUST-PAGE")).id
+    conv = Ingestor(ctx).ingest_file(SHORT, meta_days_ago(3, customer="CUST-PAGE")).id
     with ctx.db.session() as session:
         auth.add_user(session, "boss", "admin", PASSWORD)
         contact_id = session.get(Conversation, conv).contact_id
@@ -204,7 +205,7 @@ def test_admin_places_a_hold_and_erases_a_customer_from_the_pages(ctx: Context):
 
 def test_retention_and_legal_hold_from_the_command_line(ctx: Context):
     meta = meta_days_ago(40)
-    ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", meta)
+    Ingestor(ctx).ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", meta)
     assert callscope(ctx, "settings", "set", "retention.days", "30").returncode == 0
     res = callscope(ctx, "settings", "set", "retention.days", "--", "-3")
     assert res.returncode == 1 and "must be at least 0" in res.stderr

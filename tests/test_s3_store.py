@@ -16,6 +16,7 @@ from moto.server import ThreadedMotoServer
 from callscope import auth, jobs, policy, retention
 from callscope.audit import Actor
 from callscope.context import Context
+from callscope.ingest import Ingestor
 from callscope.store import S3MediaStore
 from callscope.web.app import create_app
 from tests.conftest import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
@@ -49,7 +50,7 @@ def test_recordings_live_in_the_bucket(tmp_path, model_dir, s3):
     )
     ctx = Context.open(settings)
     assert isinstance(ctx.store, S3MediaStore)
-    call = ctx.ingestor.ingest_file(FORMATS / "whatstheweatherlike.wav", make_meta(mono=True))
+    call = Ingestor(ctx).ingest_file(FORMATS / "whatstheweatherlike.wav", make_meta(mono=True))
     keys = objects(s3)
     assert len(keys) == 3 and all(k.startswith("calls/") for k in keys)
     assert {k.split("/")[1] for k in keys} == {"originals", "playback"}
@@ -88,8 +89,8 @@ def test_shared_audio_stays_until_its_last_recording_goes(tmp_path, model_dir, s
     first = make_meta()
     second = make_meta()
     second["customer"] = {"external_id": "CUST-OTHER", "name": "Other"}
-    ctx.ingestor.ingest_file(audio, first)
-    ctx.ingestor.ingest_file(audio, second)
+    Ingestor(ctx).ingest_file(audio, first)
+    Ingestor(ctx).ingest_file(audio, second)
     keys = objects(s3)
     assert len(keys) == 3  # the same audio is stored once
     retention.erase_customer(ctx, Actor.cli(), "CUST-77")

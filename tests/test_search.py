@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from callscope import auth, jobs, policy, retention, search
 from callscope.context import Context
 from callscope.db.models import User
+from callscope.ingest import Ingestor
 from callscope.web import pages
 from callscope.web.app import create_app
 from tests.conftest import FORMATS, make_meta, make_settings
@@ -53,7 +54,7 @@ def corpus(tmp_path_factory, model_dir) -> Iterator[dict]:
     ctx = Context.open(make_settings(tmp_path_factory.mktemp("search"), model_dir=model_dir))
     ids = {}
     for external_id, (agent, queue, minutes, talk, transcript) in CALLS.items():
-        conv = ctx.ingestor.ingest_file(SHORT, meta_for(external_id, agent, queue, minutes))
+        conv = Ingestor(ctx).ingest_file(SHORT, meta_for(external_id, agent, queue, minutes))
         plant_transcript(ctx, conv.id, transcript, agent_talk_pct=talk)
         ids[external_id] = conv.id
     with ctx.db.session() as session:
@@ -135,7 +136,7 @@ def test_processing_indexes_and_retention_removes(tmp_path, model_dir):
     meta["sessions"][0].update(
         started_at=old.isoformat(), ended_at=(old + timedelta(minutes=1)).isoformat()
     )
-    conv = ctx.ingestor.ingest_file(SHORT, meta)
+    conv = Ingestor(ctx).ingest_file(SHORT, meta)
     assert jobs.run_job(ctx, conv.job, "test") == "processed"
     with ctx.db.session() as session:
         boss = auth.add_user(session, "boss", "admin", PASSWORD)

@@ -18,6 +18,7 @@ from callscope import auth, jobs, webhooks
 from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import Recording, WebhookDelivery
+from callscope.ingest import Ingestor
 from callscope.store import blob_key
 from callscope.web.app import create_app
 from tests.conftest import FORMATS, callscope, make_meta, make_settings
@@ -76,7 +77,7 @@ def test_processed_event_is_signed_and_retried_after_a_failure(tmp_path, model_d
     ctx = Context.open(make_settings(tmp_path / "d", model_dir=model_dir, webhook_retry_base_s=0.3))
     with ctx.db.session() as session:
         _hook, secret = webhooks.add(session, Actor.cli(), receiver.url)
-    conv = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    conv = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
     assert jobs.run_job(ctx, conv.job, "test") == "processed"  # sends the first attempt
 
     [first] = deliveries(ctx)
@@ -102,7 +103,7 @@ def test_failed_processing_is_an_event_too(tmp_path, model_dir, receiver):
     ctx = Context.open(make_settings(tmp_path / "d", model_dir=model_dir))
     with ctx.db.session() as session:
         webhooks.add(session, Actor.cli(), receiver.url)
-    conv = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    conv = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
     with ctx.db.session() as session:  # the original goes missing: processing must fail
         ctx.store.delete(blob_key(session.scalar(select(Recording.sha256))))
     assert jobs.run_job(ctx, conv.job, "test") == "failed"
@@ -119,7 +120,7 @@ def test_a_receiver_that_never_answers_ends_failed(tmp_path, model_dir, monkeypa
     monkeypatch.setattr(webhooks, "MAX_ATTEMPTS", 3)
     with ctx.db.session() as session:
         webhooks.add(session, Actor.cli(), "http://127.0.0.1:9/closed")  # nothing listens
-    conv = ctx.ingestor.ingest_file(SHORT, make_meta(mono=True))
+    conv = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
     assert jobs.run_job(ctx, conv.job, "test") == "processed"
     for _ in range(10):
         time.sleep(0.05)

@@ -15,14 +15,14 @@ from callscope.db.models import Agent, ApiToken, Queue, User, utcnow
 def _user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise auth.UserError(f"no user {user_id}")
+        raise auth.UnknownUser(f"no user {user_id}")
     return user
 
 
 def user_by_name(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise auth.UserError(f"no user {username!r}")
+        raise auth.UnknownUser(f"no user {username!r}")
     return user
 
 
@@ -124,7 +124,7 @@ def create_token(session: Session, actor: Actor, username: str, name: str) -> st
 def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
     row = session.get(ApiToken, token_id)
     if row is None:
-        raise auth.UserError(f"no API token {token_id}")
+        raise auth.UnknownUser(f"no API token {token_id}")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         audit.record(session, actor, "token.revoke", "api_token", row.id)

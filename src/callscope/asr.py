@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
+from callscope import errors
 from callscope.config import Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from local folders, never a hub
@@ -25,7 +26,7 @@ SAMPLE_RATE = 16000
 SUPPORTED_LANGUAGES = ("en", "id")
 
 
-class ModelError(Exception):
+class ModelError(errors.Unavailable):
     """The speech model cannot be found, assembled or trusted."""
 
 

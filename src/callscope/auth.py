@@ -11,6 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from callscope import errors
 from callscope.db.models import Agent, ApiToken, User, utcnow
 
 ROLES = ("agent", "supervisor", "admin")
@@ -19,8 +20,12 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 _hasher = PasswordHasher()
 
 
-class UserError(Exception):
+class UserError(errors.Refused):
     """A user or token operation that cannot be done; the message says why."""
+
+
+class UnknownUser(UserError, errors.NotFound):
+    """No such user (or API token)."""
 
 
 def hash_password(password: str) -> str:
@@ -76,7 +81,7 @@ def create_token(session: Session, username: str, name: str) -> str:
     """Create an API token acting as USERNAME; the plain token is returned once, never stored."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise UserError(f"no user {username!r}")
+        raise UnknownUser(f"no user {username!r}")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(ApiToken(name=name, user=user, token_hash=digest(token), prefix=token[:8]))
     session.flush()

@@ -20,42 +20,49 @@ from callscope import (
     analysis,
     audit,
     auth,
-    pipeline,
+    demo,
+    errors,
+    exports,
+    jobs,
     policy,
+    results,
     retention,
     search,
     transcripts,
+    webhooks,
+    worker,
 )
-from callscope.asr import ModelError
 from callscope.audit import Actor
-from callscope.config import ConfigError, Settings, get_settings
+from callscope.config import Settings, get_settings
 from callscope.context import Context
-from callscope.db.models import ApiToken, Conversation, ConversationAnalysis, Job, User
-from callscope.ingest import IngestError
-from callscope.jobs import JobError
-from callscope.webhooks import WebhookError
+from callscope.db.models import (
+    ApiToken,
+    Conversation,
+    ConversationAnalysis,
+    Job,
+    User,
+    Webhook,
+    WebhookDelivery,
+)
+from callscope.ingest import Ingestor
+from callscope.web.app import create_app
 
-DOMAIN_ERRORS = (
-    IngestError,
-    auth.UserError,
-    ConfigError,
-    policy.UnknownSetting,
-    JobError,
-    ModelError,
-    retention.ErasureError,
-    WebhookError,
+# exit codes by the kind of error; click's usage errors exit with 2
+EXIT_CODES: tuple[tuple[type[errors.CallscopeError], int], ...] = (
+    (errors.Unavailable, 75),  # a part is unavailable now: trying again later may work
+    (errors.CallscopeError, 1),  # refused, not found, not allowed, conflict
 )
 
 
 class CallscopeGroup(click.Group):
-    """Prints domain errors as one line on stderr, without a traceback."""
+    """Prints callscope's errors as one line on stderr, without a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except DOMAIN_ERRORS as exc:
+        except errors.CallscopeError as exc:
             click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
+            sys.exit(next(code for kind, code in EXIT_CODES if isinstance(exc, kind)))
 
 
 @contextmanager
@@ -120,7 +127,7 @@ META_OPTION = click.option(
 def ingest(audio: Path, meta_path: Path, wait: bool, as_json: bool) -> None:
     """Ingest a recording with its metadata; prints the conversation id."""
     with opened() as ctx:
-        result = ctx.ingestor.ingest_file(audio, _read_meta(meta_path))
+        result = Ingestor(ctx).ingest_file(audio, _read_meta(meta_path))
         status = result.status
         if wait and result.job is not None:
             status = wait_for_job(ctx, result.job)
@@ -153,12 +160,13 @@ def import_transcript(
     """Import an existing transcript (our JSON or WebVTT with speaker voices), with or without
     its audio: metrics and sentiment are computed, no speech recognition runs."""
     with opened() as ctx:
-        meta = ctx.ingestor.check_metadata(_read_meta(meta_path))
+        ingestor = Ingestor(ctx)
+        meta = ingestor.check_metadata(_read_meta(meta_path))
         upload = None
         if audio is not None:
             with open(audio, "rb") as stream:
-                upload = ctx.ingestor.spool(stream, audio.name)
-        result = ctx.ingestor.import_transcript(
+                upload = ingestor.spool(stream, audio.name)
+        result = ingestor.import_transcript(
             transcript.read_bytes(),
             fmt or transcripts.format_of(transcript.name),
             meta,
@@ -201,8 +209,6 @@ class ProgressBar:
 
 def wait_for_job(ctx: Context, job_id: int, poll_s: float = 0.5) -> str:
     """Follow a job to its end with a progress bar on stderr; returns its final status."""
-    from callscope import jobs
-
     bar = ProgressBar()
     try:
         if jobs.run_job(ctx, job_id, jobs.worker_name("cli"), progress=bar) is None:
@@ -396,8 +402,6 @@ def run_server(
 ) -> None:
     import uvicorn
 
-    from callscope.web.app import create_app
-
     settings = get_settings()
     ctx = Context.open(settings)
     if before:
@@ -406,23 +410,19 @@ def run_server(
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
 
 
-@main.command()
+@main.command("worker")
 @click.option("--once", is_flag=True, help="run the waiting jobs, then exit")
-def worker(once: bool) -> None:
+def run_worker(once: bool) -> None:
     """Run the processing worker (without the web app): a Celery worker when a broker is
     configured (CALLSCOPE_BROKER_URL), otherwise one that polls the database."""
-    from callscope import jobs
-
     with opened() as ctx:
         if ctx.settings.broker_url and not once:
-            from callscope.queue import run_celery_worker
-
-            run_celery_worker(ctx)
+            worker.run_celery_worker(ctx)
             return
         if once:
             click.echo(f"processed {jobs.run_pending(ctx, jobs.worker_name())} job(s)")
             return
-        runner = jobs.Worker(ctx)
+        runner = worker.Worker(ctx)
         click.echo(f"worker {runner.name} waiting for jobs (Ctrl-C stops)", err=True)
         try:
             runner.run_forever()
@@ -435,8 +435,6 @@ def worker(once: bool) -> None:
 @click.option("--wait", is_flag=True, help="run it now, with a progress bar on stderr")
 def retry(job_id: int, wait: bool) -> None:
     """Queue a failed job again."""
-    from callscope import jobs
-
     with opened() as ctx:
         jobs.retry(ctx, job_id)
         click.echo(f"job {job_id} queued")
@@ -444,14 +442,12 @@ def retry(job_id: int, wait: bool) -> None:
             sys.exit(1)
 
 
-@main.command()
+@main.command("demo")
 @click.option("--no-serve", is_flag=True, help="set up the demo data only")
-def demo(no_serve: bool) -> None:
+def run_demo(no_serve: bool) -> None:
     """Set up demo users and calls, process them, and serve on http://127.0.0.1:8000."""
-    from callscope import demo as demo_mod
-
     with opened() as ctx:
-        for line in demo_mod.setup(ctx, echo=lambda m: click.echo(m, err=True)):
+        for line in demo.setup(ctx, echo=lambda m: click.echo(m, err=True)):
             click.echo(line)
     if not no_serve:
         run_server(None, None, with_worker=True)
@@ -528,10 +524,7 @@ def swap_speakers(ident: str) -> None:
     changes speaker, sentiment and metrics are computed again; audited."""
     with opened() as ctx, ctx.db.session() as session:
         conv = find_conversation(session, ident)
-        try:
-            pipeline.swap_speakers(session, conv.id, Actor.cli())
-        except pipeline.NotSwappable as exc:
-            raise click.ClickException(str(exc)) from exc
+        results.swap_speakers(session, conv.id, Actor.cli())
         agent_pct = session.get(ConversationAnalysis, conv.id).agent_talk_pct
     click.echo(
         f"conversation {conv.external_id}: agent and customer swapped"
@@ -563,8 +556,6 @@ def purge() -> None:
 def export(idents: tuple[str, ...], fmt: str, output: Path | None) -> None:
     """Export conversations (ids or external ids): one as JSON (the analysis document),
     WebVTT or SRT; or the metrics of several, or of all when none is named, as CSV."""
-    from callscope import exports
-
     if fmt != "csv" and len(idents) != 1:
         raise click.UsageError(f"--format {fmt} exports exactly one conversation")
     with opened() as ctx, ctx.db.session() as session:
@@ -617,8 +608,6 @@ def webhooks_group() -> None:
 @click.argument("url")
 def webhooks_add(url: str) -> None:
     """Register URL; prints its id and signing secret (shown only this once)."""
-    from callscope import webhooks
-
     with opened() as ctx, ctx.db.session() as session:
         hook, secret = webhooks.add(session, Actor.cli(), url)
         click.echo(f"webhook {hook.id} added; signing secret: {secret}")
@@ -627,8 +616,6 @@ def webhooks_add(url: str) -> None:
 @webhooks_group.command("list")
 def webhooks_list() -> None:
     """List webhooks with their deliveries by state."""
-    from callscope.db.models import Webhook, WebhookDelivery
-
     with opened() as ctx, ctx.db.session() as session:
         for hook in session.scalars(select(Webhook).order_by(Webhook.id)):
             counts = dict(
@@ -646,8 +633,6 @@ def webhooks_list() -> None:
 @click.argument("webhook_id", type=int)
 def webhooks_remove(webhook_id: int) -> None:
     """Remove a webhook (and its delivery records)."""
-    from callscope import webhooks
-
     with opened() as ctx, ctx.db.session() as session:
         webhooks.remove(session, Actor.cli(), webhook_id)
     click.echo(f"webhook {webhook_id} removed")

@@ -10,10 +10,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from callscope import errors
+
 ENV_PREFIX = "CALLSCOPE_"
 
 
-class ConfigError(Exception):
+class ConfigError(errors.Refused):
     """The settings file or an environment variable holds a value callscope cannot use."""
 
 

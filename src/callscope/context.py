@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from callscope.config import Settings
 from callscope.db import Database
-from callscope.ingest import Ingestor
 from callscope.queue import JobQueue, open_queue
 from callscope.store import MediaStore, open_store
 
 
 @dataclass
 class Context:
-    """Settings, database, media store, job queue and the ingestor over them."""
+    """Settings, database, media store and job queue."""
 
     settings: Settings
     db: Database
     store: MediaStore
     queue: JobQueue
-    ingestor: Ingestor = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.ingestor = Ingestor(self.settings, self.db, self.store, self.queue)
 
     @classmethod
     def open(cls, settings: Settings, *, upgrade: bool = True) -> Context:

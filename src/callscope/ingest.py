@@ -1,24 +1,23 @@
-"""Ingest: validate metadata and audio, store the recording, enqueue processing.
+"""Ingest: validate metadata and audio, store the recording, enqueue processing; or store an
+imported transcript as a processed conversation.
 
-Every refusal lives here, and a refused ingest leaves no row and no file behind.
+Every refusal lives here (or in `metadata`), and a refused ingest leaves no row and no file
+behind: media are stored before the rows and forgotten again if the rows are refused.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from callscope import media, policy, retention, transcripts
-from callscope.config import Settings
-from callscope.db import Database
+from callscope import errors, media, policy, retention, transcripts, webhooks
+from callscope.context import Context
 from callscope.db.models import (
     Agent,
     Contact,
@@ -30,167 +29,24 @@ from callscope.db.models import (
     Skill,
     Workstream,
 )
-from callscope.queue import JobQueue
-from callscope.store import MediaStore, SpooledUpload, UploadTooLarge, blob_key, spool_stream
+from callscope.metadata import AgentIn, InvalidMetadata, Metadata, RegardingIn, parse_metadata
+from callscope.redaction import redact_call
+from callscope.results import save_results, session_spans
+from callscope.store import SpooledUpload, blob_key, spool_stream
 
-SUPPORTED_LANGUAGES = ("en", "id")
-CONSENT_STATUSES = ("granted", "declined", "not_required", "unknown")
-MAX_METADATA_BYTES = 256 * 1024
-
-
-class IngestError(Exception):
-    """A refused ingest; the message names the problem. STATUS is the HTTP status for the API."""
-
-    status = 422
+INSERT_ATTEMPTS = 5  # concurrent ingests of one new agent, queue or skill may collide this often
 
 
-class InvalidMetadata(IngestError):
-    pass
+class InvalidAudio(errors.Refused):
+    """Audio that cannot be read, or that does not fit its metadata."""
 
 
-class InvalidAudio(IngestError):
-    pass
+class ConsentMissing(errors.Refused):
+    """A recording without the consent the settings require."""
 
 
-class TooLarge(IngestError):
-    status = 413
-
-
-class ConsentMissing(IngestError):
-    pass
-
-
-class InvalidTranscript(IngestError):
+class InvalidTranscript(errors.Refused):
     """An imported transcript is unreadable or does not fit its audio."""
-
-
-class Conflict(IngestError):
-    status = 409
-
-
-# --- metadata (SPEC §7b) -------------------------------------------------------------------
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-
-class CustomerIn(_Model):
-    external_id: str = Field(min_length=1, max_length=200)
-    name: str = Field("", max_length=200)
-    phone: str | None = Field(None, max_length=100)
-    email: str | None = Field(None, max_length=320)
-
-
-class RegardingIn(_Model):
-    type: str | None = Field(None, max_length=100)
-    id: str | None = Field(None, max_length=200)
-    title: str | None = Field(None, max_length=500)
-    url: str | None = Field(None, max_length=2000)
-
-    @field_validator("url")
-    @classmethod
-    def _http_only(cls, value: str | None) -> str | None:
-        if value and not value.lower().startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
-
-
-class RecordingIn(_Model):
-    started_at: AwareDatetime | None = None
-    channels: dict[str, Literal["agent", "customer"]] | None = None
-    language: str | None = None
-
-    @field_validator("channels")
-    @classmethod
-    def _channel_indexes(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value is not None:
-            if not value:
-                raise ValueError("must map at least one channel")
-            for key in value:
-                if not key.isdigit():
-                    raise ValueError(f"channel {key!r} is not a channel number (0, 1, …)")
-        return value
-
-    @field_validator("language")
-    @classmethod
-    def _language(cls, value: str | None) -> str | None:
-        if value is not None and value.lower() not in SUPPORTED_LANGUAGES:
-            raise ValueError(
-                f"unsupported language {value!r} (supported: {', '.join(SUPPORTED_LANGUAGES)})"
-            )
-        return value.lower() if value else None
-
-
-class ConsentIn(_Model):
-    status: Literal["granted", "declined", "not_required", "unknown"] = "unknown"
-    method: str | None = Field(None, max_length=100)
-    at: AwareDatetime | None = None
-
-
-class AgentIn(_Model):
-    external_id: str = Field(min_length=1, max_length=200)
-    name: str = Field("", max_length=200)
-    skills: list[str] = Field(default_factory=list)
-
-
-class SessionIn(_Model):
-    agent: AgentIn
-    role: str = Field("primary", min_length=1, max_length=50)
-    started_at: AwareDatetime
-    ended_at: AwareDatetime | None = None
-
-
-class Metadata(_Model):
-    """The ingest metadata, exactly the shape of SPEC §7b."""
-
-    external_id: str = Field(min_length=1, max_length=200)
-    channel: str = Field("voice", min_length=1, max_length=50)
-    customer: CustomerIn | None = None
-    queue: str | None = Field(None, max_length=200)
-    workstream: str | None = Field(None, max_length=200)
-    status: str = Field("closed", max_length=50)
-    status_reason: str | None = Field(None, max_length=200)
-    regarding: RegardingIn | None = None
-    started_at: AwareDatetime | None = None
-    recording: RecordingIn = Field(default_factory=RecordingIn)
-    consent: ConsentIn = Field(default_factory=ConsentIn)
-    sessions: list[SessionIn] = Field(min_length=1)
-
-
-def _field_path(loc: tuple[Any, ...]) -> str:
-    path = "metadata"
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
-
-
-def parse_metadata(raw: bytes | str | dict[str, Any]) -> Metadata:
-    """Validate ingest metadata; the error names the first field that is wrong."""
-    if isinstance(raw, (bytes, str)):
-        if len(raw) > MAX_METADATA_BYTES:
-            raise InvalidMetadata(f"metadata is larger than {MAX_METADATA_BYTES // 1024} KiB")
-        try:
-            raw = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidMetadata(f"metadata is not valid JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise InvalidMetadata("metadata must be a JSON object")
-    try:
-        meta = Metadata.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where = _field_path(error["loc"])
-            if error["type"] == "missing":
-                problems.append(f"{where} is missing")
-            else:
-                problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
-        raise InvalidMetadata("; ".join(problems)) from exc
-    for i, session in enumerate(meta.sessions):
-        if session.ended_at and session.ended_at < session.started_at:
-            raise InvalidMetadata(f"metadata.sessions[{i}].ended_at is before its started_at")
-    return meta
 
 
 def channel_map(meta: Metadata, channels: int) -> dict[int, str]:
@@ -206,15 +62,6 @@ def channel_map(meta: Metadata, channels: int) -> dict[int, str]:
                 f"{channels} {plural}"
             )
     return mapping
-
-
-def playback_order(mapping: dict[int, str]) -> list[int]:
-    """Source channels for the playback rendition: agent left and customer right, or mono."""
-    agent = [i for i, role in sorted(mapping.items()) if role == "agent"]
-    customer = [i for i, role in sorted(mapping.items()) if role == "customer"]
-    if agent and customer:
-        return [agent[0], customer[0]]
-    return [min(mapping)]
 
 
 # --- the ingest itself -----------------------------------------------------------------------
@@ -240,39 +87,28 @@ class IngestResult:
 
 
 @dataclass(frozen=True)
-class Accepted:
-    """A conversation that passed every check, with its stored media, ready for its rows: a
-    recording to process, or an imported transcript with or without its audio."""
+class StoredAudio:
+    """An upload that passed the audio checks, with its media in the store."""
 
-    meta: Metadata
-    info: media.AudioInfo | None
-    mapping: dict[int, str]
-    upload: SpooledUpload | None
-    keys: dict[str, str]
+    upload: SpooledUpload
     filename: str | None
-    transcript: transcripts.Transcript | None = None  # imported (redacted, when redacting)
-    language: str | None = None
+    info: media.AudioInfo
+    mapping: dict[int, str]  # channel → speaker
+    keys: dict[str, str]  # original, playback, peaks
 
 
 class Ingestor:
-    """Accepts recordings into one database and media store."""
+    """Accepts recordings and imported transcripts into the context's database and media store."""
 
-    def __init__(
-        self, settings: Settings, db: Database, store: MediaStore, queue: JobQueue
-    ) -> None:
-        self.settings = settings
-        self.db = db
-        self.store = store
-        self.queue = queue
+    def __init__(self, ctx: Context) -> None:
+        self.settings = ctx.settings
+        self.db = ctx.db
+        self.store = ctx.store
+        self.queue = ctx.queue
 
     def spool(self, stream: BinaryIO, filename: str | None = None) -> SpooledUpload:
         """Stream the audio to a temporary file under the size cap."""
-        try:
-            return spool_stream(
-                stream, self.settings.tmp_dir, self.settings.max_upload_bytes, filename
-            )
-        except UploadTooLarge as exc:
-            raise TooLarge(str(exc)) from exc
+        return spool_stream(stream, self.settings.tmp_dir, self.settings.max_upload_bytes, filename)
 
     def ingest_file(self, path: Path, metadata: bytes | str | dict[str, Any]) -> IngestResult:
         """Ingest an audio file from disk."""
@@ -282,7 +118,7 @@ class Ingestor:
         return self.ingest_upload(upload, meta, path.name)
 
     def check_metadata(self, metadata: bytes | str | dict[str, Any] | Metadata) -> Metadata:
-        """Parse the metadata and apply the consent rule (S2)."""
+        """Parse the metadata and apply the consent rule (docs/ingest.md#what-is-refused)."""
         meta = metadata if isinstance(metadata, Metadata) else parse_metadata(metadata)
         with self.db.session() as session:
             required = policy.get(session, "consent.required")
@@ -301,22 +137,16 @@ class Ingestor:
             existing = self._existing(meta.external_id, upload.sha256)
             if existing is not None:
                 return existing
+            info, mapping = self._accept_audio(upload, meta)
+            audio = self._store_media(upload, filename, info, mapping)
             try:
-                info = media.probe(upload.path, max_duration_s=self.settings.max_audio_hours * 3600)
-            except media.BadAudio as exc:
-                raise InvalidAudio(str(exc)) from exc
-            mapping = channel_map(meta, info.channels)
-            order = playback_order(mapping)
-            keys = self._store_media(upload, order)
-            try:
-                accepted = Accepted(meta, info, mapping, upload, keys, filename)
-                result = self._write_rows(accepted)
+                result = self._insert_recording(meta, audio)
             except BaseException:
-                self._forget_media(keys)
+                self._forget_media(audio.keys)
                 raise
         finally:
             upload.discard()
-        if result.created:
+        if result.created and result.job is not None:
             self.queue.announce(result.job)
         return result
 
@@ -333,18 +163,7 @@ class Ingestor:
         temporary audio file is always removed."""
         keys: dict[str, str] = {}
         try:
-            if fmt not in transcripts.FORMATS:
-                raise InvalidTranscript(
-                    "transcript format must be json or vtt (say it, or name the file *.json or "
-                    f"*.vtt), not {fmt!r}"
-                )
-            names = {s.agent.name: "agent" for s in meta.sessions if s.agent.name}
-            if meta.customer and meta.customer.name:
-                names[meta.customer.name] = "customer"
-            try:
-                transcript = transcripts.parse(raw, fmt, names)
-            except transcripts.TranscriptError as exc:
-                raise InvalidTranscript(str(exc)) from exc
+            transcript = self._parse_transcript(raw, fmt, meta)
             language = transcript.language or meta.recording.language
             if language is None:
                 raise InvalidMetadata(
@@ -355,51 +174,47 @@ class Ingestor:
                 if session.scalar(
                     select(Conversation.id).where(Conversation.external_id == meta.external_id)
                 ):
-                    raise Conflict(f"conversation {meta.external_id!r} already exists")
-            info, mapping = None, {}
+                    raise errors.Conflict(f"conversation {meta.external_id!r} already exists")
+            audio = None
             if upload is not None:
-                try:
-                    info = media.probe(
-                        upload.path, max_duration_s=self.settings.max_audio_hours * 3600
-                    )
-                except media.BadAudio as exc:
-                    raise InvalidAudio(str(exc)) from exc
-                if transcript.end_s > info.duration_s + 1.0:
-                    raise InvalidTranscript(
-                        f"transcript runs to {transcript.end_s:.1f} s but the audio lasts "
-                        f"{info.duration_s:.1f} s"
-                    )
-                mapping = channel_map(meta, info.channels)
-                keys = self._store_media(upload, playback_order(mapping))
+                info, mapping = self._accept_audio(upload, meta, transcript)
+                audio = self._store_media(upload, filename, info, mapping)
+                keys = dict(audio.keys)
             with self.db.session() as session:
                 redact = policy.get(session, "pii.redaction")
                 keep = policy.get(session, "pii.originals") == "administrators"
             redaction = None
             if redact:
-                from callscope import pipeline  # (it imports the context, which imports us)
-
-                redaction = pipeline.redact_call(
+                mapping = audio.mapping if audio else {}
+                redaction = redact_call(
                     self.store,
                     self.settings.tmp_dir,
                     keys.get("original"),
                     transcript.words,
                     mapping,
-                    playback_order(mapping) if mapping else [],
+                    media.playback_order(mapping) if mapping else [],
                 )
                 keys |= {"redacted": redaction.playback_key, "redacted_peaks": redaction.peaks_key}
                 keys = {k: v for k, v in keys.items() if v}
-                transcript = transcripts.Transcript(transcript.language, redaction.words)
-            accepted = Accepted(meta, info, mapping, upload, keys, filename, transcript, language)
             unneeded: list[str] = []
             try:
                 with self.db.session() as session:
-                    result = _insert(session, accepted)
+                    conv = _insert(session, meta, audio, transcript.end_s, imported=True)
+                    save_results(
+                        session,
+                        conv.id,
+                        redaction.words if redaction else transcript.words,
+                        language,
+                        session_spans(conv),
+                        {"source": "transcript", "method": "import"},
+                    )
                     if redaction is not None:
-                        unneeded = redaction.store(session, result.id, keep)
-                    recording = session.get(Conversation, result.id).recording
-                    recording_id = recording.id if recording else None
+                        unneeded = redaction.store(session, conv.id, keep)
+                    webhooks.enqueue(session, conv, "processed", None)
+                    result = IngestResult(conv.id, conv.external_id, None, "processed", True)
+                    recording_id = conv.recording.id if conv.recording else None
             except IntegrityError as exc:
-                raise Conflict(f"conversation {meta.external_id!r} already exists") from exc
+                raise errors.Conflict(f"conversation {meta.external_id!r} already exists") from exc
             if unneeded:  # (media this conversation's recording no longer needs)
                 retention.delete_unreferenced(self.db, self.store, unneeded, ignoring=recording_id)
             return result
@@ -410,6 +225,42 @@ class Ingestor:
             if upload is not None:
                 upload.discard()
 
+    def _parse_transcript(
+        self, raw: bytes, fmt: str | None, meta: Metadata
+    ) -> transcripts.Transcript:
+        """The imported transcript, its speakers named by the metadata's agents and customer."""
+        if fmt not in transcripts.FORMATS:
+            raise InvalidTranscript(
+                "transcript format must be json or vtt (say it, or name the file *.json or "
+                f"*.vtt), not {fmt!r}"
+            )
+        names = {s.agent.name: "agent" for s in meta.sessions if s.agent.name}
+        if meta.customer and meta.customer.name:
+            names[meta.customer.name] = "customer"
+        try:
+            return transcripts.parse(raw, fmt, names)
+        except transcripts.TranscriptError as exc:
+            raise InvalidTranscript(str(exc)) from exc
+
+    def _accept_audio(
+        self,
+        upload: SpooledUpload,
+        meta: Metadata,
+        transcript: transcripts.Transcript | None = None,
+    ) -> tuple[media.AudioInfo, dict[int, str]]:
+        """What the upload holds and which speaker each channel carries, or the refusal; the
+        audio must last as long as an imported TRANSCRIPT."""
+        try:
+            info = media.probe(upload.path, max_duration_s=self.settings.max_audio_hours * 3600)
+        except media.BadAudio as exc:
+            raise InvalidAudio(str(exc)) from exc
+        if transcript is not None and transcript.end_s > info.duration_s + 1.0:
+            raise InvalidTranscript(
+                f"transcript runs to {transcript.end_s:.1f} s but the audio lasts "
+                f"{info.duration_s:.1f} s"
+            )
+        return info, channel_map(meta, info.channels)
+
     def _existing(self, external_id: str, sha256: str) -> IngestResult | None:
         """The conversation already ingested under this external id, if its audio is the same."""
         with self.db.session() as session:
@@ -419,14 +270,23 @@ class Ingestor:
             if conv is None:
                 return None
             if conv.recording is None or conv.recording.sha256 != sha256:
-                raise Conflict(f"conversation {external_id!r} already exists with different audio")
+                raise errors.Conflict(
+                    f"conversation {external_id!r} already exists with different audio"
+                )
             job = session.scalar(
                 select(Job.id).where(Job.conversation_id == conv.id).order_by(Job.id.desc())
             )
             return IngestResult(conv.id, conv.external_id, job, conv.processing_status, False)
 
-    def _store_media(self, upload: SpooledUpload, order: list[int]) -> dict[str, str]:
+    def _store_media(
+        self,
+        upload: SpooledUpload,
+        filename: str | None,
+        info: media.AudioInfo,
+        mapping: dict[int, str],
+    ) -> StoredAudio:
         """Put the original, its playback rendition and its peaks into the media store."""
+        order = media.playback_order(mapping)
         digest = upload.sha256
         suffix = "".join(map(str, order))
         keys = {
@@ -450,23 +310,28 @@ class Ingestor:
         finally:
             tmp_m4a.unlink(missing_ok=True)
             tmp_peaks.unlink(missing_ok=True)
-        return keys
+        return StoredAudio(upload, filename, info, mapping, keys)
 
     def _forget_media(self, keys: dict[str, str]) -> None:
         """Delete stored media that no recording row refers to (after a refused ingest)."""
         retention.delete_unreferenced(self.db, self.store, keys.values())
 
-    def _write_rows(self, accepted: Accepted) -> IngestResult:
-        """Insert every row of the conversation in one transaction; races end in one winner."""
-        for _attempt in range(5):
+    def _insert_recording(self, meta: Metadata, audio: StoredAudio) -> IngestResult:
+        """Insert the conversation and its processing job in one transaction; concurrent
+        ingests of the same call end in one winner."""
+        for _attempt in range(INSERT_ATTEMPTS):
             try:
                 with self.db.session() as session:
-                    return _insert(session, accepted)
+                    conv = _insert(session, meta, audio, audio.info.duration_s, imported=False)
+                    job = Job(conversation_id=conv.id, kind="process", status="queued")
+                    session.add(job)
+                    session.flush()
+                    return IngestResult(conv.id, conv.external_id, job.id, "queued", True)
             except IntegrityError:
-                existing = self._existing(accepted.meta.external_id, accepted.upload.sha256)
+                existing = self._existing(meta.external_id, audio.upload.sha256)
                 if existing is not None:
                     return existing
-        raise IngestError("could not store the conversation: the database kept refusing it")
+        raise errors.Unavailable("could not store the conversation: the database kept refusing it")
 
 
 def _get_or_create(session: Session, model: type, **lookup: Any) -> Any:
@@ -490,8 +355,11 @@ def _agent(session: Session, agent_in: AgentIn) -> Agent:
     return agent
 
 
-def _insert(session: Session, accepted: Accepted) -> IngestResult:
-    meta, info, upload, keys = accepted.meta, accepted.info, accepted.upload, accepted.keys
+def _insert(
+    session: Session, meta: Metadata, audio: StoredAudio | None, length_s: float, imported: bool
+) -> Conversation:
+    """The rows of a conversation (contact, agents, sessions, recording), and nothing else: an
+    IMPORTED one is stored processed, with its speakers from the transcript."""
     contact = None
     if meta.customer:
         contact = _get_or_create(session, Contact, external_id=meta.customer.external_id)
@@ -513,9 +381,7 @@ def _insert(session: Session, accepted: Accepted) -> IngestResult:
     recording_start = meta.recording.started_at or meta.started_at or meta.sessions[0].started_at
     started_at = meta.started_at or min(s.started_at for s in meta.sessions)
     ends = [s.ended_at for s in meta.sessions if s.ended_at]
-    length = info.duration_s if info else accepted.transcript.end_s
-    ended_at = max(ends) if ends else recording_start + timedelta(seconds=length)
-    imported = accepted.transcript is not None
+    ended_at = max(ends) if ends else recording_start + timedelta(seconds=length_s)
     regarding = meta.regarding or RegardingIn()
     conv = Conversation(
         external_id=meta.external_id,
@@ -543,41 +409,25 @@ def _insert(session: Session, accepted: Accepted) -> IngestResult:
         metadata_json=meta.model_dump(mode="json"),
         sessions=sessions,
         recording=None
-        if info is None
+        if audio is None
         else Recording(
-            sha256=upload.sha256,
-            size_bytes=upload.size,
-            original_filename=accepted.filename,
-            container=info.container,
-            codec=info.codec,
-            duration_s=info.duration_s,
-            channels=info.channels,
-            sample_rate=info.sample_rate,
-            channel_map={str(k): v for k, v in accepted.mapping.items()},
+            sha256=audio.upload.sha256,
+            size_bytes=audio.upload.size,
+            original_filename=audio.filename,
+            container=audio.info.container,
+            codec=audio.info.codec,
+            duration_s=audio.info.duration_s,
+            channels=audio.info.channels,
+            sample_rate=audio.info.sample_rate,
+            channel_map={str(k): v for k, v in audio.mapping.items()},
             started_at=recording_start,
-            playback_key=keys["playback"],
-            peaks_key=keys["peaks"],
+            playback_key=audio.keys["playback"],
+            peaks_key=audio.keys["peaks"],
             speaker_source="transcript"
             if imported
-            else ("channels" if info.channels >= 2 else "diarization"),
+            else ("channels" if audio.info.channels >= 2 else "diarization"),
         ),
     )
     session.add(conv)
     session.flush()
-    if imported:
-        from callscope import pipeline, webhooks  # here: they import the context, which imports us
-
-        pipeline.save_results(
-            session,
-            conv.id,
-            accepted.transcript.words,
-            accepted.language,
-            pipeline.session_spans(conv),
-            {"source": "transcript", "method": "import"},
-        )
-        webhooks.enqueue(session, conv, "processed", None)
-        return IngestResult(conv.id, conv.external_id, None, "processed", True)
-    job = Job(conversation_id=conv.id, kind="process", status="queued")
-    session.add(job)
-    session.flush()
-    return IngestResult(conv.id, conv.external_id, job.id, "queued", True)
+    return conv

@@ -10,26 +10,28 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from callscope import retention, webhooks
+from callscope import errors, pipeline, webhooks
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, utcnow
 
 log = logging.getLogger(__name__)
-RETENTION_EVERY_S = 3600.0
 
 
 Progress = Callable[[float, str | None], None]
 
 
-class JobError(Exception):
+class JobError(errors.Conflict):
     """A job operation that cannot be done; the message says why."""
+
+
+class UnknownJob(JobError, errors.NotFound):
+    """No job with that id."""
 
 
 def worker_name(kind: str = "worker") -> str:
@@ -122,8 +124,6 @@ def run_job(
     """Claim and run one job; returns its final status, or None if another worker has it."""
     if not _claim(ctx, job_id, worker):
         return None
-    from callscope import pipeline
-
     stop = threading.Event()
 
     def heartbeat() -> None:
@@ -186,7 +186,7 @@ def retry(ctx: Context, job_id: int) -> None:
     with ctx.db.session() as session:
         job = session.get(Job, job_id)
         if job is None:
-            raise JobError(f"no job {job_id}")
+            raise UnknownJob(f"no job {job_id}")
         if job.status != "failed":
             raise JobError(f"job {job_id} is {job.status}; only a failed job can be retried")
         job.status, job.attempts, job.progress, job.stage = "queued", 0, 0.0, None
@@ -202,63 +202,3 @@ def deliver_webhooks(ctx: Context) -> None:
         webhooks.deliver_due(ctx)
     except Exception:  # noqa: BLE001 - the worker outlives a failed round
         log.exception("webhook deliveries failed")
-
-
-class RetentionSchedule:
-    """Applies the retention setting when a worker starts and then once an hour."""
-
-    def __init__(self) -> None:
-        self.due = 0.0
-
-    def tick(self, ctx: Context) -> None:
-        if time.monotonic() < self.due:
-            return
-        self.due = time.monotonic() + RETENTION_EVERY_S
-        try:
-            removed = retention.purge_expired(ctx)
-        except Exception:  # noqa: BLE001 - retention is retried at the next hour
-            log.exception("retention run failed")
-            return
-        if removed.conversations or removed.recordings:
-            log.info(
-                "retention removed %d conversations, %d recordings, %d files",
-                len(removed.conversations),
-                len(removed.recordings),
-                removed.files,
-            )
-
-
-class Worker:
-    """Runs queued jobs in a background thread until stopped."""
-
-    def __init__(self, ctx: Context, poll_s: float = 1.0, name: str | None = None) -> None:
-        self.ctx = ctx
-        self.poll_s = poll_s
-        self.name = name or worker_name()
-        self.retention = RetentionSchedule()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def run_forever(self) -> None:
-        """Process jobs until stop() is called."""
-        while not self._stop.is_set():
-            self.retention.tick(self.ctx)
-            deliver_webhooks(self.ctx)
-            try:
-                ran = run_pending(self.ctx, self.name, self._stop.is_set)
-            except Exception:  # noqa: BLE001 - the worker outlives one bad poll (e.g. DB busy)
-                log.exception("worker poll failed")
-                ran = 0
-            if not ran:
-                self._stop.wait(self.poll_s)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self.run_forever, name="callscope-worker", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, timeout: float | None = None) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)

@@ -13,12 +13,14 @@ from pathlib import Path
 import av
 import numpy as np
 
+from callscope import errors
+
 SILENCE_PEAK = 10 ** (-60 / 20)  # −60 dBFS: quieter than any usable recording
 PEAKS_PER_SECOND = 10
 AAC_RATES = (16000, 22050, 24000, 32000, 44100, 48000)
 
 
-class BadAudio(Exception):
+class BadAudio(errors.Refused):
     """The audio cannot be accepted; the message says why."""
 
 
@@ -215,3 +217,12 @@ def make_rendition(
             out.mux(packet)
     peaks = {"per_second": PEAKS_PER_SECOND, "channels": waveform_peaks(audio, rate)}
     peaks_target.write_text(json.dumps(peaks, separators=(",", ":")), encoding="utf-8")
+
+
+def playback_order(mapping: dict[int, str]) -> list[int]:
+    """Source channels for the playback rendition: agent left and customer right, or mono."""
+    agent = [i for i, role in sorted(mapping.items()) if role == "agent"]
+    customer = [i for i, role in sorted(mapping.items()) if role == "customer"]
+    if agent and customer:
+        return [agent[0], customer[0]]
+    return [min(mapping)]

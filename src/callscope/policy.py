@@ -7,11 +7,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from callscope import errors
 from callscope.db.models import Setting
 from callscope.i18n import N_
 
 
-class UnknownSetting(Exception):
+class UnknownSetting(errors.Refused):
     """No setting of that name, or a value it cannot take."""
 
 

@@ -13,19 +13,13 @@ and kept alive by heartbeats, whoever runs it. What differs is how a worker hear
 
 from __future__ import annotations
 
-import logging
-import threading
 from typing import TYPE_CHECKING, Protocol
-
-from sqlalchemy import select
 
 if TYPE_CHECKING:
     from celery import Celery
 
     from callscope.config import Settings
-    from callscope.context import Context
 
-log = logging.getLogger(__name__)
 TASK = "callscope.process_job"
 QUEUE = "callscope"
 
@@ -72,53 +66,3 @@ def celery_app(settings: Settings) -> Celery:
         task_ignore_result=True,
     )
     return app
-
-
-def run_celery_worker(ctx: Context) -> None:
-    """Be a Celery worker: run announced jobs one at a time in this process, and announce
-    again jobs whose worker stopped (no heartbeat for `job_stale_after_s`)."""
-    from callscope import jobs
-
-    app = ctx.queue.app  # type: ignore[attr-defined]
-    name = jobs.worker_name("celery")
-
-    @app.task(name=TASK)
-    def process_job(job_id: int) -> str | None:
-        return jobs.run_job(ctx, job_id, name)
-
-    stop = threading.Event()
-    sweeper = threading.Thread(
-        target=_sweep, args=(ctx, stop), name="callscope-sweeper", daemon=True
-    )
-    sweeper.start()
-    try:
-        # the solo pool runs the job in this process: killing the worker stops the job with it
-        app.worker_main(["worker", "--pool=solo", "--loglevel=INFO", f"--hostname={name}"])
-    finally:
-        stop.set()
-
-
-def _sweep(ctx: Context, stop: threading.Event) -> None:
-    """At start, announce every waiting job (the broker may have lost them); then, every
-    `job_stale_after_s`, announce jobs abandoned by a stopped worker. Retention is applied
-    here too, once an hour."""
-    from callscope import jobs
-    from callscope.db.models import Job
-
-    schedule = jobs.RetentionSchedule()
-    first = True
-    while not stop.is_set():
-        schedule.tick(ctx)
-        jobs.deliver_webhooks(ctx)  # retries that came due
-        try:
-            jobs.fail_exhausted(ctx)
-            with ctx.db.session() as session:
-                waiting = session.scalars(
-                    select(Job.id).where(jobs.claimable(ctx, stale_only=not first))
-                ).all()
-            for job_id in waiting:
-                ctx.queue.announce(job_id)
-            first = False
-        except Exception:  # noqa: BLE001 - the sweeper outlives a failed round (broker down)
-            log.exception("announcing abandoned jobs failed")
-        stop.wait(ctx.settings.job_stale_after_s)

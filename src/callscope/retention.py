@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from callscope import audit, policy, search
+from callscope import audit, errors, policy, search
 from callscope.audit import Actor
 from callscope.db import Database
 from callscope.db.models import (
@@ -32,8 +32,12 @@ if TYPE_CHECKING:
     from callscope.context import Context
 
 
-class ErasureError(Exception):
+class ErasureError(errors.Conflict):
     """An erasure or hold that cannot be done; the message says why."""
+
+
+class NothingToErase(ErasureError, errors.NotFound):
+    """No such conversation or customer."""
 
 
 @dataclass
@@ -144,7 +148,7 @@ def set_legal_hold(session: Session, actor: Actor, conversation_id: int, hold: b
     """Exempt a conversation from retention and erasure, or release it."""
     conv = session.get(Conversation, conversation_id)
     if conv is None:
-        raise ErasureError(f"conversation {conversation_id} not found")
+        raise NothingToErase(f"conversation {conversation_id} not found")
     conv.legal_hold = hold
     audit.record(session, actor, "conversation.legal_hold", "conversation", conv.id, hold=hold)
 
@@ -157,7 +161,7 @@ def erase_customer(ctx: Context, actor: Actor, external_id: str) -> Removed:
     with ctx.db.session() as session:
         contact = session.scalar(select(Contact).where(Contact.external_id == external_id))
         if contact is None:
-            raise ErasureError(f"no customer with external id {external_id!r}")
+            raise NothingToErase(f"no customer with external id {external_id!r}")
         conversations = session.scalars(
             select(Conversation).where(Conversation.contact_id == contact.id)
         ).all()

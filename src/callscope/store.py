@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from callscope import errors
 from callscope.config import ConfigError
 
 CHUNK = 1024 * 1024
 
 
-class UploadTooLarge(Exception):
+class UploadTooLarge(errors.TooLarge):
     """The stream went past the size cap; nothing was kept."""
 
     def __init__(self, limit: int) -> None:

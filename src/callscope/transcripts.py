@@ -16,13 +16,14 @@ from typing import Any, Literal
 import webvtt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from callscope import errors
 from callscope.segments import Word
 
 FORMATS = ("json", "vtt")
 MAX_WORDS = 500_000
 
 
-class TranscriptError(ValueError):
+class TranscriptError(errors.Refused):
     """An imported transcript cannot be read; the message names the problem."""
 
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from callscope import audit
+from callscope import audit, errors
 from callscope.audit import Actor
 from callscope.db.models import Conversation, Webhook, WebhookDelivery, utcnow
 
@@ -38,8 +38,12 @@ TIMEOUT_S = 10.0
 LEASE = timedelta(minutes=2)  # a delivery being sent is not picked up by another worker
 
 
-class WebhookError(Exception):
+class WebhookError(errors.Refused):
     """A webhook that cannot be registered or found; the message says why."""
+
+
+class UnknownWebhook(WebhookError, errors.NotFound):
+    """No webhook with that id."""
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -62,7 +66,7 @@ def add(session: Session, actor: Actor, url: str) -> tuple[Webhook, str]:
 def remove(session: Session, actor: Actor, webhook_id: int) -> None:
     hook = session.get(Webhook, webhook_id)
     if hook is None:
-        raise WebhookError(f"no webhook {webhook_id}")
+        raise UnknownWebhook(f"no webhook {webhook_id}")
     session.delete(hook)
     audit.record(session, actor, "webhook.delete", "webhook", webhook_id)
 

@@ -22,6 +22,7 @@ from benchmarks import chromium
 from callscope import auth, jobs, policy
 from callscope.context import Context
 from callscope.db.models import AuditEvent, Conversation, User
+from callscope.ingest import Ingestor
 from tests.conftest import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
 from tests.test_hardening import PAYLOAD, hostile_meta, plant_transcript
 
@@ -53,7 +54,7 @@ def site(tmp_path_factory, model_dir):
         auth.add_user(session, "marcus", "agent", PASSWORD, agent_external_id="AG-1")
         auth.add_user(session, "other", "agent", PASSWORD, agent_external_id="AG-2")
         policy.set_value(session, "recordings.enabled", True)
-    result = ctx.ingestor.ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", recent_meta())
+    result = Ingestor(ctx).ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", recent_meta())
     assert jobs.run_job(ctx, result.job, "test") == "processed"
     port = free_port()
     env = settings_env(ctx.settings)
@@ -318,7 +319,7 @@ def test_agent_dashboard_compares_with_the_team(browser, site):
 
 def test_processing_state_updates_live(browser, site):
     ctx = site["ctx"]
-    result = ctx.ingestor.ingest_file(FORMATS / "whatstheweatherlike.wav", recent_meta(mono=True))
+    result = Ingestor(ctx).ingest_file(FORMATS / "whatstheweatherlike.wav", recent_meta(mono=True))
     page = signed_in(browser, site)
     page.goto(f"{site['base']}/conversations/{result.id}")
     expect(page.locator("#state")).to_have_text("queued")
@@ -364,7 +365,7 @@ def test_indonesian_interface_from_the_browser_and_the_users_choice(browser, sit
 
 def test_script_in_metadata_and_transcript_stays_text_in_the_browser(browser, site):
     ctx = site["ctx"]
-    conv = ctx.ingestor.ingest_file(FORMATS / "whatstheweatherlike.wav", hostile_meta())
+    conv = Ingestor(ctx).ingest_file(FORMATS / "whatstheweatherlike.wav", hostile_meta())
     plant_transcript(ctx, conv.id, "</script><script>window.pwned=1</script>" + PAYLOAD)
     page = signed_in(browser, site)
     dialogs = []
@@ -435,7 +436,7 @@ def test_administrator_runs_the_policy_from_the_pages(browser, site):
 
 def test_a_mono_call_says_how_its_speakers_were_found_and_can_be_swapped(browser, site):
     ctx = site["ctx"]
-    result = ctx.ingestor.ingest_file(DEMO_CALLS / "commercial_mono.wav", recent_meta(mono=True))
+    result = Ingestor(ctx).ingest_file(DEMO_CALLS / "commercial_mono.wav", recent_meta(mono=True))
     assert jobs.run_job(ctx, result.job, "test") == "processed"
     url = f"{site['base']}/conversations/{result.id}"
 
@@ -468,8 +469,8 @@ def test_a_transcript_imported_without_audio_reads_without_a_player(browser, sit
         "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n<v.agent Marcus Lee>How can I help?\n\n"
         "00:00:04.000 --> 00:00:06.000\n<v.customer Helen>My router is broken.\n"
     )
-    meta = ctx.ingestor.check_metadata(recent_meta())
-    result = ctx.ingestor.import_transcript(vtt.encode(), "vtt", meta)
+    meta = Ingestor(ctx).check_metadata(recent_meta())
+    result = Ingestor(ctx).import_transcript(vtt.encode(), "vtt", meta)
     page = signed_in(browser, site)
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from callscope import auth, jobs, policy
 from callscope.context import Context
 from callscope.db.models import Queue, User
+from callscope.ingest import Ingestor
 
 DEMO_DIR = Path(__file__).parent
 CALLS_DIR = DEMO_DIR / "calls"
@@ -61,7 +62,7 @@ def setup(ctx: Context, echo: Callable[[str], None] = print) -> Iterator[str]:
     """Create demo users, ingest and process the sample calls; yields the sign-in lines."""
     creds = _credentials(ctx)
     for call in calls():
-        result = ctx.ingestor.ingest_file(call["audio"], call["metadata"])
+        result = Ingestor(ctx).ingest_file(call["audio"], call["metadata"])
         state = "ingested" if result.created else "already there"
         echo(f"{call['metadata']['external_id']}: conversation {result.id} {state}")
     with ctx.db.session() as session:

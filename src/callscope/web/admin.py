@@ -21,8 +21,10 @@ from callscope.db.models import (
     Webhook,
     WebhookDelivery,
 )
+from callscope.errors import CallscopeError, TooLarge
 from callscope.i18n import N_
-from callscope.ingest import MAX_METADATA_BYTES, IngestError, TooLarge
+from callscope.ingest import Ingestor
+from callscope.metadata import MAX_METADATA_BYTES
 from callscope.web import security
 from callscope.web.deps import ContextDep, Id, PageNumber, SessionDep, actor
 from callscope.web.pages import PageUser, day, done, list_link, render
@@ -44,9 +46,6 @@ router = APIRouter(
 )
 
 
-USER_ERRORS = (auth.UserError, policy.UnknownSetting, retention.ErasureError)
-
-
 def outcome(
     request: Request, session: Session, target: str, action: Callable[[], object], message: str
 ) -> RedirectResponse:
@@ -54,7 +53,7 @@ def outcome(
     refused and none of its changes kept."""
     try:
         action()
-    except USER_ERRORS as exc:
+    except CallscopeError as exc:
         session.rollback()
         return done(request, target, str(exc))
     return done(request, target, message)
@@ -198,7 +197,7 @@ def create_token(
 ) -> RedirectResponse:
     try:
         token = admin.create_token(session, actor(request, user), username, name)
-    except USER_ERRORS as exc:
+    except CallscopeError as exc:
         return done(request, "/admin/tokens", str(exc))
     request.session["new_token"] = token  # shown once on the next page, then forgotten
     return done(request, "/admin/tokens")
@@ -208,10 +207,7 @@ def create_token(
 def revoke_token(
     request: Request, token_id: Id, session: SessionDep, user: AdminUser
 ) -> RedirectResponse:
-    try:
-        admin.revoke_token(session, actor(request, user), token_id)
-    except USER_ERRORS as exc:
-        raise HTTPException(404, str(exc)) from exc
+    admin.revoke_token(session, actor(request, user), token_id)
     return done(request, "/admin/tokens", N_("Token revoked."))
 
 
@@ -238,7 +234,7 @@ def add_webhook(
 ) -> RedirectResponse:
     try:
         _hook, secret = webhooks.add(session, actor(request, user), url)
-    except webhooks.WebhookError as exc:
+    except CallscopeError as exc:
         return done(request, "/admin/webhooks", str(exc))
     request.session["new_secret"] = secret  # shown once on the next page
     return done(request, "/admin/webhooks", N_("Webhook added."))
@@ -248,10 +244,7 @@ def add_webhook(
 def delete_webhook(
     request: Request, webhook_id: Id, session: SessionDep, user: AdminUser
 ) -> RedirectResponse:
-    try:
-        webhooks.remove(session, actor(request, user), webhook_id)
-    except webhooks.WebhookError as exc:
-        raise HTTPException(404, str(exc)) from exc
+    webhooks.remove(session, actor(request, user), webhook_id)
     return done(request, "/admin/webhooks", N_("Webhook removed."))
 
 
@@ -275,20 +268,21 @@ def import_transcript(
     """The page's way to `callscope import`: a transcript with its metadata and perhaps audio."""
     upload = None
     try:
-        meta = ctx.ingestor.check_metadata(metadata.file.read(MAX_METADATA_BYTES + 1))
+        ingestor = Ingestor(ctx)
+        meta = ingestor.check_metadata(metadata.file.read(MAX_METADATA_BYTES + 1))
         raw = transcript.file.read(MAX_TRANSCRIPT_BYTES + 1)
         if len(raw) > MAX_TRANSCRIPT_BYTES:
             raise TooLarge(f"transcript is larger than {MAX_TRANSCRIPT_BYTES // 2**20} MiB")
         if audio is not None and audio.filename:
-            upload = ctx.ingestor.spool(audio.file, audio.filename)
-        result = ctx.ingestor.import_transcript(
+            upload = ingestor.spool(audio.file, audio.filename)
+        result = ingestor.import_transcript(
             raw,
             transcripts.format_of(transcript.filename),
             meta,
             upload,
             audio.filename if upload else None,
         )
-    except IngestError as exc:  # (a refused import has removed its spooled audio)
+    except CallscopeError as exc:  # (a refused import has removed its spooled audio)
         return done(request, "/admin/import", str(exc))
     return done(request, f"/conversations/{result.id}", N_("Transcript imported."))
 
@@ -315,7 +309,7 @@ async def save_settings(request: Request, session: SessionDep, user: AdminUser) 
             key: key in form if spec.kind is bool else policy.parse_value(key, str(form.get(key)))
             for key, spec in policy.SPECS.items()
         }
-    except USER_ERRORS as exc:
+    except CallscopeError as exc:
         return done(request, "/admin/settings", str(exc))
     for key, value in values.items():
         admin.change_setting(session, actor(request, user), key, value)
@@ -386,10 +380,7 @@ def legal_hold(
     user: AdminUser,
     hold: Annotated[bool, Form()],
 ) -> RedirectResponse:
-    try:
-        retention.set_legal_hold(session, actor(request, user), conversation_id, hold)
-    except USER_ERRORS as exc:
-        raise HTTPException(404, str(exc)) from exc
+    retention.set_legal_hold(session, actor(request, user), conversation_id, hold)
     message = N_("Legal hold set.") if hold else N_("Legal hold released.")
     return done(request, f"/conversations/{conversation_id}", message)
 
@@ -415,6 +406,6 @@ def erase_contact(
     session.rollback()  # the erasure runs in its own transaction
     try:
         retention.erase_customer(request.app.state.ctx, actor(request, user), external_id)
-    except USER_ERRORS as exc:
+    except CallscopeError as exc:
         return done(request, f"/contacts/{contact_id}", str(exc))
     return done(request, "/conversations", N_("Customer erased."))

@@ -17,7 +17,8 @@ from callscope import analysis, audit, exports, policy, search, transcripts
 from callscope.access import visible_conversations
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Job, User
-from callscope.ingest import TooLarge
+from callscope.errors import TooLarge
+from callscope.ingest import Ingestor
 from callscope.web.deps import (
     MAX_ID,
     ContextDep,
@@ -46,7 +47,7 @@ router = APIRouter(prefix="/api/v1", tags=["api"])
 )
 async def ingest_conversation(request: Request, user: UserDep, ctx: ContextDep) -> JSONResponse:
     """Ingest a recording: multipart with a `metadata` JSON part and an `audio` file part."""
-    ingestor = ctx.ingestor
+    ingestor = Ingestor(ctx)
     limit = ctx.settings.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + 1024 * 1024:
@@ -83,6 +84,7 @@ async def import_conversation(
     """Import an existing transcript: multipart with a `metadata` JSON part, a `transcript` file
     part (our JSON format or WebVTT with speaker voices) and, if there is one, an `audio` file
     part. The conversation is stored processed; no speech recognition runs."""
+    ingestor = Ingestor(ctx)
     form = await read_ingest_form(
         request.headers.get("content-type", ""),
         request.stream(),
@@ -91,13 +93,13 @@ async def import_conversation(
         importing=True,
     )
     try:
-        meta = await run_in_threadpool(ctx.ingestor.check_metadata, form.metadata)
+        meta = await run_in_threadpool(ingestor.check_metadata, form.metadata)
     except BaseException:
         if form.audio:
             form.audio.discard()
         raise
     result = await run_in_threadpool(
-        ctx.ingestor.import_transcript,
+        ingestor.import_transcript,
         form.transcript,
         format or transcripts.format_of(form.transcript_filename),
         meta,

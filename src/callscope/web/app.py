@@ -9,16 +9,15 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from callscope import __version__
+from callscope import __version__, errors
 from callscope.context import Context
-from callscope.ingest import IngestError
-from callscope.jobs import Worker
 from callscope.web import admin, api, pages
-from callscope.web.upload import MalformedBody
+from callscope.web.errors import error_response
+from callscope.worker import Worker
 
 
 def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
@@ -46,13 +45,7 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
     )
     app.state.ctx = ctx
 
-    @app.exception_handler(IngestError)
-    async def _ingest_error(_request: Request, exc: IngestError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
-
-    @app.exception_handler(MalformedBody)
-    async def _malformed(_request: Request, exc: MalformedBody) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+    app.add_exception_handler(errors.CallscopeError, error_response)
 
     @app.exception_handler(pages.SignInRequired)
     async def _sign_in(request: Request, _exc: pages.SignInRequired) -> RedirectResponse:

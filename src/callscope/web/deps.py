@@ -8,7 +8,7 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from callscope import auth, pipeline
+from callscope import auth, results
 from callscope.access import visible_conversations
 from callscope.audit import Actor
 from callscope.context import Context
@@ -77,10 +77,7 @@ def correct_speakers(
     conv = visible_conversation(session, user, conversation_id)
     if user.role not in ("supervisor", "admin"):
         raise HTTPException(403, "only supervisors and administrators may correct speakers")
-    try:
-        pipeline.swap_speakers(session, conv.id, actor(request, user))
-    except pipeline.NotSwappable as exc:
-        raise HTTPException(409, str(exc)) from exc
+    results.swap_speakers(session, conv.id, actor(request, user))
     return conv
 
 

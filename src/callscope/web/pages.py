@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy import select
 
-from callscope import analysis, audit, auth, i18n, policy, search, sentiment
+from callscope import analysis, audit, auth, errors, i18n, policy, search, sentiment
 from callscope.access import visible_conversations
 from callscope.audit import Actor
 from callscope.db.models import (
@@ -65,7 +65,7 @@ DASHBOARD_DAYS = 30
 router = APIRouter(include_in_schema=False, dependencies=[Depends(security.csrf_protect)])
 
 
-class SignInRequired(Exception):
+class SignInRequired(errors.NotAllowed):
     """The page needs a signed-in user."""
 
 

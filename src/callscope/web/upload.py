@@ -10,13 +10,14 @@ from pathlib import Path
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from callscope.ingest import MAX_METADATA_BYTES, InvalidMetadata, TooLarge
-from callscope.store import Spool, SpooledUpload, UploadTooLarge, safe_suffix
+from callscope import errors
+from callscope.metadata import MAX_METADATA_BYTES, InvalidMetadata
+from callscope.store import Spool, SpooledUpload, safe_suffix
 
 MAX_TRANSCRIPT_BYTES = 20 * 1024 * 1024
 
 
-class MalformedBody(Exception):
+class MalformedBody(errors.Refused):
     """The request body is not the multipart form ingest expects."""
 
 
@@ -109,7 +110,7 @@ async def read_ingest_form(
         elif part.name == "transcript" and importing:
             transcript.extend(data[start:end])
             if len(transcript) > MAX_TRANSCRIPT_BYTES:
-                raise TooLarge(
+                raise errors.TooLarge(
                     f"transcript is larger than {MAX_TRANSCRIPT_BYTES // (1024 * 1024)} MiB"
                 )
 
@@ -134,9 +135,6 @@ async def read_ingest_form(
         async for chunk in body:
             parser.write(chunk)
         parser.finalize()
-    except UploadTooLarge as exc:
-        _cleanup(spool, audio)
-        raise TooLarge(str(exc)) from exc
     except MultipartParseError as exc:
         _cleanup(spool, audio)
         raise MalformedBody(f"malformed multipart body: {exc}") from exc

@@ -1,0 +1,37 @@
+"""The errors callscope refuses with, by the kind a user meets.
+
+Every error of callscope's own derives from `CallscopeError`, through one of the kinds below;
+a module's own errors (`IngestError`, `ErasureError`, …) derive from the kind they are. The
+message is a sentence the caller can act on. Interfaces map the kinds in one place each: HTTP
+status codes in `web/errors.py`, exit codes in `cli.py`. Nothing here knows of HTTP.
+"""
+
+from __future__ import annotations
+
+
+class CallscopeError(Exception):
+    """Something callscope refuses or cannot do; the message says what and why."""
+
+
+class Refused(CallscopeError):
+    """Input that is wrong: malformed, unreadable, out of range or against a setting."""
+
+
+class TooLarge(Refused):
+    """Input over a size limit."""
+
+
+class NotFound(CallscopeError):
+    """What was asked for does not exist (or the caller may not know that it does)."""
+
+
+class NotAllowed(CallscopeError):
+    """The caller may not do this."""
+
+
+class Conflict(CallscopeError):
+    """The request clashes with the current state (already exists, not processed yet, …)."""
+
+
+class Unavailable(CallscopeError):
+    """A part callscope needs cannot be used now (a model, the broker, the media store)."""

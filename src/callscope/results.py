@@ -1,0 +1,132 @@
+"""A conversation's results from its words: segments, sentiment, metrics, the stored transcript
+and the search index, written together whoever produced the words (processing, an import, a
+speaker swap)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from callscope import analysis, attribution, audit, errors, metrics, search, segments, sentiment
+from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word, utcnow
+
+
+def session_spans(conv: Conversation) -> list[attribution.SessionSpan]:
+    rec = conv.recording
+    return attribution.session_spans(
+        [(s.agent_id, s.started_at, s.ended_at) for s in conv.sessions],
+        (rec.started_at if rec else None) or conv.started_at or conv.sessions[0].started_at,
+    )
+
+
+def save_results(
+    session: Session,
+    conversation_id: int,
+    words: list[segments.Word],
+    language: str,
+    spans: list[attribution.SessionSpan],
+    speakers: dict | None,
+) -> None:
+    """Segments, sentiment and metrics of WORDS, replacing the conversation's earlier results."""
+    segs = segments.build_segments(words)
+    scored = [
+        {
+            "speaker": s.speaker,
+            "start_s": s.start,
+            "end_s": s.end,
+            "score": sentiment.score(s.text, language),
+        }
+        for s in segs
+    ]
+    conversation_sentiment = sentiment.conversation(scored)
+    conversation_metrics = metrics.compute(segs)
+    conversation_metrics["speaker_source"] = (speakers or {}).get("source", "channels")
+    session.execute(delete(Segment).where(Segment.conversation_id == conversation_id))
+    for position, (seg, sc) in enumerate(zip(segs, scored, strict=True)):
+        session.add(
+            Segment(
+                conversation_id=conversation_id,
+                position=position,
+                speaker=seg.speaker,
+                agent_id=attribution.agent_at(seg.start, spans) if seg.speaker == "agent" else None,
+                start_s=round(seg.start, 3),
+                end_s=round(seg.end, 3),
+                text=seg.text,
+                sentiment_score=sc["score"],
+                sentiment_label=sentiment.label(sc["score"]),
+                words=[
+                    Word(
+                        position=i,
+                        text=w.text,
+                        start_s=w.start,
+                        end_s=w.end,
+                        confidence=w.confidence,
+                    )
+                    for i, w in enumerate(seg.words)
+                ],
+            )
+        )
+    overall = conversation_sentiment["overall"] or {}
+    session.merge(
+        ConversationAnalysis(
+            conversation_id=conversation_id,
+            language=language,
+            sentiment_score=overall.get("score"),
+            sentiment_label=overall.get("label"),
+            agent_talk_pct=conversation_metrics["talk_to_listen"]["agent_pct"],
+            switches=conversation_metrics["switches"]["count"],
+            sentiment=conversation_sentiment,
+            metrics=conversation_metrics,
+            speakers=speakers,
+            computed_at=utcnow(),
+        )
+    )
+    session.flush()
+    analysis.store_transcript(session, conversation_id)
+    search.index(session, conversation_id)
+
+
+SWAPPED = {"agent": "customer", "customer": "agent"}
+
+
+class NotSwappable(errors.Conflict):
+    """A conversation's speakers cannot be swapped (not processed yet)."""
+
+
+def swap_speakers(session: Session, conversation_id: int, actor: audit.Actor) -> None:
+    """Give the agent's words to the customer and the customer's to the agent, recompute
+    sentiment and every metric, and audit it (one transaction: the caller's session)."""
+    conv = session.get(Conversation, conversation_id)
+    result = session.get(ConversationAnalysis, conversation_id)
+    if conv is None or result is None or conv.processing_status != "processed":
+        raise NotSwappable(f"conversation {conversation_id} has not been processed yet")
+    rows = session.execute(  # plain values: the rows are replaced below
+        select(Segment.speaker, Word.start_s, Word.end_s, Word.text, Word.confidence)
+        .join(Word, Word.segment_id == Segment.id)
+        .where(Segment.conversation_id == conversation_id)
+        .order_by(Segment.position, Word.position)
+    ).all()
+    words = [
+        segments.Word(SWAPPED.get(speaker, speaker), start, end, text, confidence)
+        for speaker, start, end, text, confidence in rows
+    ]
+    words.sort(key=lambda w: (w.start, w.end, w.speaker))
+    before = dict(result.speakers or {})
+    speakers = {
+        **before,
+        "source": before.get("source", "channels"),
+        "method": "manual",
+        "confidence": 1.0,
+        "swapped": not before.get("swapped", False),
+    }
+    save_results(
+        session, conversation_id, words, result.language or "en", session_spans(conv), speakers
+    )
+    audit.record(
+        session,
+        actor,
+        "conversation.swap_speakers",
+        "conversation",
+        conversation_id,
+        previous_method=before.get("method"),
+    )

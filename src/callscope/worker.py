@@ -1,0 +1,125 @@
+"""The long-running workers: the polling worker (embedded in `callscope serve`, or
+`callscope worker` without a broker) and the Celery worker with its sweeper. Each also applies
+retention once an hour and sends the webhook deliveries that are due; see `jobqueue` for how a
+worker hears of a job."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from sqlalchemy import select
+
+from callscope import jobs, retention
+from callscope.context import Context
+from callscope.db.models import Job
+from callscope.queue import TASK
+
+log = logging.getLogger(__name__)
+RETENTION_EVERY_S = 3600.0
+
+
+class RetentionSchedule:
+    """Applies the retention setting when a worker starts and then once an hour."""
+
+    def __init__(self) -> None:
+        self.due = 0.0
+
+    def tick(self, ctx: Context) -> None:
+        if time.monotonic() < self.due:
+            return
+        self.due = time.monotonic() + RETENTION_EVERY_S
+        try:
+            removed = retention.purge_expired(ctx)
+        except Exception:  # noqa: BLE001 - retention is retried at the next hour
+            log.exception("retention run failed")
+            return
+        if removed.conversations or removed.recordings:
+            log.info(
+                "retention removed %d conversations, %d recordings, %d files",
+                len(removed.conversations),
+                len(removed.recordings),
+                removed.files,
+            )
+
+
+class Worker:
+    """Runs queued jobs in a background thread until stopped."""
+
+    def __init__(self, ctx: Context, poll_s: float = 1.0, name: str | None = None) -> None:
+        self.ctx = ctx
+        self.poll_s = poll_s
+        self.name = name or jobs.worker_name()
+        self.retention = RetentionSchedule()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_forever(self) -> None:
+        """Process jobs until stop() is called."""
+        while not self._stop.is_set():
+            self.retention.tick(self.ctx)
+            jobs.deliver_webhooks(self.ctx)
+            try:
+                ran = jobs.run_pending(self.ctx, self.name, self._stop.is_set)
+            except Exception:  # noqa: BLE001 - the worker outlives one bad poll (e.g. DB busy)
+                log.exception("worker poll failed")
+                ran = 0
+            if not ran:
+                self._stop.wait(self.poll_s)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.run_forever, name="callscope-worker", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+
+def run_celery_worker(ctx: Context) -> None:
+    """Be a Celery worker: run announced jobs one at a time in this process, and announce
+    again jobs whose worker stopped (no heartbeat for `job_stale_after_s`)."""
+    app = ctx.queue.app  # type: ignore[attr-defined]
+    name = jobs.worker_name("celery")
+
+    @app.task(name=TASK)
+    def process_job(job_id: int) -> str | None:
+        return jobs.run_job(ctx, job_id, name)
+
+    stop = threading.Event()
+    sweeper = threading.Thread(
+        target=sweep, args=(ctx, stop), name="callscope-sweeper", daemon=True
+    )
+    sweeper.start()
+    try:
+        # the solo pool runs the job in this process: killing the worker stops the job with it
+        app.worker_main(["worker", "--pool=solo", "--loglevel=INFO", f"--hostname={name}"])
+    finally:
+        stop.set()
+
+
+def sweep(ctx: Context, stop: threading.Event) -> None:
+    """At start, announce every waiting job (the broker may have lost them); then, every
+    `job_stale_after_s`, announce jobs abandoned by a stopped worker. Retention is applied
+    here too, once an hour."""
+    schedule = RetentionSchedule()
+    first = True
+    while not stop.is_set():
+        schedule.tick(ctx)
+        jobs.deliver_webhooks(ctx)  # retries that came due
+        try:
+            jobs.fail_exhausted(ctx)
+            with ctx.db.session() as session:
+                waiting = session.scalars(
+                    select(Job.id).where(jobs.claimable(ctx, stale_only=not first))
+                ).all()
+            for job_id in waiting:
+                ctx.queue.announce(job_id)
+            first = False
+        except Exception:  # noqa: BLE001 - the sweeper outlives a failed round (broker down)
+            log.exception("announcing abandoned jobs failed")
+        stop.wait(ctx.settings.job_stale_after_s)
