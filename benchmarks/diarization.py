@@ -29,12 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.evaluation import diarization_error, mixdown, rttm_turns
-from callscope import diarization, jobs, media
 from callscope.analysis import document
 from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import Conversation
-from callscope.ingest import Ingestor
+from callscope.processing import jobs
+from callscope.processing.ingest import Ingestor
+from callscope.speech import diarization, media
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "src" / "callscope" / "demo" / "calls"

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from callscope import media
-from callscope.segments import Word
+from callscope.measures.segments import Word
+from callscope.speech import media
 
 TRUTH_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "calls"
 

@@ -38,7 +38,7 @@ def long_call(path: Path, minutes: float) -> None:
     """Write a stereo 16 kHz WAV of MINUTES by repeating the shipped stereo calls."""
     import wave
 
-    from callscope import media
+    from callscope.speech import media
 
     pieces = [media.decode(DEMO / name, sample_rate=16000)[0] for name in SOURCES]
     needed = int(minutes * 60 * 16000)
@@ -81,10 +81,11 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from callscope import auth, jobs, policy
+    from callscope import auth, policy
     from callscope.config import Settings
     from callscope.context import Context
-    from callscope.ingest import Ingestor
+    from callscope.processing import jobs
+    from callscope.processing.ingest import Ingestor
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-from callscope import asr, media
 from callscope.config import Settings
+from callscope.speech import asr, media
 
 ROOT = Path(__file__).resolve().parent.parent
 CALL = ROOT / "src" / "callscope" / "demo" / "calls" / "synthetic_en_stereo.wav"

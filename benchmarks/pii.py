@@ -29,8 +29,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from callscope import pii
-from callscope.segments import Word
+from callscope.measures import pii
+from callscope.measures.segments import Word
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WORDS = {
@@ -194,8 +194,8 @@ def score(items: list[dict], transcribe=None) -> dict:
 
 
 def audio_transcriber():
-    from callscope import asr, media
     from callscope.config import Settings
+    from callscope.speech import asr, media
 
     folder = Path(tempfile.mkdtemp())
     models = Path(__file__).resolve().parent.parent / ".bench-models"

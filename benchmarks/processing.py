@@ -101,12 +101,12 @@ def run_callscope(name: str, warm: bool) -> dict:
     WARM first processes a 2-second clip, as a running worker would have done, so that model
     loading and first-call set-up are not counted.
     """
-    from callscope import jobs
     from callscope.analysis import document
     from callscope.config import load_settings
     from callscope.context import Context
     from callscope.db.models import Conversation
-    from callscope.ingest import Ingestor
+    from callscope.processing import jobs
+    from callscope.processing.ingest import Ingestor
 
     path, language = CALLS[name]
     with tempfile.TemporaryDirectory() as tmp:
@@ -158,7 +158,7 @@ def run_plain(name: str) -> dict:
     """faster-whisper as a user would call it: defaults, each channel in turn."""
     from faster_whisper import WhisperModel
 
-    from callscope import asr, media
+    from callscope.speech import asr, media
 
     path, _language = CALLS[name]
     model_path = asr.resolve_model("base", ROOT / ".bench-models")
@@ -204,8 +204,8 @@ def hypotheses(doc: dict, pieces: int) -> list[str]:
 
 
 def truth_metrics(name: str) -> dict | None:
-    from callscope import metrics
-    from callscope.segments import build_segments
+    from callscope.measures import metrics
+    from callscope.measures.segments import build_segments
 
     turns = truth_turns(name)
     return metrics.compute(build_segments(truth_words(turns))) if turns else None
@@ -231,7 +231,7 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    from callscope import media
+    from callscope.speech import media
 
     child("cold", "katiesteve_mono")  # assemble the model once, outside the measurements
     rows = []

@@ -9,7 +9,7 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-from callscope import sentiment
+from callscope.measures import sentiment
 
 SETS = Path(__file__).resolve().parent.parent / "tests" / "data" / "sentiment"
 

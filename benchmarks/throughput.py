@@ -29,11 +29,11 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def run(workers: int, copies: int) -> dict:
-    from callscope import asr
     from callscope.config import Settings
     from callscope.context import Context
     from callscope.db.models import Job, Recording
-    from callscope.ingest import Ingestor
+    from callscope.processing.ingest import Ingestor
+    from callscope.speech import asr
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), model_dir=ROOT / ".bench-models")

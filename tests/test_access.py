@@ -16,7 +16,7 @@ from callscope import auth, policy, webhooks
 from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import ApiToken, Conversation, Queue
-from callscope.ingest import Ingestor
+from callscope.processing.ingest import Ingestor
 from callscope.web.app import create_app
 from tests.conftest import DEMO_CALLS, make_meta, make_settings
 

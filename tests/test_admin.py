@@ -13,7 +13,7 @@ from sqlalchemy.exc import DatabaseError
 from callscope import auth, policy
 from callscope.context import Context
 from callscope.db.models import ApiToken, AuditEvent, User
-from callscope.ingest import Ingestor
+from callscope.processing.ingest import Ingestor
 from callscope.web.app import create_app
 from tests.conftest import DEMO_CALLS, callscope, make_meta
 from tests.test_access import PASSWORD, sign_in

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from callscope import asr
+from callscope.speech import asr
 
 
 def test_bundled_model_is_assembled_with_its_pinned_digest(model_dir: Path):
@@ -55,7 +55,7 @@ def test_bundled_model_whose_package_is_missing_says_so(tmp_path: Path, monkeypa
 
 
 def test_speech_is_split_at_pauses_into_parts_of_equal_speech():
-    from callscope import media
+    from callscope.speech import media
     from tests.conftest import CALLS
 
     audio, _ = media.decode(CALLS / "auto0_mono_u8.wav", sample_rate=asr.SAMPLE_RATE)

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from callscope.asr import RecognisedWord
-from callscope.attribution import (
+from callscope.speech.asr import RecognisedWord
+from callscope.speech.attribution import (
     ChannelWords,
     SessionSpan,
     agent_at,

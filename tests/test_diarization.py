@@ -16,11 +16,13 @@ from benchmarks.evaluation import (
     speaker_accuracy,
     truth_turns,
 )
-from callscope import auth, diarization, jobs, media
+from callscope import auth
 from callscope.analysis import document
 from callscope.context import Context
 from callscope.db.models import Agent, AgentVoiceprint, AuditEvent, Conversation, Queue
-from callscope.ingest import Ingestor
+from callscope.processing import jobs
+from callscope.processing.ingest import Ingestor
+from callscope.speech import diarization, media
 from callscope.web.app import create_app
 from tests.conftest import DATA, DEMO_CALLS, FORMATS, callscope, make_meta, make_settings
 

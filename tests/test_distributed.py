@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, Segment
-from callscope.ingest import Ingestor
+from callscope.processing.ingest import Ingestor
 from tests.conftest import FORMATS, make_meta, make_settings, settings_env
 
 SHORT = FORMATS / "whatstheweatherlike.wav"

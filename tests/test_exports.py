@@ -17,7 +17,7 @@ from sqlalchemy import select
 from callscope import auth, exports, policy
 from callscope.context import Context
 from callscope.db.models import AuditEvent
-from callscope.ingest import Ingestor
+from callscope.processing.ingest import Ingestor
 from callscope.web.app import create_app
 from tests.conftest import FORMATS, callscope, make_meta
 from tests.test_access import PASSWORD, sign_in

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from callscope import analysis, auth, policy, search
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word
-from callscope.ingest import Ingestor
+from callscope.processing.ingest import Ingestor
 from callscope.web.app import create_app
 from tests.conftest import FORMATS, make_meta, make_settings, tone, write_wav
 from tests.test_access import PASSWORD, routes, sign_in

@@ -12,11 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from callscope import auth, exports, jobs, policy, transcripts
+from callscope import auth, exports, policy, transcripts
 from callscope.analysis import document
 from callscope.context import Context
 from callscope.db.models import Conversation, Job
-from callscope.ingest import Ingestor
+from callscope.processing import jobs
+from callscope.processing.ingest import Ingestor
 from callscope.web.app import create_app
 from tests.conftest import DATA, DEMO_CALLS, callscope, make_meta, make_settings
 

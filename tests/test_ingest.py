@@ -13,8 +13,8 @@ from callscope import policy
 from callscope.context import Context
 from callscope.db.models import Agent, Contact, Conversation, Job, Recording
 from callscope.errors import Conflict, TooLarge
-from callscope.ingest import ConsentMissing, Ingestor, InvalidAudio
-from callscope.metadata import InvalidMetadata, parse_metadata
+from callscope.processing.ingest import ConsentMissing, Ingestor, InvalidAudio
+from callscope.processing.metadata import InvalidMetadata, parse_metadata
 from tests.conftest import DEMO_CALLS, FORMATS, make_meta, tone, write_wav
 from tests.test_media import READABLE
 

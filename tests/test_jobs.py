@@ -12,10 +12,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from callscope import jobs
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, utcnow
-from callscope.ingest import Ingestor
+from callscope.processing import jobs
+from callscope.processing.ingest import Ingestor
 from callscope.store import blob_key
 from tests.conftest import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
 

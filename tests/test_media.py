@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from callscope import media
+from callscope.speech import media
 from tests.conftest import CALLS, DEMO_CALLS, FORMATS, tone, write_wav
 
 # file, container, codec, duration (s), channels, sample rate

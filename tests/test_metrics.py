@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.evaluation import truth_turns, truth_words
-from callscope import metrics
-from callscope.segments import Word, build_segments, build_turns
+from callscope.measures import metrics
+from callscope.measures.segments import Word, build_segments, build_turns
 
 
 def w(speaker: str, start: float, end: float, text: str = "word") -> Word:

@@ -11,11 +11,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from benchmarks.pii import score, utterances, words_of
-from callscope import asr, auth, jobs, media, pii, policy
+from callscope import auth, policy
 from callscope.analysis import document
 from callscope.context import Context
 from callscope.db.models import Conversation, Queue
-from callscope.ingest import Ingestor
+from callscope.measures import pii
+from callscope.processing import jobs
+from callscope.processing.ingest import Ingestor
+from callscope.speech import asr, media
 from callscope.store import blob_key
 from callscope.web.app import create_app
 from tests.conftest import DATA, make_meta, make_settings

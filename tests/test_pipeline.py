@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import func, select
 
 from benchmarks.evaluation import speaker_accuracy, truth_turns
-from callscope import jobs, media
 from callscope.analysis import document, document_json, html_safe_json, transcript_segments
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word
-from callscope.ingest import Ingestor
+from callscope.processing import jobs
+from callscope.processing.ingest import Ingestor
+from callscope.speech import media
 from tests.conftest import DEMO_CALLS, make_meta, make_settings, write_wav
 
 EN = DEMO_CALLS / "synthetic_en_stereo.wav"
@@ -128,7 +129,7 @@ def test_processing_again_gives_the_same_rows(module_ctx, english):
         segments_before = session.scalar(select(func.count()).select_from(Segment))
         words_before = session.scalar(select(func.count()).select_from(Word))
         job_id = session.scalar(select(Conversation.id).where(Conversation.id == english["id"]))
-    from callscope import pipeline
+    from callscope.processing import pipeline
 
     pipeline.process(module_ctx, job_id, lambda p, s: None)
     with module_ctx.db.session() as session:

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, inspect, select, text
 
-from callscope import auth, jobs, policy, retention
+from callscope import auth, policy, retention
 from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import (
@@ -21,7 +21,8 @@ from callscope.db.models import (
     Recording,
     Segment,
 )
-from callscope.ingest import Ingestor
+from callscope.processing import jobs
+from callscope.processing.ingest import Ingestor
 from callscope.retention import ErasureError, recording_keys
 from callscope.web.app import create_app
 from tests.conftest import DEMO_CALLS, FORMATS, callscope, make_meta
@@ -141,9 +142,11 @@ def everything_in_the_database(ctx: Context) -> str:
 
 def test_erasing_a_customer_removes_them_everywhere(ctx: Context):
     first = processed(ctx, SHORT, meta_days_ago(3, customer="CUST-GONE"))
-    second = Ingestor(ctx).ingest_file(
-        DEMO_CALLS / "synthetic_id_stereo.wav", meta_days_ago(2, customer="CUST-GONE")
-    ).id
+    second = (
+        Ingestor(ctx)
+        .ingest_file(DEMO_CALLS / "synthetic_id_stereo.wav", meta_days_ago(2, customer="CUST-GONE"))
+        .id
+    )
     kept = processed(ctx, SHORT, meta_days_ago(1, customer="CUST-STAYS"))
     gone_keys = (keys_of(ctx, first) | keys_of(ctx, second)) - keys_of(ctx, kept)
 

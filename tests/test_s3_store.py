@@ -13,10 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
-from callscope import auth, jobs, policy, retention
+from callscope import auth, policy, retention
 from callscope.audit import Actor
 from callscope.context import Context
-from callscope.ingest import Ingestor
+from callscope.processing import jobs
+from callscope.processing.ingest import Ingestor
 from callscope.store import S3MediaStore
 from callscope.web.app import create_app
 from tests.conftest import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env

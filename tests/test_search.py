@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from callscope import auth, jobs, policy, retention, search
+from callscope import auth, policy, retention, search
 from callscope.context import Context
 from callscope.db.models import User
-from callscope.ingest import Ingestor
+from callscope.processing import jobs
+from callscope.processing.ingest import Ingestor
 from callscope.web import pages
 from callscope.web.app import create_app
 from tests.conftest import FORMATS, make_meta, make_settings

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callscope import sentiment
+from callscope.measures import sentiment
 from tests.conftest import DATA
 
 SETS = DATA / "sentiment"

@@ -14,11 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from callscope import auth, jobs, webhooks
+from callscope import auth, webhooks
 from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import Recording, WebhookDelivery
-from callscope.ingest import Ingestor
+from callscope.processing import jobs
+from callscope.processing.ingest import Ingestor
 from callscope.store import blob_key
 from callscope.web.app import create_app
 from tests.conftest import FORMATS, callscope, make_meta, make_settings

@@ -23,14 +23,11 @@ from callscope import (
     demo,
     errors,
     exports,
-    jobs,
     policy,
-    results,
     retention,
     search,
     transcripts,
     webhooks,
-    worker,
 )
 from callscope.audit import Actor
 from callscope.config import Settings, get_settings
@@ -44,7 +41,8 @@ from callscope.db.models import (
     Webhook,
     WebhookDelivery,
 )
-from callscope.ingest import Ingestor
+from callscope.processing import jobs, results, worker
+from callscope.processing.ingest import Ingestor
 from callscope.web.app import create_app
 
 # exit codes by the kind of error; click's usage errors exit with 2

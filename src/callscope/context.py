@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from callscope.config import Settings
 from callscope.db import Database
-from callscope.queue import JobQueue, open_queue
+from callscope.jobqueue import JobQueue, open_queue
 from callscope.store import MediaStore, open_store
 
 

@@ -17,7 +17,7 @@ import webvtt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from callscope import errors
-from callscope.segments import Word
+from callscope.measures.segments import Word
 
 FORMATS = ("json", "vtt")
 MAX_WORDS = 500_000

@@ -19,10 +19,11 @@ from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import select
 
 from benchmarks import chromium
-from callscope import auth, jobs, policy
+from callscope import auth, policy
 from callscope.context import Context
 from callscope.db.models import AuditEvent, Conversation, User
-from callscope.ingest import Ingestor
+from callscope.processing import jobs
+from callscope.processing.ingest import Ingestor
 from tests.conftest import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
 from tests.test_hardening import PAYLOAD, hostile_meta, plant_transcript
 

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from callscope import auth, jobs, policy
+from callscope import auth, policy
 from callscope.context import Context
 from callscope.db.models import Queue, User
-from callscope.ingest import Ingestor
+from callscope.processing import jobs
+from callscope.processing.ingest import Ingestor
 
 DEMO_DIR = Path(__file__).parent
 CALLS_DIR = DEMO_DIR / "calls"

@@ -23,8 +23,8 @@ from callscope.db.models import (
 )
 from callscope.errors import CallscopeError, TooLarge
 from callscope.i18n import N_
-from callscope.ingest import Ingestor
-from callscope.metadata import MAX_METADATA_BYTES
+from callscope.processing.ingest import Ingestor
+from callscope.processing.metadata import MAX_METADATA_BYTES
 from callscope.web import security
 from callscope.web.deps import ContextDep, Id, PageNumber, SessionDep, actor
 from callscope.web.pages import PageUser, day, done, list_link, render

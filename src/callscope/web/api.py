@@ -18,7 +18,7 @@ from callscope.access import visible_conversations
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Job, User
 from callscope.errors import TooLarge
-from callscope.ingest import Ingestor
+from callscope.processing.ingest import Ingestor
 from callscope.web.deps import (
     MAX_ID,
     ContextDep,

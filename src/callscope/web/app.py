@@ -15,9 +15,9 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from callscope import __version__, errors
 from callscope.context import Context
+from callscope.processing.worker import Worker
 from callscope.web import admin, api, pages
 from callscope.web.errors import error_response
-from callscope.worker import Worker
 
 
 def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:

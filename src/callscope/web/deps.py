@@ -8,11 +8,12 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from callscope import auth, results
+from callscope import auth
 from callscope.access import visible_conversations
 from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import Conversation, User
+from callscope.processing import results
 from callscope.web.security import client_address
 
 MAX_ID = 2**63 - 1  # the largest key a database row can have

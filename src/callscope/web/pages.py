@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy import select
 
-from callscope import analysis, audit, auth, errors, i18n, policy, search, sentiment
+from callscope import analysis, audit, auth, errors, i18n, policy, search
 from callscope.access import visible_conversations
 from callscope.audit import Actor
 from callscope.db.models import (
@@ -29,6 +29,7 @@ from callscope.db.models import (
     User,
 )
 from callscope.i18n import N_
+from callscope.measures import sentiment
 from callscope.web import security
 from callscope.web.deps import (
     Id,

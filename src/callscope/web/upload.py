@@ -11,7 +11,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from callscope import errors
-from callscope.metadata import MAX_METADATA_BYTES, InvalidMetadata
+from callscope.processing.metadata import MAX_METADATA_BYTES, InvalidMetadata
 from callscope.store import Spool, SpooledUpload, safe_suffix
 
 MAX_TRANSCRIPT_BYTES = 20 * 1024 * 1024

@@ -11,10 +11,11 @@ import time
 
 from sqlalchemy import select
 
-from callscope import jobs, retention
+from callscope import retention
 from callscope.context import Context
 from callscope.db.models import Job
-from callscope.queue import TASK
+from callscope.jobqueue import TASK
+from callscope.processing import jobs
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 3600.0

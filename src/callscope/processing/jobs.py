@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from callscope import errors, pipeline, webhooks
+from callscope import errors, webhooks
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, utcnow
+from callscope.processing import pipeline
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
-from callscope.segments import Segment, Turn, build_turns
+from callscope.measures.segments import Segment, Turn, build_turns
 
 AGENT, CUSTOMER = "agent", "customer"
 NON_TALK_MIN_S = 3.0

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from callscope import errors, media, policy, retention, transcripts, webhooks
+from callscope import errors, policy, retention, transcripts, webhooks
 from callscope.context import Context
 from callscope.db.models import (
     Agent,
@@ -29,9 +29,16 @@ from callscope.db.models import (
     Skill,
     Workstream,
 )
-from callscope.metadata import AgentIn, InvalidMetadata, Metadata, RegardingIn, parse_metadata
-from callscope.redaction import redact_call
-from callscope.results import save_results, session_spans
+from callscope.processing.metadata import (
+    AgentIn,
+    InvalidMetadata,
+    Metadata,
+    RegardingIn,
+    parse_metadata,
+)
+from callscope.processing.redaction import redact_call
+from callscope.processing.results import save_results, session_spans
+from callscope.speech import media
 from callscope.store import SpooledUpload, blob_key, spool_stream
 
 INSERT_ATTEMPTS = 5  # concurrent ingests of one new agent, queue or skill may collide this often

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from callscope.segments import Word
+from callscope.measures.segments import Word
 
 DIGIT_WORDS = {
     # English

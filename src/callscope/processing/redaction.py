@@ -13,8 +13,10 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from callscope import analysis, media, pii, segments
+from callscope import analysis
 from callscope.db.models import Conversation, ConversationAnalysis
+from callscope.measures import pii, segments
+from callscope.speech import media
 from callscope.store import MediaStore, blob_key
 
 

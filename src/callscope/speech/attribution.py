@@ -12,8 +12,8 @@ from difflib import SequenceMatcher
 
 import numpy as np
 
-from callscope.asr import RecognisedWord
-from callscope.segments import Word
+from callscope.measures.segments import Word
+from callscope.speech.asr import RecognisedWord
 
 SAME_WORD_OVERLAP = 0.5  # share of the shorter word's time two words must share to be one
 SAME_TEXT_RATIO = 0.7

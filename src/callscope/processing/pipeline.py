@@ -8,11 +8,13 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callscope import asr, attribution, diarization, errors, media, policy, retention, segments
+from callscope import errors, policy, retention
 from callscope.context import Context
 from callscope.db.models import AgentVoiceprint, Conversation
-from callscope.redaction import redact_call
-from callscope.results import save_results, session_spans
+from callscope.measures import segments
+from callscope.processing.redaction import redact_call
+from callscope.processing.results import save_results, session_spans
+from callscope.speech import asr, attribution, diarization, media
 from callscope.store import blob_key
 
 Report = Callable[[float, str | None], None]

@@ -7,8 +7,10 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from callscope import analysis, attribution, audit, errors, metrics, search, segments, sentiment
+from callscope import analysis, audit, errors, search
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word, utcnow
+from callscope.measures import metrics, segments, sentiment
+from callscope.speech import attribution
 
 
 def session_spans(conv: Conversation) -> list[attribution.SessionSpan]:
