@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.evaluation import diarization_error, mixdown, rttm_turns
 from callscope.analysis import document
 from callscope.config import Settings
 from callscope.context import Context
@@ -36,6 +35,7 @@ from callscope.db.models import Conversation
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
 from callscope.speech import diarization, media
+from tests.evaluation import diarization_error, mixdown, rttm_turns
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "src" / "callscope" / "demo" / "calls"

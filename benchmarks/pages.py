@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx2 as httpx
 import numpy as np
 
-from benchmarks import chromium
+from tests.support import launch_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "src" / "callscope" / "demo" / "calls"
@@ -134,7 +134,7 @@ def main() -> None:
             )
             usable = []
             with sync_playwright() as p:
-                browser = chromium.launch(p)
+                browser = launch_chromium(p)
                 context = browser.new_context(viewport={"width": 1280, "height": 900})
                 context.add_cookies(
                     [{"name": k, "value": v, "url": base} for k, v in cookies.items()]

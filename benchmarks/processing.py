@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.evaluation import speaker_accuracy, truth_turns, truth_words
+from tests.evaluation import speaker_accuracy, truth_turns, truth_words
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "src" / "callscope" / "demo" / "calls"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from benchmarks import chromium
+from tests.support import launch_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "img"
@@ -50,7 +50,7 @@ def main() -> None:
             time.sleep(3)
             base = f"http://127.0.0.1:{port}"
             with sync_playwright() as p:
-                browser = chromium.launch(p)
+                browser = launch_chromium(p)
                 page = browser.new_page(viewport={"width": 1280, "height": 820})
                 page.goto(base + "/login")
                 page.fill("input[name=username]", "admin")

@@ -3,12 +3,10 @@ users who may not see a conversation; none of them reaches it or learns it exist
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from starlette.routing import compile_path
 
@@ -18,9 +16,8 @@ from callscope.context import Context
 from callscope.db.models import ApiToken, Conversation, Queue
 from callscope.processing.ingest import Ingestor
 from callscope.web.app import create_app
-from tests.conftest import DEMO_CALLS, make_meta, make_settings
+from tests.support import DEMO_CALLS, PASSWORD, make_meta, make_settings, routes, sign_in
 
-PASSWORD = "a long test password"
 SECRET_ID = "CONV-SECRET-4711"
 SECRET_NAME = "Philippa Secretname"
 
@@ -36,20 +33,6 @@ FORM = {
     "language": "en",
     "agent_id": "AG-2",
 }
-
-
-def sign_in(client: TestClient, username: str) -> str:
-    """Sign CLIENT in as USERNAME; the CSRF token of its browser session."""
-    form = client.get("/login").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-    res = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": token},
-        follow_redirects=False,
-    )
-    assert res.status_code == 303, res.text
-    page = client.get("/conversations").text
-    return re.search(r'<meta name="csrf-token" content="([^"]+)">', page).group(1)
 
 
 @pytest.fixture(scope="module")
@@ -87,18 +70,6 @@ def world(tmp_path_factory, model_dir) -> Iterator[dict[str, Any]]:
     app = create_app(ctx)
     yield {"ctx": ctx, "app": app, "fill": fill, "tokens": tokens}
     ctx.close()
-
-
-def routes(app) -> list[tuple[str, str]]:
-    """(method, path template) of every route of the app."""
-    found = []
-    for route in iter_route_contexts(app.routes):
-        if not isinstance(route.original_route, APIRoute):
-            continue  # the static files and the OpenAPI document
-        for method in sorted(route.methods - {"HEAD"}):
-            found.append((method, route.path))
-    assert len(found) > 25
-    return found
 
 
 def fill_path(path: str, fill: dict[str, object]) -> str:

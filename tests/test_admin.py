@@ -15,8 +15,7 @@ from callscope.context import Context
 from callscope.db.models import ApiToken, AuditEvent, User
 from callscope.processing.ingest import Ingestor
 from callscope.web.app import create_app
-from tests.conftest import DEMO_CALLS, callscope, make_meta
-from tests.test_access import PASSWORD, sign_in
+from tests.support import DEMO_CALLS, PASSWORD, callscope, make_meta, sign_in
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from callscope import auth, policy
 from callscope.context import Context
 from callscope.web.app import create_app
-from tests.conftest import DEMO_CALLS, FORMATS, make_meta, make_settings, stored_files
+from tests.support import DEMO_CALLS, FORMATS, make_meta, make_settings, stored_files
 
 STEREO = DEMO_CALLS / "synthetic_en_stereo.wav"
 

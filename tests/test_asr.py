@@ -9,6 +9,8 @@ import pytest
 
 from callscope.speech import asr
 
+pytestmark = pytest.mark.model
+
 
 def test_bundled_model_is_assembled_with_its_pinned_digest(model_dir: Path):
     path = asr.resolve_model("base", model_dir)
@@ -56,7 +58,7 @@ def test_bundled_model_whose_package_is_missing_says_so(tmp_path: Path, monkeypa
 
 def test_speech_is_split_at_pauses_into_parts_of_equal_speech():
     from callscope.speech import media
-    from tests.conftest import CALLS
+    from tests.support import CALLS
 
     audio, _ = media.decode(CALLS / "auto0_mono_u8.wav", sample_rate=asr.SAMPLE_RATE)
     parts = asr.split_at_pauses(audio[0], 2)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from tests.conftest import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
+from tests.support import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
 
 STEREO = DEMO_CALLS / "synthetic_en_stereo.wav"
 

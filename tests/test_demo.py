@@ -6,9 +6,12 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import make_settings, settings_env
+import pytest
+
+from tests.support import make_settings, settings_env
 
 
+@pytest.mark.model
 def test_demo_sets_up_users_and_processed_calls(tmp_path, model_dir):
     env = settings_env(make_settings(tmp_path / "data", model_dir=model_dir))
 

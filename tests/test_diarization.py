@@ -9,13 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from benchmarks.evaluation import (
-    diarization_error,
-    mixdown,
-    rttm_turns,
-    speaker_accuracy,
-    truth_turns,
-)
 from callscope import auth
 from callscope.analysis import document
 from callscope.context import Context
@@ -24,7 +17,14 @@ from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
 from callscope.speech import diarization, media
 from callscope.web.app import create_app
-from tests.conftest import DATA, DEMO_CALLS, FORMATS, callscope, make_meta, make_settings
+from tests.evaluation import (
+    diarization_error,
+    mixdown,
+    rttm_turns,
+    speaker_accuracy,
+    truth_turns,
+)
+from tests.support import DATA, DEMO_CALLS, FORMATS, callscope, make_meta, make_settings
 
 EN = DEMO_CALLS / "synthetic_en_stereo.wav"
 AUTO = DEMO_CALLS / "auto_repairs_40_stereo_agentL_customerR.wav"
@@ -35,6 +35,7 @@ def mono16k(path: Path) -> np.ndarray:
     return audio.mean(axis=0)
 
 
+@pytest.mark.model
 def test_two_speakers_are_told_apart_on_the_reference_sample():
     audio = mono16k(DATA / "speech" / "pyannote_sample.wav")
     found = diarization.diarize(audio)
@@ -43,6 +44,7 @@ def test_two_speakers_are_told_apart_on_the_reference_sample():
     assert diarization_error(reference, found.turns, collar=0.25)["der"] <= 0.15
 
 
+@pytest.mark.model
 def test_a_mixdown_of_a_stereo_call_is_split_where_the_channels_say():
     found = diarization.diarize(mono16k(EN))
     truth = [(t["start"], t["end"], t["speaker"]) for t in truth_turns("synthetic_en_stereo")]
@@ -50,6 +52,7 @@ def test_a_mixdown_of_a_stereo_call_is_split_where_the_channels_say():
     assert diarization_error(truth, found.turns, collar=0.25)["der"] <= 0.15
 
 
+@pytest.mark.model
 def test_a_third_voice_is_found_when_a_call_changes_hands():
     """One minute of two synthetic voices, then a minute of a real agent and caller."""
     rate = diarization.SAMPLE_RATE
@@ -130,6 +133,7 @@ def with_agent(meta: dict, external_id: str) -> dict:
     return meta
 
 
+@pytest.mark.model
 def test_mono_call_gets_agent_and_customer_lines(module_ctx):
     doc = process(
         module_ctx, DEMO_CALLS / "commercial_mono.wav", with_agent(make_meta(mono=True), "AG-C")
@@ -147,6 +151,7 @@ def test_mono_call_gets_agent_and_customer_lines(module_ctx):
     assert 0.5 < speakers["confidence"] <= 1
 
 
+@pytest.mark.model
 def test_mixdown_words_match_the_channels_and_voiceprints_are_learnt(module_ctx, tmp_path):
     stereo = process(module_ctx, EN, with_agent(make_meta(), "AG-V"))
     assert stereo["speakers"] is None
@@ -167,6 +172,7 @@ def test_mixdown_words_match_the_channels_and_voiceprints_are_learnt(module_ctx,
     assert speaker_accuracy(stranger, truth_turns("synthetic_en_stereo")) >= 0.9
 
 
+@pytest.mark.model
 def test_swapping_speakers_recomputes_everything_and_is_audited(module_ctx):
     doc = process(module_ctx, DEMO_CALLS / "commercial_mono.wav", make_meta(mono=True))
     waiting = Ingestor(module_ctx).ingest_file(

@@ -19,16 +19,12 @@ from sqlalchemy import func, select
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, Segment
 from callscope.processing.ingest import Ingestor
-from tests.conftest import FORMATS, make_meta, make_settings, settings_env
+from tests.support import FORMATS, free_port, make_meta, make_settings, settings_env
+
+pytestmark = [pytest.mark.services, pytest.mark.model]
 
 SHORT = FORMATS / "whatstheweatherlike.wav"
 CALLS = 20
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 20) -> None:

@@ -19,9 +19,7 @@ from callscope.context import Context
 from callscope.db.models import AuditEvent
 from callscope.processing.ingest import Ingestor
 from callscope.web.app import create_app
-from tests.conftest import FORMATS, callscope, make_meta
-from tests.test_access import PASSWORD, sign_in
-from tests.test_hardening import plant_transcript
+from tests.support import FORMATS, PASSWORD, callscope, make_meta, plant_transcript, sign_in
 
 DOC = {
     "transcript": {

@@ -6,56 +6,32 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from callscope import analysis, auth, policy, search
+from callscope import auth, policy
 from callscope.context import Context
-from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word
+from callscope.db.models import Conversation
 from callscope.processing.ingest import Ingestor
 from callscope.web.app import create_app
-from tests.conftest import FORMATS, make_meta, make_settings, tone, write_wav
-from tests.test_access import PASSWORD, routes, sign_in
+from tests.support import (
+    FORMATS,
+    PASSWORD,
+    PAYLOAD,
+    hostile_meta,
+    make_meta,
+    make_settings,
+    plant_transcript,
+    routes,
+    sign_in,
+    tone,
+    write_wav,
+)
 
-PAYLOAD = '<script>window.pwned=1</script><img src=x onerror="window.pwned=1">'
 SHORT = FORMATS / "whatstheweatherlike.wav"
-
-
-def hostile_meta() -> dict:
-    meta = make_meta(
-        mono=True, queue=PAYLOAD, workstream=PAYLOAD, status_reason=PAYLOAD, channel=PAYLOAD[:50]
-    )
-    meta["customer"] = {"external_id": "CUST-XSS", "name": PAYLOAD, "phone": PAYLOAD}
-    meta["regarding"] = {"type": PAYLOAD, "id": PAYLOAD, "title": PAYLOAD}
-    meta["sessions"][0]["agent"] = {"external_id": "AG-1", "name": PAYLOAD, "skills": [PAYLOAD]}
-    meta["sessions"][0]["role"] = PAYLOAD[:50]
-    return meta
-
-
-def plant_transcript(ctx: Context, conversation_id: int, text: str, **results: Any) -> None:
-    """Give a conversation one transcript line of TEXT (as an import or a model might), and
-    RESULTS (columns of its analysis), and put it in the search index."""
-    with ctx.db.session() as session:
-        session.add(
-            Segment(
-                conversation_id=conversation_id,
-                position=0,
-                speaker="customer",
-                start_s=0.0,
-                end_s=2.0,
-                text=text,
-                words=[Word(position=0, text=text, start_s=0.0, end_s=2.0, confidence=0.9)],
-            )
-        )
-        session.flush()
-        session.merge(ConversationAnalysis(conversation_id=conversation_id, **results))
-        session.flush()
-        analysis.store_transcript(session, conversation_id)
-        search.index(session, conversation_id)
 
 
 @pytest.fixture(scope="module")

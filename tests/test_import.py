@@ -19,7 +19,7 @@ from callscope.db.models import Conversation, Job
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
 from callscope.web.app import create_app
-from tests.conftest import DATA, DEMO_CALLS, callscope, make_meta, make_settings
+from tests.support import DATA, DEMO_CALLS, callscope, make_meta, make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 EN = DEMO_CALLS / "synthetic_en_stereo.wav"

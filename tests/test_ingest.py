@@ -15,8 +15,7 @@ from callscope.db.models import Agent, Contact, Conversation, Job, Recording
 from callscope.errors import Conflict, TooLarge
 from callscope.processing.ingest import ConsentMissing, Ingestor, InvalidAudio
 from callscope.processing.metadata import InvalidMetadata, parse_metadata
-from tests.conftest import DEMO_CALLS, FORMATS, make_meta, tone, write_wav
-from tests.test_media import READABLE
+from tests.support import DEMO_CALLS, FORMATS, READABLE, make_meta, tone, write_wav
 
 STEREO = DEMO_CALLS / "synthetic_en_stereo.wav"
 MONO = FORMATS / "whatstheweatherlike.wav"

@@ -17,7 +17,7 @@ from callscope.db.models import Conversation, Job, utcnow
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
 from callscope.store import blob_key
-from tests.conftest import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
+from tests.support import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
 
 SHORT = FORMATS / "whatstheweatherlike.wav"
 
@@ -27,6 +27,7 @@ def job_row(ctx: Context, job_id: int) -> Job:
         return session.get(Job, job_id)
 
 
+@pytest.mark.model
 def test_job_goes_from_queued_to_processed(ctx: Context):
     result = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
     seen = []
@@ -42,6 +43,7 @@ def test_job_goes_from_queued_to_processed(ctx: Context):
         assert session.get(Conversation, result.id).processing_status == "processed"
 
 
+@pytest.mark.model
 def test_a_job_runs_once_even_when_two_workers_ask(ctx: Context):
     result = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
     assert jobs.run_job(ctx, result.job, "first") == "processed"
@@ -49,6 +51,7 @@ def test_a_job_runs_once_even_when_two_workers_ask(ctx: Context):
     assert job_row(ctx, result.job).attempts == 1
 
 
+@pytest.mark.model
 def test_failure_is_recorded_with_its_reason_and_can_be_retried(ctx: Context, tmp_path):
     result = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
     with ctx.db.session() as session:
@@ -75,6 +78,7 @@ def test_retry_of_unknown_job(ctx: Context):
         jobs.retry(ctx, 42)
 
 
+@pytest.mark.model
 def test_abandoned_job_is_taken_up_again(ctx: Context):
     result = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
     with ctx.db.session() as session:
@@ -118,6 +122,7 @@ def test_a_live_job_is_not_taken_from_its_worker(ctx: Context):
     assert job_row(ctx, result.job).status == "processing"
 
 
+@pytest.mark.model
 def test_worker_killed_mid_job_loses_nothing(tmp_path, model_dir):
     settings = make_settings(tmp_path / "data", model_dir=model_dir, job_stale_after_s=3)
     ctx = Context.open(settings)
@@ -155,6 +160,7 @@ def test_worker_killed_mid_job_loses_nothing(tmp_path, model_dir):
     ctx.close()
 
 
+@pytest.mark.model
 def test_cli_ingest_wait_shows_progress_and_ends_processed(tmp_path, model_dir):
     meta = tmp_path / "meta.json"
     meta.write_text(json.dumps(make_meta(mono=True)))
@@ -192,6 +198,7 @@ def test_cli_ingest_wait_shows_progress_and_ends_processed(tmp_path, model_dir):
     assert "weather" in doc["transcript"]["segments"][0]["text"].lower()
 
 
+@pytest.mark.model
 def test_embedded_worker_in_the_web_app_processes_ingested_calls(ctx: Context, admin_token):
     from fastapi.testclient import TestClient
 

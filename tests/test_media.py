@@ -10,31 +10,7 @@ import numpy as np
 import pytest
 
 from callscope.speech import media
-from tests.conftest import CALLS, DEMO_CALLS, FORMATS, tone, write_wav
-
-# file, container, codec, duration (s), channels, sample rate
-READABLE = [
-    (DEMO_CALLS / "synthetic_en_stereo.wav", "wav", "pcm_s16le", 163.092, 2, 16000),
-    (DEMO_CALLS / "synthetic_id_stereo.wav", "wav", "pcm_s16le", 68.329, 2, 16000),
-    (DEMO_CALLS / "commercial_mono.wav", "wav", "pcm_s16le", 45.3, 1, 8000),
-    (
-        DEMO_CALLS / "auto_repairs_40_stereo_agentL_customerR.wav",
-        "wav",
-        "pcm_s16le",
-        245.38,
-        2,
-        8000,
-    ),
-    (CALLS / "auto0_mono_u8.wav", "wav", "pcm_u8", 277.66, 1, 8000),
-    (CALLS / "katiesteve_mono.wav", "wav", "pcm_s16le", 19.181, 1, 16000),
-    (FORMATS / "hello_44k.wav", "wav", "pcm_s16le", 0.504, 1, 44100),
-    (FORMATS / "ingestion-client_test_audio_stereo.wav", "wav", "pcm_s16le", 1.72, 2, 16000),
-    (FORMATS / "voicemail2text_en-US5secsGoodQuality2.wav", "wav", "pcm_mulaw", 5.96, 1, 8000),
-    (FORMATS / "whatstheweatherlike-mulaw.wav", "wav", "pcm_mulaw", 2.03, 1, 16000),
-    (FORMATS / "whatstheweatherlike.mp3", "mp3", "mp3float", 2.03, 1, 16000),
-    (FORMATS / "whatstheweatherlike.opus", "ogg", "opus", 2.03, 1, 48000),
-    (FORMATS / "whatstheweatherlike.wav", "wav", "pcm_s16le", 2.03, 1, 16000),
-]
+from tests.support import DEMO_CALLS, FORMATS, READABLE, tone, write_wav
 
 
 @pytest.mark.parametrize(

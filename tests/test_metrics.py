@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarks.evaluation import truth_turns, truth_words
 from callscope.measures import metrics
 from callscope.measures.segments import Word, build_segments, build_turns
+from tests.evaluation import truth_turns, truth_words
 
 
 def w(speaker: str, start: float, end: float, text: str = "word") -> Word:

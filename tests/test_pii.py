@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from benchmarks.pii import score, utterances, words_of
 from callscope import auth, policy
 from callscope.analysis import document
 from callscope.context import Context
@@ -21,7 +20,8 @@ from callscope.processing.ingest import Ingestor
 from callscope.speech import asr, media
 from callscope.store import blob_key
 from callscope.web.app import create_app
-from tests.conftest import DATA, make_meta, make_settings
+from tests.pii_set import score, utterances, words_of
+from tests.support import DATA, make_meta, make_settings
 
 CALL = DATA / "pii" / "card_and_email_stereo.wav"  # agent left, customer right (espeak-ng)
 CARD = "4539148803436467"
@@ -99,6 +99,7 @@ def digits(text: str) -> str:
     return re.sub(r"\D", "", text)
 
 
+@pytest.mark.model
 def test_a_card_and_an_email_leave_no_trace_in_text_or_audio(site):
     ctx = site["ctx"]
     got = processed(site, "delete")
@@ -140,6 +141,7 @@ def test_a_card_and_an_email_leave_no_trace_in_text_or_audio(site):
     assert gone.status_code == 404
 
 
+@pytest.mark.model
 def test_originals_kept_for_administrators_only(site):
     got = processed(site, "administrators")
     doc, rec = got["doc"], got["rec"]
@@ -187,6 +189,7 @@ def test_an_imported_transcript_is_redacted_too(site):
     assert "4111" in [w["text"] for w in kept.json()["words"]]
 
 
+@pytest.mark.model
 def test_the_tone_goes_on_the_channel_of_whoever_said_it(site):
     """The same call with its channel map the other way round: the card is the agent's, and
     the agent plays on the left."""

@@ -10,14 +10,16 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from benchmarks.evaluation import speaker_accuracy, truth_turns
 from callscope.analysis import document, document_json, html_safe_json, transcript_segments
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
 from callscope.speech import media
-from tests.conftest import DEMO_CALLS, make_meta, make_settings, write_wav
+from tests.evaluation import speaker_accuracy, truth_turns
+from tests.support import DEMO_CALLS, make_meta, make_settings, write_wav
+
+pytestmark = pytest.mark.model
 
 EN = DEMO_CALLS / "synthetic_en_stereo.wav"
 

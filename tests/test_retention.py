@@ -21,12 +21,11 @@ from callscope.db.models import (
     Recording,
     Segment,
 )
-from callscope.processing import jobs
+from callscope.processing import jobs, worker
 from callscope.processing.ingest import Ingestor
 from callscope.retention import ErasureError, recording_keys
 from callscope.web.app import create_app
-from tests.conftest import DEMO_CALLS, FORMATS, callscope, make_meta
-from tests.test_access import PASSWORD, sign_in
+from tests.support import DEMO_CALLS, FORMATS, PASSWORD, callscope, make_meta, sign_in
 
 SHORT = FORMATS / "whatstheweatherlike.wav"
 
@@ -63,6 +62,7 @@ def settings(ctx: Context, **values) -> None:
             policy.set_value(session, key.replace("_", "."), value)
 
 
+@pytest.mark.model
 def test_nothing_is_removed_while_retention_is_off(ctx: Context):
     processed(ctx, SHORT, meta_days_ago(400))
     before = media_files(ctx)
@@ -70,6 +70,7 @@ def test_nothing_is_removed_while_retention_is_off(ctx: Context):
     assert removed.recordings == [] and removed.conversations == [] and media_files(ctx) == before
 
 
+@pytest.mark.model
 def test_old_recordings_are_purged_keeping_metadata_and_metrics(ctx: Context):
     old = processed(ctx, SHORT, meta_days_ago(40))
     recent = processed(ctx, SHORT, meta_days_ago(10, external_id="RECENT"))
@@ -118,14 +119,14 @@ def test_the_worker_applies_retention(ctx: Context):
         session.get(Conversation, old).processing_status = "processed"
         session.query(jobs.Job).delete()
     settings(ctx, retention_days=30)
-    worker = jobs.Worker(ctx, poll_s=0.1)
-    worker.start()
+    runner = worker.Worker(ctx, poll_s=0.1)
+    runner.start()
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and keys_of(ctx, old):
             time.sleep(0.1)
     finally:
-        worker.stop(timeout=5)
+        runner.stop(timeout=5)
     assert keys_of(ctx, old) == set()
 
 
@@ -140,6 +141,7 @@ def everything_in_the_database(ctx: Context) -> str:
         )
 
 
+@pytest.mark.model
 def test_erasing_a_customer_removes_them_everywhere(ctx: Context):
     first = processed(ctx, SHORT, meta_days_ago(3, customer="CUST-GONE"))
     second = (

@@ -20,8 +20,9 @@ from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
 from callscope.store import S3MediaStore
 from callscope.web.app import create_app
-from tests.conftest import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
-from tests.test_distributed import free_port
+from tests.support import DEMO_CALLS, FORMATS, free_port, make_meta, make_settings, settings_env
+
+pytestmark = [pytest.mark.services, pytest.mark.model]
 
 BUCKET = "recordings"
 

@@ -16,9 +16,7 @@ from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
 from callscope.web import pages
 from callscope.web.app import create_app
-from tests.conftest import FORMATS, make_meta, make_settings
-from tests.test_access import PASSWORD, sign_in
-from tests.test_hardening import plant_transcript
+from tests.support import FORMATS, PASSWORD, make_meta, make_settings, plant_transcript, sign_in
 
 SHORT = FORMATS / "whatstheweatherlike.wav"
 CALLS = {
@@ -130,6 +128,7 @@ def test_search_from_the_page_and_the_api(corpus):
         assert client.get("/conversations", params={"min_minutes": "five"}).status_code == 422
 
 
+@pytest.mark.model
 def test_processing_indexes_and_retention_removes(tmp_path, model_dir):
     ctx = Context.open(make_settings(tmp_path / "data", model_dir=model_dir))
     old = datetime.now(UTC) - timedelta(days=40)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from callscope.measures import sentiment
-from tests.conftest import DATA
+from tests.support import DATA
 
 SETS = DATA / "sentiment"
 

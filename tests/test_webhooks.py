@@ -22,8 +22,7 @@ from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
 from callscope.store import blob_key
 from callscope.web.app import create_app
-from tests.conftest import FORMATS, callscope, make_meta, make_settings
-from tests.test_access import PASSWORD, sign_in
+from tests.support import FORMATS, PASSWORD, callscope, make_meta, make_settings, sign_in
 
 SHORT = FORMATS / "whatstheweatherlike.wav"
 
@@ -74,6 +73,7 @@ def deliveries(ctx: Context) -> list[WebhookDelivery]:
         return list(session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
 
 
+@pytest.mark.model
 def test_processed_event_is_signed_and_retried_after_a_failure(tmp_path, model_dir, receiver):
     ctx = Context.open(make_settings(tmp_path / "d", model_dir=model_dir, webhook_retry_base_s=0.3))
     with ctx.db.session() as session:
@@ -114,6 +114,7 @@ def test_failed_processing_is_an_event_too(tmp_path, model_dir, receiver):
     ctx.close()
 
 
+@pytest.mark.model
 def test_a_receiver_that_never_answers_ends_failed(tmp_path, model_dir, monkeypatch):
     ctx = Context.open(
         make_settings(tmp_path / "d", model_dir=model_dir, webhook_retry_base_s=0.01)

@@ -18,14 +18,25 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import select
 
-from benchmarks import chromium
 from callscope import auth, policy
 from callscope.context import Context
 from callscope.db.models import AuditEvent, Conversation, User
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
-from tests.conftest import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
-from tests.test_hardening import PAYLOAD, hostile_meta, plant_transcript
+from tests.support import (
+    CHROMIUM,
+    DEMO_CALLS,
+    FORMATS,
+    PAYLOAD,
+    hostile_meta,
+    launch_chromium,
+    make_meta,
+    make_settings,
+    plant_transcript,
+    settings_env,
+)
+
+pytestmark = pytest.mark.browser
 
 PASSWORD = "a long test password"
 
@@ -81,9 +92,9 @@ def site(tmp_path_factory, model_dir):
 
 @pytest.fixture(scope="module")
 def browser():
-    assert Path(chromium.PATH).exists(), "the test command installs Debian's chromium"
+    assert Path(CHROMIUM).exists(), "the test command installs Debian's chromium"
     with sync_playwright() as p:
-        b = chromium.launch(p)
+        b = launch_chromium(p)
         yield b
         b.close()
 

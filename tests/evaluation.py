@@ -1,4 +1,5 @@
-"""Truth files of the synthetic calls and the measures taken against them (tests and benchmarks)."""
+"""Truth files of the synthetic calls and the measures taken against them (used by the tests
+and the benchmarks)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from scipy.optimize import linear_sum_assignment
 from callscope.measures.segments import Word
 from callscope.speech import media
 
-TRUTH_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "calls"
+TRUTH_DIR = Path(__file__).resolve().parent / "data" / "calls"
 
 
 def truth_turns(name: str) -> list[dict] | None:
