@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint lock system-deps clean
+.PHONY: demo test test-fast lint lock system-deps clean
 
 $(STAMP): requirements.lock pyproject.toml
 	bash scripts/system-deps.sh
@@ -19,12 +19,18 @@ demo: $(STAMP)
 # The whole suite twice: on SQLite, then on a private PostgreSQL server.
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 	bash scripts/test-services.sh $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/mypy
+
+# The fast part of the suite: no speech model, browser or extra services (about a minute)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not model and not browser and not services"
 
 # Re-resolve the pinned dependencies (needs uv: pip install uv). Torch is pinned to its CPU
 # build (scripts/lock-overrides.txt), found in the local wheel folder pip is configured with.

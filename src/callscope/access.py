@@ -7,7 +7,7 @@ from sqlalchemy import Select, false, select, union
 from callscope.db.models import Conversation, ConversationSession, User, supervised_queues
 
 
-def visible_conversations(user: User) -> Select[tuple[Conversation]]:
+def visible_conversations(user: User) -> Select[Conversation]:
     """A query of the conversations USER may see: own calls, supervised queues, or all."""
     query = select(Conversation)
     if user.role == "admin":

@@ -116,7 +116,7 @@ def create_token(session: Session, actor: Actor, username: str, name: str) -> st
     if not name.strip():
         raise auth.UserError("a token needs a name")
     token = auth.create_token(session, username, name.strip())
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == auth.digest(token)))
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == auth.digest(token))).one()
     audit.record(session, actor, "token.create", "api_token", row.id, user=username)
     return token
 

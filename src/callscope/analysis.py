@@ -116,7 +116,7 @@ def html_safe_json(value: Any) -> str:
 
 def store_transcript(session: Session, conversation_id: int) -> None:
     """Keep the finished transcript JSON with the results (after they are written)."""
-    result = session.get(ConversationAnalysis, conversation_id)
+    result = session.get_one(ConversationAnalysis, conversation_id)
     result.transcript = html_safe_json(transcript_segments(session, conversation_id))
 
 

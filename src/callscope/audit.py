@@ -95,7 +95,7 @@ def query(
     object_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> Select[tuple[AuditEvent]]:
+) -> Select[AuditEvent]:
     """Entries matching the filters, newest first."""
     q = select(AuditEvent)
     if actor:

@@ -212,7 +212,7 @@ def wait_for_job(ctx: Context, job_id: int, poll_s: float = 0.5) -> str:
         if jobs.run_job(ctx, job_id, jobs.worker_name("cli"), progress=bar) is None:
             while True:
                 with ctx.db.session() as session:
-                    job = session.get(Job, job_id)
+                    job = session.get_one(Job, job_id)
                     status, progress, stage = job.status, job.progress, job.stage
                 bar(progress, stage)
                 if status in ("processed", "failed"):
@@ -221,7 +221,7 @@ def wait_for_job(ctx: Context, job_id: int, poll_s: float = 0.5) -> str:
     finally:
         bar.close()
     with ctx.db.session() as session:
-        job = session.get(Job, job_id)
+        job = session.get_one(Job, job_id)
         final, error = job.status, job.error
     if final == "failed":
         click.echo(f"error: processing failed: {error}", err=True)
@@ -235,7 +235,7 @@ def find_conversation(session: Any, ident: str) -> Conversation:
         clauses.append(Conversation.id == int(ident))
     conv = session.scalar(select(Conversation).where(or_(*clauses)).limit(1))
     if conv is None:
-        raise click.ClickException(f"no conversation {ident!r}")
+        raise errors.NotFound(f"no conversation {ident!r}")
     return conv
 
 
@@ -523,7 +523,7 @@ def swap_speakers(ident: str) -> None:
     with opened() as ctx, ctx.db.session() as session:
         conv = find_conversation(session, ident)
         results.swap_speakers(session, conv.id, Actor.cli())
-        agent_pct = session.get(ConversationAnalysis, conv.id).agent_talk_pct
+        agent_pct = session.get_one(ConversationAnalysis, conv.id).agent_talk_pct
     click.echo(
         f"conversation {conv.external_id}: agent and customer swapped"
         f" (agent talk now {agent_pct:.1f} %)"

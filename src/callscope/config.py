@@ -6,6 +6,7 @@ import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -103,7 +104,7 @@ class Settings(BaseModel):
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Build the settings from a TOML file (CALLSCOPE_CONFIG) overlaid by CALLSCOPE_* variables."""
     env = dict(os.environ if environ is None else environ)
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     config_path = env.get(ENV_PREFIX + "CONFIG")
     if config_path:
         path = Path(config_path)

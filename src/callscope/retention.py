@@ -89,6 +89,7 @@ def delete_unreferenced(
 def _purge_recording(session: Session, conv: Conversation) -> list[str]:
     """Remove a conversation's audio and transcript; metadata, sentiment and metrics stay."""
     rec = conv.recording
+    assert rec is not None, "only a conversation with a recording has one to purge"
     keys = recording_keys(rec)
     session.execute(delete(Segment).where(Segment.conversation_id == conv.id))
     search.remove(session, conv.id)

@@ -179,13 +179,13 @@ def _role(voice: re.Match, names: dict[str, str], number: int) -> str:
         if role in classes:
             return role
     name = html.unescape((voice["name"] or "").strip())
-    role = names.get(name.lower()) or (name.lower() if name.lower() in ROLES else None)
-    if role is None:
+    found = names.get(name.lower()) or (name.lower() if name.lower() in ROLES else None)
+    if found is None:
         raise TranscriptError(
             f"WebVTT cue {number}: the voice {name!r} is neither agent nor customer: give it the "
             f"class (<v.agent {name}>) or use the name of the call's agent or customer"
         )
-    return role
+    return found
 
 
 def _cue_words(role: str, raw: str, start: float, end: float) -> list[Word]:

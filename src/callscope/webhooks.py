@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from callscope import audit, errors
 from callscope.audit import Actor
+from callscope.db import rows_changed
 from callscope.db.models import Conversation, Webhook, WebhookDelivery, utcnow
 
 if TYPE_CHECKING:
@@ -97,7 +98,8 @@ def enqueue(session: Session, conversation: Conversation, status: str, error: st
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:
     """POST BODY to URL; the HTTP status (an exception when nothing answered)."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    # (S310: `add` accepts only http:// and https:// URLs)
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
             return response.status
@@ -121,20 +123,22 @@ def deliver_due(ctx: Context) -> int:
 def _attempt(ctx: Context, delivery_id: int, now: Any) -> bool:
     with ctx.db.session() as session:
         # take the delivery (another worker may be sending it): push its due time past a lease
-        taken = session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.status == "pending",
-                WebhookDelivery.next_attempt_at <= now,
+        taken = rows_changed(
+            session.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.id == delivery_id,
+                    WebhookDelivery.status == "pending",
+                    WebhookDelivery.next_attempt_at <= now,
+                )
+                .values(next_attempt_at=now + LEASE)
+                .execution_options(synchronize_session=False)
             )
-            .values(next_attempt_at=now + LEASE)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        )
         if not taken:
             return False
-        delivery = session.get(WebhookDelivery, delivery_id)
-        hook = session.get(Webhook, delivery.webhook_id)
+        delivery = session.get_one(WebhookDelivery, delivery_id)
+        hook = session.get_one(Webhook, delivery.webhook_id)
         url, secret = hook.url, hook.secret
         body = json.dumps({"delivery": delivery.id, **delivery.payload}).encode()
         event = delivery.event
@@ -154,7 +158,7 @@ def _attempt(ctx: Context, delivery_id: int, now: Any) -> bool:
     except OSError as exc:
         error = f"{type(exc).__name__}: {exc}"
     with ctx.db.session() as session:
-        delivery = session.get(WebhookDelivery, delivery_id)
+        delivery = session.get_one(WebhookDelivery, delivery_id)
         delivery.attempts += 1
         delivery.last_status_code, delivery.last_error = code, error
         if error is None:

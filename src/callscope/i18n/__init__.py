@@ -8,6 +8,7 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, format_timedelta
 from babel.messages.mofile import write_mo
@@ -104,7 +105,5 @@ def span(seconds: float | None) -> str:
 
 
 @cache
-def _zone(name: str):  # type: ignore[no-untyped-def]
-    from zoneinfo import ZoneInfo
-
+def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)

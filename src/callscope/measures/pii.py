@@ -206,7 +206,7 @@ def redact(words: Sequence[Word]) -> tuple[list[Word], list[tuple[str, float, fl
     for speaker in sorted({w.speaker for w in words}):
         own = [w for w in words if w.speaker == speaker]
         spans = find(own)
-        taken = set()
+        taken: set[int] = set()
         for span in spans:
             start, end = own[span.first].start, max(w.end for w in own[span.first : span.last + 1])
             out.append(Word(speaker, start, end, f"[PII:{span.kind}]", None))

@@ -60,7 +60,7 @@ def channel_map(meta: Metadata, channels: int) -> dict[int, str]:
     """Which speaker each audio channel carries; refuses a map naming a channel the file lacks."""
     if meta.recording.channels is None:
         return {0: "agent", 1: "customer"} if channels >= 2 else {0: "unknown"}
-    mapping = {int(k): v for k, v in meta.recording.channels.items()}
+    mapping: dict[int, str] = {int(k): v for k, v in meta.recording.channels.items()}
     for index in sorted(mapping):
         if index >= channels:
             plural = "channel" if channels == 1 else "channels"
@@ -201,8 +201,8 @@ class Ingestor:
                     mapping,
                     media.playback_order(mapping) if mapping else [],
                 )
-                keys |= {"redacted": redaction.playback_key, "redacted_peaks": redaction.peaks_key}
-                keys = {k: v for k, v in keys.items() if v}
+                made = {"redacted": redaction.playback_key, "redacted_peaks": redaction.peaks_key}
+                keys |= {k: v for k, v in made.items() if v}
             unneeded: list[str] = []
             try:
                 with self.db.session() as session:

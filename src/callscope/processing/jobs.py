@@ -13,11 +13,12 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from callscope import errors, webhooks
 from callscope.context import Context
+from callscope.db import rows_changed
 from callscope.db.models import Conversation, Job, utcnow
 from callscope.processing import pipeline
 
@@ -45,7 +46,7 @@ def _stale_before(ctx: Context) -> datetime:
     return utcnow() - timedelta(seconds=ctx.settings.job_stale_after_s)
 
 
-def claimable(ctx: Context, stale_only: bool = False):  # type: ignore[no-untyped-def]
+def claimable(ctx: Context, stale_only: bool = False) -> ColumnElement[bool]:
     """The condition on Job of jobs a worker may take now: queued, or processing without a
     recent heartbeat (its worker stopped), with attempts left. STALE_ONLY: only the latter."""
     abandoned = and_(Job.status == "processing", Job.heartbeat_at < _stale_before(ctx))
@@ -59,21 +60,23 @@ def _claim(ctx: Context, job_id: int, worker: str) -> bool:
     """Atomically take JOB_ID for WORKER if it is queued or abandoned."""
     now = utcnow()
     with ctx.db.session() as session:
-        taken = session.execute(
-            update(Job)
-            .where(Job.id == job_id, claimable(ctx))
-            .values(
-                status="processing",
-                worker=worker,
-                attempts=Job.attempts + 1,
-                heartbeat_at=now,
-                started_at=now,
-                error=None,
-                progress=0.0,
-                stage="starting",
+        taken = rows_changed(
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, claimable(ctx))
+                .values(
+                    status="processing",
+                    worker=worker,
+                    attempts=Job.attempts + 1,
+                    heartbeat_at=now,
+                    started_at=now,
+                    error=None,
+                    progress=0.0,
+                    stage="starting",
+                )
+                .execution_options(synchronize_session=False)
             )
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        )
         if taken:
             conv_id = session.scalar(select(Job.conversation_id).where(Job.id == job_id))
             session.execute(
@@ -145,19 +148,19 @@ def run_job(
     beat = threading.Thread(target=heartbeat, name=f"heartbeat-{job_id}", daemon=True)
     beat.start()
     with ctx.db.session() as session:
-        conv_id = session.get(Job, job_id).conversation_id
+        conv_id = session.get_one(Job, job_id).conversation_id
+    error: str | None = None
     try:
         pipeline.process(ctx, conv_id, report)
-    except Exception as exc:  # noqa: BLE001 - any failure is recorded on the job with its reason
+    except Exception as exc:  # any failure is recorded on the job with its reason
         log.exception("job %s failed", job_id)
-        status, error = "failed", f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
-    else:
-        status, error = "processed", None
+        error = str(exc) or type(exc).__name__
     finally:
         stop.set()
         beat.join()
+    status = "processed" if error is None else "failed"
     with ctx.db.session() as session:
-        _finish(session, session.get(Job, job_id), status, error)
+        _finish(session, session.get_one(Job, job_id), status, error)
     deliver_webhooks(ctx)
     if progress and status == "processed":
         progress(100.0, "done")
@@ -193,7 +196,7 @@ def retry(ctx: Context, job_id: int) -> None:
         job.status, job.attempts, job.progress, job.stage = "queued", 0, 0.0, None
         job.error = None
         job.finished_at = None
-        session.get(Conversation, job.conversation_id).processing_status = "queued"
+        session.get_one(Conversation, job.conversation_id).processing_status = "queued"
     ctx.queue.announce(job_id)
 
 
@@ -201,5 +204,5 @@ def deliver_webhooks(ctx: Context) -> None:
     """Send the webhook deliveries that are due (a failure is logged, retried next time)."""
     try:
         webhooks.deliver_due(ctx)
-    except Exception:  # noqa: BLE001 - the worker outlives a failed round
+    except Exception:  # the worker outlives a failed round
         log.exception("webhook deliveries failed")

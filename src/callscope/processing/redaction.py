@@ -32,7 +32,7 @@ class Redaction:
 
     def store(self, session: Session, conversation_id: int, keep_originals: bool) -> list[str]:
         """Record the redaction with the results; the media keys no longer wanted."""
-        result = session.get(ConversationAnalysis, conversation_id)
+        result = session.get_one(ConversationAnalysis, conversation_id)
         result.redactions = [
             {"speaker": who, "start_s": start, "end_s": end, "type": kind}
             for who, start, end, kind in self.spans
@@ -42,7 +42,8 @@ class Redaction:
         )
         if self.playback_key is None:
             return []
-        rec = session.get(Conversation, conversation_id).recording
+        rec = session.get_one(Conversation, conversation_id).recording
+        assert rec is not None, "a redacted rendition is made from a recording"
         old = (rec.playback_key, rec.peaks_key)
         rec.playback_key, rec.peaks_key = self.playback_key, self.peaks_key
         if keep_originals and rec.original_playback_key is None:

@@ -31,20 +31,16 @@ def save_results(
 ) -> None:
     """Segments, sentiment and metrics of WORDS, replacing the conversation's earlier results."""
     segs = segments.build_segments(words)
+    scores = [sentiment.score(s.text, language) for s in segs]
     scored = [
-        {
-            "speaker": s.speaker,
-            "start_s": s.start,
-            "end_s": s.end,
-            "score": sentiment.score(s.text, language),
-        }
-        for s in segs
+        {"speaker": s.speaker, "start_s": s.start, "end_s": s.end, "score": score}
+        for s, score in zip(segs, scores, strict=True)
     ]
     conversation_sentiment = sentiment.conversation(scored)
     conversation_metrics = metrics.compute(segs)
     conversation_metrics["speaker_source"] = (speakers or {}).get("source", "channels")
     session.execute(delete(Segment).where(Segment.conversation_id == conversation_id))
-    for position, (seg, sc) in enumerate(zip(segs, scored, strict=True)):
+    for position, (seg, score) in enumerate(zip(segs, scores, strict=True)):
         session.add(
             Segment(
                 conversation_id=conversation_id,
@@ -54,8 +50,8 @@ def save_results(
                 start_s=round(seg.start, 3),
                 end_s=round(seg.end, 3),
                 text=seg.text,
-                sentiment_score=sc["score"],
-                sentiment_label=sentiment.label(sc["score"]),
+                sentiment_score=score,
+                sentiment_label=sentiment.label(score),
                 words=[
                     Word(
                         position=i,

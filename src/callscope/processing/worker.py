@@ -33,7 +33,7 @@ class RetentionSchedule:
         self.due = time.monotonic() + RETENTION_EVERY_S
         try:
             removed = retention.purge_expired(ctx)
-        except Exception:  # noqa: BLE001 - retention is retried at the next hour
+        except Exception:  # retention is retried at the next hour
             log.exception("retention run failed")
             return
         if removed.conversations or removed.recordings:
@@ -63,7 +63,7 @@ class Worker:
             jobs.deliver_webhooks(self.ctx)
             try:
                 ran = jobs.run_pending(self.ctx, self.name, self._stop.is_set)
-            except Exception:  # noqa: BLE001 - the worker outlives one bad poll (e.g. DB busy)
+            except Exception:  # the worker outlives one bad poll (e.g. DB busy)
                 log.exception("worker poll failed")
                 ran = 0
             if not ran:
@@ -121,6 +121,6 @@ def sweep(ctx: Context, stop: threading.Event) -> None:
             for job_id in waiting:
                 ctx.queue.announce(job_id)
             first = False
-        except Exception:  # noqa: BLE001 - the sweeper outlives a failed round (broker down)
+        except Exception:  # the sweeper outlives a failed round (broker down)
             log.exception("announcing abandoned jobs failed")
         stop.wait(ctx.settings.job_stale_after_s)

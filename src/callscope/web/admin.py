@@ -280,7 +280,7 @@ def import_transcript(
             transcripts.format_of(transcript.filename),
             meta,
             upload,
-            audio.filename if upload else None,
+            audio.filename if audio is not None and upload else None,
         )
     except CallscopeError as exc:  # (a refused import has removed its spooled audio)
         return done(request, "/admin/import", str(exc))

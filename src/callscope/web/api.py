@@ -55,12 +55,14 @@ async def ingest_conversation(request: Request, user: UserDep, ctx: ContextDep) 
     form = await read_ingest_form(
         request.headers.get("content-type", ""), request.stream(), ctx.settings.tmp_dir, limit
     )
+    audio = form.audio
+    assert audio is not None  # (read_ingest_form refuses an ingest without its audio part)
     try:
         meta = await run_in_threadpool(ingestor.check_metadata, form.metadata)
     except BaseException:
-        form.audio.discard()
+        audio.discard()
         raise
-    result = await run_in_threadpool(ingestor.ingest_upload, form.audio, meta, form.filename)
+    result = await run_in_threadpool(ingestor.ingest_upload, audio, meta, form.filename)
     return JSONResponse(result.as_dict(), status_code=202 if result.created else 200)
 
 
@@ -92,6 +94,8 @@ async def import_conversation(
         ctx.settings.max_upload_bytes,
         importing=True,
     )
+    transcript = form.transcript
+    assert transcript is not None  # (read_ingest_form refuses an import without its transcript)
     try:
         meta = await run_in_threadpool(ingestor.check_metadata, form.metadata)
     except BaseException:
@@ -100,7 +104,7 @@ async def import_conversation(
         raise
     result = await run_in_threadpool(
         ingestor.import_transcript,
-        form.transcript,
+        transcript,
         format or transcripts.format_of(form.transcript_filename),
         meta,
         form.audio,

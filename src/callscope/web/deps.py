@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request
@@ -27,7 +28,7 @@ def get_ctx(request: Request) -> Context:
     return request.app.state.ctx
 
 
-def get_session(ctx: Annotated[Context, Depends(get_ctx)]):  # type: ignore[no-untyped-def]
+def get_session(ctx: Annotated[Context, Depends(get_ctx)]) -> Iterator[Session]:
     with ctx.db.session() as session:
         yield session
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -48,7 +48,10 @@ TEMPLATES = Jinja2Templates(
         extensions=["jinja2.ext.i18n"],
     )
 )
-TEMPLATES.env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
+# (install_gettext_callables is added by the i18n extension)
+TEMPLATES.env.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.gettext, i18n.ngettext, newstyle=True
+)
 
 
 def translated(value: object) -> str:
@@ -140,7 +143,10 @@ def render(
 
 
 @router.get("/login")
-def login_form(request: Request, next: str = "/conversations") -> HTMLResponse:
+def login_form(
+    request: Request,
+    next: str = "/conversations",  # noqa: A002 (the query parameter's name)
+) -> HTMLResponse:
     return render(request, "login.html", None, next=_safe_next(next), error=None)
 
 
@@ -155,7 +161,7 @@ def login(
     session: SessionDep,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
-    next: Annotated[str, Form()] = "/conversations",
+    next: Annotated[str, Form()] = "/conversations",  # noqa: A002 (the form field's name)
 ) -> Response:
     source = security.client_address(request)
     wait = security.throttled_for(session, username, source)
@@ -188,6 +194,7 @@ def login(
         )
         status = 429 if wait > timedelta(0) else 401
         return render(request, "login.html", None, status, next=_safe_next(next), error=error)
+    assert user is not None  # (checked above: no user, no sign-in)
     request.session.clear()
     request.session["user_id"] = user.id
     audit.record(session, Actor.of(user, source), "sign_in", "user", username)
@@ -199,10 +206,10 @@ def set_language(
     session: SessionDep,
     user: PageUser,
     language: Annotated[str, Form(pattern="^(en|id)$")],
-    next: Annotated[str, Form()] = "/conversations",
+    next: Annotated[str, Form()] = "/conversations",  # noqa: A002 (the form field's name)
 ) -> RedirectResponse:
     """Keep the user's choice of interface language."""
-    session.get(User, user.id).language = language
+    session.get_one(User, user.id).language = language
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
@@ -431,7 +438,7 @@ def contact_page(
     return render(request, "contact.html", user, contact=contact, conversations=conversations)
 
 
-def _averages(rows: list[tuple[Conversation, ConversationAnalysis | None]]) -> dict[str, Any]:
+def _averages(rows: Sequence[Any]) -> dict[str, Any]:
     """Mean handle time, sentiment, agent talk share, switches per minute and response pause."""
 
     def mean(values: list[float | None]) -> float | None:
@@ -468,8 +475,8 @@ def dashboard(request: Request, session: SessionDep, user: PageUser) -> HTMLResp
         .where(Conversation.started_at >= since)
         .order_by(Conversation.started_at.desc())
     ).all()
-    mine: list = []
-    team: list = []
+    mine: Sequence[Any] = []
+    team: Sequence[Any] = []
     if user.role == "agent" and user.agent_id:
         mine = [(c, r) for c, r in rows if c.primary_agent_id == user.agent_id]
         queues = {c.queue_id for c, _r in mine if c.queue_id}
