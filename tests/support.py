@@ -80,7 +80,7 @@ _ids = itertools.count(1)
 
 
 def make_meta(mono: bool = False, **changes: Any) -> dict[str, Any]:
-    """The SPEC §7b example with a fresh external id (mono: no channel map)."""
+    """The example of docs/ingest.md#metadata with a fresh external id (mono: no channel map)."""
     meta = copy.deepcopy(EXAMPLE_META)
     meta["external_id"] = f"CONV-{next(_ids):05d}"
     if mono:

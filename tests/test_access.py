@@ -1,5 +1,6 @@
-"""Who may see what (SPEC §2): every route of the app, enumerated from its router, is tried by
-users who may not see a conversation; none of them reaches it or learns it exists."""
+"""Who may see what (docs/administration.md#who-sees-what): every route of the app, enumerated
+from its router, is tried by users who may not see a conversation; none of them reaches it or
+learns it exists."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exports (B6): WebVTT and SRT of a transcript, the analysis JSON, and a CSV of metrics,
+"""Exports: WebVTT and SRT of a transcript, the analysis JSON, and a CSV of metrics,
 from the API, the pages and the CLI."""
 
 from __future__ import annotations

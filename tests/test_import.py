@@ -1,4 +1,4 @@
-"""Importing existing transcripts (B3): our JSON and WebVTT, with or without audio; the
+"""Importing existing transcripts: our JSON and WebVTT, with or without audio; the
 WebVTT export read back; a vendor's format through the converter in docs/examples."""
 
 from __future__ import annotations

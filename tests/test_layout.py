@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import callscope
@@ -97,3 +98,30 @@ def test_no_module_imports_another_modules_private_name():
         if what and what.startswith("_") and not what.endswith("__") and module != name
     ]
     assert private == []
+
+
+# "SPEC §5", or ids in parentheses: "(S1)", "(S3a, B4)"
+SPEC_ID = re.compile(r"\bSPEC\b|§|\((?:[SB]\d{1,2}[ab]?(?:, )?)+\)")
+
+
+def test_no_specification_ids_in_code_messages_or_pages():
+    files = [
+        p
+        for p in PACKAGE.rglob("*")
+        if p.suffix in (".py", ".html", ".js", ".po", ".css") and "migrations" not in p.parts
+    ]
+    assert len(files) > 40
+    found = [
+        f"{p.relative_to(PACKAGE)}:{n}: {line.strip()}"
+        for p in files
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if SPEC_ID.search(line)
+    ]
+    assert found == []
+
+
+def test_the_specification_id_check_sees_one():
+    for text in ("the viewing switch (S1)", "as SPEC §5 says", "paged (S3a, B4)"):
+        assert SPEC_ID.search(text), text
+    for text in ("an S3-compatible store (AWS S3)", "policy.SPECS", "(S310: only http)"):
+        assert not SPEC_ID.search(text), text

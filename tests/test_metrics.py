@@ -1,4 +1,5 @@
-"""Segments, turns and metrics (SPEC §5): properties and exact values on the synthetic call."""
+"""Segments, turns and metrics (docs/metrics.md): properties and exact values on the synthetic
+call."""
 
 from __future__ import annotations
 

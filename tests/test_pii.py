@@ -1,4 +1,4 @@
-"""Personal data redaction (B5): what is found in text, and what is left of it in the stored
+"""Personal data redaction: what is found in text, and what is left of it in the stored
 transcript and the playback audio of a processed call."""
 
 from __future__ import annotations

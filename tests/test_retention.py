@@ -1,4 +1,4 @@
-"""Retention, legal hold and erasure (B10): what goes, what stays, and that files follow rows."""
+"""Retention, legal hold and erasure: what goes, what stays, and that files follow rows."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Search across conversations (B4): words and phrases in transcripts, snippets, filters, and
+"""Search across conversations: words and phrases in transcripts, snippets, filters, and
 scoping, on SQLite's FTS5 and PostgreSQL's full-text search alike."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sentiment scoring (SPEC §6) in English and Indonesian."""
+"""Sentiment scoring in English and Indonesian."""
 
 from __future__ import annotations
 

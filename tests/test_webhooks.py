@@ -1,4 +1,4 @@
-"""Webhooks (B7): signed events to a real HTTP receiver on loopback, retried after a failure."""
+"""Webhooks: signed events to a real HTTP receiver on loopback, retried after a failure."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Who may see what: the one place that scopes conversations to a user (SPEC §2)."""
+"""Who may see what: the one place that scopes conversations to a user.
+
+See docs/administration.md#who-sees-what.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The analysis document of SPEC §7, built from the store."""
+"""The analysis document (docs/api.md), built from the store."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 
 
 def overview(conv: Conversation) -> dict[str, Any]:
-    """The overview fields of S7."""
+    """The overview fields of a conversation (agent, customer, queue, status, consent …)."""
     agent = conv.primary_agent
     contact = conv.contact
     return {

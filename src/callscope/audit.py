@@ -1,4 +1,4 @@
-"""The audit log (B9): an append-only record of who did what to which object, when, from where.
+"""The audit log: an append-only record of who did what to which object, when, from where.
 
 Entries name objects by id and never copy their content (no customer names, no transcript
 text), so erasing a customer leaves the log intact and free of what was erased.

@@ -1,4 +1,4 @@
-"""Exports (B6): a conversation's transcript as WebVTT or SRT, and the metrics of many as CSV.
+"""Exports: a conversation's transcript as WebVTT or SRT, and the metrics of many as CSV.
 (The JSON export is the analysis document itself.)
 
 WebVTT cues carry the speaker as a voice span with its role as class, `<v.agent Daniel Reyes>`

@@ -32,7 +32,7 @@ class SettingSpec:
         return "checkbox" if self.kind is bool else "choice" if self.choices else "number"
 
 
-# Who may download audio and transcripts (S5, S6): the roles at or above the chosen one.
+# Who may download audio and transcripts: the roles at or above the chosen one.
 DOWNLOADERS = {
     "everyone": ("agent", "supervisor", "admin"),
     "supervisors": ("supervisor", "admin"),
@@ -49,14 +49,14 @@ SPECS = {
             N_("Recordings and transcripts can be viewed"),
             False,
             bool,
-            N_("recordings and transcripts may be viewed and downloaded (S1)"),
+            N_("recordings and transcripts may be viewed and downloaded"),
         ),
         SettingSpec(
             "consent.required",
             N_("Require consent"),
             False,
             bool,
-            N_("ingest refuses calls whose consent is not granted or not required (S2)"),
+            N_("ingest refuses calls whose consent is not granted or not required"),
         ),
         SettingSpec(
             "downloads.audio",

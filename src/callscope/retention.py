@@ -1,4 +1,4 @@
-"""Retention, legal hold and erasure (B10).
+"""Retention, legal hold and erasure (docs/administration.md#retention-legal-hold-and-erasure).
 
 Rows change first, in one transaction with their audit entry; media files are deleted after it
 commits, and only those no remaining recording refers to (originals are content-addressed and

@@ -1,4 +1,4 @@
-"""Finding conversations (B4): full-text search over transcripts with snippets, combined with
+"""Finding conversations: full-text search over transcripts with snippets, combined with
 filters, always within what the user may see.
 
 The index holds one document per conversation, its transcript's text in order: an FTS5 table on

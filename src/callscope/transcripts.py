@@ -1,4 +1,4 @@
-"""Existing transcripts brought in (B3): our JSON format and WebVTT with speaker voices.
+"""Existing transcripts brought in: our JSON format and WebVTT with speaker voices.
 
 A transcript becomes words with their speaker (`agent` or `customer`) and times; segments,
 sentiment and metrics are then computed from them exactly as for a transcribed call.

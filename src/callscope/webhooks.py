@@ -1,4 +1,4 @@
-"""Webhooks (B7): when a conversation's processing finishes or fails, every registered URL
+"""Webhooks: when a conversation's processing finishes or fails, every registered URL
 gets a signed JSON POST, retried with back-off until it answers 2xx.
 
 The body is signed with the webhook's secret: header `X-Callscope-Signature: t=TIMESTAMP,

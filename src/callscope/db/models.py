@@ -139,7 +139,7 @@ class Workstream(Base):
 
 
 class Conversation(Base):
-    """One recorded call with the overview fields (S7) and consent (S2)."""
+    """One recorded call with the overview fields and consent."""
 
     __tablename__ = "conversations"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -198,7 +198,7 @@ class Conversation(Base):
 
 
 class ConversationSession(Base):
-    """A voice session of a conversation (S9): first agent, transfer or consult."""
+    """A voice session of a conversation: first agent, transfer or consult."""
 
     __tablename__ = "conversation_sessions"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -243,7 +243,7 @@ class Recording(Base):
 
 
 class Segment(Base):
-    """A segment of one speaker's words (SPEC §5) with its sentiment."""
+    """A segment of one speaker's words (docs/metrics.md) with its sentiment."""
 
     __tablename__ = "segments"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -276,7 +276,8 @@ class Word(Base):
 
 
 class ConversationAnalysis(Base):
-    """Sentiment and metrics of a processed conversation (SPEC §5, §6), with filterable columns."""
+    """Sentiment and metrics of a processed conversation (docs/metrics.md), with filterable
+    columns."""
 
     __tablename__ = "conversation_analysis"
     conversation_id: Mapped[int] = mapped_column(
@@ -338,7 +339,7 @@ class Job(Base):
 
 
 class Setting(Base):
-    """An administrator-controlled setting (S1, S2, retention …), as JSON."""
+    """An administrator-controlled setting (recordings, consent, retention …), as JSON."""
 
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(100), primary_key=True)

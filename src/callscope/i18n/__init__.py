@@ -1,4 +1,4 @@
-"""Languages of the interface (B8): message catalogs, the language of a request, and
+"""Languages of the interface: message catalogs, the language of a request, and
 localised dates, numbers and durations (Babel)."""
 
 from __future__ import annotations

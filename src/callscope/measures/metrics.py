@@ -1,4 +1,4 @@
-"""Conversation metrics exactly as SPEC §5 defines them (pure functions over plain data)."""
+"""Conversation metrics exactly as docs/metrics.md defines them (pure functions over plain data)."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def compute(segments: Sequence[Segment]) -> dict[str, Any]:
-    """Every metric of SPEC §5, in the shape of the analysis document."""
+    """Every metric of docs/metrics.md, in the shape of the analysis document."""
     turns = build_turns(segments)
     t_agent, t_customer = talk_time(segments, AGENT), talk_time(segments, CUSTOMER)
     words = {

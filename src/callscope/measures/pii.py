@@ -1,4 +1,4 @@
-"""Personal data in transcripts (B5): card, account, phone and national ID numbers and e-mail
+"""Personal data in transcripts: card, account, phone and national ID numbers and e-mail
 addresses, written as digits or spoken as words, in English and Indonesian.
 
 Detection works on the recognised words of one speaker, so a number spoken across several words

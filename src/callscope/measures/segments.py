@@ -1,4 +1,4 @@
-"""Words → segments → turns, as SPEC §5 defines them (pure functions over plain data)."""
+"""Words → segments → turns, as docs/metrics.md defines them (pure functions over plain data)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Sentiment per segment and per conversation (SPEC §6), English and Indonesian (pure)."""
+"""Sentiment per segment and per conversation (docs/metrics.md#sentiment), English and
+Indonesian (pure)."""
 
 from __future__ import annotations
 

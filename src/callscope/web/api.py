@@ -1,4 +1,4 @@
-"""The REST API (SPEC §7c): routes translate HTTP into one domain call each."""
+"""The REST API (docs/api.md): routes translate HTTP into one domain call each."""
 
 from __future__ import annotations
 
@@ -187,7 +187,7 @@ def list_conversations(
 def get_analysis(
     request: Request, conversation_id: Id, session: SessionDep, user: UserDep
 ) -> Response:
-    """The analysis document (SPEC §7)."""
+    """The analysis document (docs/api.md, docs/metrics.md#in-the-analysis-document)."""
     conv = visible_conversation(session, user, conversation_id)
     audit.record(
         session, actor(request, user), "conversation.view", "conversation", conv.id, via="api"
@@ -208,7 +208,7 @@ def swap_speakers(
 
 
 def require_recordings_enabled(session: Session) -> None:
-    """403 with the reason while viewing recordings is switched off (S1)."""
+    """403 with the reason while viewing recordings is switched off."""
     if not policy.get(session, "recordings.enabled"):
         raise HTTPException(
             403, "viewing recordings and transcripts is switched off by the administrator"

@@ -314,7 +314,7 @@ def conversation_list(
     listed: ListQueryDep,
     page: PageNumber = 1,
 ) -> HTMLResponse:
-    """Closed conversations the user may see: searched, filtered, sorted and paged (S3a, B4)."""
+    """Closed conversations the user may see: searched, filtered, sorted and paged."""
     results = search.find(
         session, user, listed.filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
@@ -426,7 +426,7 @@ def timeline(conv: Conversation) -> dict[str, Any]:
 def contact_page(
     request: Request, contact_id: Id, session: SessionDep, user: PageUser
 ) -> HTMLResponse:
-    """A customer and the timeline of their conversations the user may see (S3b)."""
+    """A customer and the timeline of their conversations the user may see."""
     conversations = session.scalars(
         visible_conversations(user)
         .where(Conversation.contact_id == contact_id)
@@ -466,7 +466,7 @@ def _averages(rows: Sequence[Any]) -> dict[str, Any]:
 
 @router.get("/dashboard")
 def dashboard(request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
-    """An agent's recent calls and averages beside the team's (S10); per agent for others."""
+    """An agent's recent calls and averages beside the team's; per agent for others."""
     since = datetime.now(UTC) - timedelta(days=DASHBOARD_DAYS)
     rows = session.execute(
         visible_conversations(user)
