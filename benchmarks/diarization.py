@@ -101,7 +101,7 @@ def truth_from_channels(stereo: np.ndarray, rate: int, words: list) -> list[str 
 def main() -> None:
     results: dict = {"machine": f"{platform.machine()}, {platform.processor() or 'cpu'}"}
     sample = TESTS / "speech" / "pyannote_sample.wav"
-    audio, _ = media.decode(sample, sample_rate=diarization.SAMPLE_RATE)
+    audio, _ = media.decode(sample, sample_rate=media.SAMPLE_RATE)
     diarization.diarize(audio[0])  # load the encoder once
     started = time.perf_counter()
     found = diarization.diarize(audio[0])
@@ -127,7 +127,7 @@ def main() -> None:
         for name, (path, language, truth_kind) in CALLS.items():
             stereo, rate = media.decode(path)
             mono_path = mixdown(path, folder) if truth_kind == "channels" else path
-            mono, _ = media.decode(mono_path, sample_rate=diarization.SAMPLE_RATE)
+            mono, _ = media.decode(mono_path, sample_rate=media.SAMPLE_RATE)
             started = time.perf_counter()
             diarization.diarize(mono[0])
             diarize_s = time.perf_counter() - started
@@ -150,7 +150,7 @@ def main() -> None:
             )
             scored = [(w[3], t) for w, t in zip(words, truth, strict=True) if t is not None]
             right = sum(ours == t for ours, t in scored) / len(scored)
-            duration = mono.shape[1] / diarization.SAMPLE_RATE
+            duration = mono.shape[1] / media.SAMPLE_RATE
             calls[name] = {
                 "duration_s": round(duration, 1),
                 "words_scored": len(scored),

@@ -37,8 +37,8 @@ def best_of(runs: int, work) -> float:  # type: ignore[no-untyped-def]
 def main() -> None:
     settings = Settings(data_dir=ROOT / ".bench-data", model_dir=ROOT / ".bench-models")
     path = str(asr.resolve_model("base", settings.model_cache_dir))
-    audio, _ = media.decode(CALL, sample_rate=asr.SAMPLE_RATE)
-    duration = audio.shape[1] / asr.SAMPLE_RATE
+    audio, _ = media.decode(CALL, sample_rate=media.SAMPLE_RATE)
+    duration = audio.shape[1] / media.SAMPLE_RATE
     cores = os.cpu_count() or 1
 
     whole = WhisperModel(path, compute_type="int8", cpu_threads=cores)

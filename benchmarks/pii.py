@@ -55,7 +55,7 @@ def audio_transcriber():
             ],
             check=True,
         )
-        audio, _ = media.decode(wav, sample_rate=asr.SAMPLE_RATE)
+        audio, _ = media.decode(wav, sample_rate=media.SAMPLE_RATE)
         words = model.transcribe_channels([audio[0]], item["language"])[0]
         return [Word("customer", w.start, w.end, w.text) for w in words]
 

@@ -60,7 +60,7 @@ def test_speech_is_split_at_pauses_into_parts_of_equal_speech():
     from callscope.speech import media
     from tests.support import CALLS
 
-    audio, _ = media.decode(CALLS / "auto0_mono_u8.wav", sample_rate=asr.SAMPLE_RATE)
+    audio, _ = media.decode(CALLS / "auto0_mono_u8.wav", sample_rate=media.SAMPLE_RATE)
     parts = asr.split_at_pauses(audio[0], 2)
     assert len(parts) == 2
     assert parts[0][0] == 0 and parts[0][1] == parts[1][0] and parts[1][1] == audio.shape[1]

@@ -31,7 +31,7 @@ AUTO = DEMO_CALLS / "auto_repairs_40_stereo_agentL_customerR.wav"
 
 
 def mono16k(path: Path) -> np.ndarray:
-    audio, _ = media.decode(path, sample_rate=diarization.SAMPLE_RATE)
+    audio, _ = media.decode(path, sample_rate=media.SAMPLE_RATE)
     return audio.mean(axis=0)
 
 
@@ -55,13 +55,13 @@ def test_a_mixdown_of_a_stereo_call_is_split_where_the_channels_say():
 @pytest.mark.model
 def test_a_third_voice_is_found_when_a_call_changes_hands():
     """One minute of two synthetic voices, then a minute of a real agent and caller."""
-    rate = diarization.SAMPLE_RATE
+    rate = media.SAMPLE_RATE
     audio = np.concatenate([mono16k(EN)[: 60 * rate], mono16k(AUTO)[: 60 * rate]])
     assert len(diarization.diarize(audio).voices) >= 3
 
 
 def test_silence_gives_no_speakers():
-    found = diarization.diarize(np.zeros(diarization.SAMPLE_RATE * 5, dtype=np.float32))
+    found = diarization.diarize(np.zeros(media.SAMPLE_RATE * 5, dtype=np.float32))
     assert found.turns == [] and found.voices == {}
     assert found.speaker_of(0.0, 1.0) is None
 

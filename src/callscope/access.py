@@ -8,14 +8,15 @@ from __future__ import annotations
 from sqlalchemy import Select, false, select, union
 
 from callscope.db.models import Conversation, ConversationSession, User, supervised_queues
+from callscope.vocabulary import Role
 
 
 def visible_conversations(user: User) -> Select[Conversation]:
     """A query of the conversations USER may see: own calls, supervised queues, or all."""
     query = select(Conversation)
-    if user.role == "admin":
+    if user.role == Role.ADMIN:
         return query
-    if user.role == "supervisor":
+    if user.role == Role.SUPERVISOR:
         queues = select(supervised_queues.c.queue_id).where(supervised_queues.c.user_id == user.id)
         return query.where(Conversation.queue_id.in_(queues))
     if user.agent_id is None:

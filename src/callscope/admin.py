@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from callscope import audit, auth, policy
 from callscope.audit import Actor
 from callscope.db.models import Agent, ApiToken, Queue, User, utcnow
+from callscope.vocabulary import Role
 
 
 def _user(session: Session, user_id: int) -> User:
@@ -61,9 +62,9 @@ def update_user(
     user = _user(session, user_id)
     if role not in auth.ROLES:
         raise auth.UserError(f"role must be one of {', '.join(auth.ROLES)}, not {role!r}")
-    if role == "agent" and not agent_external_id:
+    if role == Role.AGENT and not agent_external_id:
         raise auth.UserError("an agent account needs the agent's external id")
-    if user.role == "admin" and role != "admin":
+    if user.role == Role.ADMIN and role != Role.ADMIN:
         _keep_an_admin(session, user)
     agent = None
     if agent_external_id:
@@ -71,7 +72,7 @@ def update_user(
         if agent is None:
             agent = Agent(external_id=agent_external_id, name=user.username)
     user.role, user.agent = role, agent
-    set_queues(session, user, queue_ids if role == "supervisor" else [])
+    set_queues(session, user, queue_ids if role == Role.SUPERVISOR else [])
     audit.record(
         session,
         actor,
@@ -80,14 +81,14 @@ def update_user(
         user.id,
         role=role,
         agent=agent_external_id or None,
-        queues=sorted(queue_ids) if role == "supervisor" else [],
+        queues=sorted(queue_ids) if role == Role.SUPERVISOR else [],
     )
     return user
 
 
 def _keep_an_admin(session: Session, user: User) -> None:
     others = session.scalar(
-        select(User.id).where(User.role == "admin", User.disabled.is_(False), User.id != user.id)
+        select(User.id).where(User.role == Role.ADMIN, User.disabled.is_(False), User.id != user.id)
     )
     if others is None:
         raise auth.UserError(f"{user.username} is the only active administrator")
@@ -96,7 +97,7 @@ def _keep_an_admin(session: Session, user: User) -> None:
 def set_disabled(session: Session, actor: Actor, user_id: int, disabled: bool) -> User:
     """Disable a user (their sign-in, sessions and API tokens stop working) or re-enable them."""
     user = _user(session, user_id)
-    if disabled and user.role == "admin":
+    if disabled and user.role == Role.ADMIN:
         _keep_an_admin(session, user)
     user.disabled = disabled
     audit.record(session, actor, "user.disable", "user", user.id, disabled=disabled)

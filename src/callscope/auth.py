@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from callscope import errors
 from callscope.db.models import Agent, ApiToken, User, utcnow
+from callscope.vocabulary import Role
 
-ROLES = ("agent", "supervisor", "admin")
+ROLES = tuple(Role)
 TOKEN_PREFIX = "cs_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 _hasher = PasswordHasher()
@@ -64,7 +65,7 @@ def add_user(
         if agent is None:
             agent = Agent(external_id=agent_external_id, name=username)
             session.add(agent)
-    elif role == "agent":
+    elif role == Role.AGENT:
         raise UserError("an agent account needs --agent-id (the agent's external id)")
     user = User(username=username, role=role, password_hash=hash_password(password), agent=agent)
     session.add(user)

@@ -43,6 +43,7 @@ from callscope.db.models import (
 )
 from callscope.processing import jobs, results, worker
 from callscope.processing.ingest import Ingestor
+from callscope.vocabulary import FINISHED, Role, Status
 from callscope.web.app import create_app
 
 # exit codes by the kind of error; click's usage errors exit with 2
@@ -133,7 +134,7 @@ def ingest(audio: Path, meta_path: Path, wait: bool, as_json: bool) -> None:
         click.echo(json.dumps({**result.as_dict(), "status": status}))
     else:
         click.echo(result.id)
-    if status == "failed":
+    if status == Status.FAILED:
         sys.exit(1)
 
 
@@ -215,7 +216,7 @@ def wait_for_job(ctx: Context, job_id: int, poll_s: float = 0.5) -> str:
                     job = session.get_one(Job, job_id)
                     status, progress, stage = job.status, job.progress, job.stage
                 bar(progress, stage)
-                if status in ("processed", "failed"):
+                if status in FINISHED:
                     break
                 time.sleep(poll_s)
     finally:
@@ -223,7 +224,7 @@ def wait_for_job(ctx: Context, job_id: int, poll_s: float = 0.5) -> str:
     with ctx.db.session() as session:
         job = session.get_one(Job, job_id)
         final, error = job.status, job.error
-    if final == "failed":
+    if final == Status.FAILED:
         click.echo(f"error: processing failed: {error}", err=True)
     return final
 
@@ -331,7 +332,7 @@ def tokens_create(name: str, username: str | None) -> None:
         if username is None:
             username = session.scalar(
                 select(User.username)
-                .where(User.role == "admin", User.disabled.is_(False))
+                .where(User.role == Role.ADMIN, User.disabled.is_(False))
                 .order_by(User.id)
                 .limit(1)
             )
@@ -436,7 +437,7 @@ def retry(job_id: int, wait: bool) -> None:
     with opened() as ctx:
         jobs.retry(ctx, job_id)
         click.echo(f"job {job_id} queued")
-        if wait and wait_for_job(ctx, job_id) == "failed":
+        if wait and wait_for_job(ctx, job_id) == Status.FAILED:
             sys.exit(1)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from callscope import errors
 from callscope.db.models import Setting
 from callscope.i18n import N_
+from callscope.vocabulary import Role
 
 
 class UnknownSetting(errors.Refused):
@@ -34,9 +35,9 @@ class SettingSpec:
 
 # Who may download audio and transcripts: the roles at or above the chosen one.
 DOWNLOADERS = {
-    "everyone": ("agent", "supervisor", "admin"),
-    "supervisors": ("supervisor", "admin"),
-    "administrators": ("admin",),
+    "everyone": (Role.AGENT, Role.SUPERVISOR, Role.ADMIN),
+    "supervisors": (Role.SUPERVISOR, Role.ADMIN),
+    "administrators": (Role.ADMIN,),
     "nobody": (),
 }
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from callscope import errors
 from callscope.measures.segments import Word
+from callscope.vocabulary import Speaker
 
 FORMATS = ("json", "vtt")
 MAX_WORDS = 500_000
@@ -139,7 +140,7 @@ VOICE = re.compile(r"<v(?P<classes>(?:\.[\w-]+)*)(?:\s+(?P<name>[^>]*))?>")
 TOKEN = re.compile(
     r"<(?P<time>(?:\d+:)?\d{2}:\d{2}\.\d{3})>|(?P<space>\s+)|(?P<tag></?[^>]*>)|(?P<word>[^<\s]+)"
 )
-ROLES = ("agent", "customer")
+ROLES = tuple(Speaker)
 
 
 def _seconds(stamp: str) -> float:

@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from callscope.vocabulary import Status
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
@@ -166,7 +168,7 @@ class Conversation(Base):
     consent_method: Mapped[str | None] = mapped_column(String(100))
     consent_at: Mapped[datetime | None]
     language: Mapped[str | None] = mapped_column(String(10))
-    processing_status: Mapped[str] = mapped_column(String(20), default="queued")
+    processing_status: Mapped[str] = mapped_column(String(20), default=Status.QUEUED.value)
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     metadata_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -325,7 +327,7 @@ class Job(Base):
         ForeignKey("conversations.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(30), default="process")
-    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=Status.QUEUED.value, index=True)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     stage: Mapped[str | None] = mapped_column(String(50))
     error: Mapped[str | None] = mapped_column(Text)

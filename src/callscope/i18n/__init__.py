@@ -16,7 +16,10 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
 
-LANGUAGES = {"en": "English", "id": "Bahasa Indonesia"}
+from callscope import vocabulary
+
+# each language of the vocabulary by its own name
+LANGUAGES = dict(zip(vocabulary.LANGUAGES, ("English", "Bahasa Indonesia"), strict=True))
 DEFAULT = "en"
 CATALOGS = Path(__file__).parent
 

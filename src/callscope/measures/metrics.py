@@ -7,8 +7,10 @@ from itertools import pairwise
 from typing import Any
 
 from callscope.measures.segments import Segment, Turn, build_turns
+from callscope.vocabulary import Speaker
 
-AGENT, CUSTOMER = "agent", "customer"
+# the speakers, which are also the keys of per-speaker fields in the analysis document
+AGENT, CUSTOMER = Speaker.AGENT.value, Speaker.CUSTOMER.value
 NON_TALK_MIN_S = 3.0
 INTERRUPTION_MIN_OVERLAP_S = 0.5
 

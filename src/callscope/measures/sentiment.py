@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+from callscope.vocabulary import Speaker
+
 POSITIVE_MIN, NEGATIVE_MAX = 0.05, -0.05
 EMOJI = {"positive": "🙂", "neutral": "😐", "negative": "🙁"}
 
@@ -326,7 +328,7 @@ def conversation(segments: Sequence[dict[str, Any]]) -> dict[str, Any]:
         customer = [
             (s["score"], overlap(s))
             for s in segments
-            if s["speaker"] == "customer" and overlap(s) > 0
+            if s["speaker"] == Speaker.CUSTOMER and overlap(s) > 0
         ]
         quarter = _summary(_weighted(every)) or {"score": None, "label": None, "emoji": None}
         customer_score = _weighted(customer)

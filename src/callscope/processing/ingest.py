@@ -40,6 +40,7 @@ from callscope.processing.redaction import redact_call
 from callscope.processing.results import save_results, session_spans
 from callscope.speech import media
 from callscope.store import SpooledUpload, blob_key, spool_stream
+from callscope.vocabulary import Speaker, Status
 
 INSERT_ATTEMPTS = 5  # concurrent ingests of one new agent, queue or skill may collide this often
 
@@ -59,7 +60,7 @@ class InvalidTranscript(errors.Refused):
 def channel_map(meta: Metadata, channels: int) -> dict[int, str]:
     """Which speaker each audio channel carries; refuses a map naming a channel the file lacks."""
     if meta.recording.channels is None:
-        return {0: "agent", 1: "customer"} if channels >= 2 else {0: "unknown"}
+        return {0: Speaker.AGENT, 1: Speaker.CUSTOMER} if channels >= 2 else {0: "unknown"}
     mapping: dict[int, str] = {int(k): v for k, v in meta.recording.channels.items()}
     for index in sorted(mapping):
         if index >= channels:
@@ -217,8 +218,8 @@ class Ingestor:
                     )
                     if redaction is not None:
                         unneeded = redaction.store(session, conv.id, keep)
-                    webhooks.enqueue(session, conv, "processed", None)
-                    result = IngestResult(conv.id, conv.external_id, None, "processed", True)
+                    webhooks.enqueue(session, conv, Status.PROCESSED, None)
+                    result = IngestResult(conv.id, conv.external_id, None, Status.PROCESSED, True)
                     recording_id = conv.recording.id if conv.recording else None
             except IntegrityError as exc:
                 raise errors.Conflict(f"conversation {meta.external_id!r} already exists") from exc
@@ -241,9 +242,9 @@ class Ingestor:
                 "transcript format must be json or vtt (say it, or name the file *.json or "
                 f"*.vtt), not {fmt!r}"
             )
-        names = {s.agent.name: "agent" for s in meta.sessions if s.agent.name}
+        names: dict[str, str] = {s.agent.name: Speaker.AGENT for s in meta.sessions if s.agent.name}
         if meta.customer and meta.customer.name:
-            names[meta.customer.name] = "customer"
+            names[meta.customer.name] = Speaker.CUSTOMER
         try:
             return transcripts.parse(raw, fmt, names)
         except transcripts.TranscriptError as exc:
@@ -330,10 +331,10 @@ class Ingestor:
             try:
                 with self.db.session() as session:
                     conv = _insert(session, meta, audio, audio.info.duration_s, imported=False)
-                    job = Job(conversation_id=conv.id, kind="process", status="queued")
+                    job = Job(conversation_id=conv.id, kind="process", status=Status.QUEUED)
                     session.add(job)
                     session.flush()
-                    return IngestResult(conv.id, conv.external_id, job.id, "queued", True)
+                    return IngestResult(conv.id, conv.external_id, job.id, Status.QUEUED, True)
             except IntegrityError:
                 existing = self._existing(meta.external_id, audio.upload.sha256)
                 if existing is not None:
@@ -412,7 +413,7 @@ def _insert(
         consent_method=meta.consent.method,
         consent_at=meta.consent.at,
         language=meta.recording.language,
-        processing_status="processed" if imported else "queued",
+        processing_status=Status.PROCESSED if imported else Status.QUEUED,
         metadata_json=meta.model_dump(mode="json"),
         sessions=sessions,
         recording=None

@@ -21,6 +21,7 @@ from callscope.context import Context
 from callscope.db import rows_changed
 from callscope.db.models import Conversation, Job, utcnow
 from callscope.processing import pipeline
+from callscope.vocabulary import FINISHED, Status
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,10 @@ def _stale_before(ctx: Context) -> datetime:
 def claimable(ctx: Context, stale_only: bool = False) -> ColumnElement[bool]:
     """The condition on Job of jobs a worker may take now: queued, or processing without a
     recent heartbeat (its worker stopped), with attempts left. STALE_ONLY: only the latter."""
-    abandoned = and_(Job.status == "processing", Job.heartbeat_at < _stale_before(ctx))
+    abandoned = and_(Job.status == Status.PROCESSING, Job.heartbeat_at < _stale_before(ctx))
     return and_(
         Job.attempts < Job.max_attempts,
-        abandoned if stale_only else or_(Job.status == "queued", abandoned),
+        abandoned if stale_only else or_(Job.status == Status.QUEUED, abandoned),
     )
 
 
@@ -65,7 +66,7 @@ def _claim(ctx: Context, job_id: int, worker: str) -> bool:
                 update(Job)
                 .where(Job.id == job_id, claimable(ctx))
                 .values(
-                    status="processing",
+                    status=Status.PROCESSING,
                     worker=worker,
                     attempts=Job.attempts + 1,
                     heartbeat_at=now,
@@ -82,7 +83,7 @@ def _claim(ctx: Context, job_id: int, worker: str) -> bool:
             session.execute(
                 update(Conversation)
                 .where(Conversation.id == conv_id)
-                .values(processing_status="processing")
+                .values(processing_status=Status.PROCESSING)
             )
     return bool(taken)
 
@@ -93,7 +94,7 @@ def fail_exhausted(ctx: Context) -> int:
     with ctx.db.session() as session:
         jobs = session.scalars(
             select(Job).where(
-                Job.status == "processing",
+                Job.status == Status.PROCESSING,
                 Job.heartbeat_at < stale,
                 Job.attempts >= Job.max_attempts,
             )
@@ -102,7 +103,7 @@ def fail_exhausted(ctx: Context) -> int:
             _finish(
                 session,
                 job,
-                "failed",
+                Status.FAILED,
                 f"abandoned {job.attempts} times by workers that stopped (crash or restart)",
             )
     return len(jobs)
@@ -112,13 +113,13 @@ def _finish(session: Session, job: Job, status: str, error: str | None = None) -
     job.status = status
     job.error = error
     job.finished_at = utcnow()
-    if status == "processed":
+    if status == Status.PROCESSED:
         job.progress = 100.0
         job.stage = "done"
     conv = session.get(Conversation, job.conversation_id)
     if conv is not None:
         conv.processing_status = status
-        if status in ("processed", "failed"):
+        if status in FINISHED:
             webhooks.enqueue(session, conv, status, error)
 
 
@@ -158,11 +159,11 @@ def run_job(
     finally:
         stop.set()
         beat.join()
-    status = "processed" if error is None else "failed"
+    status = Status.PROCESSED if error is None else Status.FAILED
     with ctx.db.session() as session:
         _finish(session, session.get_one(Job, job_id), status, error)
     deliver_webhooks(ctx)
-    if progress and status == "processed":
+    if progress and status == Status.PROCESSED:
         progress(100.0, "done")
     return status
 
@@ -191,12 +192,12 @@ def retry(ctx: Context, job_id: int) -> None:
         job = session.get(Job, job_id)
         if job is None:
             raise UnknownJob(f"no job {job_id}")
-        if job.status != "failed":
+        if job.status != Status.FAILED:
             raise JobError(f"job {job_id} is {job.status}; only a failed job can be retried")
-        job.status, job.attempts, job.progress, job.stage = "queued", 0, 0.0, None
+        job.status, job.attempts, job.progress, job.stage = Status.QUEUED, 0, 0.0, None
         job.error = None
         job.finished_at = None
-        session.get_one(Conversation, job.conversation_id).processing_status = "queued"
+        session.get_one(Conversation, job.conversation_id).processing_status = Status.QUEUED
     ctx.queue.announce(job_id)
 
 

@@ -9,8 +9,8 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from callscope import errors
+from callscope.vocabulary import LANGUAGES
 
-SUPPORTED_LANGUAGES = ("en", "id")
 CONSENT_STATUSES = ("granted", "declined", "not_required", "unknown")
 MAX_METADATA_BYTES = 256 * 1024
 
@@ -63,10 +63,8 @@ class RecordingIn(_Model):
     @field_validator("language")
     @classmethod
     def _language(cls, value: str | None) -> str | None:
-        if value is not None and value.lower() not in SUPPORTED_LANGUAGES:
-            raise ValueError(
-                f"unsupported language {value!r} (supported: {', '.join(SUPPORTED_LANGUAGES)})"
-            )
+        if value is not None and value.lower() not in LANGUAGES:
+            raise ValueError(f"unsupported language {value!r} (supported: {', '.join(LANGUAGES)})")
         return value.lower() if value else None
 
 

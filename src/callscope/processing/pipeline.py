@@ -16,6 +16,7 @@ from callscope.processing.redaction import redact_call
 from callscope.processing.results import save_results, session_spans
 from callscope.speech import asr, attribution, diarization, media
 from callscope.store import blob_key
+from callscope.vocabulary import Speaker
 
 Report = Callable[[float, str | None], None]
 
@@ -45,7 +46,7 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
         raise ProcessingError("the original recording is missing from the media store")
 
     report(2, "decoding")
-    audio, rate = media.decode(ctx.store.local_path(original), sample_rate=asr.SAMPLE_RATE)
+    audio, rate = media.decode(ctx.store.local_path(original), sample_rate=media.SAMPLE_RATE)
     report(5, "loading model")
     transcriber = asr.transcriber(ctx.settings)
     if language is None:
@@ -80,7 +81,7 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
             audio,
             rate,
         )
-        agent_channel = next((c for c in order if roles[c] == "agent"), None)
+        agent_channel = next((c for c in order if roles[c] == Speaker.AGENT), None)
         voices = (
             _agent_voices(audio[agent_channel], words, spans) if agent_channel is not None else {}
         )
@@ -134,7 +135,7 @@ def _agent_voices(
     """Each agent's voice in this call, from the agent channel where that agent's words are."""
     stretches: dict[int, list[tuple[float, float]]] = {}
     for w in words:
-        agent = attribution.agent_at(w.start, spans) if w.speaker == "agent" else None
+        agent = attribution.agent_at(w.start, spans) if w.speaker == Speaker.AGENT else None
         if agent is None:
             continue
         own = stretches.setdefault(agent, [])

@@ -11,6 +11,7 @@ from callscope import analysis, audit, errors, search
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word, utcnow
 from callscope.measures import metrics, segments, sentiment
 from callscope.speech import attribution
+from callscope.vocabulary import Speaker, Status
 
 
 def session_spans(conv: Conversation) -> list[attribution.SessionSpan]:
@@ -46,7 +47,9 @@ def save_results(
                 conversation_id=conversation_id,
                 position=position,
                 speaker=seg.speaker,
-                agent_id=attribution.agent_at(seg.start, spans) if seg.speaker == "agent" else None,
+                agent_id=attribution.agent_at(seg.start, spans)
+                if seg.speaker == Speaker.AGENT
+                else None,
                 start_s=round(seg.start, 3),
                 end_s=round(seg.end, 3),
                 text=seg.text,
@@ -96,7 +99,7 @@ def swap_speakers(session: Session, conversation_id: int, actor: audit.Actor) ->
     sentiment and every metric, and audit it (one transaction: the caller's session)."""
     conv = session.get(Conversation, conversation_id)
     result = session.get(ConversationAnalysis, conversation_id)
-    if conv is None or result is None or conv.processing_status != "processed":
+    if conv is None or result is None or conv.processing_status != Status.PROCESSED:
         raise NotSwappable(f"conversation {conversation_id} has not been processed yet")
     rows = session.execute(  # plain values: the rows are replaced below
         select(Segment.speaker, Word.start_s, Word.end_s, Word.text, Word.confidence)

@@ -19,11 +19,10 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from callscope import errors
 from callscope.config import Settings
+from callscope.speech.media import SAMPLE_RATE
+from callscope.vocabulary import LANGUAGES
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from local folders, never a hub
-
-SAMPLE_RATE = 16000
-SUPPORTED_LANGUAGES = ("en", "id")
 
 
 class ModelError(errors.Unavailable):
@@ -170,7 +169,7 @@ class Transcriber:
             return "en"
         _lang, _prob, probs = self.model.detect_language(audio, vad_filter=True)
         ranked = dict(probs)
-        return max(SUPPORTED_LANGUAGES, key=lambda lang: ranked.get(lang, 0.0))
+        return max(LANGUAGES, key=lambda lang: ranked.get(lang, 0.0))
 
     def _transcribe_part(self, audio: np.ndarray, language: str) -> list[RecognisedWord]:
         """Words of one stretch of a channel, with times from the start of that stretch."""

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-SAMPLE_RATE = 16000
+from callscope.speech.media import SAMPLE_RATE
+from callscope.vocabulary import Speaker
+
 FRAME_S = 0.01  # one mel frame
 WINDOW_FRAMES = 160  # 1.6 s, the encoder's partial utterance
 STEP_FRAMES = 40  # a window every 0.4 s
@@ -311,7 +313,7 @@ class Roles:
     speakers: int
 
     def role(self, speaker: int | None) -> str:
-        return "agent" if speaker in self.agents else "customer"
+        return Speaker.AGENT if speaker in self.agents else Speaker.CUSTOMER
 
     def as_dict(self) -> dict:
         return {

@@ -14,7 +14,9 @@ import av
 import numpy as np
 
 from callscope import errors
+from callscope.vocabulary import Speaker
 
+SAMPLE_RATE = 16000  # what speech recognition and voice analysis work at (Hz)
 SILENCE_PEAK = 10 ** (-60 / 20)  # −60 dBFS: quieter than any usable recording
 PEAKS_PER_SECOND = 10
 AAC_RATES = (16000, 22050, 24000, 32000, 44100, 48000)
@@ -221,8 +223,8 @@ def make_rendition(
 
 def playback_order(mapping: dict[int, str]) -> list[int]:
     """Source channels for the playback rendition: agent left and customer right, or mono."""
-    agent = [i for i, role in sorted(mapping.items()) if role == "agent"]
-    customer = [i for i, role in sorted(mapping.items()) if role == "customer"]
+    agent = [i for i, role in sorted(mapping.items()) if role == Speaker.AGENT]
+    customer = [i for i, role in sorted(mapping.items()) if role == Speaker.CUSTOMER]
     if agent and customer:
         return [agent[0], customer[0]]
     return [min(mapping)]

@@ -25,6 +25,7 @@ from callscope.errors import CallscopeError, TooLarge
 from callscope.i18n import N_
 from callscope.processing.ingest import Ingestor
 from callscope.processing.metadata import MAX_METADATA_BYTES
+from callscope.vocabulary import Role
 from callscope.web import security
 from callscope.web.deps import ContextDep, Id, PageNumber, SessionDep, actor
 from callscope.web.pages import PageUser, day, done, list_link, render
@@ -35,7 +36,7 @@ AUDIT_PAGE_SIZE = 50
 
 def admin_user(user: PageUser) -> User:
     """The signed-in user, who must be an administrator."""
-    if user.role != "admin":
+    if user.role != Role.ADMIN:
         raise HTTPException(403, "administrators only")
     return user
 

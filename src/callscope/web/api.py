@@ -19,6 +19,7 @@ from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Job, User
 from callscope.errors import TooLarge
 from callscope.processing.ingest import Ingestor
+from callscope.vocabulary import Role
 from callscope.web.deps import (
     MAX_ID,
     ContextDep,
@@ -298,7 +299,7 @@ def _playback_file(ctx: Context, conv: Conversation, kind: str) -> Path:
 
 
 def require_original_allowed(user: User) -> None:
-    if user.role != "admin":
+    if user.role != Role.ADMIN:
         raise HTTPException(403, "only administrators may see or hear unredacted originals")
 
 

@@ -15,6 +15,7 @@ from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import Conversation, User
 from callscope.processing import results
+from callscope.vocabulary import Role
 from callscope.web.security import client_address
 
 MAX_ID = 2**63 - 1  # the largest key a database row can have
@@ -77,7 +78,7 @@ def correct_speakers(
     """Swap agent and customer of a conversation USER may see, as a supervisor or
     administrator (403 otherwise; 409 before it is processed)."""
     conv = visible_conversation(session, user, conversation_id)
-    if user.role not in ("supervisor", "admin"):
+    if user.role not in (Role.SUPERVISOR, Role.ADMIN):
         raise HTTPException(403, "only supervisors and administrators may correct speakers")
     results.swap_speakers(session, conv.id, actor(request, user))
     return conv

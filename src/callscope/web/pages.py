@@ -30,6 +30,7 @@ from callscope.db.models import (
 )
 from callscope.i18n import N_
 from callscope.measures import sentiment
+from callscope.vocabulary import Role, Status
 from callscope.web import security
 from callscope.web.deps import (
     Id,
@@ -100,10 +101,7 @@ JS_MESSAGES = (
     "Play",
     "Pause",
     "%(n)d of %(m)d",
-    "queued",
-    "processing",
-    "processed",
-    "failed",
+    *Status,
     "agent",
     "customer",
     "unknown",
@@ -477,7 +475,7 @@ def dashboard(request: Request, session: SessionDep, user: PageUser) -> HTMLResp
     ).all()
     mine: Sequence[Any] = []
     team: Sequence[Any] = []
-    if user.role == "agent" and user.agent_id:
+    if user.role == Role.AGENT and user.agent_id:
         mine = [(c, r) for c, r in rows if c.primary_agent_id == user.agent_id]
         queues = {c.queue_id for c, _r in mine if c.queue_id}
         team = session.execute(
@@ -496,8 +494,8 @@ def dashboard(request: Request, session: SessionDep, user: PageUser) -> HTMLResp
         "dashboard.html",
         user,
         days=DASHBOARD_DAYS,
-        recent=mine[:20] if user.role == "agent" else rows[:20],
-        mine=_averages(mine) if user.role == "agent" else None,
-        team=_averages(team if user.role == "agent" else rows),
+        recent=mine[:20] if user.role == Role.AGENT else rows[:20],
+        mine=_averages(mine) if user.role == Role.AGENT else None,
+        team=_averages(team if user.role == Role.AGENT else rows),
         agents=sorted((name, _averages(items)) for name, items in by_agent.items()),
     )

@@ -1,0 +1,36 @@
+"""The words callscope's data is made of, each defined once: roles, speakers, processing states
+and languages. Plain values (StrEnum members equal their strings), no dependencies."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+# the languages of speech recognition, sentiment, personal data and the interface
+LANGUAGES = ("en", "id")
+
+
+class Role(StrEnum):
+    """What a user account may see and do (docs/administration.md#who-sees-what)."""
+
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class Speaker(StrEnum):
+    """Who said a word."""
+
+    AGENT = "agent"
+    CUSTOMER = "customer"
+
+
+class Status(StrEnum):
+    """Where a processing job stands, and with it the conversation it processes."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    PROCESSED = "processed"
+    FAILED = "failed"
+
+
+FINISHED = (Status.PROCESSED, Status.FAILED)
