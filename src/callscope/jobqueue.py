@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from callscope.config import Settings
+
 if TYPE_CHECKING:
     from celery import Celery
-
-    from callscope.config import Settings
 
 TASK = "callscope.process_job"
 QUEUE = "callscope"

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from callscope import audit, errors, policy, search
 from callscope.audit import Actor
+from callscope.context import Context
 from callscope.db import Database
 from callscope.db.models import (
     Contact,
@@ -27,9 +27,6 @@ from callscope.db.models import (
     utcnow,
 )
 from callscope.store import MediaStore, blob_key
-
-if TYPE_CHECKING:
-    from callscope.context import Context
 
 
 class ErasureError(errors.Conflict):

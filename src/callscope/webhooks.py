@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
@@ -26,11 +26,9 @@ from sqlalchemy.orm import Session
 
 from callscope import audit, errors
 from callscope.audit import Actor
+from callscope.context import Context
 from callscope.db import rows_changed
 from callscope.db.models import Conversation, Webhook, WebhookDelivery, utcnow
-
-if TYPE_CHECKING:
-    from callscope.context import Context
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Callscope-Signature"
