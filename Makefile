@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
-# The fast part of the suite: no speech model, browser or extra services (about a minute)
+# The part of the suite without the speech model, a browser or extra services
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not model and not browser and not services"
 
