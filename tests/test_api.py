@@ -12,7 +12,15 @@ from fastapi.testclient import TestClient
 from callscope import auth, policy
 from callscope.context import Context
 from callscope.web.app import create_app
-from tests.support import DEMO_CALLS, FORMATS, make_meta, make_settings, stored_files
+from tests.support import (
+    DEMO_CALLS,
+    FORMATS,
+    make_meta,
+    make_settings,
+    stored_files,
+    tone,
+    write_wav,
+)
 
 STEREO = DEMO_CALLS / "synthetic_en_stereo.wav"
 
@@ -297,3 +305,14 @@ def test_openapi_documents_the_api(client: TestClient):
         "/api/v1/jobs/{job_id}",
     } <= set(spec["paths"])
     assert client.get("/api/docs").status_code == 200
+
+
+def test_an_upload_that_crashed_the_decoder_is_refused_and_the_server_lives_on(
+    api, tmp_path, assert_nothing_stored
+):
+    eight = write_wav(tmp_path / "eight.wav", [tone(0.25, level=0.3)] * 8, rate=8000)
+    res = post(api, eight, make_meta(mono=True))
+    assert res.status_code == 422
+    assert res.json()["detail"] == "audio has 8 channels; at most 6 are accepted"
+    assert_nothing_stored()
+    assert api.get("/healthz").json() == {"status": "ok"}

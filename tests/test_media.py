@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from callscope.speech import media
+from callscope.speech import isolation, media
 from tests.support import DEMO_CALLS, FORMATS, READABLE, tone, write_wav
 
 
@@ -122,3 +123,52 @@ def test_rendition_puts_agent_left_whatever_the_source_order(tmp_path: Path):
     assert left > 0.6 and right < 0.1
     data = json.loads(peaks.read_text())
     assert max(data["channels"][0]) > 0.6 > 0.1 > max(data["channels"][1])
+
+
+# --- hostile files: refused before the native decoder, or by a decoder in its own process ------
+
+
+def test_refuses_more_channels_than_a_recorder_writes(tmp_path: Path):
+    # FFmpeg's resampler crashes the whole process on 8 channels: refused from the header
+    eight = write_wav(tmp_path / "eight.wav", [tone(0.25, level=0.3)] * 8, rate=8000)
+    with pytest.raises(media.BadAudio, match="audio has 8 channels; at most 6 are accepted"):
+        media.probe(eight)
+
+
+@pytest.mark.parametrize("rate", [1, 2000, 384000])
+def test_refuses_sample_rates_no_recording_uses(tmp_path: Path, rate: int):
+    # 3 600 samples at 1 Hz: a 7 KB file that claims an hour
+    odd = write_wav(tmp_path / "odd.wav", [[0.2, -0.2] * 1800], rate=rate)
+    with pytest.raises(media.BadAudio, match=f"sample rate {rate} Hz is outside 4000–192000 Hz"):
+        media.probe(odd)
+
+
+def test_a_decoder_crash_refuses_the_file_and_this_process_carries_on():
+    with pytest.raises(isolation.DecoderFailed, match="exit status -11"):
+        isolation.run(ctypes.string_at, 0)  # reads address 0: a segmentation fault
+    assert isolation.run(media.playback_rate, 8000) == 16000
+
+
+def test_a_decoder_that_exhausts_memory_is_refused():
+    with pytest.raises(isolation.DecoderFailed, match="more memory"):
+        isolation.run(bytearray, 8 * 1024**3)
+
+
+def test_errors_of_an_isolated_decoder_come_back_as_they_are(tmp_path: Path):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(media.BadAudio, match="empty"):
+        isolation.run(media.probe, empty)
+
+
+def test_the_rendition_streams_the_same_audio_and_peaks_in_blocks(tmp_path: Path):
+    source = DEMO_CALLS / "commercial_mono.wav"
+    target, peaks = tmp_path / "r.m4a", tmp_path / "r.peaks.json"
+    media.make_rendition(source, target, peaks, [0])
+    original, rate = media.decode(source, sample_rate=16000)
+    step = rate // media.PEAKS_PER_SECOND
+    expected = [
+        round(float(np.abs(original[0, i : i + step]).max()), 3)
+        for i in range(0, original.shape[1], step)
+    ]
+    assert json.loads(peaks.read_text())["channels"][0] == expected

@@ -38,7 +38,7 @@ from callscope.processing.metadata import (
 )
 from callscope.processing.redaction import redact_call
 from callscope.processing.results import save_results, session_spans
-from callscope.speech import media
+from callscope.speech import isolation, media
 from callscope.store import SpooledUpload, blob_key, spool_stream
 from callscope.vocabulary import Speaker, Status
 
@@ -259,8 +259,10 @@ class Ingestor:
         """What the upload holds and which speaker each channel carries, or the refusal; the
         audio must last as long as an imported TRANSCRIPT."""
         try:
-            info = media.probe(upload.path, max_duration_s=self.settings.max_audio_hours * 3600)
-        except media.BadAudio as exc:
+            info = isolation.run(
+                media.probe, upload.path, max_duration_s=self.settings.max_audio_hours * 3600
+            )
+        except (media.BadAudio, isolation.DecoderFailed) as exc:
             raise InvalidAudio(str(exc)) from exc
         if transcript is not None and transcript.end_s > info.duration_s + 1.0:
             raise InvalidTranscript(
@@ -307,7 +309,7 @@ class Ingestor:
         tmp_peaks = upload.path.with_name(upload.path.name + ".peaks.json")
         try:
             if "playback" in fresh or "peaks" in fresh:
-                media.make_rendition(upload.path, tmp_m4a, tmp_peaks, order)
+                isolation.run(media.make_rendition, upload.path, tmp_m4a, tmp_peaks, order)
                 self.store.put_file(keys["playback"], tmp_m4a, move=True)
                 self.store.put_file(keys["peaks"], tmp_peaks, move=True)
             if "original" in fresh:

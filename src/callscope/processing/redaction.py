@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from callscope import analysis
 from callscope.db.models import Conversation, ConversationAnalysis
 from callscope.measures import pii, segments
-from callscope.speech import media
+from callscope.speech import isolation, media
 from callscope.store import MediaStore, blob_key
 
 
@@ -75,7 +75,7 @@ def redact_call(
     base = f"playback/{digest[:2]}/{digest}-redacted-{uuid.uuid4().hex}"
     with tempfile.TemporaryDirectory(dir=tmp_dir) as tmp:
         m4a, peaks = Path(tmp) / "r.m4a", Path(tmp) / "r.peaks.json"
-        media.make_rendition(store.local_path(original), m4a, peaks, order, tones)
+        isolation.run(media.make_rendition, store.local_path(original), m4a, peaks, order, tones)
         store.put_file(f"{base}.m4a", m4a, move=True)
         store.put_file(f"{base}.peaks.json", peaks, move=True)
     return Redaction(redacted, words, spans, f"{base}.m4a", f"{base}.peaks.json")

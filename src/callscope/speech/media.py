@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import struct
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -16,10 +18,18 @@ import numpy as np
 from callscope import errors
 from callscope.vocabulary import Speaker
 
+T = TypeVar("T")
 SAMPLE_RATE = 16000  # what speech recognition and voice analysis work at (Hz)
 SILENCE_PEAK = 10 ** (-60 / 20)  # −60 dBFS: quieter than any usable recording
 PEAKS_PER_SECOND = 10
 AAC_RATES = (16000, 22050, 24000, 32000, 44100, 48000)
+# What may reach the native decoder. More channels than a call recorder writes (FFmpeg's
+# resampler crashes the process from 8 on), rates no telephony or studio uses, and files far
+# smaller than their duration needs (~2 kbit/s is below any speech codec; a tiny file that
+# claims hours would decode to gigabytes) are refused first.
+MAX_CHANNELS = 6
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4000, 192000
+MIN_BYTES_PER_SECOND = 250
 
 
 class BadAudio(errors.Refused):
@@ -38,8 +48,9 @@ class AudioInfo:
     peak_dbfs: list[float]
 
 
-def _wav_truncation(path: Path) -> str | None:
-    """For a RIFF/WAVE file, say whether its data chunk is shorter than its header declares."""
+def _wav_problem(path: Path) -> str | None:
+    """For a RIFF/WAVE file, read in Python (no native code) what its header declares and say
+    what is wrong with it: channels, rate, or a data chunk shorter than declared."""
     size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(12)
@@ -49,6 +60,10 @@ def _wav_truncation(path: Path) -> str | None:
         while offset + 8 <= size:
             f.seek(offset)
             chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
+            if chunk_id == b"fmt " and chunk_size >= 8:
+                channels, rate = struct.unpack("<HI", f.read(8)[2:8])
+                if problem := stream_problem(channels, rate):
+                    return problem
             if chunk_id == b"data":
                 present = size - offset - 8
                 if chunk_size in (0, 0xFFFFFFFF):  # streamed WAV: size unknown
@@ -61,6 +76,24 @@ def _wav_truncation(path: Path) -> str | None:
                 return None
             offset += 8 + chunk_size + (chunk_size & 1)
     return "audio is truncated: the WAV file ends before its data chunk"
+
+
+def stream_problem(channels: int, rate: int) -> str | None:
+    """Why an audio stream of CHANNELS at RATE Hz is refused, or None."""
+    if not 1 <= channels <= MAX_CHANNELS:
+        return f"audio has {channels} channels; at most {MAX_CHANNELS} are accepted"
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        return f"audio sample rate {rate} Hz is outside {MIN_SAMPLE_RATE}–{MAX_SAMPLE_RATE} Hz"
+    return None
+
+
+def _too_long_for_size(seconds: float, size: int) -> str | None:
+    if seconds > size / MIN_BYTES_PER_SECOND:
+        return (
+            f"audio claims {seconds:.0f} s in {size} bytes, fewer than any speech codec needs: "
+            "the file is damaged or forged"
+        )
+    return None
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -81,8 +114,9 @@ def _open(path: Path) -> av.container.InputContainer:
 
 def probe(path: Path, *, max_duration_s: float = 12 * 3600) -> AudioInfo:
     """Open and fully decode a recording, refusing unreadable, truncated, empty or silent audio."""
-    if reason := _wav_truncation(path):
+    if reason := _wav_problem(path):
         raise BadAudio(reason)
+    size = path.stat().st_size
     with _open(path) as container:
         if not container.streams.audio:
             raise BadAudio("file contains no audio stream")
@@ -92,12 +126,16 @@ def probe(path: Path, *, max_duration_s: float = 12 * 3600) -> AudioInfo:
         rate = ctx.sample_rate
         if not rate or not channels:
             raise BadAudio("audio stream has no sample rate or channel count")
+        if problem := stream_problem(channels, rate):
+            raise BadAudio(problem)
         declared = container.duration / av.time_base if container.duration else None
         if declared and declared > max_duration_s:
             raise BadAudio(
                 f"audio claims a duration of {declared:.0f} s, over the limit of "
                 f"{max_duration_s:.0f} s"
             )
+        if declared and (problem := _too_long_for_size(declared, size)):
+            raise BadAudio(problem)
         peaks = np.zeros(channels)
         samples = 0
         try:
@@ -109,6 +147,8 @@ def probe(path: Path, *, max_duration_s: float = 12 * 3600) -> AudioInfo:
                 samples += frame.samples
                 if samples / rate > max_duration_s:
                     raise BadAudio(f"audio is longer than the limit of {max_duration_s:.0f} s")
+                if problem := _too_long_for_size(samples / rate, size):
+                    raise BadAudio(problem)
         except av.error.FFmpegError as exc:
             raise BadAudio(
                 f"audio is corrupt or truncated: decoding failed after {samples / rate:.2f} s"
@@ -158,18 +198,6 @@ def decode(path: Path, *, sample_rate: int | None = None) -> tuple[np.ndarray, i
     return np.concatenate(chunks, axis=1).astype(np.float32, copy=False), rate
 
 
-def waveform_peaks(
-    audio: np.ndarray, rate: int, per_second: int = PEAKS_PER_SECOND
-) -> list[list[float]]:
-    """Per channel, the peak absolute level of each 1/PER_SECOND s bucket (for the waveform)."""
-    step = max(1, rate // per_second)
-    buckets = math.ceil(audio.shape[1] / step)
-    padded = np.zeros((audio.shape[0], buckets * step), dtype=np.float32)
-    padded[:, : audio.shape[1]] = np.abs(audio)
-    peaks = padded.reshape(audio.shape[0], buckets, step).max(axis=2)
-    return [[round(float(v), 3) for v in row] for row in peaks]
-
-
 def playback_rate(rate: int) -> int:
     """The sample rate of the playback rendition: the source's, raised to at least 16 kHz."""
     return min((r for r in AAC_RATES if r >= rate), default=AAC_RATES[-1])
@@ -190,35 +218,100 @@ def make_rendition(
 
     CHANNEL_ORDER lists source channel indexes: [agent, customer] for stereo (agent left), or a
     single index for mono. TONES are (output channel, start s, end s) spans whose sound is
-    replaced by a 1 kHz tone (redacted personal data).
+    replaced by a 1 kHz tone (redacted personal data). The audio streams through in blocks: memory
+    does not grow with the length of the call.
     """
-    with _open(source) as container:
-        rate = playback_rate(container.streams.audio[0].codec_context.sample_rate)
-    audio, rate = decode(source, sample_rate=rate)
-    audio = np.ascontiguousarray(audio[channel_order])
-    for channel, start, end in tones:
-        lo, hi = max(0, int(start * rate)), min(audio.shape[1], int(np.ceil(end * rate)))
-        if hi > lo:
-            t = np.arange(lo, hi) / rate
-            audio[channel, lo:hi] = TONE_LEVEL * np.sin(2 * np.pi * TONE_HZ * t)
     layout = "stereo" if len(channel_order) == 2 else "mono"
-    with av.open(str(target), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-        stream = out.add_stream("aac", rate=rate, layout=layout)
-        stream.bit_rate = 48000 * len(channel_order)
-        frame_size = 1024
-        for start in range(0, audio.shape[1], frame_size):
-            frame = av.AudioFrame.from_ndarray(
-                audio[:, start : start + frame_size], format="fltp", layout=layout
-            )
+    with (
+        _open(source) as container,
+        av.open(str(target), "w", format="mp4", options={"movflags": "+faststart"}) as out,
+    ):
+        stream = container.streams.audio[0]
+        rate = playback_rate(stream.codec_context.sample_rate)
+        resampler = av.AudioResampler(format="fltp", layout=stream.codec_context.layout, rate=rate)
+        encoder = out.add_stream("aac", rate=rate, layout=layout)
+        encoder.bit_rate = 48000 * len(channel_order)
+        blocks = _Blocks(len(channel_order), ENCODER_FRAME)
+        meter = _PeakMeter(len(channel_order), max(1, rate // PEAKS_PER_SECOND))
+        written = 0
+
+        def encode(block: np.ndarray) -> None:
+            nonlocal written
+            for channel, start, end in tones:
+                lo = max(written, int(start * rate))
+                hi = min(written + block.shape[1], int(np.ceil(end * rate)))
+                if hi > lo:
+                    t = np.arange(lo, hi) / rate
+                    block[channel, lo - written : hi - written] = TONE_LEVEL * np.sin(
+                        2 * np.pi * TONE_HZ * t
+                    )
+            meter.add(block)
+            frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=layout)
             frame.sample_rate = rate
-            frame.pts = start
+            frame.pts = written
             frame.time_base = Fraction(1, rate)
-            for packet in stream.encode(frame):
+            for packet in encoder.encode(frame):
                 out.mux(packet)
-        for packet in stream.encode(None):
+            written += block.shape[1]
+
+        for frame in itertools.chain(container.decode(stream), [None]):  # None: flush
+            for resampled in resampler.resample(frame):
+                for block in blocks.add(resampled.to_ndarray()[channel_order]):
+                    encode(block)
+        if (rest := blocks.rest()) is not None:
+            encode(rest)
+        for packet in encoder.encode(None):
             out.mux(packet)
-    peaks = {"per_second": PEAKS_PER_SECOND, "channels": waveform_peaks(audio, rate)}
+    peaks = {"per_second": PEAKS_PER_SECOND, "channels": meter.peaks()}
     peaks_target.write_text(json.dumps(peaks, separators=(",", ":")), encoding="utf-8")
+
+
+ENCODER_FRAME = 1024  # samples per AAC frame
+
+
+class _Blocks:
+    """Regroups a stream of (channels × n) arrays into blocks of SIZE samples."""
+
+    def __init__(self, channels: int, size: int) -> None:
+        self.size = size
+        self.pending = np.zeros((channels, 0), dtype=np.float32)
+
+    def add(self, data: np.ndarray) -> list[np.ndarray]:
+        self.pending = np.concatenate([self.pending, data.astype(np.float32)], axis=1)
+        whole = self.pending.shape[1] // self.size * self.size
+        blocks = [
+            np.ascontiguousarray(self.pending[:, i : i + self.size])
+            for i in range(0, whole, self.size)
+        ]
+        self.pending = self.pending[:, whole:]
+        return blocks
+
+    def rest(self) -> np.ndarray | None:
+        return np.ascontiguousarray(self.pending) if self.pending.shape[1] else None
+
+
+class _PeakMeter:
+    """Per channel, the peak absolute level of every STEP samples (the waveform), fed block by
+    block."""
+
+    def __init__(self, channels: int, step: int) -> None:
+        self.step = step
+        self.carry = np.zeros((channels, 0), dtype=np.float32)
+        self.rows: list[np.ndarray] = []
+
+    def add(self, block: np.ndarray) -> None:
+        data = np.concatenate([self.carry, np.abs(block)], axis=1)
+        whole = data.shape[1] // self.step * self.step
+        if whole:
+            self.rows.append(data[:, :whole].reshape(data.shape[0], -1, self.step).max(axis=2))
+        self.carry = data[:, whole:]
+
+    def peaks(self) -> list[list[float]]:
+        if self.carry.shape[1]:
+            self.rows.append(self.carry.max(axis=1, keepdims=True))
+            self.carry = self.carry[:, :0]
+        table = np.concatenate(self.rows, axis=1) if self.rows else np.zeros((0, 0))
+        return [[round(float(v), 3) for v in row] for row in table]
 
 
 def playback_order(mapping: dict[int, str]) -> list[int]:
