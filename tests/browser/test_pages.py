@@ -329,6 +329,7 @@ def test_agent_dashboard_compares_with_the_team(browser, site):
     page.close()
 
 
+@pytest.mark.model
 def test_processing_state_updates_live(browser, site):
     ctx = site["ctx"]
     result = Ingestor(ctx).ingest_file(FORMATS / "whatstheweatherlike.wav", recent_meta(mono=True))
@@ -348,6 +349,7 @@ def test_processing_state_updates_live(browser, site):
     page.close()
 
 
+@pytest.mark.model
 def test_indonesian_interface_from_the_browser_and_the_users_choice(browser, site):
     context = browser.new_context(locale="id-ID", viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -446,6 +448,7 @@ def test_administrator_runs_the_policy_from_the_pages(browser, site):
     page.close()
 
 
+@pytest.mark.model
 def test_a_mono_call_says_how_its_speakers_were_found_and_can_be_swapped(browser, site):
     ctx = site["ctx"]
     result = Ingestor(ctx).ingest_file(DEMO_CALLS / "commercial_mono.wav", recent_meta(mono=True))
