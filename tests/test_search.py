@@ -57,6 +57,7 @@ def corpus(tmp_path_factory, model_dir) -> Iterator[dict]:
         plant_transcript(ctx, conv.id, transcript, agent_talk_pct=talk)
         ids[external_id] = conv.id
     with ctx.db.session() as session:
+        policy.set_value(session, "recordings.enabled", True)  # (passages need viewing on)
         auth.add_user(session, "boss", "admin", PASSWORD)
         auth.add_user(session, "ag1", "agent", PASSWORD, agent_external_id="AG-1")
     yield {"ctx": ctx, "ids": ids}

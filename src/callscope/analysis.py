@@ -177,9 +177,13 @@ def document(session: Session, conv: Conversation) -> dict[str, Any]:
     return doc
 
 
-def document_json(session: Session, conv: Conversation) -> str:
-    """The analysis document serialised, splicing in the stored transcript unparsed."""
+def document_json(session: Session, conv: Conversation, withheld: str | None = None) -> str:
+    """The analysis document serialised, splicing in the stored transcript unparsed; with
+    WITHHELD (the reason), its transcript has no segments and says why."""
     doc = summary(session, conv)
+    if withheld is not None:
+        doc["transcript"] |= {"segments": [], "withheld": withheld}
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     language = json.dumps(doc.pop("transcript")["language"])
     head = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     segments = transcript_json(session, conv.id)

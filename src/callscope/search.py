@@ -186,8 +186,15 @@ def _narrowed(session: Session, user: User, f: Filters) -> tuple[Select[Any], bo
     return query.where(*conditions, *results), bool(results)
 
 
-def find(session: Session, user: User, f: Filters, limit: int, offset: int = 0) -> Results:
-    """A page of the conversations USER may see that pass F, with snippets when F searches."""
+def find(
+    session: Session,
+    user: User,
+    f: Filters,
+    limit: int,
+    offset: int = 0,
+    snippets: bool = True,
+) -> Results:
+    """A page of the conversations USER may see that pass F, with SNIPPETS when F searches."""
     narrowed, joined = _narrowed(session, user, f)
     query = narrowed
     found = terms(f.q)
@@ -216,8 +223,8 @@ def find(session: Session, user: User, f: Filters, limit: int, offset: int = 0) 
         .limit(limit)
         .offset(offset)
     ).all()
-    snippets = _snippets(session, found, [c.id for c, _a in rows]) if found else {}
-    return Results(total, [Hit(c, a, snippets.get(c.id)) for c, a in rows])
+    passages = _snippets(session, found, [c.id for c, _a in rows]) if found and snippets else {}
+    return Results(total, [Hit(c, a, passages.get(c.id)) for c, a in rows])
 
 
 def _snippets(session: Session, found: list[str], ids: list[int]) -> dict[int, str]:

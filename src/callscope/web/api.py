@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -161,7 +162,8 @@ def list_conversations(
     """The conversations the caller may see, newest first; `q` searches the transcripts and
     gives each item a `snippet` (HTML: escaped text, matches in `<mark>`). With `q`, `total` is
     counted up to 1 001 (`total_is_exact` false beyond 1 000)."""
-    results = search.find(session, user, filters, limit, offset)
+    snippets = policy.get(session, "recordings.enabled")  # (passages are transcript text)
+    results = search.find(session, user, filters, limit, offset, snippets)
     return {
         "total": results.total,
         "total_is_exact": results.total_is_exact,
@@ -193,7 +195,8 @@ def get_analysis(
     audit.record(
         session, actor(request, user), "conversation.view", "conversation", conv.id, via="api"
     )
-    return Response(analysis.document_json(session, conv), media_type="application/json")
+    withheld = policy.transcript_withheld(session, user.role)
+    return Response(analysis.document_json(session, conv, withheld), media_type="application/json")
 
 
 @router.post("/conversations/{conversation_id}/swap-speakers")
@@ -205,15 +208,14 @@ def swap_speakers(
     Answers the new analysis document."""
     conv = correct_speakers(request, session, user, conversation_id)
     session.flush()
-    return Response(analysis.document_json(session, conv), media_type="application/json")
+    withheld = policy.transcript_withheld(session, user.role)
+    return Response(analysis.document_json(session, conv, withheld), media_type="application/json")
 
 
 def require_recordings_enabled(session: Session) -> None:
     """403 with the reason while viewing recordings is switched off."""
     if not policy.get(session, "recordings.enabled"):
-        raise HTTPException(
-            403, "viewing recordings and transcripts is switched off by the administrator"
-        )
+        raise HTTPException(403, policy.VIEWING_OFF)
 
 
 def require_download_allowed(session: Session, user: User, what: str) -> None:
@@ -249,6 +251,8 @@ def get_audio(
         require_original_allowed(user)
     if download or "range" not in request.headers:
         require_download_allowed(session, user, "audio")
+    elif not policy.may_download(session, user.role, "audio"):
+        bound_range(request)  # playing, not downloading: a part of the file per request
         audit.record(
             session,
             actor(request, user),
@@ -282,6 +286,24 @@ def get_job(job_id: Id, session: SessionDep, user: UserDep) -> dict[str, Any]:
         "error": job.error,
         "attempts": job.attempts,
     }
+
+
+PLAY_RANGE_BYTES = 512 * 1024  # what one answer holds for a caller who may play but not download
+SIMPLE_RANGE = re.compile(r"bytes=(\d{1,15})-(\d{0,15})")
+
+
+def bound_range(request: Request) -> None:
+    """Let the Range request of a caller who may not download ask for at most
+    PLAY_RANGE_BYTES, so that `bytes=0-` is not the whole file (players ask for the rest)."""
+    asked = SIMPLE_RANGE.fullmatch(request.headers["range"].strip())
+    if asked is None:
+        raise HTTPException(416, "only a single byte range (bytes=START-[END]) may be asked for")
+    start = int(asked.group(1))
+    end = start + PLAY_RANGE_BYTES - 1
+    if asked.group(2):
+        end = min(end, int(asked.group(2)))
+    headers = [(k, v) for k, v in request.scope["headers"] if k.lower() != b"range"]
+    request.scope["headers"] = [*headers, (b"range", f"bytes={start}-{end}".encode())]
 
 
 def _playback_file(ctx: Context, conv: Conversation, kind: str) -> Path:

@@ -314,7 +314,12 @@ def conversation_list(
 ) -> HTMLResponse:
     """Closed conversations the user may see: searched, filtered, sorted and paged."""
     results = search.find(
-        session, user, listed.filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        session,
+        user,
+        listed.filters,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+        snippets=policy.get(session, "recordings.enabled"),  # (passages are transcript text)
     )
     visible_ids = visible_conversations(user).with_only_columns(Conversation.id)
     agents = session.scalars(
@@ -367,6 +372,7 @@ def conversation_page(
     conv = visible_conversation(session, user, conversation_id)
     audit.record(session, actor(request, user), "conversation.view", "conversation", conv.id)
     doc = analysis.summary(session, conv)
+    viewing = policy.get(session, "recordings.enabled")
     job = session.scalar(
         select(Job).where(Job.conversation_id == conv.id).order_by(Job.id.desc()).limit(1)
     )
@@ -377,11 +383,11 @@ def conversation_page(
         conv=conv,
         doc=doc,
         job=job,
-        recordings_enabled=policy.get(session, "recordings.enabled"),
+        recordings_enabled=viewing,
         may_download={
             what: policy.may_download(session, user.role, what) for what in ("audio", "transcript")
         },
-        transcript=Markup(analysis.transcript_json(session, conv.id)),
+        transcript=Markup(analysis.transcript_json(session, conv.id) if viewing else "[]"),
         timeline=timeline(conv),
     )
 
