@@ -18,6 +18,7 @@ from callscope.context import Context
 from callscope.processing.worker import Worker
 from callscope.web import admin, api, pages
 from callscope.web.errors import error_response
+from callscope.web.security import SecurityHeaders
 
 
 def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
@@ -63,6 +64,7 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
         https_only=ctx.settings.secure_cookies,
         max_age=12 * 3600,
     )
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)

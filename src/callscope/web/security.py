@@ -1,4 +1,5 @@
-"""Protection of the pages: CSRF tokens on every form, and throttled sign-in."""
+"""Protection of the pages: security headers on every answer, CSRF tokens on every form, and
+throttled sign-in."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import HTTPException, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callscope.db.models import AuditEvent
 
@@ -17,6 +19,48 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 FAILURES_PER_USER = 5
 FAILURES_PER_SOURCE = 20
 THROTTLE_WINDOW = timedelta(minutes=15)
+# the pages load nothing from elsewhere and run no inline script; nobody may frame them
+HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+        b"form-action 'self'; frame-ancestors 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+NO_STORE = (b"cache-control", b"no-store")  # pages, audio and API answers hold personal data
+UNCACHED_EXCEPT = ("/static/",)
+OWN_POLICY = ("/api/docs",)  # the API explorer loads its script and style from a CDN
+
+
+class SecurityHeaders:
+    """Adds HEADERS to every answer (but OWN_POLICY's) and `Cache-Control: no-store` to all
+    but the static files."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        extra = [] if path.startswith(OWN_POLICY) else list(HEADERS)
+        if not path.startswith(UNCACHED_EXCEPT):
+            extra.append(NO_STORE)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _v in message.get("headers", [])}
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *((k, v) for k, v in extra if k not in names),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def csrf_token(request: Request) -> str:
