@@ -145,6 +145,13 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
+def day_end(day: date) -> datetime:
+    """The first instant (UTC) after DAY (for the last day there is, the last instant)."""
+    if day == date.max:
+        return datetime.max.replace(tzinfo=UTC)
+    return day_start(day + timedelta(days=1))
+
+
 def _narrowed(session: Session, user: User, f: Filters) -> tuple[Select[Any], bool]:
     """The conversations USER may see that pass F's filters (not its text search), and whether
     their analysis is joined (only when filtered on: the join makes counting every row slow)."""
@@ -166,7 +173,7 @@ def _narrowed(session: Session, user: User, f: Filters) -> tuple[Select[Any], bo
     if f.start:
         conditions.append(Conversation.started_at >= day_start(f.start))
     if f.end:
-        conditions.append(Conversation.started_at < day_start(f.end + timedelta(days=1)))
+        conditions.append(Conversation.started_at < day_end(f.end))
     if f.min_duration_s is not None:
         conditions.append(Conversation.duration_s >= f.min_duration_s)
     if f.max_duration_s is not None:

@@ -22,6 +22,7 @@ from callscope.vocabulary import Speaker
 
 FORMATS = ("json", "vtt")
 MAX_WORDS = 500_000
+MAX_SECONDS = 48 * 3600  # no call lasts longer; later times are refused
 
 
 class TranscriptError(errors.Refused):
@@ -49,8 +50,8 @@ class _Strict(BaseModel):
 
 class WordIn(_Strict):
     text: str = Field(min_length=1, max_length=200)
-    start_s: float = Field(ge=0)
-    end_s: float = Field(ge=0)
+    start_s: float = Field(ge=0, le=MAX_SECONDS)
+    end_s: float = Field(ge=0, le=MAX_SECONDS)
     confidence: float | None = Field(None, ge=0, le=1)
 
     @model_validator(mode="after")
@@ -62,8 +63,8 @@ class WordIn(_Strict):
 
 class SegmentIn(_Strict):
     speaker: Literal["agent", "customer"]
-    start_s: float = Field(ge=0)
-    end_s: float = Field(ge=0)
+    start_s: float = Field(ge=0, le=MAX_SECONDS)
+    end_s: float = Field(ge=0, le=MAX_SECONDS)
     text: str = ""
     words: list[WordIn] = []
 
@@ -96,6 +97,8 @@ def parse_json(raw: bytes | str) -> Transcript:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise TranscriptError(f"transcript is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise TranscriptError("transcript is not valid JSON: it is nested too deeply") from exc
     if isinstance(data, dict) and isinstance(data.get("transcript"), dict):
         data = data["transcript"]
     try:
@@ -131,6 +134,10 @@ def _finished(language: str | None, words: list[Word]) -> Transcript:
         raise TranscriptError("transcript holds no words")
     if len(words) > MAX_WORDS:
         raise TranscriptError(f"transcript holds {len(words)} words, over the limit of {MAX_WORDS}")
+    if (last := max(w.end for w in words)) > MAX_SECONDS:
+        raise TranscriptError(
+            f"transcript runs to {last:.0f} s, past the longest call ({MAX_SECONDS // 3600} h)"
+        )
     return Transcript(language, sorted(words, key=lambda w: (w.start, w.end, w.speaker)))
 
 
@@ -170,7 +177,17 @@ def parse_vtt(raw: bytes | str, names: dict[str, str] | None = None) -> Transcri
             )
         role = _role(voice, names, number)
         # (the library's *_in_seconds drop the milliseconds)
-        words += _cue_words(role, cue.raw_text, _seconds(cue.start), _seconds(cue.end))
+        start, end = _seconds(cue.start), _seconds(cue.end)
+        if end < start:
+            raise TranscriptError(
+                f"WebVTT cue {number} ends ({cue.end}) before it starts ({cue.start})"
+            )
+        if end > MAX_SECONDS:
+            raise TranscriptError(
+                f"WebVTT cue {number} ends at {cue.end}, "
+                f"past the longest call ({MAX_SECONDS // 3600} h)"
+            )
+        words += _cue_words(role, cue.raw_text, start, end)
     return _finished(None, words)
 
 

@@ -4,19 +4,42 @@ field that is wrong."""
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from callscope import errors
 from callscope.vocabulary import LANGUAGES
 
 CONSENT_STATUSES = ("granted", "declined", "not_required", "unknown")
 MAX_METADATA_BYTES = 256 * 1024
+FIRST_YEAR, LAST_YEAR = 1970, 2200
 
 
 class InvalidMetadata(errors.Refused):
     """Ingest metadata that is not JSON, not the documented shape, or inconsistent."""
+
+
+def _plausible(value: datetime) -> datetime:
+    # (the year itself first: a time in year 1 or 9999 may not convert to UTC at all)
+    if not FIRST_YEAR <= value.year <= LAST_YEAR or not (
+        FIRST_YEAR <= value.astimezone(UTC).year <= LAST_YEAR
+    ):
+        raise ValueError(f"must be a time between {FIRST_YEAR} and {LAST_YEAR}")
+    return value
+
+
+# a time with its zone, in the years a recorded call can have
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible)]
 
 
 class _Model(BaseModel):
@@ -45,7 +68,7 @@ class RegardingIn(_Model):
 
 
 class RecordingIn(_Model):
-    started_at: AwareDatetime | None = None
+    started_at: Instant | None = None
     channels: dict[str, Literal["agent", "customer"]] | None = None
     language: str | None = None
 
@@ -56,8 +79,8 @@ class RecordingIn(_Model):
             if not value:
                 raise ValueError("must map at least one channel")
             for key in value:
-                if not key.isdigit():
-                    raise ValueError(f"channel {key!r} is not a channel number (0, 1, …)")
+                if not key.isdigit() or len(key) > 2:
+                    raise ValueError(f"channel {key[:20]!r} is not a channel number (0, 1, …)")
         return value
 
     @field_validator("language")
@@ -71,7 +94,7 @@ class RecordingIn(_Model):
 class ConsentIn(_Model):
     status: Literal["granted", "declined", "not_required", "unknown"] = "unknown"
     method: str | None = Field(None, max_length=100)
-    at: AwareDatetime | None = None
+    at: Instant | None = None
 
 
 class AgentIn(_Model):
@@ -83,8 +106,8 @@ class AgentIn(_Model):
 class SessionIn(_Model):
     agent: AgentIn
     role: str = Field("primary", min_length=1, max_length=50)
-    started_at: AwareDatetime
-    ended_at: AwareDatetime | None = None
+    started_at: Instant
+    ended_at: Instant | None = None
 
 
 class Metadata(_Model):
@@ -98,7 +121,7 @@ class Metadata(_Model):
     status: str = Field("closed", max_length=50)
     status_reason: str | None = Field(None, max_length=200)
     regarding: RegardingIn | None = None
-    started_at: AwareDatetime | None = None
+    started_at: Instant | None = None
     recording: RecordingIn = Field(default_factory=RecordingIn)
     consent: ConsentIn = Field(default_factory=ConsentIn)
     sessions: list[SessionIn] = Field(min_length=1)
@@ -120,6 +143,8 @@ def parse_metadata(raw: bytes | str | dict[str, Any]) -> Metadata:
             raw = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidMetadata(f"metadata is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise InvalidMetadata("metadata is not valid JSON: it is nested too deeply") from exc
     if not isinstance(raw, dict):
         raise InvalidMetadata("metadata must be a JSON object")
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
@@ -340,7 +339,7 @@ def audit_page(
         object_type=object_type,
         object_id=object_id,
         since=search.day_start(first) if first else None,
-        until=search.day_start(last + timedelta(days=1)) if last else None,
+        until=search.day_end(last) if last else None,
     )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     events = session.scalars(
