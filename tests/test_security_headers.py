@@ -1,9 +1,14 @@
 """Security headers: pages, audio and API answers are not cached, framed or sniffed, and the
-pages may load nothing from elsewhere."""
+pages may load nothing from elsewhere; the data on disk is the owner's alone."""
 
 from __future__ import annotations
 
+import json
+import stat
+
 from fastapi.testclient import TestClient
+
+from tests.support import FORMATS, make_meta
 
 
 def test_pages_carry_a_content_security_policy_and_are_not_stored(client: TestClient):
@@ -28,3 +33,17 @@ def test_static_files_may_be_cached_but_not_sniffed(client: TestClient):
     assert res.status_code == 200
     assert "no-store" not in res.headers.get("cache-control", "")
     assert res.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_data_folder_and_what_is_written_in_it_are_the_owners_alone(ctx, api, tmp_path):
+    with open(FORMATS / "whatstheweatherlike.wav", "rb") as audio:
+        files = {
+            "metadata": (None, json.dumps(make_meta(mono=True)), "application/json"),
+            "audio": ("a.wav", audio, "audio/wav"),
+        }
+        assert api.post("/api/v1/conversations", files=files).status_code == 202
+    assert stat.S_IMODE(ctx.settings.data_dir.stat().st_mode) == 0o700
+    written = [p for p in ctx.settings.data_dir.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".m4a" for p in written) and any(p.suffix == ".db" for p in written)
+    loose = [str(p) for p in written if stat.S_IMODE(p.stat().st_mode) & 0o077]
+    assert loose == []

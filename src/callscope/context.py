@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from callscope.config import Settings
@@ -21,8 +22,14 @@ class Context:
 
     @classmethod
     def open(cls, settings: Settings, *, upgrade: bool = True) -> Context:
-        """Open the data dir (created if missing) and, by default, create or upgrade the schema."""
+        """Open the data dir (created if missing) and, by default, create or upgrade the schema.
+
+        The data dir is the owner's alone (0700), and everything this process writes is made
+        readable by its owner only: recordings, transcripts and the database are personal data.
+        """
+        os.umask(0o077)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.chmod(0o700)
         db = Database(settings.resolved_database_url)
         if upgrade:
             db.upgrade()

@@ -132,6 +132,7 @@ class LocalMediaStore:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         if move and source.stat().st_dev == target.parent.stat().st_dev:
+            source.chmod(0o600)  # (made elsewhere, perhaps with a looser mode)
             os.replace(source, target)
             return
         fd, tmp = tempfile.mkstemp(prefix=".part-", dir=target.parent)
