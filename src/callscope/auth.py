@@ -15,7 +15,7 @@ from callscope import errors
 from callscope.db.models import Agent, ApiToken, User, utcnow
 from callscope.vocabulary import Role
 
-ROLES = tuple(Role)
+ROLES = tuple(role.value for role in Role)
 TOKEN_PREFIX = "cs_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 _hasher = PasswordHasher()

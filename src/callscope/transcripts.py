@@ -147,7 +147,7 @@ VOICE = re.compile(r"<v(?P<classes>(?:\.[\w-]+)*)(?:\s+(?P<name>[^>]*))?>")
 TOKEN = re.compile(
     r"<(?P<time>(?:\d+:)?\d{2}:\d{2}\.\d{3})>|(?P<space>\s+)|(?P<tag></?[^>]*>)|(?P<word>[^<\s]+)"
 )
-ROLES = tuple(Speaker)
+ROLES = tuple(speaker.value for speaker in Speaker)
 
 
 def _seconds(stamp: str) -> float:

@@ -251,8 +251,6 @@ def get_audio(
         require_original_allowed(user)
     if download or "range" not in request.headers:
         require_download_allowed(session, user, "audio")
-    elif not policy.may_download(session, user.role, "audio"):
-        bound_range(request)  # playing, not downloading: a part of the file per request
         audit.record(
             session,
             actor(request, user),
@@ -261,6 +259,8 @@ def get_audio(
             conv.id,
             **({"original": True} if original else {}),
         )
+    elif not policy.may_download(session, user.role, "audio"):
+        bound_range(request)  # playing, not downloading: a part of the file per request
     return FileResponse(
         _playback_file(ctx, conv, "original" if original else "audio"),
         media_type="audio/mp4",

@@ -101,7 +101,7 @@ JS_MESSAGES = (
     "Play",
     "Pause",
     "%(n)d of %(m)d",
-    *Status,
+    *(status.value for status in Status),
     "agent",
     "customer",
     "unknown",
