@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
 
-from callscope import auth, policy
+from callscope import admin, auth, policy
+from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import ApiToken, AuditEvent, User
 from callscope.processing.ingest import Ingestor
@@ -106,6 +107,39 @@ def test_disabled_user_cannot_sign_in_and_loses_the_session(site):
     assert client.get("/conversations", follow_redirects=False).status_code == 303
     with pytest.raises(AssertionError):
         sign_in(client, "marcus")
+
+
+def copy_of_session(client: TestClient) -> TestClient:
+    """Another browser holding a copy of CLIENT's session cookie (as a thief would)."""
+    thief = TestClient(client.app, follow_redirects=False)
+    thief.cookies.set("callscope_session", client.cookies["callscope_session"])
+    assert thief.get("/conversations").status_code == 200
+    return thief
+
+
+def test_signing_out_ends_a_copied_session_too(site):
+    client = site["client"]
+    csrf = sign_in(client, "marcus")
+    thief = copy_of_session(client)
+    res = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert res.status_code == 303
+    assert thief.get("/conversations").status_code == 303  # off to sign in
+    assert thief.get(f"/api/v1/conversations/{site['call'].id}/analysis").status_code == 401
+
+
+@pytest.mark.parametrize("change", ["password", "role"])
+def test_a_new_password_or_role_ends_the_users_sessions(site, change):
+    client, ctx = site["client"], site["ctx"]
+    sign_in(client, "marcus")
+    thief = copy_of_session(client)
+    with ctx.db.session() as session:
+        marcus = admin.user_by_name(session, "marcus")
+        if change == "password":
+            admin.set_password(session, Actor.cli(), marcus.id, "a brand new password")
+        else:
+            admin.update_user(session, Actor.cli(), marcus.id, "supervisor", None, [])
+    assert thief.get("/conversations").status_code == 303
+    assert client.get("/conversations", follow_redirects=False).status_code == 303
 
 
 # --- administration pages --------------------------------------------------------------------

@@ -71,6 +71,8 @@ def update_user(
         agent = session.scalar(select(Agent).where(Agent.external_id == agent_external_id))
         if agent is None:
             agent = Agent(external_id=agent_external_id, name=user.username)
+    if (role, agent) != (user.role, user.agent):
+        auth.end_sessions(user)  # (what the sessions were allowed is no longer so)
     user.role, user.agent = role, agent
     set_queues(session, user, queue_ids if role == Role.SUPERVISOR else [])
     audit.record(
@@ -100,6 +102,7 @@ def set_disabled(session: Session, actor: Actor, user_id: int, disabled: bool) -
     if disabled and user.role == Role.ADMIN:
         _keep_an_admin(session, user)
     user.disabled = disabled
+    auth.end_sessions(user)
     audit.record(session, actor, "user.disable", "user", user.id, disabled=disabled)
     return user
 
@@ -108,6 +111,7 @@ def set_password(session: Session, actor: Actor, user_id: int, password: str) ->
     user = _user(session, user_id)
     auth.check_password(password)
     user.password_hash = auth.hash_password(password)
+    auth.end_sessions(user)
     audit.record(session, actor, "user.password", "user", user.id)
     return user
 

@@ -73,6 +73,11 @@ def add_user(
     return user
 
 
+def end_sessions(user: User) -> None:
+    """End every browser session of USER (they sign in again)."""
+    user.session_version += 1
+
+
 def digest(token: str) -> str:
     """The stored form of an API token."""
     return hashlib.sha256(token.encode()).hexdigest()

@@ -96,6 +96,9 @@ class User(Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     language: Mapped[str | None] = mapped_column(String(10))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # a browser session is valid while it carries this number: signing out, a new password, a
+    # new role or disabling the account raise it, ending every session of the account at once
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     agent: Mapped[Agent | None] = relationship()
     queues: Mapped[list[Queue]] = relationship(secondary=supervised_queues)

@@ -16,7 +16,7 @@ from callscope.context import Context
 from callscope.db.models import Conversation, User
 from callscope.processing import results
 from callscope.vocabulary import Role
-from callscope.web.security import client_address
+from callscope.web import security
 
 MAX_ID = 2**63 - 1  # the largest key a database row can have
 Id = Annotated[int, Path(ge=1, le=MAX_ID, description="a database id")]
@@ -49,9 +49,8 @@ def api_user(
     user = None
     if credentials:
         user = auth.user_for_token(session, credentials.credentials)
-    elif request.method in ("GET", "HEAD") and (user_id := request.session.get("user_id")):
-        user = session.get(User, user_id)
-        user = None if user is None or user.disabled else user
+    elif request.method in ("GET", "HEAD"):
+        user = security.session_user(request, session)
     if user is None:
         raise HTTPException(
             401,
@@ -86,4 +85,4 @@ def correct_speakers(
 
 def actor(request: Request, user: User) -> Actor:
     """USER acting from this request's address, for the audit log."""
-    return Actor.of(user, client_address(request))
+    return Actor.of(user, security.client_address(request))

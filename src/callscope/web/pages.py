@@ -76,9 +76,8 @@ class SignInRequired(errors.NotAllowed):
 
 def page_user(request: Request, session: SessionDep) -> User:
     """The signed-in user of this browser session; otherwise off to the sign-in page."""
-    user_id = request.session.get("user_id")
-    user = session.get(User, user_id) if user_id else None
-    if user is None or user.disabled:
+    user = security.session_user(request, session)
+    if user is None:
         request.session.clear()
         raise SignInRequired()
     return user
@@ -193,8 +192,7 @@ def login(
         status = 429 if wait > timedelta(0) else 401
         return render(request, "login.html", None, status, next=_safe_next(next), error=error)
     assert user is not None  # (checked above: no user, no sign-in)
-    request.session.clear()
-    request.session["user_id"] = user.id
+    security.start_session(request, user)
     audit.record(session, Actor.of(user, source), "sign_in", "user", username)
     return RedirectResponse(_safe_next(next), status_code=303)
 
@@ -214,6 +212,7 @@ def set_language(
 @router.post("/logout")
 def logout(request: Request, session: SessionDep, user: PageUser) -> RedirectResponse:
     audit.record(session, actor(request, user), "sign_out")
+    auth.end_sessions(user)  # (a copy of this session's cookie stops working too)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

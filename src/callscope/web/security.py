@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from callscope.db.models import AuditEvent
+from callscope.db.models import AuditEvent, User
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -61,6 +61,23 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def start_session(request: Request, user: User) -> None:
+    """Sign USER in on this browser: a fresh session bound to their session version."""
+    request.session.clear()
+    request.session["user_id"] = user.id
+    request.session["version"] = user.session_version
+
+
+def session_user(request: Request, session: Session) -> User | None:
+    """The user this browser session signed in, while it is still valid: the account exists,
+    is enabled, and no sign-out, password, role or status change has ended its sessions."""
+    user_id = request.session.get("user_id")
+    user = session.get(User, user_id) if isinstance(user_id, int) else None
+    if user is None or user.disabled or request.session.get("version") != user.session_version:
+        return None
+    return user
 
 
 def csrf_token(request: Request) -> str:
