@@ -99,6 +99,50 @@ def test_sign_in_is_throttled_after_five_failures(site):
     assert sign_in(client, "boss")
 
 
+def attempt(client: TestClient, username: str, password: str, address: str) -> int:
+    """A sign-in from ADDRESS (as the trusted proxy in front of callscope reports it)."""
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    res = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token},
+        headers={"X-Forwarded-For": f"{address}, 10.0.0.1"},
+        follow_redirects=False,
+    )
+    return res.status_code
+
+
+def test_failures_from_elsewhere_do_not_lock_an_account_out_of_its_own_address(ctx):
+    behind_proxy = ctx.settings.model_copy(update={"trusted_proxies": "testclient, 10.0.0.1"})
+    proxied = Context(behind_proxy, ctx.db, ctx.store, ctx.queue)
+    with ctx.db.session() as session:
+        auth.add_user(session, "boss", "admin", PASSWORD)
+    with TestClient(create_app(proxied)) as client:
+        for _ in range(6):
+            assert attempt(client, "boss", "wrong", "203.0.113.9") in (401, 429)
+        assert attempt(client, "boss", PASSWORD, "203.0.113.9") == 429  # the attacker's address
+        assert attempt(client, "boss", PASSWORD, "198.51.100.7") == 303  # the admin's own
+    sources = {e.source for e in events(ctx, "sign_in_failed")}
+    assert sources == {"203.0.113.9"}  # the client, not the proxy
+
+
+def test_an_oversized_sign_in_is_refused_without_filling_the_audit_log(site):
+    client = site["client"]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    huge = {"username": "x" * 900_000, "password": "wrong", "csrf_token": token}
+    for _ in range(3):
+        assert client.post("/login", data=huge).status_code == 422
+    assert events(site["ctx"]) == []
+    body = b"x" * (3 * 1024 * 1024)
+    res = client.post("/login", files={"username": ("u.bin", body)}, data={"csrf_token": token})
+    assert res.status_code == 413 and "larger than 1 MiB" in res.json()["detail"]
+    chunked = client.post(
+        "/login",
+        content=(b"x" * 65536 for _ in range(40)),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert chunked.status_code == 413
+
+
 def test_disabled_user_cannot_sign_in_and_loses_the_session(site):
     client, ctx = site["client"], site["ctx"]
     sign_in(client, "marcus")

@@ -34,12 +34,24 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+_DUMMY_HASH = _hasher.hash("not a password anyone has")
+
+
 def verify_password(stored_hash: str, password: str) -> bool:
     """Whether PASSWORD matches STORED_HASH."""
     try:
         return _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    """Whether USER (an enabled account) has PASSWORD; as slow for no user as for one, so that
+    timing does not tell which user names exist."""
+    if user is None or user.disabled:
+        verify_password(_DUMMY_HASH, password)
+        return False
+    return verify_password(user.password_hash, password)
 
 
 def check_password(password: str) -> None:

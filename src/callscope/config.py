@@ -54,6 +54,10 @@ class Settings(BaseModel):
     timezone: str = Field("UTC", description="time zone the pages show times in (IANA name)")
     host: str = Field("127.0.0.1", description="address `callscope serve` listens on")
     port: int = Field(8000, gt=0, lt=65536, description="port `callscope serve` listens on")
+    trusted_proxies: str = Field(
+        "",
+        description="reverse proxies (comma-separated addresses) whose X-Forwarded-For is believed",
+    )
     secure_cookies: bool = Field(
         False, description="mark the session cookie Secure (set it when served over HTTPS)"
     )
@@ -94,6 +98,11 @@ class Settings(BaseModel):
     def model_cache_dir(self) -> Path:
         """Where bundled speech models are assembled."""
         return self.model_dir or self.data_dir / "models"
+
+    @property
+    def trusted_proxy_addresses(self) -> frozenset[str]:
+        """TRUSTED_PROXIES as a set of addresses."""
+        return frozenset(a.strip() for a in self.trusted_proxies.split(",") if a.strip())
 
     @property
     def max_upload_bytes(self) -> int:

@@ -18,7 +18,7 @@ from callscope.context import Context
 from callscope.processing.worker import Worker
 from callscope.web import admin, api, pages
 from callscope.web.errors import error_response
-from callscope.web.security import SecurityHeaders
+from callscope.web.security import BodyLimit, SecurityHeaders
 
 
 def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
@@ -65,6 +65,7 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
         max_age=12 * 3600,
     )
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, upload_bytes=ctx.settings.max_upload_bytes)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)

@@ -156,16 +156,14 @@ def _safe_next(target: str) -> str:
 def login(
     request: Request,
     session: SessionDep,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    next: Annotated[str, Form()] = "/conversations",  # noqa: A002 (the form field's name)
+    username: Annotated[str, Form(max_length=150)],
+    password: Annotated[str, Form(max_length=1024)],
+    next: Annotated[str, Form(max_length=2000)] = "/conversations",  # noqa: A002 (the field's name)
 ) -> Response:
     source = security.client_address(request)
     wait = security.throttled_for(session, username, source)
     user = session.scalar(select(User).where(User.username == username))
-    if wait is None and (
-        user is None or user.disabled or not auth.verify_password(user.password_hash, password)
-    ):
+    if wait is None and not auth.password_matches(user, password):
         wait, user = timedelta(0), None
     if wait is not None:
         audit.record(

@@ -7,6 +7,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from fastapi import HTTPException, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -63,6 +64,60 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+FORM_BODY_BYTES = 1024 * 1024  # a form or JSON body; uploads go to their own routes
+UPLOAD_PATHS = ("/api/v1/conversations", "/api/v1/conversations/import", "/admin/import")
+UPLOAD_EXTRA_BYTES = 32 * 1024 * 1024  # metadata, an imported transcript and multipart framing
+
+
+class BodyLimit:
+    """Refuses a request body over its route's limit before it is read into memory or onto
+    disk: FORM_BODY_BYTES, or on the upload routes the upload limit and UPLOAD_EXTRA_BYTES."""
+
+    def __init__(self, app: ASGIApp, upload_bytes: int) -> None:
+        self.app = app
+        self.upload_bytes = upload_bytes + UPLOAD_EXTRA_BYTES
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.upload_bytes if scope["path"] in UPLOAD_PATHS else FORM_BODY_BYTES
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            refusal = JSONResponse({"detail": _too_large(limit)}, status_code=413)
+            await refusal(scope, receive, send)
+            return
+        received, over = 0, False
+
+        async def counted() -> Message:
+            # a body without a length, or longer than it said: the app is told the client went
+            # away, and the answer is the refusal
+            nonlocal received, over
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                over = True
+                return {"type": "http.disconnect"}
+            return message
+
+        async def unless_over(message: Message) -> None:
+            if not over:
+                await send(message)
+
+        try:
+            await self.app(scope, counted, unless_over)
+        except Exception:
+            if not over:
+                raise
+        if over:
+            refusal = JSONResponse({"detail": _too_large(limit)}, status_code=413)
+            await refusal(scope, receive, send)
+
+
+def _too_large(limit: int) -> str:
+    return f"the request body is larger than {limit // (1024 * 1024)} MiB"
+
+
 def start_session(request: Request, user: User) -> None:
     """Sign USER in on this browser: a fresh session bound to their session version."""
     request.session.clear()
@@ -103,15 +158,25 @@ async def csrf_protect(request: Request) -> None:
 
 
 def client_address(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The address of the client: the peer, or, when the peer is a trusted proxy
+    (CALLSCOPE_TRUSTED_PROXIES), the last address before it in X-Forwarded-For."""
+    peer = request.client.host if request.client else None
+    trusted = request.app.state.ctx.settings.trusted_proxy_addresses
+    forwarded = request.headers.get("x-forwarded-for")
+    if peer in trusted and forwarded:
+        for hop in reversed([h.strip() for h in forwarded.split(",")]):
+            if hop and hop not in trusted:
+                return hop[:64]
+    return peer
 
 
 def throttled_for(session: Session, username: str, source: str | None) -> timedelta | None:
     """How long sign-in stays refused for USERNAME from SOURCE, or None when it is allowed.
 
-    Failed sign-ins are read from the audit log: five for one user name since its last
-    successful sign-in, or twenty from one address, within fifteen minutes, lock that name
-    (or address) until fifteen minutes after the failure that tipped it."""
+    Failed sign-ins are read from the audit log: five for one user name from one address since
+    the name's last successful sign-in, or twenty from one address, within fifteen minutes,
+    refuse that name from that address (or that address) until fifteen minutes after the
+    failure that tipped it. Failures elsewhere never lock an account out of its own address."""
     now = datetime.now(UTC)
     since = now - THROTTLE_WINDOW
     last_ok = session.scalar(
@@ -122,7 +187,7 @@ def throttled_for(session: Session, username: str, source: str | None) -> timede
     failed = select(AuditEvent.at).where(
         AuditEvent.action == "sign_in_failed", AuditEvent.at >= since
     )
-    by_user = failed.where(AuditEvent.object_id == username)
+    by_user = failed.where(AuditEvent.object_id == username, AuditEvent.source == source)
     if last_ok is not None:
         by_user = by_user.where(AuditEvent.at > last_ok)
     for query, allowed in (
