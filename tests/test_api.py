@@ -17,6 +17,7 @@ from tests.support import (
     FORMATS,
     make_meta,
     make_settings,
+    row_counts,
     stored_files,
     tone,
     write_wav,
@@ -66,6 +67,34 @@ def test_ingest_needs_a_valid_token(client: TestClient, assert_nothing_stored):
     res = post(client, STEREO, make_meta(), headers={"Authorization": "Bearer cs_wrong"})
     assert res.status_code == 401
     assert_nothing_stored()
+
+
+def test_only_an_administrators_ingest_token_may_ingest(ctx: Context, client: TestClient):
+    with ctx.db.session() as session:
+        auth.add_user(session, "ana", "agent", "long enough pw", agent_external_id="AG-1")
+        auth.add_user(session, "ops", "admin", "long enough pw")
+        agent_token = auth.create_token(session, "ana", "mine")
+        read_only = auth.create_token(session, "ops", "dashboards", "read")
+        with pytest.raises(auth.UserError, match="only an administrator's token may ingest"):
+            auth.create_token(session, "ana", "sneaky", "ingest")
+    before = row_counts(ctx)
+    # an agent's token would write other people's customers and agents, and learn of calls it
+    # may not see from the answer (409, 200): it is refused before anything is read
+    for token in (agent_token, read_only):
+        headers = {"Authorization": f"Bearer {token}"}
+        res = post(client, STEREO, make_meta(), headers=headers)
+        assert res.status_code == 403 and "ingest scope" in res.json()["detail"]
+        imported = client.post(
+            "/api/v1/conversations/import",
+            headers=headers,
+            files={"metadata": (None, "{}", "application/json"), "transcript": ("t.vtt", "x")},
+        )
+        assert imported.status_code == 403
+    assert row_counts(ctx) == before
+    with ctx.db.session() as session:
+        ingest = auth.create_token(session, "ops", "crm")  # an administrator's: ingest
+    res = post(client, STEREO, make_meta(), headers={"Authorization": f"Bearer {ingest}"})
+    assert res.status_code == 202
 
 
 def test_revoked_token_and_disabled_user_are_refused(ctx: Context, client: TestClient):

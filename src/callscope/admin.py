@@ -116,13 +116,18 @@ def set_password(session: Session, actor: Actor, user_id: int, password: str) ->
     return user
 
 
-def create_token(session: Session, actor: Actor, username: str, name: str) -> str:
-    """A new API token acting as USERNAME; the plain token is returned once."""
+def create_token(
+    session: Session, actor: Actor, username: str, name: str, scope: str | None = None
+) -> str:
+    """A new API token acting as USERNAME (with SCOPE, see `auth.create_token`); the plain
+    token is returned once."""
     if not name.strip():
         raise auth.UserError("a token needs a name")
-    token = auth.create_token(session, username, name.strip())
+    token = auth.create_token(session, username, name.strip(), scope)
     row = session.scalars(select(ApiToken).where(ApiToken.token_hash == auth.digest(token))).one()
-    audit.record(session, actor, "token.create", "api_token", row.id, user=username)
+    audit.record(
+        session, actor, "token.create", "api_token", row.id, user=username, scope=row.scope
+    )
     return token
 
 

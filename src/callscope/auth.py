@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from callscope import errors
 from callscope.db.models import Agent, ApiToken, User, utcnow
-from callscope.vocabulary import Role
+from callscope.vocabulary import Role, Scope
 
 ROLES = tuple(role.value for role in Role)
 TOKEN_PREFIX = "cs_"
@@ -95,23 +95,41 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, username: str, name: str) -> str:
-    """Create an API token acting as USERNAME; the plain token is returned once, never stored."""
+def create_token(session: Session, username: str, name: str, scope: str | None = None) -> str:
+    """Create an API token acting as USERNAME with SCOPE (by default: ingest for an
+    administrator, read for others); the plain token is returned once, never stored."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise UnknownUser(f"no user {username!r}")
+    if scope is None:
+        scope = Scope.INGEST if user.role == Role.ADMIN else Scope.READ
+    if scope not in tuple(Scope):
+        raise UserError(f"scope must be one of {', '.join(Scope)}, not {scope!r}")
+    if scope == Scope.INGEST and user.role != Role.ADMIN:
+        raise UserError(
+            f"only an administrator's token may ingest; {username} is a {user.role}: give the "
+            "integration an administrator account of its own"
+        )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(name=name, user=user, token_hash=digest(token), prefix=token[:8]))
+    session.add(
+        ApiToken(name=name, user=user, token_hash=digest(token), prefix=token[:8], scope=scope)
+    )
     session.flush()
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    """The active user a bearer token acts as, or None."""
+def active_token(session: Session, token: str) -> ApiToken | None:
+    """The API token TOKEN, if it is neither revoked nor its user disabled."""
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(token)))
     if row is None or row.revoked_at is not None or row.user.disabled:
         return None
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
         row.last_used_at = now  # at most a write a minute, not one per request
-    return row.user
+    return row
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The active user a bearer token acts as, or None."""
+    row = active_token(session, token)
+    return row.user if row else None

@@ -43,7 +43,7 @@ from callscope.db.models import (
 )
 from callscope.processing import jobs, results, worker
 from callscope.processing.ingest import Ingestor
-from callscope.vocabulary import FINISHED, Role, Status
+from callscope.vocabulary import FINISHED, Role, Scope, Status
 from callscope.web.app import create_app
 
 # exit codes by the kind of error; click's usage errors exit with 2
@@ -326,7 +326,12 @@ def tokens() -> None:
 @tokens.command("create")
 @click.argument("name")
 @click.option("--user", "username", help="the account the token acts as (default: the first admin)")
-def tokens_create(name: str, username: str | None) -> None:
+@click.option(
+    "--scope",
+    type=click.Choice([s.value for s in Scope]),
+    help="read, or also ingest (administrators only); default: ingest for an administrator",
+)
+def tokens_create(name: str, username: str | None, scope: str | None) -> None:
     """Create an API token and print it (it is shown only this once)."""
     with opened() as ctx, ctx.db.session() as session:
         if username is None:
@@ -338,7 +343,7 @@ def tokens_create(name: str, username: str | None) -> None:
             )
             if username is None:
                 raise auth.UserError("no administrator exists: create one or pass --user")
-        click.echo(admin.create_token(session, Actor.cli(), username, name))
+        click.echo(admin.create_token(session, Actor.cli(), username, name, scope))
 
 
 @tokens.command("list")
@@ -347,7 +352,10 @@ def tokens_list() -> None:
     with opened() as ctx, ctx.db.session() as session:
         for row in session.scalars(select(ApiToken).order_by(ApiToken.id)):
             state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
-            click.echo(f"{row.id:5} {row.prefix}…  {row.name:24} {row.user.username:16} {state}")
+            click.echo(
+                f"{row.id:5} {row.prefix}…  {row.name:24} {row.user.username:16} "
+                f"{row.scope:7} {state}"
+            )
 
 
 @tokens.command("revoke")

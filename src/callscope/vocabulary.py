@@ -24,6 +24,13 @@ class Speaker(StrEnum):
     CUSTOMER = "customer"
 
 
+class Scope(StrEnum):
+    """What an API token may do, besides reading what its user may see."""
+
+    READ = "read"
+    INGEST = "ingest"  # also add recordings and transcripts: an administrator's token only
+
+
 class Status(StrEnum):
     """Where a processing job stands, and with it the conversation it processes."""
 

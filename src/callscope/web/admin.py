@@ -24,7 +24,7 @@ from callscope.errors import CallscopeError, TooLarge
 from callscope.i18n import N_
 from callscope.processing.ingest import Ingestor
 from callscope.processing.metadata import MAX_METADATA_BYTES
-from callscope.vocabulary import Role
+from callscope.vocabulary import Role, Scope
 from callscope.web import security
 from callscope.web.deps import ContextDep, Id, PageNumber, SessionDep, actor
 from callscope.web.pages import PageUser, day, done, list_link, render
@@ -194,9 +194,10 @@ def create_token(
     user: AdminUser,
     name: Annotated[str, Form()],
     username: Annotated[str, Form()],
+    scope: Annotated[str, Form()] = Scope.READ,
 ) -> RedirectResponse:
     try:
-        token = admin.create_token(session, actor(request, user), username, name)
+        token = admin.create_token(session, actor(request, user), username, name, scope)
     except CallscopeError as exc:
         return done(request, "/admin/tokens", str(exc))
     request.session["new_token"] = token  # shown once on the next page, then forgotten

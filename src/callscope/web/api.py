@@ -25,6 +25,7 @@ from callscope.web.deps import (
     MAX_ID,
     ContextDep,
     Id,
+    IngestUserDep,
     SessionDep,
     UserDep,
     actor,
@@ -42,12 +43,15 @@ router = APIRouter(prefix="/api/v1", tags=["api"])
     status_code=202,
     responses={
         200: {"description": "already ingested (same external id and audio)"},
+        403: {"description": "the token may only read (ingesting needs the ingest scope)"},
         409: {"description": "external id already used with different audio"},
         413: {"description": "audio over the upload limit"},
         422: {"description": "metadata or audio refused; `detail` names the problem"},
     },
 )
-async def ingest_conversation(request: Request, user: UserDep, ctx: ContextDep) -> JSONResponse:
+async def ingest_conversation(
+    request: Request, user: IngestUserDep, ctx: ContextDep
+) -> JSONResponse:
     """Ingest a recording: multipart with a `metadata` JSON part and an `audio` file part."""
     ingestor = Ingestor(ctx)
     limit = ctx.settings.max_upload_bytes
@@ -72,6 +76,7 @@ async def ingest_conversation(request: Request, user: UserDep, ctx: ContextDep) 
     "/conversations/import",
     status_code=201,
     responses={
+        403: {"description": "the token may only read (ingesting needs the ingest scope)"},
         409: {"description": "external id already used"},
         413: {"description": "audio or transcript over its size limit"},
         422: {"description": "metadata, transcript or audio refused; `detail` names the problem"},
@@ -79,7 +84,7 @@ async def ingest_conversation(request: Request, user: UserDep, ctx: ContextDep) 
 )
 async def import_conversation(
     request: Request,
-    user: UserDep,
+    user: IngestUserDep,
     ctx: ContextDep,
     format: Annotated[  # noqa: A002 (the query parameter's name)
         Literal["json", "vtt"] | None, Query(description="default: the transcript file's extension")

@@ -15,7 +15,7 @@ from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import Conversation, User
 from callscope.processing import results
-from callscope.vocabulary import Role
+from callscope.vocabulary import Role, Scope
 from callscope.web import security
 
 MAX_ID = 2**63 - 1  # the largest key a database row can have
@@ -61,6 +61,30 @@ def api_user(
 
 
 UserDep = Annotated[User, Depends(api_user)]
+
+
+def ingesting_user(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User:
+    """The user a bearer token with the ingest scope acts as (an administrator's token)."""
+    token = auth.active_token(session, credentials.credentials) if credentials else None
+    if token is None:
+        raise HTTPException(
+            401,
+            "a valid API token is required (Authorization: Bearer …)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if token.scope != Scope.INGEST:
+        raise HTTPException(
+            403,
+            "this token may only read: ingesting needs a token with the ingest scope "
+            "(an administrator's)",
+        )
+    return token.user
+
+
+IngestUserDep = Annotated[User, Depends(ingesting_user)]
 
 
 def visible_conversation(session: Session, user: User, conversation_id: int) -> Conversation:
