@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -11,7 +14,14 @@ from sqlalchemy.exc import IntegrityError
 
 from callscope.context import Context
 from callscope.db import Database, alembic_config
-from callscope.db.models import Base, Job
+from callscope.db.models import (
+    Agent,
+    Base,
+    Contact,
+    Conversation,
+    ConversationSession,
+    Job,
+)
 
 
 def test_migrations_create_every_table_of_the_models(ctx: Context):
@@ -52,3 +62,37 @@ def test_upgrade_twice_is_harmless(ctx: Context):
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     assert version == ScriptDirectory.from_config(alembic_config(ctx.db.url)).get_current_head()
     again.dispose()
+
+
+def test_rebuilding_tables_keeps_every_row_and_reference(tmp_path):
+    """An older SQLite database with calls in it upgrades without losing a row: the tables
+    rebuilt for never-reused ids keep their rows, and rows referring to them stay (with
+    foreign keys on during the rebuild, dropping the old table would cascade to them)."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = Database(url)
+    with db.engine.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0008")
+    with db.session() as session:  # (these tables are the same at 0008 and now)
+        agent, contact = Agent(external_id="AG-1", name="Ana"), Contact(external_id="C-1")
+        started = datetime(2026, 11, 20, 14, tzinfo=UTC)
+        session.add(
+            Conversation(
+                external_id="CONV-1",
+                contact=contact,
+                primary_agent=agent,
+                metadata_json={},
+                sessions=[ConversationSession(position=0, agent=agent, started_at=started)],
+            )
+        )
+    db.upgrade()
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM conversation_sessions")).scalar() == 1
+        assert conn.execute(text("SELECT contact_id FROM conversations")).scalar() == 1
+        ddl = conn.execute(
+            text("SELECT sql FROM sqlite_master WHERE name = 'conversations'")
+        ).scalar()
+        assert "AUTOINCREMENT" in ddl
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    db.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import func, inspect, select, text
 
 from callscope import auth, policy, retention
 from callscope.audit import Actor
+from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import (
     AuditEvent,
@@ -25,7 +27,15 @@ from callscope.processing import jobs, worker
 from callscope.processing.ingest import Ingestor
 from callscope.retention import ErasureError, recording_keys
 from callscope.web.app import create_app
-from tests.support import DEMO_CALLS, FORMATS, PASSWORD, callscope, make_meta, sign_in
+from tests.support import (
+    DEMO_CALLS,
+    FORMATS,
+    PASSWORD,
+    callscope,
+    make_meta,
+    plant_transcript,
+    sign_in,
+)
 
 SHORT = FORMATS / "whatstheweatherlike.wav"
 
@@ -226,3 +236,51 @@ def test_retention_and_legal_hold_from_the_command_line(ctx: Context):
         "conversation.legal_hold",
         "setting.change",
     ]
+
+
+# --- what erasure leaves behind ---------------------------------------------------------------
+
+SECRET_WORD = "zanzibarquokka"
+
+
+@pytest.fixture
+def sqlite_ctx(tmp_path, model_dir) -> Iterator[Context]:
+    """A context on SQLite whichever database the run uses: the file is what is inspected."""
+    context = Context.open(Settings(data_dir=tmp_path / "data", model_dir=model_dir))
+    yield context
+    context.close()
+
+
+@pytest.mark.parametrize("how", ["erasure", "retention"])
+def test_erased_words_are_gone_from_the_database_file(sqlite_ctx: Context, how: str):
+    ctx = sqlite_ctx
+    kept = Ingestor(ctx).ingest_file(SHORT, meta_days_ago(1, "CUST-KEPT")).id
+    gone = Ingestor(ctx).ingest_file(SHORT, meta_days_ago(40, "CUST-GONE")).id
+    plant_transcript(ctx, kept, "an ordinary sentence about the weather")
+    plant_transcript(ctx, gone, f"my secret word is {SECRET_WORD} please forget it")
+    database = ctx.settings.data_dir / "callscope.db"
+
+    def checkpointed() -> bytes:
+        with ctx.db.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return database.read_bytes()
+
+    assert SECRET_WORD.encode() in checkpointed()  # the baseline: it was there
+    if how == "erasure":
+        retention.erase_customer(ctx, Actor.cli(), "CUST-GONE")
+    else:
+        settings(ctx, retention_days=30, retention_mode="conversations")
+        assert retention.purge_expired(ctx).conversations == [gone]
+    assert SECRET_WORD.encode() not in checkpointed()
+    with ctx.db.session() as session:  # the rest still searchable
+        assert session.execute(
+            text("SELECT rowid FROM conversation_search WHERE conversation_search MATCH 'weather'")
+        ).scalars().all() == [kept]
+
+
+def test_the_id_of_an_erased_conversation_is_never_given_out_again(ctx: Context):
+    first = Ingestor(ctx).ingest_file(SHORT, meta_days_ago(1, "CUST-A")).id
+    last = Ingestor(ctx).ingest_file(SHORT, meta_days_ago(1, "CUST-B")).id
+    retention.erase_customer(ctx, Actor.cli(), "CUST-B")
+    following = Ingestor(ctx).ingest_file(SHORT, meta_days_ago(1, "CUST-C")).id
+    assert first < last < following

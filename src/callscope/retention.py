@@ -138,6 +138,8 @@ def purge_expired(ctx: Context, now: datetime | None = None) -> Removed:
                 conv.id,
                 reason=f"older than {days} days",
             )
+        if done:
+            search.compact(session)
     removed.files = delete_unreferenced(ctx.db, ctx.store, keys)
     return removed
 
@@ -182,5 +184,6 @@ def erase_customer(ctx: Context, actor: Actor, external_id: str) -> Removed:
             conversations=removed.conversations,
         )
         session.execute(delete(Contact).where(Contact.id == contact.id))
+        search.compact(session)
     removed.files = delete_unreferenced(ctx.db, ctx.store, keys)
     return removed

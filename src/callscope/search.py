@@ -313,3 +313,13 @@ def remove(session: Session, conversation_id: int) -> None:
         text(f"DELETE FROM conversation_search WHERE {_key(session)} = :id"),
         {"id": conversation_id},
     )
+
+
+def compact(session: Session) -> None:
+    """Rewrite the index without what was removed from it. An FTS5 index keeps a deleted
+    document's words in its segments until they are merged: after an erasure they must go
+    (with `secure_delete`, the freed pages are zeroed). PostgreSQL's index has no such copy."""
+    if not _postgres(session):
+        session.execute(
+            text("INSERT INTO conversation_search (conversation_search) VALUES ('optimize')")
+        )

@@ -124,6 +124,7 @@ class Contact(Base):
     """A customer."""
 
     __tablename__ = "contacts"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(String(200), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
@@ -200,6 +201,7 @@ class Conversation(Base):
         Index("ix_conversations_agent", "primary_agent_id"),
         Index("ix_conversations_queue", "queue_id"),
         Index("ix_conversations_duration", "duration_s"),
+        {"sqlite_autoincrement": True},  # ids are never reused
     )
 
 
@@ -374,6 +376,7 @@ class Webhook(Base):
     """A URL told, by a signed POST, when a conversation's processing finishes or fails."""
 
     __tablename__ = "webhooks"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(String(2000))
     secret: Mapped[str] = mapped_column(String(100))  # the HMAC key, shown once
@@ -399,4 +402,7 @@ class WebhookDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        {"sqlite_autoincrement": True},  # ids are never reused
+    )
