@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -10,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from callscope import auth, policy
+from callscope.config import Settings
 from callscope.context import Context
 from callscope.web.app import create_app
 from tests.support import (
@@ -345,3 +350,45 @@ def test_an_upload_that_crashed_the_decoder_is_refused_and_the_server_lives_on(
     assert res.json()["detail"] == "audio has 8 channels; at most 6 are accepted"
     assert_nothing_stored()
     assert api.get("/healthz").json() == {"status": "ok"}
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A 3 MiB file system (tmpfs, mounted as root, as the test command runs)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_full_disk_answers_507_and_leaves_nothing_behind(small_disk: Path, model_dir):
+    # the database and everything on a disk that fills up while the upload is spooled
+    ctx = Context.open(Settings(data_dir=small_disk / "data", model_dir=model_dir))
+    try:
+        with ctx.db.session() as session:
+            auth.add_user(session, "ops", "admin", "long enough pw")
+            token = auth.create_token(session, "ops", "ci")
+        with TestClient(create_app(ctx)) as client:
+            client.headers["Authorization"] = f"Bearer {token}"
+            res = post(client, STEREO, make_meta())  # 10 MB into 3 MiB
+            assert res.status_code == 507
+            assert res.json()["detail"].startswith("the server's disk is full")
+            assert list(ctx.settings.tmp_dir.iterdir()) == []
+            assert client.get("/api/v1/conversations").json()["total"] == 0
+    finally:
+        ctx.close()
+
+
+def test_files_left_by_a_crashed_upload_are_removed_at_start(ctx: Context):
+    tmp = ctx.settings.tmp_dir
+    tmp.mkdir(parents=True, exist_ok=True)
+    stale, fresh = tmp / "upload-crashed.wav", tmp / "upload-in-progress.wav"
+    stale.write_bytes(b"x" * 1000)
+    fresh.write_bytes(b"y" * 1000)
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(stale, (two_days_ago, two_days_ago))
+    Context.open(ctx.settings).close()  # another process starting
+    assert not stale.exists() and fresh.exists()

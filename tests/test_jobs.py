@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
 
+from callscope import auth
+from callscope.config import Settings
 from callscope.context import Context
-from callscope.db.models import Conversation, Job, utcnow
+from callscope.db.models import Conversation, Job, Segment, WebhookDelivery, utcnow
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
 from callscope.store import blob_key
+from callscope.web.app import create_app
 from tests.support import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
 
 SHORT = FORMATS / "whatstheweatherlike.wav"
@@ -217,3 +222,47 @@ def test_embedded_worker_in_the_web_app_processes_ingested_calls(ctx: Context, a
         doc = client.get(f"/api/v1/conversations/{result.id}/analysis", headers=headers).json()
     assert doc["status"] == "processed"
     assert "weather" in " ".join(s["text"] for s in doc["transcript"]["segments"]).lower()
+
+
+@pytest.mark.model
+def test_a_worker_that_lost_its_job_keeps_no_results_and_sends_no_event(ctx: Context):
+    """A worker paused past the stale time while another took its job over: when it resumes
+    and finishes, nothing of its work is written and no second event goes out."""
+    result = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
+
+    def taken_over(percent: float, stage: str | None) -> None:
+        if stage == "transcribing":  # meanwhile, another worker took the job
+            with ctx.db.session() as session:
+                session.execute(
+                    update(Job).where(Job.id == result.job).values(worker="other", attempts=2)
+                )
+
+    assert jobs.run_job(ctx, result.job, "paused", progress=taken_over) is None
+    with ctx.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Segment)) == 0
+        assert session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
+        job = session.get_one(Job, result.job)
+    assert (job.worker, job.status) == ("other", "processing")  # left to its new holder
+
+
+def test_a_locked_database_answers_503_with_a_message(tmp_path, model_dir):
+    settings = Settings(data_dir=tmp_path / "data", database_lock_timeout_s=0.5)
+    ctx = Context.open(settings)  # (SQLite: its lock is what a backup or VACUUM holds)
+    try:
+        with ctx.db.session() as session:
+            auth.add_user(session, "ops", "admin", "long enough pw")
+            token = auth.create_token(session, "ops", "ci")
+        with TestClient(create_app(ctx)) as client:
+            client.headers["Authorization"] = f"Bearer {token}"
+            blocker = sqlite3.connect(settings.data_dir / "callscope.db")
+            blocker.execute("BEGIN EXCLUSIVE")
+            try:  # (a token's first use is written down)
+                res = client.get("/api/v1/conversations")
+            finally:
+                blocker.rollback()
+                blocker.close()
+            assert res.status_code == 503 and res.headers["retry-after"] == "10"
+            assert "the database is busy" in res.json()["detail"]
+            assert client.get("/api/v1/conversations").status_code == 200  # and it recovers
+    finally:
+        ctx.close()

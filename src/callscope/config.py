@@ -39,6 +39,9 @@ class Settings(BaseModel):
     asr_beam_size: int = Field(1, ge=1, le=10, description="beam size of the decoder")
     asr_threads: int = Field(0, ge=0, description="CPU threads for speech recognition (0: all)")
     model_dir: Path | None = Field(None, description="speech model cache; default: DATA_DIR/models")
+    database_lock_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="how long a write waits for another's lock (then 503)"
+    )
     job_stale_after_s: float = Field(
         60.0, gt=0, description="a job without heartbeat this long was abandoned and is retried"
     )

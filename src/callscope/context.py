@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from callscope.config import Settings
 from callscope.db import Database
 from callscope.jobqueue import JobQueue, open_queue
-from callscope.store import MediaStore, open_store
+from callscope.store import MediaStore, clean_spool, open_store
 
 
 @dataclass
@@ -30,9 +30,10 @@ class Context:
         os.umask(0o077)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.data_dir.chmod(0o700)
-        db = Database(settings.resolved_database_url)
+        db = Database(settings.resolved_database_url, settings.database_lock_timeout_s)
         if upgrade:
             db.upgrade()
+        clean_spool(settings.tmp_dir)
         store = open_store(settings.media_url, settings.media_dir, settings.media_cache_dir)
         return cls(settings, db, store, open_queue(settings))
 

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -63,13 +64,35 @@ class Spool:
 
     def finish(self) -> SpooledUpload:
         """Close the file and return what was written."""
-        self._file.close()
+        try:
+            self._file.close()
+        except BaseException:
+            self.abort()
+            raise
         return SpooledUpload(self.path, self._hash.hexdigest(), self.size)
 
     def abort(self) -> None:
-        """Close and remove the file."""
-        self._file.close()
+        """Close and remove the file (also when closing fails: a full disk)."""
+        try:
+            self._file.close()
+        except OSError:
+            pass  # (the buffered rest could not be written; the file goes anyway)
         self.path.unlink(missing_ok=True)
+
+
+STALE_SPOOL_S = 24 * 3600  # no upload or rendition in progress is older
+
+
+def clean_spool(tmp_dir: Path) -> int:
+    """Remove files left in TMP_DIR by processes that died mid-upload or mid-rendition (older
+    than STALE_SPOOL_S, so that other processes' work in progress stays); how many went."""
+    if not tmp_dir.is_dir():
+        return 0
+    cutoff = time.time() - STALE_SPOOL_S
+    stale = [p for p in tmp_dir.iterdir() if p.is_file() and p.stat().st_mtime < cutoff]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
 
 
 def safe_suffix(filename: str | None) -> str:

@@ -10,6 +10,7 @@ from typing import Any, cast
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -20,10 +21,25 @@ def rows_changed(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for the URL; SQLite gets WAL mode, foreign keys and a busy timeout."""
+def is_busy(exc: OperationalError) -> bool:
+    """Whether EXC is a lock held too long by someone else (a backup, VACUUM, a long purge)."""
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "lock timeout" in text or "deadlock" in text
+
+
+def is_full(exc: OperationalError) -> bool:
+    """Whether EXC says the disk is full."""
+    text = str(exc.orig).lower()
+    return "disk is full" in text or "no space left" in text
+
+
+def make_engine(url: str, lock_timeout_s: float = 30.0) -> Engine:
+    """An engine for the URL; SQLite gets WAL mode, foreign keys and secure deletion. A
+    statement waits LOCK_TIMEOUT_S for another's lock, then fails (see `is_busy`)."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"timeout": lock_timeout_s, "check_same_thread": False}
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -35,7 +51,11 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args={"options": f"-c lock_timeout={int(lock_timeout_s * 1000)}"},
+    )
 
 
 def alembic_config(url: str) -> Config:
@@ -73,9 +93,9 @@ def upgrade(engine: Engine) -> None:
 class Database:
     """An engine and its session factory."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, lock_timeout_s: float = 30.0) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, lock_timeout_s)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     def upgrade(self) -> None:

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from callscope import errors, webhooks
 from callscope.context import Context
-from callscope.db import rows_changed
+from callscope.db import is_busy, rows_changed
 from callscope.db.models import Conversation, Job, utcnow
 from callscope.processing import pipeline
 from callscope.vocabulary import FINISHED, Status
@@ -123,28 +124,48 @@ def _finish(session: Session, job: Job, status: str, error: str | None = None) -
             webhooks.enqueue(session, conv, status, error)
 
 
+class JobLost(errors.Conflict):
+    """A worker found that its job was taken over (it had stopped past the stale time)."""
+
+
+def holding(job_id: int, worker: str) -> ColumnElement[bool]:
+    """The condition on Job that WORKER still holds JOB_ID (another may have taken it over)."""
+    return and_(Job.id == job_id, Job.worker == worker, Job.status == Status.PROCESSING)
+
+
 def run_job(
     ctx: Context, job_id: int, worker: str = "worker", progress: Progress | None = None
 ) -> str | None:
-    """Claim and run one job; returns its final status, or None if another worker has it."""
+    """Claim and run one job; returns its final status, or None if another worker has it.
+
+    Every write of the job is conditional on still holding it: a worker that was paused past
+    the stale time, while another took its job over, writes no results and sends no events.
+    A database that stays locked (a backup, a long purge) puts the job back in the queue."""
     if not _claim(ctx, job_id, worker):
         return None
+    held = holding(job_id, worker)
     stop = threading.Event()
 
     def heartbeat() -> None:
         while not stop.wait(ctx.settings.job_stale_after_s / 6):
             with ctx.db.session() as session:
-                session.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow()))
+                session.execute(update(Job).where(held).values(heartbeat_at=utcnow()))
 
     def report(percent: float, stage: str | None = None) -> None:
         with ctx.db.session() as session:
             session.execute(
                 update(Job)
-                .where(Job.id == job_id)
+                .where(held)
                 .values(progress=round(percent, 1), stage=stage, heartbeat_at=utcnow())
             )
         if progress:
             progress(percent, stage)
+
+    def keep(session: Session) -> None:
+        # (a write first: on PostgreSQL the row stays locked, on SQLite the database, until
+        # the results are committed with it)
+        if not rows_changed(session.execute(update(Job).where(held).values(heartbeat_at=utcnow()))):
+            raise JobLost(f"job {job_id} was taken over by another worker")
 
     beat = threading.Thread(target=heartbeat, name=f"heartbeat-{job_id}", daemon=True)
     beat.start()
@@ -152,7 +173,16 @@ def run_job(
         conv_id = session.get_one(Job, job_id).conversation_id
     error: str | None = None
     try:
-        pipeline.process(ctx, conv_id, report)
+        pipeline.process(ctx, conv_id, report, keep)
+    except JobLost:
+        log.warning("job %s was taken over by another worker; its results are not kept", job_id)
+        return None
+    except OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        log.warning("job %s waits: the database is locked (%s)", job_id, exc)
+        _release(ctx, job_id, held)
+        return Status.QUEUED
     except Exception as exc:  # any failure is recorded on the job with its reason
         log.exception("job %s failed", job_id)
         error = str(exc) or type(exc).__name__
@@ -161,11 +191,33 @@ def run_job(
         beat.join()
     status = Status.PROCESSED if error is None else Status.FAILED
     with ctx.db.session() as session:
-        _finish(session, session.get_one(Job, job_id), status, error)
+        job = session.scalar(select(Job).where(held))
+        if job is None:
+            return None  # (taken over meanwhile: the other worker finishes it)
+        _finish(session, job, status, error)
     deliver_webhooks(ctx)
     if progress and status == Status.PROCESSED:
         progress(100.0, "done")
     return status
+
+
+def _release(ctx: Context, job_id: int, held: ColumnElement[bool]) -> None:
+    """Put a held job back in the queue, its attempt not counted."""
+    with ctx.db.session() as session:
+        if rows_changed(
+            session.execute(
+                update(Job)
+                .where(held)
+                .values(status=Status.QUEUED, attempts=Job.attempts - 1, stage="waiting")
+            )
+        ):
+            conv_id = session.scalar(select(Job.conversation_id).where(Job.id == job_id))
+            session.execute(
+                update(Conversation)
+                .where(Conversation.id == conv_id)
+                .values(processing_status=Status.QUEUED)
+            )
+    ctx.queue.announce(job_id)
 
 
 def next_job(ctx: Context) -> int | None:

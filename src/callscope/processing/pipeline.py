@@ -25,8 +25,14 @@ class ProcessingError(errors.Unavailable):
     """A conversation cannot be processed; the message says why."""
 
 
-def process(ctx: Context, conversation_id: int, report: Report) -> None:
-    """Transcribe, attribute, score and measure a conversation, replacing earlier results."""
+def process(
+    ctx: Context,
+    conversation_id: int,
+    report: Report,
+    keep: Callable[[Session], None] = lambda _session: None,
+) -> None:
+    """Transcribe, attribute, score and measure a conversation, replacing earlier results;
+    KEEP(session) is called in the transaction that writes them, first (it may refuse)."""
     with ctx.db.session() as session:
         conv = session.get(Conversation, conversation_id)
         if conv is None or conv.recording is None:
@@ -92,6 +98,7 @@ def process(ctx: Context, conversation_id: int, report: Report) -> None:
         words = redaction.words
     report(90, "scoring and saving")  # (progress is written in a session of its own)
     with ctx.db.session() as session:
+        keep(session)
         _learn_voiceprints(session, voices)  # (stereo calls only)
         save_results(session, conversation_id, words, language, spans, speakers)
         if redaction is not None:

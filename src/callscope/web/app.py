@@ -11,13 +11,14 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.middleware.sessions import SessionMiddleware
 
 from callscope import __version__, errors
 from callscope.context import Context
 from callscope.processing.worker import Worker
 from callscope.web import admin, api, pages
-from callscope.web.errors import error_response
+from callscope.web.errors import database_response, disk_response, error_response
 from callscope.web.security import BodyLimit, SecurityHeaders
 
 
@@ -47,6 +48,8 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
     app.state.ctx = ctx
 
     app.add_exception_handler(errors.CallscopeError, error_response)
+    app.add_exception_handler(OperationalError, database_response)
+    app.add_exception_handler(OSError, disk_response)
 
     @app.exception_handler(pages.SignInRequired)
     async def _sign_in(request: Request, _exc: pages.SignInRequired) -> RedirectResponse:
