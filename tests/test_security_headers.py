@@ -4,10 +4,13 @@ pages may load nothing from elsewhere; the data on disk is the owner's alone."""
 from __future__ import annotations
 
 import json
+import re
 import stat
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+import callscope.web
 from tests.support import FORMATS, make_meta
 
 
@@ -47,3 +50,16 @@ def test_the_data_folder_and_what_is_written_in_it_are_the_owners_alone(ctx, api
     assert any(p.suffix == ".m4a" for p in written) and any(p.suffix == ".db" for p in written)
     loose = [str(p) for p in written if stat.S_IMODE(p.stat().st_mode) & 0o077]
     assert loose == []
+
+
+def test_the_templates_have_no_inline_script_the_policy_would_block():
+    templates = Path(callscope.web.__file__).parent / "templates"
+    inline = [
+        f"{page.name}: {found.group(0)}"
+        for page in templates.glob("*.html")
+        for found in re.finditer(
+            r"""\son[a-z]+\s*=|<script(?![^>]*(\bsrc=|type="application/json"))[^>]*>|javascript:""",
+            page.read_text(encoding="utf-8"),
+        )
+    ]
+    assert inline == []
