@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from callscope import auth
+from callscope import auth, policy
 from callscope.analysis import document
 from callscope.context import Context
 from callscope.db.models import Agent, AgentVoiceprint, AuditEvent, Conversation, Queue
@@ -179,6 +179,7 @@ def test_swapping_speakers_recomputes_everything_and_is_audited(module_ctx):
         FORMATS / "whatstheweatherlike.wav", make_meta(mono=True)
     )
     with module_ctx.db.session() as session:
+        policy.set_value(session, "recordings.enabled", True)  # (the answer carries the words)
         sup = auth.add_user(session, "sup", "supervisor", "a long test password")
         sup.queues = session.scalars(select(Queue)).all()
         auth.add_user(session, "marcus", "agent", "a long test password", agent_external_id="AG-1")

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from callscope import auth
+from callscope import auth, policy
 from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, Segment, WebhookDelivery, utcnow
@@ -210,6 +210,8 @@ def test_embedded_worker_in_the_web_app_processes_ingested_calls(ctx: Context, a
     from callscope.web.app import create_app
 
     result = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
+    with ctx.db.session() as session:
+        policy.set_value(session, "recordings.enabled", True)  # (to read the words back)
     headers = {"Authorization": f"Bearer {admin_token}"}
     with TestClient(create_app(ctx, with_worker=True)) as client:
         deadline = time.monotonic() + 120

@@ -14,11 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from callscope import auth, webhooks
+from callscope import auth, retention, webhooks
 from callscope.audit import Actor
 from callscope.context import Context
-from callscope.db.models import Recording, WebhookDelivery
-from callscope.processing import jobs
+from callscope.db.models import Conversation, Job, Recording, WebhookDelivery
+from callscope.processing import jobs, worker
 from callscope.processing.ingest import Ingestor
 from callscope.store import blob_key
 from callscope.web.app import create_app
@@ -79,7 +79,8 @@ def test_processed_event_is_signed_and_retried_after_a_failure(tmp_path, model_d
     with ctx.db.session() as session:
         _hook, secret = webhooks.add(session, Actor.cli(), receiver.url)
     conv = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
-    assert jobs.run_job(ctx, conv.job, "test") == "processed"  # sends the first attempt
+    assert jobs.run_job(ctx, conv.job, "test") == "processed"
+    assert webhooks.deliver_due(ctx) == 1  # the first attempt
 
     [first] = deliveries(ctx)
     assert (first.status, first.attempts, first.last_status_code) == ("pending", 1, 500)
@@ -108,6 +109,7 @@ def test_failed_processing_is_an_event_too(tmp_path, model_dir, receiver):
     with ctx.db.session() as session:  # the original goes missing: processing must fail
         ctx.store.delete(blob_key(session.scalar(select(Recording.sha256))))
     assert jobs.run_job(ctx, conv.job, "test") == "failed"
+    assert webhooks.deliver_due(ctx) == 1
     event = json.loads(receiver.requests[0][1])
     assert event["event"] == "conversation.failed"
     assert "missing from the media store" in event["conversation"]["error"]
@@ -159,3 +161,144 @@ def test_administrator_manages_webhooks_from_the_page_and_the_cli(ctx: Context):
     assert callscope(ctx, "webhooks", "remove", hook_id).returncode == 0
     res = callscope(ctx, "webhooks", "remove", hook_id)
     assert res.returncode == 1 and f"no webhook {hook_id}" in res.stderr
+
+
+# --- a hostile or careless receiver -----------------------------------------------------------
+
+
+class Trickler:
+    """A receiver that answers with a header every half second, for ever (a slow loris)."""
+
+    def __init__(self) -> None:
+        self.hits = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                outer.hits += 1
+                try:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                    for n in range(120):
+                        self.wfile.write(f"X-Slow-{n}: 1\r\n".encode())
+                        self.wfile.flush()
+                        time.sleep(0.5)
+                except OSError:
+                    pass
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class Redirector:
+    """A receiver that answers every event with a redirect elsewhere."""
+
+    def __init__(self, target: str) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.send_response(302)
+                self.send_header("Location", target)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def plant_event(ctx: Context, url: str) -> tuple[int, int]:
+    """A registered webhook for URL and a processed event for it; (webhook id, conversation)."""
+    conv = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
+    with ctx.db.session() as session:
+        hook, _secret = webhooks.add(session, Actor.cli(), url)
+        webhooks.enqueue(session, session.get_one(Conversation, conv.id), "processed", None)
+        return hook.id, conv.id
+
+
+@pytest.mark.parametrize(
+    "url", ["http://crm.example.com/a hook", "http://crm.example.com/\x00x", "http://h:99999/"]
+)
+def test_webhook_urls_the_client_cannot_use_are_refused_on_entry(ctx: Context, url):
+    with pytest.raises(webhooks.WebhookError), ctx.db.session() as session:
+        webhooks.add(session, Actor.cli(), url)
+
+
+def test_a_receiver_that_trickles_its_answer_is_cut_off_at_the_deadline(ctx, monkeypatch):
+    monkeypatch.setattr(webhooks, "TIMEOUT_S", 2.0)
+    slow = Trickler()
+    try:
+        plant_event(ctx, slow.url)
+        assert webhooks.deliver_due(ctx) == 1  # (the receiver would take a minute)
+        [delivery] = deliveries(ctx)
+        assert delivery.status == "pending" and "no whole answer within 2 s" in delivery.last_error
+    finally:
+        slow.server.shutdown()
+
+
+def test_redirects_are_not_followed_and_not_delivered(ctx: Context, receiver):
+    redirector = Redirector(receiver.url)
+    try:
+        plant_event(ctx, redirector.url)
+        webhooks.deliver_due(ctx)
+        [delivery] = deliveries(ctx)
+        assert delivery.status == "pending" and delivery.last_status_code == 302
+        assert "a redirect, which is not followed" in delivery.last_error
+        assert receiver.requests == []  # nothing went where the redirect pointed
+    finally:
+        redirector.server.shutdown()
+
+
+def test_a_slow_receiver_does_not_hold_up_processing(ctx: Context, monkeypatch):
+    monkeypatch.setattr(webhooks, "TIMEOUT_S", 30.0)
+    slow = Trickler()
+    _hook, conv_id = plant_event(ctx, slow.url)
+    with ctx.db.session() as session:  # its job fails fast (no model needed): the original is gone
+        ctx.store.delete(blob_key(session.scalar(select(Recording.sha256))))
+        job_id = session.scalar(select(Job.id).where(Job.conversation_id == conv_id))
+    runner = worker.Worker(ctx, poll_s=0.05)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (slow.hits == 0 or not job_done(ctx, job_id)):
+            time.sleep(0.05)
+        assert slow.hits >= 1  # the sender is held in the trickle (for up to 30 s) …
+        assert job_done(ctx, job_id)  # … while the job was processed meanwhile
+    finally:
+        runner.stop(timeout=1)
+        slow.server.shutdown()
+
+
+def job_done(ctx: Context, job_id: int) -> bool:
+    with ctx.db.session() as session:
+        return session.get_one(Job, job_id).status in ("processed", "failed")
+
+
+def test_an_erased_customers_pending_events_are_not_sent(ctx: Context, receiver):
+    plant_event(ctx, receiver.url)
+    retention.erase_customer(ctx, Actor.cli(), make_meta()["customer"]["external_id"])
+    assert deliveries(ctx) == []
+    assert webhooks.deliver_due(ctx) == 0 and receiver.requests == []
+
+
+def test_removing_a_webhook_during_a_delivery_marks_nothing_delivered(
+    ctx: Context, receiver, monkeypatch
+):
+    hook_id, _conv = plant_event(ctx, receiver.url)
+    original = webhooks.post
+
+    def remove_meanwhile(url: str, body: bytes, headers: dict[str, str]) -> int:
+        with ctx.db.session() as session:
+            webhooks.remove(session, Actor.cli(), hook_id)
+            _hook, _secret = webhooks.add(session, Actor.cli(), receiver.url)
+            webhooks.enqueue(session, session.scalars(select(Conversation)).one(), "failed", "x")
+        return original(url, body, headers)
+
+    monkeypatch.setattr(webhooks, "post", remove_meanwhile)
+    webhooks.deliver_due(ctx)
+    [fresh] = deliveries(ctx)  # the new event keeps a new id, and waits to be sent
+    assert (fresh.status, fresh.attempts, fresh.event) == ("pending", 0, "conversation.failed")

@@ -226,6 +226,7 @@ def wait_for_job(ctx: Context, job_id: int, poll_s: float = 0.5) -> str:
         final, error = job.status, job.error
     if final == Status.FAILED:
         click.echo(f"error: processing failed: {error}", err=True)
+    webhooks.deliver_due(ctx)  # (its event, in case no worker runs to send it)
     return final
 
 
@@ -428,6 +429,7 @@ def run_worker(once: bool) -> None:
             return
         if once:
             click.echo(f"processed {jobs.run_pending(ctx, jobs.worker_name())} job(s)")
+            webhooks.deliver_due(ctx)
             return
         runner = worker.Worker(ctx)
         click.echo(f"worker {runner.name} waiting for jobs (Ctrl-C stops)", err=True)

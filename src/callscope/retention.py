@@ -24,6 +24,7 @@ from callscope.db.models import (
     ConversationAnalysis,
     Recording,
     Segment,
+    WebhookDelivery,
     utcnow,
 )
 from callscope.store import MediaStore, blob_key
@@ -103,6 +104,8 @@ def _delete_conversation(session: Session, conv: Conversation) -> list[str]:
     analysis and jobs."""
     keys = recording_keys(conv.recording)
     search.remove(session, conv.id)  # an FTS5 table has no foreign key to cascade
+    # events about it, sent or not, go too (they name it and are kept by id only)
+    session.execute(delete(WebhookDelivery).where(WebhookDelivery.conversation_id == conv.id))
     session.execute(delete(Conversation).where(Conversation.id == conv.id))
     return keys
 

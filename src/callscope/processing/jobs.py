@@ -195,7 +195,6 @@ def run_job(
         if job is None:
             return None  # (taken over meanwhile: the other worker finishes it)
         _finish(session, job, status, error)
-    deliver_webhooks(ctx)
     if progress and status == Status.PROCESSED:
         progress(100.0, "done")
     return status
@@ -251,11 +250,3 @@ def retry(ctx: Context, job_id: int) -> None:
         job.finished_at = None
         session.get_one(Conversation, job.conversation_id).processing_status = Status.QUEUED
     ctx.queue.announce(job_id)
-
-
-def deliver_webhooks(ctx: Context) -> None:
-    """Send the webhook deliveries that are due (a failure is logged, retried next time)."""
-    try:
-        webhooks.deliver_due(ctx)
-    except Exception:  # the worker outlives a failed round
-        log.exception("webhook deliveries failed")

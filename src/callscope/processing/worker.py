@@ -11,7 +11,7 @@ import time
 
 from sqlalchemy import select
 
-from callscope import retention
+from callscope import retention, webhooks
 from callscope.context import Context
 from callscope.db.models import Job
 from callscope.jobqueue import TASK
@@ -19,6 +19,7 @@ from callscope.processing import jobs
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 3600.0
+SEND_EVERY_S = 1.0  # how often due webhook deliveries are looked for
 
 
 class RetentionSchedule:
@@ -45,8 +46,28 @@ class RetentionSchedule:
             )
 
 
+def send_webhooks(ctx: Context, stop: threading.Event) -> None:
+    """Until STOP, send the webhook deliveries that come due: in a thread of its own, so that a
+    slow receiver never holds up processing."""
+    while not stop.is_set():
+        try:
+            webhooks.deliver_due(ctx)
+        except Exception:  # the sender outlives a failed round (database busy)
+            log.exception("webhook deliveries failed")
+        stop.wait(SEND_EVERY_S)
+
+
+def start_sender(ctx: Context, stop: threading.Event) -> threading.Thread:
+    sender = threading.Thread(
+        target=send_webhooks, args=(ctx, stop), name="callscope-webhooks", daemon=True
+    )
+    sender.start()
+    return sender
+
+
 class Worker:
-    """Runs queued jobs in a background thread until stopped."""
+    """Runs queued jobs until stopped (in a background thread with start()), and sends webhook
+    events in another."""
 
     def __init__(self, ctx: Context, poll_s: float = 1.0, name: str | None = None) -> None:
         self.ctx = ctx
@@ -57,10 +78,17 @@ class Worker:
         self._thread: threading.Thread | None = None
 
     def run_forever(self) -> None:
-        """Process jobs until stop() is called."""
+        """Process jobs (and send events) until stop() is called."""
+        sender = start_sender(self.ctx, self._stop)
+        try:
+            self._process()
+        finally:
+            self._stop.set()
+            sender.join(timeout=webhooks.TIMEOUT_S + 1)
+
+    def _process(self) -> None:
         while not self._stop.is_set():
             self.retention.tick(self.ctx)
-            jobs.deliver_webhooks(self.ctx)
             try:
                 ran = jobs.run_pending(self.ctx, self.name, self._stop.is_set)
             except Exception:  # the worker outlives one bad poll (e.g. DB busy)
@@ -92,6 +120,7 @@ def run_celery_worker(ctx: Context) -> None:
         return jobs.run_job(ctx, job_id, name)
 
     stop = threading.Event()
+    start_sender(ctx, stop)
     sweeper = threading.Thread(
         target=sweep, args=(ctx, stop), name="callscope-sweeper", daemon=True
     )
@@ -111,7 +140,6 @@ def sweep(ctx: Context, stop: threading.Event) -> None:
     first = True
     while not stop.is_set():
         schedule.tick(ctx)
-        jobs.deliver_webhooks(ctx)  # retries that came due
         try:
             jobs.fail_exhausted(ctx)
             with ctx.db.session() as session:
