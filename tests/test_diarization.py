@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -231,3 +232,65 @@ def test_swapping_speakers_recomputes_everything_and_is_audited(module_ctx):
     assert back["speakers"]["swapped"] is False
     missing = callscope(module_ctx, "swap-speakers", "NO-SUCH-CALL")
     assert missing.returncode == 1 and "no conversation 'NO-SUCH-CALL'" in missing.stderr
+
+
+# what agents and customers say: each phrase pattern with a line that should match it
+SAID = {
+    ("agent", "en"): [
+        "Thank you for calling Acme",
+        "My name is Daniel, how can I help you",
+        "How may I assist you today",
+        "Is there anything else I can do",
+        "Could I have your account number",
+        "Let me check that for you",
+        "Would you like a replacement",
+        "One moment please",
+        "Bear with me",
+        "I'm sorry to hear that",
+        "Have a great day",
+        "Certainly, I can do that",
+    ],
+    ("agent", "id"): [
+        "Terima kasih telah menghubungi kami",
+        "Ada yang bisa saya bantu",
+        "Dengan Rina, ada yang bisa dibantu",
+        "Apakah ada lagi yang bisa saya bantu",
+        "Mohon ditunggu sebentar",
+        "Boleh saya minta nomornya",
+        "Baik bapak",
+        "Saya akan cek dulu",
+    ],
+    ("customer", "en"): [
+        "I'd like to cancel my order",
+        "I'm calling about my bill",
+        "I have a problem with the router",
+        "I ordered a speaker last week",
+        "Could you help me with this",
+        "Where is my package",
+        "Thank you so much",
+    ],
+    ("customer", "id"): [
+        "Saya mau melaporkan gangguan",
+        "Saya ingin tanya",
+        "Kartu saya hilang",
+        "Tolong bantu saya",
+        "Iya mbak",
+    ],
+}
+
+
+@pytest.mark.parametrize("role,language", sorted(SAID))
+def test_every_phrase_pattern_matches_what_it_is_for(role, language):
+    patterns = (diarization.AGENT_PHRASES if role == "agent" else diarization.CUSTOMER_PHRASES)[
+        language
+    ]
+    said = [diarization.normalised(line) for line in SAID[role, language]]
+    for _weight, pattern in patterns:
+        assert any(re.search(pattern, line) for line in said), pattern
+    sign = 1 if role == "agent" else -1
+    for line in SAID[role, language]:
+        assert sign * diarization.phrase_score(line, language) > 0, line
+
+
+def test_an_indonesian_agent_greeting_by_name_is_the_agents():
+    assert diarization.phrase_score("Dengan Rina, ada yang bisa dibantu?", "id") > 0

@@ -260,7 +260,7 @@ FIRST_SPEAKER_WEIGHT = 0.5
 AGENT_PHRASES = {
     "en": [
         (2, r"thank(s| you) for (calling|contacting|holding|your patience)"),
-        (2, r"my name is \\w+,? (and )?(how|what) (can|may) i"),
+        (2, r"my name is \w+,? (and )?(how|what) (can|may) i"),
         (2, r"how (can|may) i (help|assist)"),
         (2, r"is there anything else (i can|we can)"),
         (1, r"(can|could|may) i (have|get|ask|confirm|verify) (your|the)"),
@@ -270,16 +270,16 @@ AGENT_PHRASES = {
         (1, r"bear with me"),
         (1, r"i('m| am) sorry to hear"),
         (1, r"have a (great|nice|good|wonderful) (day|evening|afternoon)"),
-        (1, r"\\b(certainly|absolutely|terrific)\\b"),
+        (1, r"\b(certainly|absolutely|terrific)\b"),
     ],
     "id": [
         (2, r"terima kasih (telah|sudah) menghubungi"),
-        (2, r"ada yang bisa (saya|kami) bantu"),
-        (2, r"dengan (saya )?\\w+,? ada yang"),
+        (2, r"ada yang bisa (saya |kami )?(bantu|dibantu)"),
+        (2, r"dengan (saya )?\w+,? ada yang"),
         (2, r"apakah ada (lagi )?yang bisa"),
         (1, r"mohon (ditunggu|menunggu|maaf|kesediaannya)"),
         (1, r"boleh (saya|dibantu)"),
-        (1, r"\\b(bapak|ibu)\\b"),
+        (1, r"\b(bapak|ibu)\b"),
         (1, r"saya (akan|bantu) (cek|periksa|blokir|proses)"),
     ],
 }
@@ -290,15 +290,15 @@ CUSTOMER_PHRASES = {
         (2, r"i (have|had|got) a (problem|question|issue)"),
         (1, r"i (want|need|ordered|bought|was wondering)"),
         (1, r"(can|could) you (help|tell|check) me"),
-        (1, r"\\bmy (order|bill|internet|phone|account|card|package|speaker|car)\\b"),
+        (1, r"\bmy (order|bill|internet|phone|account|card|package|speaker|car)\b"),
         (1, r"thank you (very|so) much"),
     ],
     "id": [
         (2, r"saya (mau|ingin|perlu) (melaporkan|menanyakan|komplain|membatalkan|bertanya)"),
         (1, r"saya (mau|ingin|perlu)"),
         (1, r"(kartu|akun|pesanan|rekening|tagihan) saya"),
-        (1, r"(tolong|bisa) (bantu|dibantu)"),
-        (1, r"\\b(mbak|mas)\\b"),
+        (1, r"tolong (bantu|dibantu)|bisa (bantu|bantuin|dibantu) saya"),
+        (1, r"\b(mbak|mas)\b"),
     ],
 }
 
@@ -324,9 +324,14 @@ class Roles:
         }
 
 
+def normalised(text: str) -> str:
+    """TEXT as the phrase patterns read it: lower case, words and apostrophes only."""
+    return " ".join(re.sub(r"[^\w' ]", " ", text.lower()).split())
+
+
 def phrase_score(text: str, language: str) -> float:
     """How much TEXT sounds like an agent (positive) rather than a customer (negative)."""
-    text = " ".join(re.sub(r"[^\w' ]", " ", text.lower()).split())
+    text = normalised(text)
     agent = sum(
         w for w, p in AGENT_PHRASES.get(language, AGENT_PHRASES["en"]) if re.search(p, text)
     )
