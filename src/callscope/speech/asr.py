@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import itertools
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -138,6 +139,32 @@ class RecognisedWord:
 
 
 ChannelProgress = Callable[[int, float], None]
+# a recognised piece that goes on the word before it: "-end" (high-end), ".m." (a.m.), "'s",
+# ":30" and ".30pm" (3:30pm), "-hmm" (mm-hmm), "-I" (S-I-T-…)
+CONTINUES = re.compile(r"^(?:[-‐'’][\w]|[.:]\w)")
+HANGING = re.compile(r"\w-$")  # "e-", waiting for "commerce"
+
+
+def join_pieces(words: Sequence[RecognisedWord]) -> list[RecognisedWord]:
+    """WORDS with the pieces the recogniser split off a word joined back to it (no space):
+    a piece that starts with a hyphen, apostrophe, dot or colon before a letter or digit, or
+    that follows a piece ending in a hyphen ("e-" "commerce"). Times span the pieces;
+    confidence is the lowest of them."""
+    joined: list[RecognisedWord] = []
+    for word in words:
+        before = joined[-1] if joined else None
+        if before is not None and (
+            CONTINUES.match(word.text) or (HANGING.search(before.text) and word.text[:1].isalnum())
+        ):
+            joined[-1] = RecognisedWord(
+                before.text + word.text,
+                before.start,
+                max(before.end, word.end),
+                min(before.confidence, word.confidence),
+            )
+        else:
+            joined.append(word)
+    return joined
 
 
 class Transcriber:
@@ -181,17 +208,19 @@ class Transcriber:
             word_timestamps=True,
             condition_on_previous_text=False,
         )
-        return [
-            RecognisedWord(
-                w.word.strip(),
-                round(float(w.start), 3),
-                round(float(w.end), 3),
-                round(float(w.probability), 3),
-            )
-            for segment in segments
-            for w in segment.words or []
-            if w.word.strip()
-        ]
+        return join_pieces(
+            [
+                RecognisedWord(
+                    w.word.strip(),
+                    round(float(w.start), 3),
+                    round(float(w.end), 3),
+                    round(float(w.probability), 3),
+                )
+                for segment in segments
+                for w in segment.words or []
+                if w.word.strip()
+            ]
+        )
 
     def transcribe_channels(
         self,
