@@ -1,10 +1,18 @@
-"""Words as a reader expects them: pieces the recogniser split off a word join back to it."""
+"""Words as a reader expects them: pieces the recogniser split off a word join back to it, and
+how sure the recogniser was is shown."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
+from callscope import analysis, auth, policy
+from callscope.db.models import Conversation
+from callscope.processing.ingest import Ingestor
 from callscope.speech.asr import RecognisedWord, join_pieces
+from tests.support import PASSWORD, make_meta, sign_in
 
 
 def pieces(*texts: str) -> list[RecognisedWord]:
@@ -35,3 +43,36 @@ def test_pieces_of_a_word_join_without_a_space(heard, read):
 def test_a_joined_word_spans_its_pieces_with_their_lowest_confidence():
     [_a, word, _phone] = join_pieces(pieces("a", "high", "-end", "phone"))
     assert (word.text, word.start, word.end, word.confidence) == ("high-end", 0.5, 1.4, 0.7)
+
+
+def test_the_transcripts_confidence_is_in_the_document_the_overview_and_the_list(ctx, client):
+    transcript = {
+        "language": "en",
+        "segments": [
+            {
+                "speaker": "agent",
+                "start_s": 0.0,
+                "end_s": 2.0,
+                "words": [
+                    {"text": "hello", "start_s": 0.0, "end_s": 0.5, "confidence": 0.9},
+                    {"text": "there", "start_s": 0.6, "end_s": 1.0, "confidence": 0.3},
+                ],
+            }
+        ],
+    }
+    ingestor = Ingestor(ctx)
+    conv = ingestor.import_transcript(
+        json.dumps(transcript).encode(), "json", ingestor.check_metadata(make_meta(mono=True))
+    )
+    with ctx.db.session() as session:
+        policy.set_value(session, "recordings.enabled", True)
+        auth.add_user(session, "boss", "admin", PASSWORD)
+        doc = analysis.document(session, session.get_one(Conversation, conv.id))
+    assert doc["transcript"]["confidence"] == 0.6
+    sign_in(client, "boss")
+    page = client.get(f"/conversations/{conv.id}").text
+    assert re.search(r'id="confidence">60 %', page)
+    assert '<td class="confidence">60 %</td>' in client.get("/conversations").text
+    api = client.get(f"/api/v1/conversations/{conv.id}/analysis").json()
+    assert api["transcript"]["confidence"] == 0.6
+    assert [w["confidence"] for w in api["transcript"]["segments"][0]["words"]] == [0.9, 0.3]

@@ -166,7 +166,10 @@ def summary(session: Session, conv: Conversation) -> dict[str, Any]:
         "redactions": result.redactions if result else None,
         "sentiment": result.sentiment if result else None,
         "metrics": result.metrics if result else None,
-        "transcript": {"language": (result.language if result else None) or conv.language},
+        "transcript": {
+            "language": (result.language if result else None) or conv.language,
+            "confidence": result.confidence if result else None,
+        },
     }
 
 
@@ -184,7 +187,7 @@ def document_json(session: Session, conv: Conversation, withheld: str | None = N
     if withheld is not None:
         doc["transcript"] |= {"segments": [], "withheld": withheld}
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-    language = json.dumps(doc.pop("transcript")["language"])
+    about = json.dumps(doc.pop("transcript"), separators=(",", ":"))  # language, confidence
     head = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     segments = transcript_json(session, conv.id)
-    return f'{head[:-1]},"transcript":{{"language":{language},"segments":{segments}}}}}'
+    return f'{head[:-1]},"transcript":{about[:-1]},"segments":{segments}}}}}'

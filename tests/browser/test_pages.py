@@ -500,6 +500,28 @@ def test_a_transcript_imported_without_audio_reads_without_a_player(browser, sit
     page.close()
 
 
+def test_words_recognised_with_little_confidence_are_marked_with_their_value(browser, site):
+    words = [
+        {"text": "my", "start_s": 1.0, "end_s": 1.2, "confidence": 0.95},
+        {"text": "ruter", "start_s": 1.3, "end_s": 1.7, "confidence": 0.31},
+        {"text": "broke", "start_s": 1.8, "end_s": 2.2, "confidence": 0.88},
+    ]
+    transcript = {
+        "language": "en",
+        "segments": [{"speaker": "customer", "start_s": 1.0, "end_s": 2.2, "words": words}],
+    }
+    ingestor = Ingestor(site["ctx"])
+    meta = ingestor.check_metadata(recent_meta())
+    result = ingestor.import_transcript(json.dumps(transcript).encode(), "json", meta)
+    page = signed_in(browser, site)
+    page.goto(f"{site['base']}/conversations/{result.id}#details")
+    unsure = page.locator("#transcript .w.unsure")
+    expect(unsure).to_have_count(1)
+    expect(unsure).to_have_text("ruter")
+    expect(unsure).to_have_attribute("title", "confidence 31 %")
+    page.close()
+
+
 def test_administrator_imports_a_transcript_from_the_page(browser, site, tmp_path):
     meta = tmp_path / "meta.json"
     meta.write_text(json.dumps(recent_meta()))

@@ -296,6 +296,8 @@ class ConversationAnalysis(Base):
     sentiment_label: Mapped[str | None] = mapped_column(String(10))
     agent_talk_pct: Mapped[float | None] = mapped_column(Float)
     switches: Mapped[int | None] = mapped_column(Integer)
+    # the mean confidence of the transcript's words (0–1); None when none has one (an import)
+    confidence: Mapped[float | None] = mapped_column(Float)
     sentiment: Mapped[dict[str, Any]] = mapped_column(default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The transcript's segments with their words as finished JSON (HTML-safe), written with the

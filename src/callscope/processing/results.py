@@ -22,6 +22,12 @@ def session_spans(conv: Conversation) -> list[attribution.SessionSpan]:
     )
 
 
+def mean_confidence(words: list[segments.Word]) -> float | None:
+    """The mean confidence of the WORDS that have one, to 3 places; None if none has."""
+    known = [w.confidence for w in words if w.confidence is not None]
+    return round(sum(known) / len(known), 3) if known else None
+
+
 def save_results(
     session: Session,
     conversation_id: int,
@@ -76,6 +82,7 @@ def save_results(
             sentiment_label=overall.get("label"),
             agent_talk_pct=conversation_metrics["talk_to_listen"]["agent_pct"],
             switches=conversation_metrics["switches"]["count"],
+            confidence=mean_confidence(words),
             sentiment=conversation_sentiment,
             metrics=conversation_metrics,
             speakers=speakers,

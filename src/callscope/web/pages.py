@@ -107,6 +107,7 @@ JS_MESSAGES = (
     "positive",
     "neutral",
     "negative",
+    "confidence",
 )
 
 

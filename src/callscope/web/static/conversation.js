@@ -6,6 +6,7 @@ const data = JSON.parse($("#timeline-data").textContent);
 const messages = JSON.parse($("#messages").textContent);
 const t = (key, values = {}) =>
   (messages[key] || key).replace(/%\((\w+)\)d/g, (_m, name) => String(values[name]));
+const UNSURE = 0.5; // words recognised with less confidence are marked for checking
 const FACES = { positive: "🙂", negative: "🙁", neutral: "😐" };
 
 // --- tabs --------------------------------------------------------------------------------
@@ -169,7 +170,9 @@ function renderTranscript() {
     if (label) face.title = t(label);
     const text = element("p", "text");
     line.lineWords = seg.words.map((w, i) => {
-      const span = element("span", "w", w.text);
+      const unsure = w.confidence !== null && w.confidence !== undefined && w.confidence < UNSURE;
+      const span = element("span", unsure ? "w unsure" : "w", w.text);
+      if (unsure) span.title = `${t("confidence")} ${Math.round(w.confidence * 100)} %`;
       span.dataset.start = String(w.start_s);
       span.dataset.end = String(w.end_s);
       text.append(i ? " " : "", span);
