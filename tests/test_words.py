@@ -1,5 +1,5 @@
-"""Words as a reader expects them: pieces the recogniser split off a word join back to it, and
-how sure the recogniser was is shown."""
+"""Words as a reader expects them: pieces the recogniser split off a word join back to it, how
+sure the recogniser was is shown, and a channel map the wrong way round is noticed."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ import re
 import pytest
 
 from callscope import analysis, auth, policy
+from callscope.audit import Actor
 from callscope.db.models import Conversation
+from callscope.measures.segments import Word
 from callscope.processing.ingest import Ingestor
+from callscope.processing.results import save_results, session_spans, swap_speakers
+from callscope.speech import diarization
 from callscope.speech.asr import RecognisedWord, join_pieces
-from tests.support import PASSWORD, make_meta, sign_in
+from tests.support import DEMO_CALLS, PASSWORD, make_meta, sign_in
 
 
 def pieces(*texts: str) -> list[RecognisedWord]:
@@ -76,3 +80,52 @@ def test_the_transcripts_confidence_is_in_the_document_the_overview_and_the_list
     api = client.get(f"/api/v1/conversations/{conv.id}/analysis").json()
     assert api["transcript"]["confidence"] == 0.6
     assert [w["confidence"] for w in api["transcript"]["segments"][0]["words"]] == [0.9, 0.3]
+
+
+def said(speaker: str, start: float, text: str) -> list[Word]:
+    return [
+        Word(speaker, start + i * 0.4, start + i * 0.4 + 0.3, token, 0.9)
+        for i, token in enumerate(text.split())
+    ]
+
+
+@pytest.mark.parametrize(
+    "language,agent_line,customer_line",
+    [
+        ("en", "Thank you for calling, how can I help you?", "I'm calling about my bill."),
+        (
+            "id",
+            "Terima kasih telah menghubungi kami, ada yang bisa saya bantu?",
+            "Saya mau melaporkan gangguan, kartu saya hilang.",
+        ),
+    ],
+)
+def test_a_channel_map_the_wrong_way_round_is_noticed_and_a_swap_clears_it(
+    ctx, client, language, agent_line, customer_line
+):
+    conv = Ingestor(ctx).ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", make_meta())
+    # the "agent" channel greets like a customer, the "customer" channel like an agent
+    words = said("customer", 0.0, agent_line) + said("agent", 5.0, customer_line)
+    with ctx.db.session() as session:
+        record = session.get_one(Conversation, conv.id)
+        save_results(session, conv.id, words, language, session_spans(record), None)
+        record.processing_status = "processed"
+        auth.add_user(session, "sup", "admin", PASSWORD)
+    with ctx.db.session() as session:
+        doc = analysis.document(session, session.get_one(Conversation, conv.id))
+    assert [w["code"] for w in doc["recording"]["warnings"]] == ["channels_reversed"]
+    sign_in(client, "sup")
+    assert 'id="reversed-warning"' in client.get(f"/conversations/{conv.id}").text
+    with ctx.db.session() as session:
+        swap_speakers(session, conv.id, Actor.cli())
+    with ctx.db.session() as session:
+        doc = analysis.document(session, session.get_one(Conversation, conv.id))
+    assert doc["recording"]["warnings"] == []
+    assert 'id="reversed-warning"' not in client.get(f"/conversations/{conv.id}").text
+
+
+def test_a_call_the_right_way_round_carries_no_warning():
+    words = said("agent", 0.0, "Thank you for calling, how can I help?") + said(
+        "customer", 4.0, "I'd like to cancel my order"
+    )
+    assert not diarization.looks_reversed(words, "en")

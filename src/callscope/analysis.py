@@ -130,6 +130,14 @@ def transcript_json(session: Session, conversation_id: int) -> str:
     return stored or html_safe_json(transcript_segments(session, conversation_id))
 
 
+WARNINGS = {
+    "channels_reversed": (
+        "the agent's channel sounds like the customer and the other way round: the channel map "
+        "may be reversed (swap agent and customer if so)"
+    ),
+}
+
+
 def summary(session: Session, conv: Conversation) -> dict[str, Any]:
     """The analysis document without the transcript's segments (its language only)."""
     rec = conv.recording
@@ -158,6 +166,10 @@ def summary(session: Session, conv: Conversation) -> dict[str, Any]:
                 "format": rec.container,
                 "codec": rec.codec,
                 "channel_map": rec.channel_map,
+                "warnings": [
+                    {"code": code, "message": WARNINGS.get(code, code)}
+                    for code in ((result.warnings if result else None) or [])
+                ],
             }
             if rec
             else None

@@ -296,6 +296,8 @@ class ConversationAnalysis(Base):
     sentiment_label: Mapped[str | None] = mapped_column(String(10))
     agent_talk_pct: Mapped[float | None] = mapped_column(Float)
     switches: Mapped[int | None] = mapped_column(Integer)
+    # what a reviewer should know about the result, as codes: "channels_reversed"
+    warnings: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     # the mean confidence of the transcript's words (0–1); None when none has one (an import)
     confidence: Mapped[float | None] = mapped_column(Float)
     sentiment: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from callscope import analysis, audit, errors, search
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word, utcnow
 from callscope.measures import metrics, segments, sentiment
-from callscope.speech import attribution
+from callscope.speech import attribution, diarization
 from callscope.vocabulary import Speaker, Status
 
 
@@ -20,6 +20,9 @@ def session_spans(conv: Conversation) -> list[attribution.SessionSpan]:
         [(s.agent_id, s.started_at, s.ended_at) for s in conv.sessions],
         (rec.started_at if rec else None) or conv.started_at or conv.sessions[0].started_at,
     )
+
+
+CHANNELS_REVERSED = "channels_reversed"
 
 
 def mean_confidence(words: list[segments.Word]) -> float | None:
@@ -45,7 +48,13 @@ def save_results(
     ]
     conversation_sentiment = sentiment.conversation(scored)
     conversation_metrics = metrics.compute(segs)
-    conversation_metrics["speaker_source"] = (speakers or {}).get("source", "channels")
+    source = (speakers or {}).get("source", "channels")
+    conversation_metrics["speaker_source"] = source
+    warnings = (
+        [CHANNELS_REVERSED]
+        if source == "channels" and diarization.looks_reversed(words, language)
+        else []
+    )
     session.execute(delete(Segment).where(Segment.conversation_id == conversation_id))
     for position, (seg, score) in enumerate(zip(segs, scores, strict=True)):
         session.add(
@@ -86,6 +95,7 @@ def save_results(
             sentiment=conversation_sentiment,
             metrics=conversation_metrics,
             speakers=speakers,
+            warnings=warnings,
             computed_at=utcnow(),
         )
     )

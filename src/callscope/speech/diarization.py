@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
+from callscope.measures.segments import Word
 from callscope.speech.media import SAMPLE_RATE
 from callscope.vocabulary import Speaker
 
@@ -255,6 +256,7 @@ VOICEPRINT_MATCH = 0.8  # cosine similarity from which a speaker's voice is a kn
 VOICEPRINT_MARGIN = 0.04  # … and by how much it must beat every other speaker
 VOICEPRINT_CAP = 500  # windows an agent's voiceprint averages at most, so it follows changes
 FIRST_SPEAKER_WEIGHT = 0.5
+REVERSED_MARGIN = 2.0  # phrase points each side must be the wrong way to warn
 
 # Things an agent says (weight 2: scripted openings; 1: service phrasing) and a customer says.
 AGENT_PHRASES = {
@@ -339,6 +341,19 @@ def phrase_score(text: str, language: str) -> float:
         w for w, p in CUSTOMER_PHRASES.get(language, CUSTOMER_PHRASES["en"]) if re.search(p, text)
     )
     return float(agent - customer)
+
+
+def looks_reversed(words: Sequence[Word], language: str) -> bool:
+    """Whether the agent's words sound like a customer's and the customer's like an agent's
+    (a channel map the wrong way round): each side's phrases point clearly the other way."""
+    said = {
+        role: " ".join(w.text for w in words if w.speaker == role)
+        for role in (Speaker.AGENT, Speaker.CUSTOMER)
+    }
+    return (
+        phrase_score(said[Speaker.AGENT], language) <= -REVERSED_MARGIN
+        and phrase_score(said[Speaker.CUSTOMER], language) >= REVERSED_MARGIN
+    )
 
 
 def assign_roles(
