@@ -14,6 +14,8 @@ import subprocess
 import sys
 import uuid
 import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,12 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import func, inspect, make_url, select, table
 
-from callscope import analysis, search
+from callscope import analysis, auth, search
 from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import ConversationAnalysis, Segment, Word
 from callscope.demo import CALLS_DIR
+from callscope.web.app import create_app
 
 # the admin database of a PostgreSQL server: when set, every test gets a database of its own
 # there instead of a SQLite file (`make test` runs the suite both ways)
@@ -182,6 +185,17 @@ def routes(app) -> list[tuple[str, str]]:
             found.append((method, route.path))
     assert len(found) > 25
     return found
+
+
+@contextmanager
+def admin_api(ctx: Context) -> Iterator[TestClient]:
+    """A client of CTX's app that sends an administrator's API token."""
+    with ctx.db.session() as session:
+        auth.add_user(session, "ops", "admin", "long enough pw")
+        token = auth.create_token(session, "ops", "ci")
+    with TestClient(create_app(ctx)) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield client
 
 
 # --- signing in ------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from callscope.web.app import create_app
 from tests.support import (
     DEMO_CALLS,
     FORMATS,
+    admin_api,
     make_meta,
     make_settings,
     row_counts,
@@ -368,11 +369,7 @@ def test_a_full_disk_answers_507_and_leaves_nothing_behind(small_disk: Path, mod
     # the database and everything on a disk that fills up while the upload is spooled
     ctx = Context.open(Settings(data_dir=small_disk / "data", model_dir=model_dir))
     try:
-        with ctx.db.session() as session:
-            auth.add_user(session, "ops", "admin", "long enough pw")
-            token = auth.create_token(session, "ops", "ci")
-        with TestClient(create_app(ctx)) as client:
-            client.headers["Authorization"] = f"Bearer {token}"
+        with admin_api(ctx) as client:
             res = post(client, STEREO, make_meta())  # 10 MB into 3 MiB
             assert res.status_code == 507
             assert res.json()["detail"].startswith("the server's disk is full")

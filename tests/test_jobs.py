@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from callscope import auth, policy
+from callscope import policy
 from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, Segment, WebhookDelivery, utcnow
@@ -22,7 +22,7 @@ from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
 from callscope.store import blob_key
 from callscope.web.app import create_app
-from tests.support import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
+from tests.support import DEMO_CALLS, FORMATS, admin_api, make_meta, make_settings, settings_env
 
 SHORT = FORMATS / "whatstheweatherlike.wav"
 
@@ -205,9 +205,6 @@ def test_cli_ingest_wait_shows_progress_and_ends_processed(tmp_path, model_dir):
 
 @pytest.mark.model
 def test_embedded_worker_in_the_web_app_processes_ingested_calls(ctx: Context, admin_token):
-    from fastapi.testclient import TestClient
-
-    from callscope.web.app import create_app
 
     result = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
     with ctx.db.session() as session:
@@ -251,11 +248,7 @@ def test_a_locked_database_answers_503_with_a_message(tmp_path, model_dir):
     settings = Settings(data_dir=tmp_path / "data", database_lock_timeout_s=0.5)
     ctx = Context.open(settings)  # (SQLite: its lock is what a backup or VACUUM holds)
     try:
-        with ctx.db.session() as session:
-            auth.add_user(session, "ops", "admin", "long enough pw")
-            token = auth.create_token(session, "ops", "ci")
-        with TestClient(create_app(ctx)) as client:
-            client.headers["Authorization"] = f"Bearer {token}"
+        with admin_api(ctx) as client:
             blocker = sqlite3.connect(settings.data_dir / "callscope.db")
             blocker.execute("BEGIN EXCLUSIVE")
             try:  # (a token's first use is written down)
