@@ -177,13 +177,11 @@ def run_job(
     except JobLost:
         log.warning("job %s was taken over by another worker; its results are not kept", job_id)
         return None
-    except OperationalError as exc:
-        if not is_busy(exc):
-            raise
-        log.warning("job %s waits: the database is locked (%s)", job_id, exc)
-        _release(ctx, job_id, held)
-        return Status.QUEUED
     except Exception as exc:  # any failure is recorded on the job with its reason
+        if isinstance(exc, OperationalError) and is_busy(exc):  # … but a lock held too long
+            log.warning("job %s waits: the database is locked (%s)", job_id, exc)
+            _release(ctx, job_id, held)
+            return Status.QUEUED
         log.exception("job %s failed", job_id)
         error = str(exc) or type(exc).__name__
     finally:
