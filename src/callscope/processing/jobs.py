@@ -180,7 +180,10 @@ def run_job(
     except Exception as exc:  # any failure is recorded on the job with its reason
         if isinstance(exc, OperationalError) and is_busy(exc):  # … but a lock held too long
             log.warning("job %s waits: the database is locked (%s)", job_id, exc)
-            _release(ctx, job_id, held)
+            try:
+                _release(ctx, job_id, held)
+            except OperationalError:  # still locked: it is taken up again once stale
+                log.warning("job %s stays claimed until it is found stale", job_id)
             return Status.QUEUED
         log.exception("job %s failed", job_id)
         error = str(exc) or type(exc).__name__
