@@ -38,6 +38,9 @@ def pieces(*texts: str) -> list[RecognisedWord]:
         (("it", "'s", "fine"), "it's fine"),
         (("well", "-", "maybe"), "well - maybe"),  # a dash between words stays apart
         (("Of", "course,", "I'm", "sorry."), "Of course, I'm sorry."),
+        (("e", ".g.", "this"), "e.g. this"),
+        # an e-mail address's parts stay apart, as personal data detection reads them
+        (("maria", ".lopez", "at", "example", ".com"), "maria .lopez at example .com"),
     ],
 )
 def test_pieces_of_a_word_join_without_a_space(heard, read):

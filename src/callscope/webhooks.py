@@ -123,14 +123,22 @@ def post(url: str, body: bytes, headers: dict[str, str], deadline_s: float | Non
         if parts.scheme == "https"
         else http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=deadline_s)
     )
-    timer = threading.Timer(deadline_s, _cut, args=(connection,))
+    cut = threading.Event()  # set when the deadline passed and the connection was shut
+
+    def cut_off() -> None:
+        cut.set()
+        if connection.sock is not None:  # the blocked read in this thread ends
+            with contextlib.suppress(OSError):
+                connection.sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(deadline_s, cut_off)
     timer.start()
     try:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         connection.request("POST", target, body=body, headers=headers)
         status = connection.getresponse().status
     except (OSError, http.client.HTTPException) as exc:
-        if not timer.is_alive():  # (it fired: the deadline cut the connection)
+        if cut.is_set():
             raise TimeoutError(f"no whole answer within {deadline_s:.0f} s") from exc
         if isinstance(exc, OSError):
             raise
@@ -138,14 +146,9 @@ def post(url: str, body: bytes, headers: dict[str, str], deadline_s: float | Non
     finally:
         timer.cancel()
         connection.close()
+    if cut.is_set():  # (a shut socket can read as the end of the headers: not an answer)
+        raise TimeoutError(f"no whole answer within {deadline_s:.0f} s")
     return status
-
-
-def _cut(connection: http.client.HTTPConnection) -> None:
-    """Shut the connection's socket: the blocked read in `post` ends."""
-    if connection.sock is not None:
-        with contextlib.suppress(OSError):
-            connection.sock.shutdown(socket.SHUT_RDWR)
 
 
 def deliver_due(ctx: Context) -> int:

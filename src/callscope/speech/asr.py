@@ -140,8 +140,9 @@ class RecognisedWord:
 
 ChannelProgress = Callable[[int, float], None]
 # a recognised piece that goes on the word before it: "-end" (high-end), ".m." (a.m.), "'s",
-# ":30" and ".30pm" (3:30pm), "-hmm" (mm-hmm), "-I" (S-I-T-…)
-CONTINUES = re.compile(r"^(?:[-‐'’][\w]|[.:]\w)")
+# ":30" and ".30pm" (3:30pm), "-hmm" (mm-hmm), "-I" (S-I-T-…). Not ".com" or ".lopez": the
+# parts of a spoken e-mail address stay words, as personal data detection reads them.
+CONTINUES = re.compile(r"^(?:[-‐'’]\w|[.:]\d|\.[^\W\d_]\.)")
 HANGING = re.compile(r"\w-$")  # "e-", waiting for "commerce"
 
 
