@@ -10,6 +10,7 @@ refusal of the file, and the calling process carries on.
 from __future__ import annotations
 
 import importlib
+import os
 import pickle
 import resource
 import subprocess
@@ -22,6 +23,8 @@ from callscope import errors
 T = TypeVar("T")
 MEMORY_BYTES = 3 * 1024**3  # address space of the child; a 12-hour call streams within it
 TIMEOUT_S = 900.0
+# decoding needs no parallel numerics; thread pools reserve address space the limit counts
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 class DecoderFailed(errors.Refused):
@@ -39,6 +42,7 @@ def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             capture_output=True,
             timeout=TIMEOUT_S,
             check=False,
+            env={**os.environ, **ONE_THREAD},
         )
     except subprocess.TimeoutExpired as exc:
         raise DecoderFailed(f"decoding the audio took longer than {TIMEOUT_S:.0f} s") from exc
@@ -47,7 +51,10 @@ def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             f"the audio decoder failed on this file (exit status {done.returncode}); "
             "it cannot be accepted"
         )
-    ok, value = pickle.loads(done.stdout)
+    try:
+        ok, value = pickle.loads(done.stdout)
+    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+        raise DecoderFailed("the audio decoder gave no readable answer on this file") from exc
     if not ok:
         raise value
     return value
