@@ -40,6 +40,15 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ContextDep = Annotated[Context, Depends(get_ctx)]
 
 
+def token_required() -> HTTPException:
+    """The 401 for a request without a valid API token."""
+    return HTTPException(
+        401,
+        "a valid API token is required (Authorization: Bearer …)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
 def api_user(
     request: Request,
     session: SessionDep,
@@ -52,11 +61,7 @@ def api_user(
     elif request.method in ("GET", "HEAD"):
         user = security.session_user(request, session)
     if user is None:
-        raise HTTPException(
-            401,
-            "a valid API token is required (Authorization: Bearer …)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise token_required()
     return user
 
 
@@ -70,11 +75,7 @@ def ingesting_user(
     """The user a bearer token with the ingest scope acts as (an administrator's token)."""
     token = auth.active_token(session, credentials.credentials) if credentials else None
     if token is None:
-        raise HTTPException(
-            401,
-            "a valid API token is required (Authorization: Bearer …)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise token_required()
     if token.scope != Scope.INGEST:
         raise HTTPException(
             403,
