@@ -11,7 +11,7 @@ import pytest
 from callscope import analysis, auth, policy
 from callscope.audit import Actor
 from callscope.db.models import Conversation
-from callscope.measures.segments import Word
+from callscope.measures.segments import Word, build_lines, build_segments
 from callscope.processing.ingest import Ingestor
 from callscope.processing.results import save_results, session_spans, swap_speakers
 from callscope.speech import diarization
@@ -132,3 +132,51 @@ def test_a_call_the_right_way_round_carries_no_warning():
         "customer", 4.0, "I'd like to cancel my order"
     )
     assert not diarization.looks_reversed(words, "en")
+
+
+def spoken(speaker: str, *timed: tuple[str, float]) -> list[Word]:
+    """Words of SPEAKER, each (text, start) lasting 0.3 s."""
+    return [Word(speaker, start, start + 0.3, text, 0.9) for text, start in timed]
+
+
+def read(lines) -> list[tuple[str, str]]:
+    return [(line.speaker, line.text) for line in lines]
+
+
+def test_a_pause_inside_a_sentence_does_not_cut_the_line():
+    words = spoken("agent", ("help", 0.0), ("you", 0.4), ("today?", 0.8), ("Of", 2.5))
+    words += spoken("agent", ("course,", 4.0), ("I'm", 4.4), ("sorry.", 4.8))
+    lines = build_lines(words)
+    assert read(lines) == [("agent", "help you today?"), ("agent", "Of course, I'm sorry.")]
+    assert len(build_segments(words)) == 3  # the metric segments still split at every 1 s gap
+
+
+def test_a_line_ends_at_a_sentence_end_with_a_pause_or_a_long_pause():
+    words = spoken("customer", ("It", 0.0), ("works.", 0.4), ("Thanks.", 0.8), ("Bye", 2.2))
+    words += spoken("customer", ("now", 6.0))
+    assert read(build_lines(words)) == [
+        ("customer", "It works. Thanks."),
+        ("customer", "Bye"),
+        ("customer", "now"),
+    ]
+
+
+def test_the_other_speaker_in_the_pause_starts_a_new_line_after_a_clause():
+    agent = spoken("agent", ("Right,", 0.0), ("please", 1.2), ("go", 1.6), ("ahead.", 2.0))
+    agent += spoken("agent", ("Of", 3.0), ("course", 3.5))
+    customer = spoken("customer", ("ok", 0.5), ("mm", 3.35))
+    assert read(build_lines(agent + customer)) == [
+        ("agent", "Right,"),
+        ("customer", "ok"),
+        ("agent", "please go ahead. Of course"),  # "mm" under "Of course" cuts nothing
+        ("customer", "mm"),
+    ]
+
+
+def test_a_long_monologue_is_cut_at_a_sentence_end():
+    texts = [f"w{i}" for i in range(44)]
+    texts[41] += "."
+    words = spoken("customer", *((t, i * 0.4) for i, t in enumerate(texts)))
+    lines = build_lines(words)
+    assert [len(line.words) for line in lines] == [42, 2]
+    assert len(build_segments(words)) == 1

@@ -251,7 +251,8 @@ class Recording(Base):
 
 
 class Segment(Base):
-    """A segment of one speaker's words (docs/metrics.md) with its sentiment."""
+    """A line of the transcript: one speaker's words as a reader reads them
+    (docs/metrics.md#lines), with its sentiment."""
 
     __tablename__ = "segments"
     id: Mapped[int] = mapped_column(primary_key=True)

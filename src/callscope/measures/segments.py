@@ -1,13 +1,21 @@
-"""Words → segments → turns, as docs/metrics.md defines them (pure functions over plain data)."""
+"""Words → segments → turns, as docs/metrics.md defines them, and words → the lines a reader
+reads (pure functions over plain data)."""
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 MAX_GAP_S = 1.0
 BACKCHANNEL_MAX_WORDS = 2
 BACKCHANNEL_MAX_S = 1.0
+LINE_PAUSE_S = 3.0  # a pause this long always ends a line
+LINE_MAX_WORDS = 40  # a line this long ends at its next sentence end
+SENTENCE_END = re.compile(r"[.?!…][\"'”’)\]]*$")
+CLAUSE_END = re.compile(r"[.?!…,;:][\"'”’)\]]*$")
 
 
 @dataclass(frozen=True)
@@ -23,7 +31,8 @@ class Word:
 
 @dataclass
 class Segment:
-    """A maximal run of one speaker's words whose gaps are all ≤ 1.0 s."""
+    """A run of one speaker's words: a segment of docs/metrics.md (a maximal run whose gaps are
+    all ≤ 1.0 s, made by build_segments) or a line to read (build_lines)."""
 
     speaker: str
     start: float
@@ -75,11 +84,8 @@ class Turn:
 
 def build_segments(words: Iterable[Word], max_gap: float = MAX_GAP_S) -> list[Segment]:
     """Group each speaker's words into segments; segments of different speakers may overlap."""
-    by_speaker: dict[str, list[Word]] = {}
-    for word in sorted(words, key=lambda w: (w.start, w.end)):
-        by_speaker.setdefault(word.speaker, []).append(word)
     segments = []
-    for speaker_words in by_speaker.values():
+    for speaker_words in _by_speaker(words).values():
         current = Segment.of(speaker_words[:1])
         for word in speaker_words[1:]:
             if word.start - current.end <= max_gap:
@@ -89,6 +95,46 @@ def build_segments(words: Iterable[Word], max_gap: float = MAX_GAP_S) -> list[Se
                 current = Segment.of([word])
         segments.append(current)
     return sorted(segments, key=lambda s: (s.start, s.end, s.speaker))
+
+
+def _by_speaker(words: Iterable[Word]) -> dict[str, list[Word]]:
+    by_speaker: dict[str, list[Word]] = {}
+    for word in sorted(words, key=lambda w: (w.start, w.end)):
+        by_speaker.setdefault(word.speaker, []).append(word)
+    return by_speaker
+
+
+def build_lines(words: Iterable[Word]) -> list[Segment]:
+    """The lines a reader reads: one speaker's words, split at sentence ends and pauses.
+
+    Between two words of a speaker a new line starts when the pause is over 3 s; after a sentence
+    end (. ? ! …) when the pause is at least 1 s or the line already holds 40 words; and where the
+    other speaker starts a word in the pause, after a sentence or clause end (, ; :) or when the
+    pause is at least 1 s. A sentence is not cut at a shorter pause, whatever the recogniser's
+    own segments were.
+    """
+    by_speaker = _by_speaker(words)
+    lines = []
+    for speaker, own in by_speaker.items():
+        others = sorted(w.start for s, ws in by_speaker.items() if s != speaker for w in ws)
+        current = Segment.of(own[:1])
+        for before, word in itertools.pairwise(own):
+            gap = word.start - before.end
+            sentence_end = bool(SENTENCE_END.search(before.text))
+            interjected = bisect.bisect_left(others, before.end) < bisect.bisect_left(
+                others, word.start
+            )
+            if (
+                gap > LINE_PAUSE_S
+                or (sentence_end and (gap >= MAX_GAP_S or len(current.words) >= LINE_MAX_WORDS))
+                or (interjected and (gap >= MAX_GAP_S or CLAUSE_END.search(before.text)))
+            ):
+                lines.append(current)
+                current = Segment.of([word])
+            else:
+                current.add(word)
+        lines.append(current)
+    return sorted(lines, key=lambda s: (s.start, s.end, s.speaker))
 
 
 def build_turns(segments: Sequence[Segment]) -> list[Turn]:

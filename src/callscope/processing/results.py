@@ -39,13 +39,22 @@ def save_results(
     spans: list[attribution.SessionSpan],
     speakers: dict | None,
 ) -> None:
-    """Segments, sentiment and metrics of WORDS, replacing the conversation's earlier results."""
+    """Lines, sentiment and metrics of WORDS, replacing the conversation's earlier results.
+
+    Metrics and the conversation's sentiment come from the segments of docs/metrics.md; the
+    transcript is stored as the lines a reader reads, each with its own sentiment."""
     segs = segments.build_segments(words)
-    scores = [sentiment.score(s.text, language) for s in segs]
     scored = [
-        {"speaker": s.speaker, "start_s": s.start, "end_s": s.end, "score": score}
-        for s, score in zip(segs, scores, strict=True)
+        {
+            "speaker": s.speaker,
+            "start_s": s.start,
+            "end_s": s.end,
+            "score": sentiment.score(s.text, language),
+        }
+        for s in segs
     ]
+    lines = segments.build_lines(words)
+    scores = [sentiment.score(line.text, language) for line in lines]
     conversation_sentiment = sentiment.conversation(scored)
     conversation_metrics = metrics.compute(segs)
     source = (speakers or {}).get("source", "channels")
@@ -56,7 +65,7 @@ def save_results(
         else []
     )
     session.execute(delete(Segment).where(Segment.conversation_id == conversation_id))
-    for position, (seg, score) in enumerate(zip(segs, scores, strict=True)):
+    for position, (seg, score) in enumerate(zip(lines, scores, strict=True)):
         session.add(
             Segment(
                 conversation_id=conversation_id,
