@@ -15,16 +15,26 @@ from callscope.speech.attribution import (
     session_spans,
 )
 
-RATE = 100
+RATE = 8000
 
 
-def audio_with(levels: list[tuple[int, float, float, float]], seconds: int = 10) -> np.ndarray:
-    """Two channels of noise at given amplitudes over given spans: (channel, start, end, amp)."""
-    rng = np.random.default_rng(0)
-    audio = np.zeros((2, seconds * RATE), dtype=np.float32)
-    for ch, start, end, amp in levels:
-        lo, hi = int(start * RATE), int(end * RATE)
-        audio[ch, lo:hi] = amp * rng.standard_normal(hi - lo)
+def voice(seconds: float, seed: int) -> np.ndarray:
+    """Noise shaped like speech: its level rises and falls with syllables of random length."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * RATE)
+    level = np.repeat(rng.uniform(0.05, 1.0, n // 800 + 1), 800)[:n]  # a new level every 0.1 s
+    return (rng.standard_normal(n) * level).astype(np.float32)
+
+
+def call(*spoken: tuple[int, float, float, float, int], echo_db: float = -20.0) -> np.ndarray:
+    """Two channels holding (channel, start, end, gain, seed) voices, each echoed 60 ms later
+    on the other channel at ECHO_DB."""
+    audio = np.zeros((2, 10 * RATE), dtype=np.float32)
+    for ch, start, end, gain, seed in spoken:
+        lo, sound = int(start * RATE), gain * voice(end - start, seed)
+        audio[ch, lo : lo + len(sound)] += sound
+        delay = lo + int(0.06 * RATE)
+        audio[1 - ch, delay : delay + len(sound)] += 10 ** (echo_db / 20) * sound
     return audio
 
 
@@ -32,8 +42,8 @@ def rw(text: str, start: float, end: float) -> RecognisedWord:
     return RecognisedWord(text, start, end, 0.9)
 
 
-def test_echo_of_a_word_is_kept_only_on_the_louder_channel():
-    audio = audio_with([(0, 1, 2, 0.5), (1, 1, 2, 0.05), (1, 4, 5, 0.5), (0, 4, 5, 0.05)])
+def test_echo_of_a_word_is_kept_only_on_the_channel_it_was_spoken_on():
+    audio = call((0, 1, 2, 0.5, 1), (1, 4, 5, 0.1, 2))  # a quiet caller's echo is quieter still
     channels = [
         ChannelWords(0, "agent", [rw("hello", 1.0, 1.9), rw("there", 4.1, 4.9)]),
         ChannelWords(1, "customer", [rw("hello", 1.05, 1.95), rw("there", 4.0, 5.0)]),
@@ -42,8 +52,8 @@ def test_echo_of_a_word_is_kept_only_on_the_louder_channel():
     assert [(w.speaker, w.text) for w in words] == [("agent", "hello"), ("customer", "there")]
 
 
-def test_misheard_bleed_far_quieter_than_the_other_channel_is_dropped():
-    audio = audio_with([(0, 1, 2, 0.5), (1, 1, 2, 0.02)])
+def test_misheard_echo_is_dropped():
+    audio = call((0, 1, 2, 0.5, 1), echo_db=-30)
     channels = [
         ChannelWords(0, "agent", [rw("order", 1.0, 1.8)]),
         ChannelWords(1, "customer", [rw("water", 1.0, 1.8)]),
@@ -51,13 +61,19 @@ def test_misheard_bleed_far_quieter_than_the_other_channel_is_dropped():
     assert [(w.speaker, w.text) for w in attribute(channels, audio, RATE)] == [("agent", "order")]
 
 
-def test_both_talking_at_once_keeps_both():
-    audio = audio_with([(0, 1, 2, 0.5), (1, 1, 2, 0.4)])
+def test_both_talking_at_once_keeps_both_even_the_quiet_caller_under_the_agents_echo():
+    # the caller is 20 dB quieter than the agent, as loud as the agent's echo on their channel
+    audio = call((0, 1, 2, 0.5, 1), (1, 1.1, 1.9, 0.05, 2))
     channels = [
-        ChannelWords(0, "agent", [rw("sorry", 1.0, 1.8)]),
-        ChannelWords(1, "customer", [rw("wait", 1.1, 1.9)]),
+        ChannelWords(0, "agent", [rw("Got", 1.0, 1.4), rw("it", 1.4, 1.8)]),
+        ChannelWords(1, "customer", [rw("got", 1.1, 1.5), rw("home.", 1.5, 1.9)]),
     ]
-    assert len(attribute(channels, audio, RATE)) == 2
+    assert [(w.speaker, w.text) for w in attribute(channels, audio, RATE)] == [
+        ("agent", "Got"),
+        ("customer", "got"),
+        ("agent", "it"),
+        ("customer", "home."),
+    ]
 
 
 def test_agent_of_the_session_covering_the_time():

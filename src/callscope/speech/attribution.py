@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import bisect
 import math
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from difflib import SequenceMatcher
 
 import numpy as np
 
 from callscope.measures.segments import Word
 from callscope.speech.asr import RecognisedWord
 
-SAME_WORD_OVERLAP = 0.5  # share of the shorter word's time two words must share to be one
-SAME_TEXT_RATIO = 0.7
-BLEED_MARGIN_DB = 10.0  # a channel this much quieter than another is only hearing the other
+ECHO_DELAY_S = (-0.05, 0.4)  # an echo arrives up to this much later (channels out of step)
+ECHO_SHARE = 0.85  # an echo is this much of its channel's sound, at least
+ECHO_MIN_SPAN_S = 0.4  # the stretch compared, at least
+BLOCK_S = 0.032  # the block of the spectral comparison
 
 
 @dataclass(frozen=True)
@@ -29,75 +27,86 @@ class ChannelWords:
     words: Sequence[RecognisedWord]
 
 
-def _norm(text: str) -> str:
-    return re.sub(r"[^\w]", "", text.lower())
+class Channels:
+    """The audio of the channels, to tell an echo or bleed from a voice of its own."""
 
+    def __init__(self, audio: np.ndarray, rate: int) -> None:
+        self.audio, self.rate = audio, rate
 
-def _similar(a: str, b: str) -> bool:
-    a, b = _norm(a), _norm(b)
-    return a == b or SequenceMatcher(None, a, b).ratio() >= SAME_TEXT_RATIO
+    def _span(self, start: float, end: float) -> tuple[int, int]:
+        lo = max(0, int(start * self.rate))
+        return lo, min(self.audio.shape[1], max(int(end * self.rate), lo + 1))
 
-
-def level_meter(audio: np.ndarray, rate: int) -> Callable[[int, float, float], float]:
-    """A function giving the RMS level (dBFS) of a channel between two times."""
-
-    def level(channel: int, start: float, end: float) -> float:
-        lo, hi = int(start * rate), max(int(end * rate), int(start * rate) + 1)
-        chunk = audio[channel, lo:hi]
+    def level(self, channel: int, start: float, end: float) -> float:
+        """The RMS level (dBFS) of CHANNEL between two times."""
+        lo, hi = self._span(start, end)
+        chunk = self.audio[channel, lo:hi]
         rms = float(np.sqrt(np.mean(np.square(chunk, dtype=np.float64)))) if chunk.size else 0.0
         return 20 * math.log10(rms) if rms > 0 else -120.0
 
-    return level
+    def echo_share(self, quiet: int, loud: int, start: float, end: float) -> float:
+        """The share (0–1) of QUIET's sound between two times that is LOUD's sound arriving a
+        moment later, filtered and scaled (an echo or bleed of it): LOUD is aligned to QUIET
+        at the delay where they match best, and the share is QUIET's power that LOUD predicts,
+        frequency by frequency (the coherence of the two, weighted by QUIET's spectrum). A
+        voice of its own on QUIET is what LOUD cannot predict."""
+        centre, half = (start + end) / 2, max(end - start, ECHO_MIN_SPAN_S) / 2
+        lo, hi = self._span(centre - half, centre + half)
+        first, last = (round(d * self.rate) for d in ECHO_DELAY_S)
+        own = self.audio[quiet, lo:hi].astype(np.float64)
+        src_lo, src_hi = max(0, lo - last), min(self.audio.shape[1], hi - first)
+        source = self.audio[loud, src_lo:src_hi].astype(np.float64)
+        if len(own) < 4 * (block := round(BLOCK_S * self.rate)) or len(source) < len(own):
+            return 0.0
+        # the delay: where the cross-correlation of the two (spectrally whitened) peaks
+        size = 1 << (len(own) + len(source)).bit_length()
+        cross = np.fft.rfft(source, size) * np.conj(np.fft.rfft(own, size))
+        lags = np.fft.irfft(cross / (np.abs(cross) + 1e-12), size)[: len(source) - len(own) + 1]
+        shift = int(np.argmax(lags))
+        aligned = source[shift : shift + len(own)]
+        window = np.hanning(block)
+        starts = range(0, len(own) - block + 1, block // 2)
+        x = np.fft.rfft(np.stack([aligned[i : i + block] * window for i in starts]), axis=1)
+        y = np.fft.rfft(np.stack([own[i : i + block] * window for i in starts]), axis=1)
+        sxy = np.abs(np.mean(x * np.conj(y), axis=0)) ** 2
+        sxx, syy = np.mean(np.abs(x) ** 2, axis=0), np.mean(np.abs(y) ** 2, axis=0)
+        coherence = sxy / np.maximum(sxx * syy, 1e-30)
+        return float(np.sum(coherence * syy) / max(float(np.sum(syy)), 1e-30))
 
 
 def remove_bleed(
-    channels: Sequence[ChannelWords], level: Callable[[int, float, float], float]
+    channels: Sequence[ChannelWords], audio: Channels
 ) -> list[tuple[ChannelWords, RecognisedWord]]:
-    """Keep each word only on the channel where it is loudest.
+    """Keep each word only where it was spoken.
 
-    A word heard on two channels at once (the same text, or anything far quieter than on the
-    other channel) is echo or bleed of the louder one and is dropped from the quieter one.
+    A word is echo or bleed, and dropped, when another channel is louder over its time and
+    the word's own channel there is mostly that channel's sound arriving a moment later (what
+    an echo is, however the recogniser heard it); a word spoken by a voice of its own is kept,
+    even under the other side's speech and on a channel far quieter than the other.
     """
-    starts = {c.channel: [w.start for w in c.words] for c in channels}
-    kept = []
-    for own in channels:
-        for word in own.words:
-            if not any(
-                _is_bleed(own, word, other, starts[other.channel], level)
-                for other in channels
-                if other.channel != own.channel
-            ):
-                kept.append((own, word))
-    return kept
+    return [
+        (own, word)
+        for own in channels
+        for word in own.words
+        if not any(
+            _is_echo(audio, own.channel, other.channel, word)
+            for other in channels
+            if other.channel != own.channel
+        )
+    ]
 
 
-def _is_bleed(
-    own: ChannelWords,
-    word: RecognisedWord,
-    other: ChannelWords,
-    other_starts: list[float],
-    level: Callable[[int, float, float], float],
-) -> bool:
-    lo = bisect.bisect_left(other_starts, word.start - 5.0)
-    hi = bisect.bisect_right(other_starts, word.end)
-    for candidate in other.words[lo:hi]:
-        shared = min(word.end, candidate.end) - max(word.start, candidate.start)
-        shortest = max(min(word.end - word.start, candidate.end - candidate.start), 1e-3)
-        if shared / shortest < SAME_WORD_OVERLAP:
-            continue
-        start, end = min(word.start, candidate.start), max(word.end, candidate.end)
-        mine, theirs = level(own.channel, start, end), level(other.channel, start, end)
-        if theirs > mine and (
-            _similar(word.text, candidate.text) or theirs - mine >= BLEED_MARGIN_DB
-        ):
-            return True
-    return False
+def _is_echo(audio: Channels, own: int, other: int, word: RecognisedWord) -> bool:
+    return (
+        audio.level(other, word.start, word.end) > audio.level(own, word.start, word.end)
+        and audio.echo_share(own, other, word.start, word.end) >= ECHO_SHARE
+    )
 
 
 def attribute(channels: Sequence[ChannelWords], audio: np.ndarray, rate: int) -> list[Word]:
     """Words with their speaker, echo and bleed removed, in time order."""
     kept = (
-        remove_bleed(channels, level_meter(audio, rate))
+        remove_bleed(channels, Channels(audio, rate))
         if len(channels) > 1
         else [(c, w) for c in channels for w in c.words]
     )
