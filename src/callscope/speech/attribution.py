@@ -48,8 +48,9 @@ class Channels:
         """The share (0–1) of QUIET's sound between two times that is LOUD's sound arriving a
         moment later, filtered and scaled (an echo or bleed of it): LOUD is aligned to QUIET
         at the delay where they match best, and the share is QUIET's power that LOUD predicts,
-        frequency by frequency (the coherence of the two, weighted by QUIET's spectrum). A
-        voice of its own on QUIET is what LOUD cannot predict."""
+        frequency by frequency (the coherence of the two, weighted by QUIET's spectrum), over
+        the blocks where LOUD is the louder. A voice of its own on QUIET is what LOUD cannot
+        predict."""
         centre, half = (start + end) / 2, max(end - start, ECHO_MIN_SPAN_S) / 2
         lo, hi = self._span(centre - half, centre + half)
         first, last = (round(d * self.rate) for d in ECHO_DELAY_S)
@@ -68,6 +69,11 @@ class Channels:
         starts = range(0, len(own) - block + 1, block // 2)
         x = np.fft.rfft(np.stack([aligned[i : i + block] * window for i in starts]), axis=1)
         y = np.fft.rfft(np.stack([own[i : i + block] * window for i in starts]), axis=1)
+        # only where LOUD is the louder: a word's times may stretch over QUIET's own speech
+        louder = np.sum(np.abs(x) ** 2, axis=1) > np.sum(np.abs(y) ** 2, axis=1)
+        if np.count_nonzero(louder) < 4:
+            return 0.0
+        x, y = x[louder], y[louder]
         sxy = np.abs(np.mean(x * np.conj(y), axis=0)) ** 2
         sxx, syy = np.mean(np.abs(x) ** 2, axis=0), np.mean(np.abs(y) ** 2, axis=0)
         coherence = sxy / np.maximum(sxx * syy, 1e-30)
