@@ -22,6 +22,23 @@ def truth_turns(name: str) -> list[dict] | None:
     return json.loads(path.read_text())["turns"] if path.exists() else None
 
 
+def quiet_caller(source: Path, target: Path, db: float = -20.0) -> Path:
+    """SOURCE (stereo, customer on the right) as a PBX records a call: the caller's side DB
+    quieter, both sides at 8 kHz through G.711 mu-law."""
+    import av
+
+    audio, rate = media.decode(source, sample_rate=8000)
+    audio[1] *= 10 ** (db / 20)
+    samples = (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+    with av.open(str(target), "w", format="wav") as out:
+        stream = out.add_stream("pcm_mulaw", rate=rate, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(samples.T.reshape(1, -1), format="s16", layout="stereo")
+        frame.rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    return target
+
+
 def truth_words(turns: list[dict]) -> list[Word]:
     """Each turn's words, spread evenly over the turn (the truth gives turn times only)."""
     words = []

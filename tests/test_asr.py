@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from faster_whisper.vad import VadOptions
 
 from callscope.speech import asr
 
@@ -61,8 +63,19 @@ def test_speech_is_split_at_pauses_into_parts_of_equal_speech():
     from tests.support import CALLS
 
     audio, _ = media.decode(CALLS / "auto0_mono_u8.wav", sample_rate=media.SAMPLE_RATE)
-    parts = asr.split_at_pauses(audio[0], 2)
+    parts = asr.split_at_pauses(audio[0], 2, VadOptions())
     assert len(parts) == 2
     assert parts[0][0] == 0 and parts[0][1] == parts[1][0] and parts[1][1] == audio.shape[1]
     assert 0.3 < parts[0][1] / audio.shape[1] < 0.7
-    assert asr.split_at_pauses(audio[0], 1) == [(0, audio.shape[1])]
+    assert asr.split_at_pauses(audio[0], 1, VadOptions()) == [(0, audio.shape[1])]
+
+
+def test_a_quiet_channel_is_brought_to_the_common_speech_level():
+    rng = np.random.default_rng(0)
+    speech = 0.1 * rng.standard_normal(16000).astype(np.float32)
+    quiet = speech * 10 ** (-30 / 20)  # a caller 30 dB below
+    assert np.allclose(asr.normalised(quiet), asr.normalised(speech), atol=1e-4)
+    hiss = 1e-6 * rng.standard_normal(16000).astype(np.float32)
+    assert np.abs(asr.normalised(hiss)).max() < 1e-3  # at most +40 dB: hiss stays hiss
+    assert not asr.normalised(np.zeros(16000, dtype=np.float32)).any()
+    assert len(asr.normalised(np.zeros(10, dtype=np.float32))) == 10

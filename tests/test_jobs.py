@@ -261,3 +261,26 @@ def test_a_locked_database_answers_503_with_a_message(tmp_path, model_dir):
             assert client.get("/api/v1/conversations").status_code == 200  # and it recovers
     finally:
         ctx.close()
+
+
+@pytest.mark.model
+def test_a_workers_warm_up_loads_every_model_a_job_can_need(settings):
+    """A starting worker loads the speech model, the voice activity detector and the speaker
+    encoder (a mono call needs it), so that its first call waits for none of them."""
+    script = (
+        "import sys\n"
+        "from callscope.config import get_settings\n"
+        "from callscope.processing import pipeline\n"
+        "from callscope.speech import asr, diarization\n"
+        "pipeline.warm_up(get_settings())\n"
+        "print(bool(asr._cache), diarization._encoder is not None,\n"
+        "      *[m for m in ('onnxruntime', 'librosa') if m in sys.modules])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == ["True", "True", "onnxruntime", "librosa"]

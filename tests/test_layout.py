@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import callscope
@@ -125,3 +127,23 @@ def test_the_specification_id_check_sees_one():
         assert SPEC_ID.search(text), text
     for text in ("an S3-compatible store (AWS S3)", "policy.SPECS", "(S310: only http)"):
         assert not SPEC_ID.search(text), text
+
+
+SPEECH_LIBRARIES = ("faster_whisper", "ctranslate2", "onnxruntime", "torch", "librosa", "sklearn")
+
+
+def test_the_web_layer_and_the_cli_import_no_speech_library():
+    """Serving pages and running commands that process no audio pay for no speech library:
+    they are imported when a job (or a worker's warm-up) needs them."""
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, callscope.cli, callscope.web.app; "
+            f"print(*[m for m in {SPEECH_LIBRARIES!r} if m in sys.modules])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert loaded == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import timedelta
@@ -34,7 +35,10 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-_DUMMY_HASH = _hasher.hash("not a password anyone has")
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash no password matches, made on first use (hashing takes a fifth of a second)."""
+    return _hasher.hash("not a password anyone has")
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
@@ -49,7 +53,7 @@ def password_matches(user: User | None, password: str) -> bool:
     """Whether USER (an enabled account) has PASSWORD; as slow for no user as for one, so that
     timing does not tell which user names exist."""
     if user is None or user.disabled:
-        verify_password(_DUMMY_HASH, password)
+        verify_password(_dummy_hash(), password)
         return False
     return verify_password(user.password_hash, password)
 

@@ -20,7 +20,6 @@ from callscope import (
     analysis,
     audit,
     auth,
-    demo,
     errors,
     exports,
     policy,
@@ -44,7 +43,6 @@ from callscope.db.models import (
 from callscope.processing import jobs, results, worker
 from callscope.processing.ingest import Ingestor
 from callscope.vocabulary import FINISHED, Role, Scope, Status
-from callscope.web.app import create_app
 
 # exit codes by the kind of error; click's usage errors exit with 2
 EXIT_CODES: tuple[tuple[type[errors.CallscopeError], int], ...] = (
@@ -414,6 +412,8 @@ def run_server(
     ctx = Context.open(settings)
     if before:
         before(ctx)
+    from callscope.web.app import create_app  # (only the server needs the web layer)
+
     app = create_app(ctx, with_worker=with_worker)
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
 
@@ -431,7 +431,7 @@ def run_worker(once: bool) -> None:
             click.echo(f"processed {jobs.run_pending(ctx, jobs.worker_name())} job(s)")
             webhooks.deliver_due(ctx)
             return
-        runner = worker.Worker(ctx)
+        runner = worker.Worker(ctx, warm_up=True)
         click.echo(f"worker {runner.name} waiting for jobs (Ctrl-C stops)", err=True)
         try:
             runner.run_forever()
@@ -456,6 +456,8 @@ def retry(job_id: int, wait: bool) -> None:
 def run_demo(no_serve: bool) -> None:
     """Set up demo users and calls, process them, and serve on http://127.0.0.1:8000."""
     with opened() as ctx:
+        from callscope import demo  # (it brings the web layer's catalog)
+
         for line in demo.setup(ctx, echo=lambda m: click.echo(m, err=True)):
             click.echo(line)
     if not no_serve:

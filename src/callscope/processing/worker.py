@@ -15,7 +15,7 @@ from callscope import retention, webhooks
 from callscope.context import Context
 from callscope.db.models import Job
 from callscope.jobqueue import TASK
-from callscope.processing import jobs
+from callscope.processing import jobs, pipeline
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 3600.0
@@ -69,9 +69,12 @@ class Worker:
     """Runs queued jobs until stopped (in a background thread with start()), and sends webhook
     events in another."""
 
-    def __init__(self, ctx: Context, poll_s: float = 1.0, name: str | None = None) -> None:
+    def __init__(
+        self, ctx: Context, poll_s: float = 1.0, name: str | None = None, warm_up: bool = False
+    ) -> None:
         self.ctx = ctx
         self.poll_s = poll_s
+        self.warm_up = warm_up
         self.name = name or jobs.worker_name()
         self.retention = RetentionSchedule()
         self._stop = threading.Event()
@@ -81,6 +84,8 @@ class Worker:
         """Process jobs (and send events) until stop() is called."""
         sender = start_sender(self.ctx, self._stop)
         try:
+            if self.warm_up:
+                warm_up(self.ctx)
             self._process()
         finally:
             self._stop.set()
@@ -109,6 +114,17 @@ class Worker:
             self._thread.join(timeout)
 
 
+def warm_up(ctx: Context) -> None:
+    """Load the models before the first job; a failure is logged (the job will report it)."""
+    started = time.monotonic()
+    try:
+        pipeline.warm_up(ctx.settings)
+    except Exception:
+        log.exception("loading the models failed")
+    else:
+        log.info("models loaded in %.1f s", time.monotonic() - started)
+
+
 def run_celery_worker(ctx: Context) -> None:
     """Be a Celery worker: run announced jobs one at a time in this process, and announce
     again jobs whose worker stopped (no heartbeat for `job_stale_after_s`)."""
@@ -125,6 +141,7 @@ def run_celery_worker(ctx: Context) -> None:
         target=sweep, args=(ctx, stop), name="callscope-sweeper", daemon=True
     )
     sweeper.start()
+    warm_up(ctx)
     try:
         # the solo pool runs the job in this process: killing the worker stops the job with it
         app.worker_main(["worker", "--pool=solo", "--loglevel=INFO", f"--hostname={name}"])

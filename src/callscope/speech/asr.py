@@ -14,14 +14,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from callscope import errors
 from callscope.config import Settings
 from callscope.speech.media import SAMPLE_RATE
 from callscope.vocabulary import LANGUAGES
+
+if TYPE_CHECKING:
+    from faster_whisper.vad import VadOptions
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from local folders, never a hub
 
@@ -173,6 +176,7 @@ class Transcriber:
 
     def __init__(self, settings: Settings) -> None:
         from faster_whisper import WhisperModel
+        from faster_whisper.vad import VadOptions
 
         self.model_name = settings.asr_model
         path = resolve_model(settings.asr_model, settings.model_cache_dir)
@@ -180,6 +184,17 @@ class Transcriber:
         threads = settings.asr_threads or cores
         self.workers = 2 if threads >= 2 else 1
         self.beam_size = settings.asr_beam_size
+        self.vad = (
+            VadOptions(
+                threshold=settings.vad_threshold,
+                min_silence_duration_ms=settings.vad_min_silence_ms,
+                speech_pad_ms=settings.vad_pad_ms,
+            )
+            if settings.vad
+            else None
+        )
+        # where the speech is, for language detection and cutting a channel at its pauses
+        self.speech_finder = self.vad or VadOptions()
         self.multilingual = (
             BUNDLED[self.model_name].multilingual if (self.model_name in BUNDLED) else True
         )
@@ -195,17 +210,20 @@ class Transcriber:
         """The supported language the audio is most likely in."""
         if not self.multilingual:
             return "en"
-        _lang, _prob, probs = self.model.detect_language(audio, vad_filter=True)
+        _lang, _prob, probs = self.model.detect_language(
+            normalised(audio), vad_filter=True, vad_parameters=self.speech_finder
+        )
         ranked = dict(probs)
         return max(LANGUAGES, key=lambda lang: ranked.get(lang, 0.0))
 
     def _transcribe_part(self, audio: np.ndarray, language: str) -> list[RecognisedWord]:
-        """Words of one stretch of a channel, with times from the start of that stretch."""
+        """Words of one stretch of a channel (normalised), with times from its start."""
         segments, _info = self.model.transcribe(
             audio,
             language=language if self.multilingual else None,
             beam_size=self.beam_size,
-            vad_filter=True,
+            vad_filter=self.vad is not None,
+            vad_parameters=self.vad,
             word_timestamps=True,
             condition_on_previous_text=False,
         )
@@ -231,15 +249,17 @@ class Transcriber:
     ) -> list[list[RecognisedWord]]:
         """Words with times and confidence from each channel of 16 kHz audio.
 
-        Each channel is transcribed with voice activity detection; when there are fewer
-        channels than workers (a mono call on two cores), a channel is cut at pauses into
-        parts holding about equal speech, so that every worker has work.
+        Each channel is brought to a common speech level (a quiet caller's side is as loud as
+        the agent's), then transcribed with voice activity detection unless it is off; when
+        there are fewer channels than workers (a mono call on two cores), a channel is cut at
+        pauses into parts holding about equal speech, so that every worker has work.
         """
+        channels = [normalised(audio) for audio in channels]
         per_channel = -(-self.workers // len(channels))
         plans = [
             (i, part)
             for i, audio in enumerate(channels)
-            for part in split_at_pauses(audio, per_channel)
+            for part in split_at_pauses(audio, per_channel, self.speech_finder)
         ]
         sizes = [sum(b - a for j, (a, b) in plans if j == i) for i in range(len(channels))]
         done = [0] * len(channels)
@@ -267,11 +287,31 @@ class Transcriber:
         return results
 
 
-def split_at_pauses(audio: np.ndarray, parts: int) -> list[tuple[int, int]]:
+SPEECH_LEVEL = 0.1  # a channel's loud frames are brought to this RMS (−20 dBFS) …
+MAX_GAIN = 100.0  # … by at most +40 dB, so that a silent channel's hiss is not made speech
+LEVEL_FRAME = SAMPLE_RATE // 50  # 20 ms
+
+
+def normalised(audio: np.ndarray) -> np.ndarray:
+    """AUDIO (16 kHz) at a common speech level: scaled so that its loud frames (the 95th
+    percentile of the 20 ms RMS levels) are at −20 dBFS, peaks clipped. Voice activity
+    detection misses quiet speech (a caller's side of a phone call is often 20 dB below the
+    agent's); this brings every channel to the level it works best at."""
+    frames = audio[: len(audio) // LEVEL_FRAME * LEVEL_FRAME].reshape(-1, LEVEL_FRAME)
+    if not len(frames):
+        return audio
+    loud = float(np.percentile(np.sqrt(np.mean(np.square(frames), axis=1)), 95))
+    gain = min(SPEECH_LEVEL / loud, MAX_GAIN) if loud > 0 else 1.0
+    return np.clip(audio * gain, -1.0, 1.0).astype(np.float32)
+
+
+def split_at_pauses(audio: np.ndarray, parts: int, options: VadOptions) -> list[tuple[int, int]]:
     """Sample ranges cutting AUDIO into PARTS pieces of about equal speech, at pauses."""
     if parts <= 1:
         return [(0, len(audio))]
-    spans = get_speech_timestamps(audio, VadOptions())
+    from faster_whisper.vad import get_speech_timestamps
+
+    spans = get_speech_timestamps(audio, options)
     if len(spans) < parts:
         return [(0, len(audio))]
     speech = np.cumsum([s["end"] - s["start"] for s in spans])
@@ -295,6 +335,10 @@ def transcriber(settings: Settings) -> Transcriber:
         settings.asr_compute_type,
         settings.asr_beam_size,
         settings.asr_threads,
+        settings.vad,
+        settings.vad_threshold,
+        settings.vad_min_silence_ms,
+        settings.vad_pad_ms,
         str(settings.model_cache_dir),
     )
     with _lock:

@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from callscope.measures.segments import Word
 from callscope.speech.media import SAMPLE_RATE
@@ -62,23 +61,54 @@ def _load_encoder():
 
 def speech_spans(audio: np.ndarray) -> list[tuple[float, float]]:
     """Stretches of speech (seconds) by Silero VAD."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
     return [
         (s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE)
         for s in get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=300))
     ]
 
 
+def warm_up() -> None:
+    """Load what separating speakers and learning voices need (the voice activity detector,
+    the speaker encoder, and the feature code's compiled parts), on a second of silence."""
+    silence = np.zeros(2 * SAMPLE_RATE, dtype=np.float32)
+    speech_spans(silence)
+    embed_windows(silence, [(0.0, 2.0)])
+
+
+HOP = SAMPLE_RATE // 100  # samples per mel frame
+N_FFT = 400
+
+
 def _mel_frames(audio: np.ndarray) -> np.ndarray:
-    """The encoder's input: 40-band mel power frames every 10 ms (frames × 40)."""
+    """The encoder's input: 40-band mel power frames every 10 ms (frames × 40), frame i centred
+    on sample i × HOP of AUDIO (zeros beyond its ends)."""
     import librosa
 
-    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
-    if rms > 0:
-        audio = audio * (10 ** (TARGET_DBFS / 20) / rms)
     mel = librosa.feature.melspectrogram(
-        y=audio.astype(np.float32), sr=SAMPLE_RATE, n_fft=400, hop_length=160, n_mels=40
+        y=audio.astype(np.float32),
+        sr=SAMPLE_RATE,
+        n_fft=N_FFT,
+        hop_length=HOP,
+        n_mels=40,
+        center=False,
     )
     return mel.astype(np.float32).T
+
+
+def _windows(audio: np.ndarray, starts: Sequence[int]) -> np.ndarray:
+    """The mel frames of the windows starting at frames STARTS (windows × frames × 40), with
+    AUDIO brought to the encoder's level: over the whole of it when the windows cover most of
+    it, else window by window (learning a voice from a capped sample of a long call)."""
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+    gain = 10 ** (TARGET_DBFS / 20) / rms if rms > 0 else 1.0
+    padded = np.pad(audio * gain, N_FFT // 2)
+    if len(starts) * WINDOW_FRAMES < len(audio) // HOP // 2:
+        span = (WINDOW_FRAMES - 1) * HOP + N_FFT
+        return np.stack([_mel_frames(padded[s * HOP : s * HOP + span]) for s in starts])
+    frames = _mel_frames(padded)
+    return np.stack([frames[s : s + WINDOW_FRAMES] for s in starts])
 
 
 def embed_windows(
@@ -88,8 +118,7 @@ def embed_windows(
     LIMIT windows, spread evenly, when given)."""
     import torch
 
-    frames = _mel_frames(audio)
-    n = len(frames)
+    n = len(audio) // HOP + 1
     starts: list[int] = []
     for start, end in spans:
         a, b = int(start / FRAME_S), int(end / FRAME_S)
@@ -104,12 +133,12 @@ def embed_windows(
         starts = [starts[i] for i in np.linspace(0, len(starts) - 1, limit).astype(int)]
     if not starts:
         return np.zeros(0), np.zeros((0, 256), dtype=np.float32)
+    windows = _windows(audio, starts)
     encoder = _load_encoder()
     out = []
     with torch.inference_mode():
         for i in range(0, len(starts), BATCH):
-            batch = np.stack([frames[s : s + WINDOW_FRAMES] for s in starts[i : i + BATCH]])
-            out.append(encoder(torch.from_numpy(batch)).numpy())
+            out.append(encoder(torch.from_numpy(windows[i : i + BATCH])).numpy())
     centres = (np.array(starts) + WINDOW_FRAMES / 2) * FRAME_S
     return centres, np.concatenate(out)
 

@@ -27,7 +27,7 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        worker = Worker(ctx) if with_worker else None
+        worker = Worker(ctx, warm_up=True) if with_worker else None
         if worker:
             worker.start()
         try:
