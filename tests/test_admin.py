@@ -13,7 +13,7 @@ from sqlalchemy.exc import DatabaseError
 from callscope import admin, auth, policy
 from callscope.audit import Actor
 from callscope.context import Context
-from callscope.db.models import ApiToken, AuditEvent, User
+from callscope.db.models import ApiToken, AuditEvent, Queue, User
 from callscope.processing.ingest import Ingestor
 from callscope.web.app import create_app
 from tests.support import DEMO_CALLS, PASSWORD, callscope, make_meta, sign_in
@@ -321,6 +321,54 @@ def test_admin_settings_page_changes_and_audits_the_policy(site):
         assert message in res.text
     with ctx.db.session() as session:
         assert policy.all_values(session) == values  # nothing of a refused form is stored
+
+
+def vocabularies(ctx: Context) -> dict[str, str | None]:
+    with ctx.db.session() as session:
+        return {q.name: q.vocabulary for q in session.scalars(select(Queue))}
+
+
+def test_admin_sets_a_queues_custom_vocabulary_on_its_page(site):
+    client, ctx = site["client"], site["ctx"]
+    csrf = sign_in(client, "marcus")
+    assert client.get("/admin/queues").status_code == 403
+    assert client.post("/admin/queues", data={"csrf_token": csrf, "name": "x"}).status_code == 403
+    client.cookies.clear()
+    csrf = sign_in(client, "boss")
+    typed = "Northwind Electronics,\n SoundWave  X2, northwind electronics, ,Bank Sejahtera"
+    res = client.post(
+        "/admin/queues", data={"csrf_token": csrf, "name": "Support", "vocabulary": typed}
+    )
+    assert "Vocabulary saved." in res.text and "SoundWave X2" in res.text
+    assert vocabularies(ctx) == {
+        "Internet support": None,  # (the queue of the site's call)
+        "Support": "Northwind Electronics, SoundWave X2, Bank Sejahtera",
+    }
+    [event] = events(ctx, "queue.vocabulary")
+    assert event.details == {"terms": 3} and event.actor == "boss"
+    for bad, message in [
+        ({"vocabulary": "Northwind\x07"}, "control character"),
+        ({"vocabulary": "x" * 101}, "longer than 100 characters"),
+        ({"vocabulary": ", ".join(f"Term number {i}" for i in range(80))}, "longer than 1000"),
+        ({"name": "  "}, "a queue name has 1 to 200 characters"),
+    ]:
+        res = client.post("/admin/queues", data={"csrf_token": csrf, "name": "Support", **bad})
+        assert message in res.text
+    assert vocabularies(ctx)["Support"] == "Northwind Electronics, SoundWave X2, Bank Sejahtera"
+    client.post("/admin/queues", data={"csrf_token": csrf, "name": "Support", "vocabulary": ""})
+    assert vocabularies(ctx)["Support"] is None
+
+
+def test_cli_sets_and_lists_queue_vocabularies(site):
+    ctx = site["ctx"]
+    res = callscope(ctx, "queues", "vocabulary", "Billing", "Bank Sejahtera, kartu debit")
+    assert res.returncode == 0 and res.stdout == "Billing: Bank Sejahtera, kartu debit\n"
+    listed = callscope(ctx, "queues", "list").stdout
+    assert listed == "Billing\tBank Sejahtera, kartu debit\nInternet support\t\n"
+    res = callscope(ctx, "queues", "vocabulary", "Billing", "a" * 101)
+    assert res.returncode == 1 and "longer than 100 characters" in res.stderr
+    assert vocabularies(ctx)["Billing"] == "Bank Sejahtera, kartu debit"
+    assert [e.actor.startswith("cli:") for e in events(ctx, "queue.vocabulary")] == [True]
 
 
 # --- the audit log -----------------------------------------------------------------------------

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from callscope import admin
 from callscope.analysis import document, document_json, html_safe_json, transcript_segments
+from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word
 from callscope.processing import jobs
@@ -239,6 +241,18 @@ def test_a_quiet_caller_on_a_phone_line_keeps_their_words(module_ctx, tmp_path):
     turns = [t for t in truth_turns("synthetic_en_stereo") if t["speaker"] == "customer"]
     missed = [t["text"] for t in turns if not any(t["start"] <= m <= t["end"] for m in heard)]
     assert missed == []
+
+
+def test_a_queues_vocabulary_spells_its_names_in_the_transcript(module_ctx):
+    with module_ctx.db.session() as session:
+        admin.set_vocabulary(session, Actor.cli(), "Northwind line", "Northwind Electronics")
+    meta = make_meta()
+    meta["queue"] = "Northwind line"
+    doc = process(module_ctx, EN, meta)
+    text = " ".join(s["text"] for s in doc["transcript"]["segments"])
+    # the greeting and the goodbye name the company; the recogniser alone writes "North Wind"
+    assert text.count("Northwind Electronics") == 2, text
+    assert "north wind" not in text.lower()
 
 
 def test_indonesian_call_language_is_detected(module_ctx):

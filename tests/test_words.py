@@ -15,7 +15,7 @@ from callscope.measures.segments import Word, build_lines, build_segments
 from callscope.processing.ingest import Ingestor
 from callscope.processing.results import save_results, session_spans, swap_speakers
 from callscope.speech import diarization
-from callscope.speech.asr import RecognisedWord, join_pieces
+from callscope.speech.asr import RecognisedWord, apply_vocabulary, join_pieces
 from tests.support import DEMO_CALLS, PASSWORD, make_meta, sign_in
 
 
@@ -180,3 +180,35 @@ def test_a_long_monologue_is_cut_at_a_sentence_end():
     lines = build_lines(words)
     assert [len(line.words) for line in lines] == [42, 2]
     assert len(build_segments(words)) == 1
+
+
+def heard(*texts: str) -> list[RecognisedWord]:
+    return [RecognisedWord(t, i * 0.5, i * 0.5 + 0.4, 0.9 - i * 0.01) for i, t in enumerate(texts)]
+
+
+@pytest.mark.parametrize(
+    "words,read",
+    [
+        (("calling", "North", "Wind", "Electronics."), "calling Northwind Electronics."),
+        (("calling", "northwind", "electronics"), "calling Northwind Electronics"),
+        (("di", "Bank", "Sejahtra,", "ya"), "di Bank Sejahtera, ya"),
+        (("the", "sound", "wave", "X2"), "the SoundWave X2"),
+        (("a", "north", "window"), "a north window"),  # not close enough
+        (("Bank", "sentral"), "Bank sentral"),
+    ],
+)
+def test_a_custom_vocabulary_writes_close_spellings_as_the_terms(words, read):
+    terms = ["Northwind Electronics", "Bank Sejahtera", "SoundWave X2", "Rin"]
+    assert " ".join(w.text for w in apply_vocabulary(heard(*words), terms)) == read
+
+
+def test_a_vocabulary_term_takes_the_times_of_the_words_it_replaces_and_invents_none():
+    words = heard("calling", "North", "Wind", "Electronics")
+    fixed = apply_vocabulary(words, ["Northwind Electronics"])
+    assert [(w.text, w.start, w.end, w.confidence) for w in fixed] == [
+        ("calling", 0.0, 0.4, 0.9),
+        ("Northwind", 0.5, 1.13, 0.87),  # 9 of the 20 letters of the words' 1.4 s
+        ("Electronics", 1.13, 1.9, 0.87),
+    ]
+    assert apply_vocabulary([], ["Northwind Electronics"]) == []
+    assert apply_vocabulary(words, []) == words

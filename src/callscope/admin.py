@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callscope import audit, auth, policy
+from callscope import audit, auth, errors, policy
 from callscope.audit import Actor
 from callscope.db.models import Agent, ApiToken, Queue, User, utcnow
 from callscope.vocabulary import Role
@@ -139,6 +140,54 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
         row.revoked_at = utcnow()
         audit.record(session, actor, "token.revoke", "api_token", row.id)
     return row
+
+
+MAX_QUEUE_NAME = 200
+MAX_TERM_CHARS = 100
+MAX_VOCABULARY_CHARS = 1000  # the recogniser reads about 220 tokens of hints
+
+
+class VocabularyError(errors.Refused):
+    """A queue name or custom vocabulary that cannot be used; the message says why."""
+
+
+def vocabulary_terms(text: str) -> list[str]:
+    """The terms of a custom vocabulary as typed (separated by commas or new lines), trimmed,
+    repeats dropped; refused when a term or the whole is too long or holds control characters."""
+    terms: list[str] = []
+    for raw in re.split(r"[,\n]", text):
+        term = " ".join(raw.split())
+        if re.search(r"[\x00-\x1f\x7f]", term):
+            raise VocabularyError("a vocabulary term holds a control character")
+        if len(term) > MAX_TERM_CHARS:
+            raise VocabularyError(
+                f"vocabulary term {term[:40]!r}… is longer than {MAX_TERM_CHARS} characters"
+            )
+        if term and term.casefold() not in {t.casefold() for t in terms}:
+            terms.append(term)
+    if len(", ".join(terms)) > MAX_VOCABULARY_CHARS:
+        raise VocabularyError(
+            f"the vocabulary is longer than {MAX_VOCABULARY_CHARS} characters: keep the names "
+            "the recogniser gets wrong"
+        )
+    return terms
+
+
+def set_vocabulary(session: Session, actor: Actor, queue_name: str, text: str) -> Queue:
+    """Give the queue QUEUE_NAME (created if new) the custom vocabulary TEXT ("" for none);
+    it applies to calls of that queue processed from now on."""
+    name = " ".join(queue_name.split())
+    if not name or len(name) > MAX_QUEUE_NAME:
+        raise VocabularyError(f"a queue name has 1 to {MAX_QUEUE_NAME} characters")
+    terms = vocabulary_terms(text)
+    queue = session.scalar(select(Queue).where(Queue.name == name))
+    if queue is None:
+        queue = Queue(name=name)
+        session.add(queue)
+    queue.vocabulary = ", ".join(terms) or None
+    session.flush()
+    audit.record(session, actor, "queue.vocabulary", "queue", queue.id, terms=len(terms))
+    return queue
 
 
 def change_setting(session: Session, actor: Actor, key: str, value: Any) -> bool:

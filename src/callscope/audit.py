@@ -38,6 +38,7 @@ ACTIONS = {
     "token.revoke": "revoked an API token",
     "webhook.create": "registered a webhook",
     "webhook.delete": "removed a webhook",
+    "queue.vocabulary": "set the custom vocabulary of a queue",
     "conversation.swap_speakers": "swapped the agent and customer of a conversation",
 }
 

@@ -36,6 +36,7 @@ from callscope.db.models import (
     Conversation,
     ConversationAnalysis,
     Job,
+    Queue,
     User,
     Webhook,
     WebhookDelivery,
@@ -388,6 +389,30 @@ def settings_set(key: str, value: str) -> None:
     with opened() as ctx, ctx.db.session() as session:
         admin.change_setting(session, Actor.cli(), key, parsed)
     click.echo(f"{key} = {json.dumps(parsed)}")
+
+
+@main.group()
+def queues() -> None:
+    """Queues and their custom vocabulary (names the recogniser is told to expect)."""
+
+
+@queues.command("list")
+def queues_list() -> None:
+    """Print every queue with its vocabulary."""
+    with opened() as ctx, ctx.db.session() as session:
+        for queue in session.scalars(select(Queue).order_by(Queue.name)):
+            click.echo(f"{queue.name}\t{queue.vocabulary or ''}")
+
+
+@queues.command("vocabulary")
+@click.argument("queue")
+@click.argument("terms")
+def queues_vocabulary(queue: str, terms: str) -> None:
+    """Set the custom vocabulary of QUEUE: TERMS separated by commas ("" for none). It applies
+    to calls processed from now on."""
+    with opened() as ctx, ctx.db.session() as session:
+        row = admin.set_vocabulary(session, Actor.cli(), queue, terms)
+        click.echo(f"{row.name}: {row.vocabulary or '(no vocabulary)'}")
 
 
 @main.command()

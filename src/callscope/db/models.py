@@ -137,6 +137,14 @@ class Queue(Base):
     __tablename__ = "queues"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # product, company and other names the recogniser is told to expect on this queue's calls
+    # (comma-separated terms); None for none
+    vocabulary: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def terms(self) -> list[str]:
+        """The vocabulary's terms."""
+        return [t.strip() for t in (self.vocabulary or "").split(",") if t.strip()]
 
 
 class Workstream(Base):

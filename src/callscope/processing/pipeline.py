@@ -46,6 +46,7 @@ def process(
         redact = policy.get(session, "pii.redaction")
         keep_originals = policy.get(session, "pii.originals") == "administrators"
         language = conv.language
+        terms = conv.queue.terms if conv.queue else []
         spans = session_spans(conv)
         agent_ids = sorted({s.agent_id for s in conv.sessions})
         original = blob_key(rec.sha256)
@@ -68,9 +69,12 @@ def process(
         report(10 + 70 * sum(done) / len(done), "transcribing")
 
     report(10, "transcribing")
-    recognised = transcriber.transcribe_channels(
-        [audio[c] for c in order], language, channel_progress
-    )
+    recognised = [
+        asr.apply_vocabulary(words, terms)
+        for words in transcriber.transcribe_channels(
+            [audio[c] for c in order], language, channel_progress
+        )
+    ]
     speakers, voices = None, {}
     if diarized:
         report(80, "separating speakers")

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -169,6 +170,67 @@ def join_pieces(words: Sequence[RecognisedWord]) -> list[RecognisedWord]:
         else:
             joined.append(word)
     return joined
+
+
+VOCABULARY_MATCH = 0.85  # how closely recognised words must spell a vocabulary term
+MIN_TERM_LETTERS = 4  # shorter terms would match ordinary words
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+def apply_vocabulary(words: Sequence[RecognisedWord], terms: Sequence[str]) -> list[RecognisedWord]:
+    """WORDS with each run of them that spells one of TERMS closely written as the term.
+
+    A run of as many words as the term has, one fewer or one more (the recogniser splits
+    "Northwind" into "north wind" and joins names), matches when its letters and digits are
+    at least 85 % alike to the term's (difflib's ratio) and start with the same one; the best
+    match wins, the run's trailing punctuation is kept, and each of the term's words takes the
+    time of its word in the run (or a share of the run's time by its letters) and the run's
+    lowest confidence.
+    Nothing is inserted where no words were heard, so a term can never invent speech.
+    """
+    targets = [
+        (term.split(), _letters(term)) for term in terms if len(_letters(term)) >= MIN_TERM_LETTERS
+    ]
+    out: list[RecognisedWord] = []
+    i = 0
+    while i < len(words):
+        best: tuple[float, list[str], str, int] | None = None
+        for parts, letters in targets:
+            for size in range(max(1, len(parts) - 1), len(parts) + 2):
+                spelled = "".join(_letters(w.text) for w in words[i : i + size])
+                if (
+                    i + size > len(words)
+                    or spelled[:1] != letters[:1]
+                    or not 0.7 <= len(spelled) / len(letters) <= 1.3
+                ):
+                    continue
+                ratio = SequenceMatcher(None, spelled, letters).ratio()
+                if ratio >= VOCABULARY_MATCH and (best is None or ratio > best[0]):
+                    best = (ratio, parts, letters, size)
+        if best is None:
+            out.append(words[i])
+            i += 1
+            continue
+        _ratio, parts, letters, size = best
+        run = words[i : i + size]
+        tail = re.search(r"[^\w]*$", run[-1].text)
+        texts = [*parts[:-1], parts[-1] + (tail.group() if tail else "")]
+        lowest = min(w.confidence for w in run)
+        if size == len(parts):
+            times = [(w.start, w.end) for w in run]
+        else:  # each word of the term takes a share of the run's time by its letters
+            start, end = run[0].start, max(w.end for w in run)
+            bounds = np.cumsum([0, *(len(_letters(part)) for part in parts)]) / len(letters)
+            times = [
+                (round(start + a * (end - start), 3), round(start + b * (end - start), 3))
+                for a, b in itertools.pairwise(bounds)
+            ]
+        out += [RecognisedWord(t, a, b, lowest) for t, (a, b) in zip(texts, times, strict=True)]
+        i += size
+    return out
 
 
 class Transcriber:

@@ -288,6 +288,37 @@ def import_transcript(
     return done(request, f"/conversations/{result.id}", N_("Transcript imported."))
 
 
+# --- queues and their custom vocabulary ----------------------------------------------------
+
+
+@router.get("/queues")
+def queues_page(request: Request, session: SessionDep, user: AdminUser) -> HTMLResponse:
+    return render(
+        request,
+        "admin_queues.html",
+        user,
+        queues=session.scalars(select(Queue).order_by(Queue.name)).all(),
+        max_chars=admin.MAX_VOCABULARY_CHARS,
+    )
+
+
+@router.post("/queues")
+def save_vocabulary(
+    request: Request,
+    session: SessionDep,
+    user: AdminUser,
+    name: Annotated[str, Form(max_length=admin.MAX_QUEUE_NAME)],
+    vocabulary: Annotated[str, Form(max_length=4 * admin.MAX_VOCABULARY_CHARS)] = "",
+) -> RedirectResponse:
+    return outcome(
+        request,
+        session,
+        "/admin/queues",
+        lambda: admin.set_vocabulary(session, actor(request, user), name, vocabulary),
+        N_("Vocabulary saved."),
+    )
+
+
 # --- settings ------------------------------------------------------------------------------
 
 
