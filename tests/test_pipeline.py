@@ -260,6 +260,8 @@ def test_indonesian_call_language_is_detected(module_ctx):
     del meta["recording"]["language"]
     doc = process(module_ctx, DEMO_CALLS / "synthetic_id_stereo.wav", meta)
     assert doc["transcript"]["language"] == "id"
+    warned = [w["code"] for w in doc["recording"]["warnings"]] == ["low_confidence"]
+    assert warned == (doc["transcript"]["confidence"] < 0.6)
     text = " ".join(s["text"] for s in doc["transcript"]["segments"]).lower()
     assert "selamat" in text and "sama" in text
     assert speaker_accuracy(doc, truth_turns("synthetic_id_stereo")) >= 0.98

@@ -62,7 +62,7 @@ def test_the_transcripts_confidence_is_in_the_document_the_overview_and_the_list
                 "end_s": 2.0,
                 "words": [
                     {"text": "hello", "start_s": 0.0, "end_s": 0.5, "confidence": 0.9},
-                    {"text": "there", "start_s": 0.6, "end_s": 1.0, "confidence": 0.3},
+                    {"text": "there", "start_s": 0.6, "end_s": 1.0, "confidence": 0.2},
                 ],
             }
         ],
@@ -75,14 +75,15 @@ def test_the_transcripts_confidence_is_in_the_document_the_overview_and_the_list
         policy.set_value(session, "recordings.enabled", True)
         auth.add_user(session, "boss", "admin", PASSWORD)
         doc = analysis.document(session, session.get_one(Conversation, conv.id))
-    assert doc["transcript"]["confidence"] == 0.6
+    assert doc["transcript"]["confidence"] == 0.55
     sign_in(client, "boss")
     page = client.get(f"/conversations/{conv.id}").text
-    assert re.search(r'id="confidence">60 %', page)
-    assert '<td class="confidence">60 %</td>' in client.get("/conversations").text
+    assert re.search(r'id="confidence">55 % · many words are uncertain', page)
+    assert '<td class="confidence">55 %</td>' in client.get("/conversations").text
     api = client.get(f"/api/v1/conversations/{conv.id}/analysis").json()
-    assert api["transcript"]["confidence"] == 0.6
-    assert [w["confidence"] for w in api["transcript"]["segments"][0]["words"]] == [0.9, 0.3]
+    assert api["transcript"]["confidence"] == 0.55
+    assert api["recording"] is None  # (an import without audio: no recording to warn about)
+    assert [w["confidence"] for w in api["transcript"]["segments"][0]["words"]] == [0.9, 0.2]
 
 
 def said(speaker: str, start: float, text: str) -> list[Word]:

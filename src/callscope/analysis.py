@@ -130,10 +130,15 @@ def transcript_json(session: Session, conversation_id: int) -> str:
     return stored or html_safe_json(transcript_segments(session, conversation_id))
 
 
+UNSURE_BELOW = 0.6  # a transcript whose mean word confidence is lower needs checking
 WARNINGS = {
     "channels_reversed": (
         "the agent's channel sounds like the customer and the other way round: the channel map "
         "may be reversed (swap agent and customer if so)"
+    ),
+    "low_confidence": (
+        "the recogniser was unsure of many words (mean confidence below 60 %): check the "
+        "transcript against the audio"
     ),
 }
 

@@ -23,6 +23,7 @@ def session_spans(conv: Conversation) -> list[attribution.SessionSpan]:
 
 
 CHANNELS_REVERSED = "channels_reversed"
+LOW_CONFIDENCE = "low_confidence"
 
 
 def mean_confidence(words: list[segments.Word]) -> float | None:
@@ -59,11 +60,19 @@ def save_results(
     conversation_metrics = metrics.compute(segs)
     source = (speakers or {}).get("source", "channels")
     conversation_metrics["speaker_source"] = source
-    warnings = (
-        [CHANNELS_REVERSED]
-        if source == "channels" and diarization.looks_reversed(words, language)
-        else []
-    )
+    confidence = mean_confidence(words)
+    warnings = [
+        *(
+            [CHANNELS_REVERSED]
+            if source == "channels" and diarization.looks_reversed(words, language)
+            else []
+        ),
+        *(
+            [LOW_CONFIDENCE]
+            if confidence is not None and confidence < analysis.UNSURE_BELOW
+            else []
+        ),
+    ]
     session.execute(delete(Segment).where(Segment.conversation_id == conversation_id))
     for position, (seg, score) in enumerate(zip(lines, scores, strict=True)):
         session.add(
@@ -100,7 +109,7 @@ def save_results(
             sentiment_label=overall.get("label"),
             agent_talk_pct=conversation_metrics["talk_to_listen"]["agent_pct"],
             switches=conversation_metrics["switches"]["count"],
-            confidence=mean_confidence(words),
+            confidence=confidence,
             sentiment=conversation_sentiment,
             metrics=conversation_metrics,
             speakers=speakers,

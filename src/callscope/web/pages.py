@@ -64,6 +64,7 @@ def translated(value: object) -> str:
 
 TEMPLATES.env.filters.update(number=i18n.number, span=i18n.span, t=translated)
 TEMPLATES.env.globals["faces"] = sentiment.EMOJI
+TEMPLATES.env.globals["unsure_below"] = analysis.UNSURE_BELOW
 PAGE_SIZE = 25
 DASHBOARD_DAYS = 30
 
