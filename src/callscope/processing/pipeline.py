@@ -114,8 +114,8 @@ def process(
 
 def warm_up(settings: Settings) -> None:
     """Load every model a job can need (speech model, voice activity detector, speaker
-    encoder), so that a worker's first call does not wait for them."""
-    asr.transcriber(settings)
+    encoder) and run each once, so that a worker's first call does not wait for them."""
+    asr.transcriber(settings).warm_up()
     diarization.warm_up()
 
 

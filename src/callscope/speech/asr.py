@@ -268,6 +268,18 @@ class Transcriber:
             num_workers=self.workers,
         )
 
+    def warm_up(self) -> None:
+        """Run the model once on a second of quiet noise (first runs set up their buffers)."""
+        noise = np.random.default_rng(0).normal(0, 1e-3, SAMPLE_RATE).astype(np.float32)
+        segments, _info = self.model.transcribe(
+            noise,
+            language="en" if self.multilingual else None,
+            beam_size=self.beam_size,
+            word_timestamps=True,
+        )
+        for _segment in segments:  # (the generator does the work)
+            pass
+
     def detect_language(self, audio: np.ndarray) -> str:
         """The supported language the audio is most likely in."""
         if not self.multilingual:
