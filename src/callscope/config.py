@@ -41,12 +41,12 @@ class Settings(BaseModel):
     model_dir: Path | None = Field(None, description="speech model cache; default: DATA_DIR/models")
     vad: bool = Field(True, description="skip what voice activity detection finds is not speech")
     vad_threshold: float = Field(
-        0.3, gt=0, lt=1, description="speech probability from which a stretch is speech"
+        0.35, gt=0, lt=1, description="speech probability from which a stretch is speech"
     )
     vad_min_silence_ms: int = Field(
-        1000, ge=100, description="a pause this long ends a stretch of speech"
+        2000, ge=100, description="a pause this long ends a stretch of speech"
     )
-    vad_pad_ms: int = Field(600, ge=0, description="audio kept either side of a stretch of speech")
+    vad_pad_ms: int = Field(400, ge=0, description="audio kept either side of a stretch of speech")
     database_lock_timeout_s: float = Field(
         30.0, gt=0, le=3600, description="how long a write waits for another's lock (then 503)"
     )

@@ -71,10 +71,11 @@ def speech_spans(audio: np.ndarray) -> list[tuple[float, float]]:
 
 def warm_up() -> None:
     """Load what separating speakers and learning voices need (the voice activity detector,
-    the speaker encoder, and the feature code's compiled parts), on a second of silence."""
+    the speaker encoder, the feature code's compiled parts, the clustering) and run each once."""
     silence = np.zeros(2 * SAMPLE_RATE, dtype=np.float32)
     speech_spans(silence)
     embed_windows(silence, [(0.0, 2.0)])
+    cluster(np.random.default_rng(0).normal(size=(8, 256)).astype(np.float32))
 
 
 HOP = SAMPLE_RATE // 100  # samples per mel frame
