@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from faster_whisper.vad import VadOptions
 
 from callscope.speech import asr
 
@@ -58,16 +57,20 @@ def test_bundled_model_whose_package_is_missing_says_so(tmp_path: Path, monkeypa
     assert not (tmp_path / "ghost").exists()
 
 
-def test_speech_is_split_at_pauses_into_parts_of_equal_speech():
+@pytest.mark.parametrize("call", ["auto0_mono_u8.wav", "katiesteve_mono.wav"])
+def test_speech_is_split_at_pauses_into_parts_of_equal_speech(call, tmp_path):
+    """With the default settings, even a 19-second call is cut in two (both cores work)."""
+    from callscope.config import Settings
     from callscope.speech import media
     from tests.support import CALLS
 
-    audio, _ = media.decode(CALLS / "auto0_mono_u8.wav", sample_rate=media.SAMPLE_RATE)
-    parts = asr.split_at_pauses(audio[0], 2, VadOptions())
+    finder = asr.pause_finder(Settings(data_dir=tmp_path))
+    audio, _ = media.decode(CALLS / call, sample_rate=media.SAMPLE_RATE)
+    parts = asr.split_at_pauses(asr.normalised(audio[0]), 2, finder)
     assert len(parts) == 2
     assert parts[0][0] == 0 and parts[0][1] == parts[1][0] and parts[1][1] == audio.shape[1]
     assert 0.3 < parts[0][1] / audio.shape[1] < 0.7
-    assert asr.split_at_pauses(audio[0], 1, VadOptions()) == [(0, audio.shape[1])]
+    assert asr.split_at_pauses(audio[0], 1, finder) == [(0, audio.shape[1])]
 
 
 def test_a_quiet_channel_is_brought_to_the_common_speech_level():

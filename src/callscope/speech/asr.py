@@ -255,8 +255,7 @@ class Transcriber:
             if settings.vad
             else None
         )
-        # where the speech is, for language detection and cutting a channel at its pauses
-        self.speech_finder = self.vad or VadOptions()
+        self.speech_finder = pause_finder(settings)
         self.multilingual = (
             BUNDLED[self.model_name].multilingual if (self.model_name in BUNDLED) else True
         )
@@ -377,6 +376,14 @@ def normalised(audio: np.ndarray) -> np.ndarray:
     loud = float(np.percentile(np.sqrt(np.mean(np.square(frames), axis=1)), 95))
     gain = min(SPEECH_LEVEL / loud, MAX_GAIN) if loud > 0 else 1.0
     return np.clip(audio * gain, -1.0, 1.0).astype(np.float32)
+
+
+def pause_finder(settings: Settings) -> VadOptions:
+    """Where the speech and its pauses are, for language detection and for cutting a channel
+    into parts: pauses from half a second (a short call may have no longer one)."""
+    from faster_whisper.vad import VadOptions
+
+    return VadOptions(threshold=settings.vad_threshold, min_silence_duration_ms=500)
 
 
 def split_at_pauses(audio: np.ndarray, parts: int, options: VadOptions) -> list[tuple[int, int]]:
