@@ -9,16 +9,24 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from callscope import __version__, errors
 from callscope.context import Context
 from callscope.processing.worker import Worker
 from callscope.web import admin, api, pages
-from callscope.web.errors import database_response, disk_response, error_response
+from callscope.web.errors import (
+    database_response,
+    disk_response,
+    error_response,
+    http_response,
+    validation_response,
+)
 from callscope.web.security import BodyLimit, SecurityHeaders
 
 
@@ -50,6 +58,8 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
     app.add_exception_handler(errors.CallscopeError, error_response)
     app.add_exception_handler(OperationalError, database_response)
     app.add_exception_handler(OSError, disk_response)
+    app.add_exception_handler(HTTPException, http_response)
+    app.add_exception_handler(RequestValidationError, validation_response)
 
     @app.exception_handler(pages.SignInRequired)
     async def _sign_in(request: Request, _exc: pages.SignInRequired) -> RedirectResponse:

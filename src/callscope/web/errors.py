@@ -1,15 +1,25 @@
-"""HTTP status codes for callscope's errors, assigned here and nowhere else."""
+"""HTTP status codes for callscope's errors, assigned here and nowhere else, and how an error
+is answered: JSON for the API, a page in the user's language for a browser."""
 
 from __future__ import annotations
 
 import errno
+from collections.abc import Mapping
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
 
 from callscope import errors
 from callscope.db import is_busy, is_full
+from callscope.i18n import N_
+from callscope.web import pages, security
 from callscope.web.upload import MalformedBody
 
 # the first kind an error is decides its status: the specific kinds come before the general
@@ -29,29 +39,107 @@ def status_of(exc: errors.CallscopeError) -> int:
     return next((status for kind, status in STATUS if isinstance(exc, kind)), 500)
 
 
-async def error_response(_request: Request, exc: Exception) -> JSONResponse:
-    """A callscope error as JSON: `{"detail": message}` with the status of its kind."""
+TITLES = {
+    400: N_("Bad request"),
+    401: N_("Sign in first"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    405: N_("Not possible here"),
+    409: N_("Not possible now"),
+    413: N_("Too large"),
+    422: N_("Cannot be used"),
+    429: N_("Too many attempts"),
+    503: N_("Busy"),
+    507: N_("The server's disk is full"),
+}
+EXPLANATIONS = {
+    403: N_("Your role may not do this. Ask an administrator if you need to."),
+    404: N_("What you asked for does not exist, or you may not see it."),
+    503: N_("Try again in a moment."),
+}
+
+
+def for_api(request: Request) -> bool:
+    """Whether REQUEST is answered in JSON (the API and the health check) rather than a page."""
+    return request.url.path.startswith("/api/") or request.url.path == "/healthz"
+
+
+def error_page(
+    request: Request,
+    status: int,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+    explanation: str | None = None,
+) -> Response:
+    """An HTML error page in the user's language (their choice, else the browser's), with
+    the menu when they are signed in and a way back."""
+    context = {
+        "status": status,
+        "title": TITLES.get(status, N_("Something went wrong")),
+        "explanation": explanation or EXPLANATIONS.get(status),
+    }
+    try:
+        with request.app.state.ctx.db.session() as session:
+            user = security.session_user(request, session)
+            page = pages.render(request, "error.html", user, status, detail=detail, **context)
+    except OperationalError:  # (the database is what failed: a page without the user's menu)
+        page = pages.render(request, "error.html", None, status, detail=detail, **context)
+    page.headers.update(headers or {})
+    return page
+
+
+def answer(
+    request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    """`{"detail": message}` with STATUS for the API, an error page for a browser."""
+    if for_api(request):
+        return JSONResponse({"detail": detail}, status_code=status, headers=dict(headers or {}))
+    return error_page(request, status, detail, headers)
+
+
+async def error_response(request: Request, exc: Exception) -> Response:
+    """A callscope error, with the status of its kind."""
     assert isinstance(exc, errors.CallscopeError)
-    return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))
+    return answer(request, status_of(exc), str(exc))
+
+
+async def http_response(request: Request, exc: Exception) -> Response:
+    """An HTTP error raised by a route or the router (no such page, method not allowed)."""
+    assert isinstance(exc, HTTPException)
+    if for_api(request):
+        return await http_exception_handler(request, exc)
+    return error_page(request, exc.status_code, str(exc.detail), exc.headers)
+
+
+async def validation_response(request: Request, exc: Exception) -> Response:
+    """A request whose path, query or form does not fit: the API keeps FastAPI's list of
+    problems; a page names the fields."""
+    assert isinstance(exc, RequestValidationError)
+    if for_api(request):
+        return await request_validation_exception_handler(request, exc)
+    fields = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
+    return error_page(
+        request, 422, ", ".join(fields), explanation=N_("A value of this page cannot be used:")
+    )
 
 
 BUSY = "the database is busy with other work (a backup or a long task); try again in a moment"
 FULL = "the server's disk is full: nothing was stored; tell the administrator"
 
 
-async def database_response(_request: Request, exc: Exception) -> JSONResponse:
+async def database_response(request: Request, exc: Exception) -> Response:
     """A locked or full database as 503 or 507 with a message; anything else stays a 500."""
     assert isinstance(exc, OperationalError)
     if is_busy(exc):
-        return JSONResponse({"detail": BUSY}, status_code=503, headers={"Retry-After": "10"})
+        return answer(request, 503, BUSY, {"Retry-After": "10"})
     if is_full(exc):
-        return JSONResponse({"detail": FULL}, status_code=507)
+        return answer(request, 507, FULL)
     raise exc
 
 
-async def disk_response(_request: Request, exc: Exception) -> JSONResponse:
+async def disk_response(request: Request, exc: Exception) -> Response:
     """A full disk as 507 with a message; other system errors stay 500s."""
     assert isinstance(exc, OSError)
     if exc.errno == errno.ENOSPC:
-        return JSONResponse({"detail": FULL}, status_code=507)
+        return answer(request, 507, FULL)
     raise exc
