@@ -199,6 +199,79 @@ def test_clicking_a_line_seeks_and_seeking_highlights_the_line(browser, site):
     page.close()
 
 
+def test_the_reader_can_scroll_away_while_the_audio_plays_and_come_back(browser, site):
+    page = signed_in(browser, site)
+    page.set_viewport_size({"width": 1280, "height": 600})
+    open_details(page, site)
+    page.evaluate(
+        "(a => { a.muted = true; a.playbackRate = 2; })(document.querySelector('#audio'))"
+    )
+    page.locator("#transcript .line").nth(0).click()
+    page.get_by_role("button", name="Play").click()
+    back = page.get_by_role("button", name="Back to the current line")
+    expect(back).to_be_hidden()
+    page.mouse.move(640, 400)
+    page.mouse.wheel(0, 1200)
+    expect(back).to_be_visible()
+    left_at = page.evaluate("scrollY")
+    assert left_at > 600
+    first = page.locator("#transcript .line[aria-current=true]").get_attribute("data-start")
+    # the audio moves on to later lines (at double speed), and the page stays where the reader is
+    playing = page.locator("#transcript .line[aria-current=true]")
+    expect(playing).not_to_have_attribute("data-start", first, timeout=15000)
+    page.wait_for_timeout(500)
+    assert page.evaluate("scrollY") == left_at
+    back.click()
+    expect(back).to_be_hidden()
+    expect(page.locator("#transcript .line[aria-current=true]")).to_be_in_viewport()
+    page.get_by_role("button", name="Pause").click()
+    page.close()
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.mark.parametrize("user", ["boss", "marcus"])
+def test_no_page_is_wider_than_a_phone(browser, site, user):
+    with site["ctx"].db.session() as session:
+        conv = session.get(Conversation, site["id"])
+        contact, me = conv.contact_id, session.scalar(select(User.id).where(User.username == user))
+    paths = [
+        "/conversations",
+        f"/conversations/{site['id']}",
+        f"/conversations/{site['id']}#details",
+        f"/conversations/{site['id']}#metrics",
+        f"/contacts/{contact}",
+        "/dashboard",
+        "/conversations/999999",  # an error page
+    ]
+    if user == "boss":
+        paths += [
+            f"/admin/{name}"
+            for name in ("users", "tokens", "webhooks", "queues", "import", "settings", "audit")
+        ] + [f"/admin/users/{me}"]
+    page = signed_in(browser, site, user)
+    page.set_viewport_size(PHONE)
+    for path in paths:
+        page.goto(site["base"] + path)
+        page.wait_for_load_state("load")
+        wide = page.evaluate("document.documentElement.scrollWidth - innerWidth")
+        assert wide <= 0, f"{path} is {wide} px wider than the phone"
+    page.close()
+
+
+def test_the_transcript_reads_as_sentences_on_a_phone(browser, site):
+    page = signed_in(browser, site)
+    page.set_viewport_size(PHONE)
+    open_details(page, site)
+    text = page.locator("#transcript .line .text").nth(1)
+    line = page.locator("#transcript .line").nth(1)
+    assert text.bounding_box()["width"] >= 0.8 * line.bounding_box()["width"]
+    player = page.locator("#player").bounding_box()
+    assert player["height"] <= 0.35 * PHONE["height"]
+    page.close()
+
+
 def test_search_counts_highlights_and_steps_through_hits(browser, site):
     page = signed_in(browser, site)
     open_details(page, site)

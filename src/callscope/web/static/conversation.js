@@ -74,7 +74,32 @@ function duration() {
 function seek(seconds) {
   if (!audio) return; // a transcript imported without its audio
   audio.currentTime = Math.min(Math.max(0, seconds), duration());
-  follow(true);
+  setFollowing(true);
+  follow(true, true);
+}
+
+// While the audio plays the transcript follows it, until the reader scrolls away (wheel, touch,
+// keys, the scroll bar); "Back to the current line" (or a seek) makes it follow again.
+let following = true;
+let ownScrollUntil = 0;
+
+function scrollToElement(element) {
+  ownScrollUntil = performance.now() + 400;
+  element.scrollIntoView({ block: "center" });
+}
+
+function setFollowing(on) {
+  following = on;
+  const back = $("#follow");
+  if (back) back.hidden = on;
+}
+
+function readerMoved() {
+  if (audio && !audio.paused) setFollowing(false);
+}
+
+function pageScrolled() {
+  if (performance.now() > ownScrollUntil) readerMoved(); // (not a scroll of our own)
 }
 
 const COLOURS = { positive: "#2e9d5b", negative: "#d0453a", neutral: "#9aa3ad" };
@@ -200,13 +225,14 @@ function lineAt(time) {
 
 let currentLine = null;
 
-function follow(scroll) {
+function follow(scroll, always = false) {
   const time = audio.currentTime;
   $("#time").textContent = `${clock(time)} / ${clock(duration())}`;
   canvas.setAttribute("aria-valuenow", String(Math.floor(time)));
   const index = lineAt(time + 0.05);
   const current = index >= 0 ? lines[index] : null;
-  if (current !== currentLine) {
+  const moved = current !== currentLine;
+  if (moved) {
     if (currentLine) { currentLine.classList.remove("current"); currentLine.removeAttribute("aria-current"); }
     if (current) { current.classList.add("current"); current.setAttribute("aria-current", "true"); }
     currentLine = current;
@@ -214,7 +240,7 @@ function follow(scroll) {
   for (const w of spoken) w.classList.remove("spoken");
   spoken = current ? current.lineWords.filter((w) => Number(w.dataset.start) <= time && time < Number(w.dataset.end)) : [];
   for (const w of spoken) w.classList.add("spoken");
-  if (current && scroll) current.scrollIntoView({ block: "center" });
+  if (current && scroll && following && (moved || always)) scrollToElement(current);
   draw();
 }
 
@@ -232,6 +258,12 @@ if (audio) {
   }, { once: true });
   audio.addEventListener("pause", () => { play.textContent = "▶"; play.setAttribute("aria-label", t("Play")); });
   audio.addEventListener("timeupdate", () => follow(!audio.paused));
+  window.addEventListener("scroll", pageScrolled, { passive: true });
+  for (const kind of ["wheel", "touchmove"]) window.addEventListener(kind, readerMoved, { passive: true });
+  $("#follow").addEventListener("click", () => {
+    setFollowing(true);
+    if (currentLine) scrollToElement(currentLine);
+  });
   audio.addEventListener("loadedmetadata", draw);
   $("#back").addEventListener("click", () => seek(audio.currentTime - 10));
   $("#fwd").addEventListener("click", () => seek(audio.currentTime + 30));
@@ -286,7 +318,8 @@ function showHit(index) {
   else {
     const hit = hits[index];
     hit.mark.classList.add("active");
-    hit.mark.scrollIntoView({ block: "center" });
+    setFollowing(false); // the reader looks at the hits; "Back to the current line" returns
+    scrollToElement(hit.mark);
     label.textContent = t("%(n)d of %(m)d", { n: index + 1, m: hits.length });
   }
   draw();
