@@ -283,10 +283,10 @@ class Transcriber:
         """The supported language the audio is most likely in."""
         if not self.multilingual:
             return "en"
-        _lang, _prob, probs = self.model.detect_language(
-            normalised(audio), vad_filter=True, vad_parameters=self.speech_finder
-        )
+        _lang, _prob, probs = self.model.detect_language(normalised(audio), vad_filter=True)
         ranked = dict(probs)
+        # Whisper takes much Indonesian for Malay, its close neighbour: that is evidence for it
+        ranked["id"] = ranked.get("id", 0.0) + ranked.get("ms", 0.0)
         return max(LANGUAGES, key=lambda lang: ranked.get(lang, 0.0))
 
     def _transcribe_part(self, audio: np.ndarray, language: str) -> list[RecognisedWord]:
