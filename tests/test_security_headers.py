@@ -65,3 +65,13 @@ def test_the_templates_have_no_inline_script_the_policy_would_block():
         )
     ]
     assert inline == []
+
+
+def test_api_explorer_is_served_from_this_server_under_the_same_policy(client: TestClient):
+    res = client.get("/api/docs")
+    assert res.status_code == 200
+    assert "default-src 'self'" in res.headers["content-security-policy"]
+    sources = re.findall(r'(?:src|href)="([^"]+)"', res.text)
+    assert sources and all(s.startswith("/static/") for s in sources), sources
+    for source in sources:
+        assert client.get(source).status_code == 200, source

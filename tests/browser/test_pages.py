@@ -15,6 +15,7 @@ from pathlib import Path
 
 import av
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import select
 
@@ -231,13 +232,14 @@ def test_the_reader_can_scroll_away_while_the_audio_plays_and_come_back(browser,
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.mark.parametrize("user", ["boss", "marcus"])
-def test_no_page_is_wider_than_a_phone(browser, site, user):
+def every_page(site, user: str) -> list[str]:
+    """Every page USER can reach from the menus, and an error page."""
     with site["ctx"].db.session() as session:
         conv = session.get(Conversation, site["id"])
         contact, me = conv.contact_id, session.scalar(select(User.id).where(User.username == user))
     paths = [
         "/conversations",
+        "/conversations?q=%22two+days%22",
         f"/conversations/{site['id']}",
         f"/conversations/{site['id']}#details",
         f"/conversations/{site['id']}#metrics",
@@ -250,13 +252,58 @@ def test_no_page_is_wider_than_a_phone(browser, site, user):
             f"/admin/{name}"
             for name in ("users", "tokens", "webhooks", "queues", "import", "settings", "audit")
         ] + [f"/admin/users/{me}"]
+    return paths
+
+
+@pytest.mark.parametrize("user", ["boss", "marcus"])
+def test_no_page_is_wider_than_a_phone(browser, site, user):
     page = signed_in(browser, site, user)
     page.set_viewport_size(PHONE)
-    for path in paths:
+    for path in every_page(site, user):
         page.goto(site["base"] + path)
         page.wait_for_load_state("load")
         wide = page.evaluate("document.documentElement.scrollWidth - innerWidth")
         assert wide <= 0, f"{path} is {wide} px wider than the phone"
+    page.close()
+
+
+@pytest.mark.parametrize("user", ["boss", "marcus"])
+def test_axe_finds_nothing_serious_on_any_page(browser, site, user):
+    """axe-core (from the axe-playwright-python package) on every page, signed out and in."""
+    axe = Axe()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    found = {}
+    for path in ["/login", *every_page(site, user)]:
+        if path == "/conversations":
+            page.close()
+            page = signed_in(browser, site, user)
+        page.goto(site["base"] + path)
+        page.wait_for_load_state("load")
+        for violation in axe.run(page).response["violations"]:
+            if violation["impact"] in ("serious", "critical"):
+                targets = [node["target"] for node in violation["nodes"]][:3]
+                found[f"{path} {violation['id']}"] = targets
+    page.close()
+    assert not found, json.dumps(found, indent=1)
+
+
+def test_api_docs_render_with_no_other_host_reachable(browser, site):
+    page = browser.new_page()
+    elsewhere = []
+
+    def only_this_server(route):
+        if route.request.url.startswith(site["base"]) or route.request.url.startswith("data:"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(site["base"] + "/api/docs")
+    expect(
+        page.get_by_text("/api/v1/conversations/{conversation_id}/analysis").first
+    ).to_be_visible()
+    assert not elsewhere
     page.close()
 
 

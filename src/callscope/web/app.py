@@ -10,11 +10,12 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from swagger_ui_bundle import swagger_ui_path
 
 from callscope import __version__, errors
 from callscope.context import Context
@@ -49,7 +50,7 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
         title="callscope",
         version=__version__,
         description="Call recording and transcript review for contact centres.",
-        docs_url="/api/docs",
+        docs_url=None,
         openapi_url="/api/openapi.json",
         redoc_url=None,
     )
@@ -65,6 +66,14 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
     async def _sign_in(request: Request, _exc: pages.SignInRequired) -> RedirectResponse:
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 
+    @app.get("/api/docs", include_in_schema=False)
+    def _api_docs(request: Request) -> HTMLResponse:
+        return pages.TEMPLATES.TemplateResponse(request, "api_docs.html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def _favicon() -> RedirectResponse:
+        return RedirectResponse("/static/favicon.svg", status_code=308)
+
     @app.get("/healthz", include_in_schema=False)
     def _health() -> dict[str, str]:
         return {"status": "ok"}
@@ -79,6 +88,7 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
     )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, upload_bytes=ctx.settings.max_upload_bytes)
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)

@@ -33,11 +33,10 @@ HEADERS = [
 ]
 NO_STORE = (b"cache-control", b"no-store")  # pages, audio and API answers hold personal data
 UNCACHED_EXCEPT = ("/static/",)
-OWN_POLICY = ("/api/docs",)  # the API explorer loads its script and style from a CDN
 
 
 class SecurityHeaders:
-    """Adds HEADERS to every answer (but OWN_POLICY's) and `Cache-Control: no-store` to all
+    """Adds HEADERS to every answer and `Cache-Control: no-store` to all
     but the static files."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -48,7 +47,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        extra = [] if path.startswith(OWN_POLICY) else list(HEADERS)
+        extra = list(HEADERS)
         if not path.startswith(UNCACHED_EXCEPT):
             extra.append(NO_STORE)
 
