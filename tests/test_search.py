@@ -83,6 +83,11 @@ def found(corpus, q: str | None = None, username: str = "boss", **filters) -> li
         ("refund, arrived!", ["S-1", "S-2"]),  # punctuation is not syntax
         ('refund OR NEAR(x) * "', []),  # FTS syntax is plain words: "or", "near x" are absent
         ("'; DROP TABLE conversations; --", []),
+        ("arriv", []),  # whole words: no match inside a word ...
+        ("car", []),  # ... "card" is not "car"
+        ("arriv*", ["S-1", "S-2"]),  # unless the word ends with * (a prefix)
+        ('"never arr*"', ["S-2"]),  # the last word of a phrase too
+        ("pengembali* DANA", ["S-3"]),
         ("", ["S-1", "S-2", "S-3", "S-4"]),  # no words: no search
     ],
 )
@@ -182,6 +187,9 @@ def test_a_text_search_counts_up_to_the_cap(corpus, monkeypatch):
         ),
         ("a <script> b", ["script"], "a &lt;<mark>script</mark>&gt; b"),
         ("", ["x"], ""),
+        ("Refunds are refunded", ["refund*"], "<mark>Refunds</mark> are <mark>refunded</mark>"),
+        ("A card, some care", ["car"], "A card, some care"),
+        ("it never arrived", ["never arr*"], "it <mark>never</mark> <mark>arrived</mark>"),
     ],
 )
 def test_snippet_marks_words_around_the_first_match(body, found, expected):

@@ -4,7 +4,9 @@ filters, always within what the user may see.
 The index holds one document per conversation, its transcript's text in order: an FTS5 table on
 SQLite, a `tsvector` with a GIN index on PostgreSQL (the `simple` configuration, which lower-cases
 without stemming, so English and Indonesian words are found as spoken). Queries are built from
-the words and "quoted phrases" the user typed; no other syntax reaches the database.
+the words and "quoted phrases" the user typed, a trailing `*` making the last word a prefix; no
+other syntax reaches the database. The conversation page's own search (conversation.js) reads a
+query the same way.
 """
 
 from __future__ import annotations
@@ -99,12 +101,14 @@ class Results:
 
 
 def terms(q: str | None) -> list[str]:
-    """The words and "quoted phrases" of a query, lower-cased, punctuation dropped."""
+    """The words and "quoted phrases" of a query, lower-cased, punctuation dropped; a term
+    typed with a trailing `*` keeps it (its last word is a prefix)."""
     found = []
     for phrase, word in _TERM.findall(q or ""):
-        words = re.findall(r"[^\W_]+", (phrase or word).lower())
+        raw = phrase or word
+        words = re.findall(r"[^\W_]+", raw.lower())
         if words:
-            found.append(" ".join(words))
+            found.append(" ".join(words) + ("*" if raw.strip().endswith("*") else ""))
     return found
 
 
@@ -118,13 +122,16 @@ def _tsquery(found: list[str]) -> ColumnElement[Any]:
     Written into the statement rather than built by phraseto_tsquery() at run time, so the
     planner sees the words and estimates from the column's statistics how many documents have
     them: a rare word is then looked up in the index instead of checked row by row."""
-    lexemes = (" <-> ".join(f"'{w}'" for w in term.split()) for term in found)
+    lexemes = (
+        " <-> ".join(f"'{w.rstrip('*')}'" + (":*" if w.endswith("*") else "") for w in term.split())
+        for term in found
+    )
     query = " & ".join(f"({phrase})" for phrase in lexemes).replace("\\", "").replace("'", "''")
     return literal_column(f"'{query}'::tsquery")
 
 
 def _fts5(found: list[str]) -> str:
-    return " ".join(f'"{term}"' for term in found)
+    return " ".join(f'"{term.rstrip("*")}"' + ("*" if term.endswith("*") else "") for term in found)
 
 
 def matching(session: Session, found: list[str]) -> ColumnElement[bool]:
@@ -257,19 +264,26 @@ def _fold(word: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+def _same(word: str, query_word: str) -> bool:
+    """Whether a folded WORD is QUERY_WORD (or starts with it, when that ends in `*`)."""
+    if query_word.endswith("*"):
+        return word.startswith(query_word[:-1])
+    return word == query_word
+
+
 def snippet(body: str, found: list[str]) -> str:
     """SNIPPET_WORDS words of BODY around the first match of the first term, every query word
     in <mark>, everything escaped."""
     words = [(m.start(), m.end(), _fold(m.group())) for m in re.finditer(r"[^\W_]+", body)]
     if not words:
         return ""
-    wanted = {_fold(w) for term in found for w in term.split()}
+    wanted = [_fold(w) for term in found for w in term.split()]
     first = [_fold(w) for w in found[0].split()]
     at = next(
         (
             i
             for i in range(len(words) - len(first) + 1)
-            if [w[2] for w in words[i : i + len(first)]] == first
+            if all(_same(w[2], q) for w, q in zip(words[i : i + len(first)], first, strict=True))
         ),
         0,
     )
@@ -280,7 +294,8 @@ def snippet(body: str, found: list[str]) -> str:
     for start, end, folded in words[low:high]:
         parts.append(html.escape(body[cursor:start]))
         text_ = html.escape(body[start:end])
-        parts.append(f"<mark>{text_}</mark>" if folded in wanted else text_)
+        marked = any(_same(folded, q) for q in wanted)
+        parts.append(f"<mark>{text_}</mark>" if marked else text_)
         cursor = end
     parts.append("…" if high < len(words) else html.escape(body[cursor:]))
     return "".join(parts)

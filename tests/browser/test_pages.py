@@ -323,7 +323,8 @@ def test_search_counts_highlights_and_steps_through_hits(browser, site):
     page = signed_in(browser, site)
     open_details(page, site)
     expected = page.locator("#transcript .w").evaluate_all(
-        "(ws) => ws.filter((w) => w.textContent.toLowerCase().includes('speaker')).length"
+        "(ws) => ws.filter((w) => (w.textContent.toLowerCase().match(/[a-z]+/g) || [])"
+        ".includes('speaker')).length"
     )
     assert expected >= 2
     page.get_by_role("searchbox", name="Search transcript").fill("speaker")
@@ -332,8 +333,55 @@ def test_search_counts_highlights_and_steps_through_hits(browser, site):
     page.get_by_role("button", name="Next match").click()
     expect(page.locator("#hits")).to_have_text(f"2 of {expected}")
     expect(page.locator("#transcript mark.active")).to_have_count(1)
+    page.get_by_role("searchbox", name="Search transcript").fill("speak")
+    expect(page.locator("#hits")).to_have_text("0 of 0")  # whole words ...
+    page.get_by_role("searchbox", name="Search transcript").fill("speak*")
+    expect(page.locator("#hits")).to_have_text(re.compile(rf"^1 of ({expected}|[1-9]\d*)$"))
     page.get_by_role("searchbox", name="Search transcript").fill("zebra")
     expect(page.locator("#hits")).to_have_text("0 of 0")
+    page.close()
+
+
+def test_a_phrase_found_in_the_list_is_found_and_selected_in_the_call(browser, site):
+    page = signed_in(browser, site)
+    page.get_by_label("Search transcripts").fill('"wireless speaker"')
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("tr.snippet mark")).to_have_text(["wireless", "speaker"])
+    page.locator("table.list tbody a").first.click()
+    expect(page).to_have_url(re.compile(r"\?q=%22wireless"))
+    expect(page.locator("#details")).to_be_visible()
+    expect(page.get_by_role("searchbox", name="Search transcript")).to_have_value(
+        '"wireless speaker"'
+    )
+    expect(page.locator("#hits")).to_have_text(re.compile(r"^1 of [1-9]"))
+    expect(page.locator("#transcript mark.active")).to_have_text(
+        [re.compile("wireless", re.I), re.compile("speaker", re.I)]
+    )
+    expect(page.locator("#transcript mark.active").first).to_be_in_viewport()
+    page.close()
+
+
+def test_tabs_lines_and_timeline_answer_the_keyboard(browser, site):
+    page = signed_in(browser, site)
+    open_details(page, site)
+    tab = page.get_by_role("tab", name="Details")
+    tab.focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Metrics")).to_be_focused()
+    expect(page.get_by_role("tab", name="Metrics")).to_have_attribute("aria-selected", "true")
+    expect(page.locator('[role="tab"][tabindex="0"]')).to_have_count(1)
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#details")).to_be_visible()
+    assert page.locator('#transcript .line[tabindex="0"]').count() == 1  # one tab stop
+    first = page.locator("#transcript .line").first
+    first.focus()
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#transcript .line").nth(1)).to_be_focused()
+    page.locator("#timeline").focus()
+    page.keyboard.press("End")
+    assert current_time(page) > 30
+    page.keyboard.press("Home")
+    assert current_time(page) == 0
     page.close()
 
 
@@ -613,6 +661,9 @@ def test_a_transcript_imported_without_audio_reads_without_a_player(browser, sit
     expect(page.locator("#no-audio")).to_be_visible()
     expect(page.locator("#transcript li.line")).to_have_count(2)
     page.locator("#transcript li.line").first.click()
+    page.get_by_role("searchbox", name="Search transcript").fill("router")
+    expect(page.locator("#hits")).to_have_text("1 of 1")
+    expect(page.get_by_role("link", name="Download transcript")).to_be_visible()
     expect(page.locator("#speaker-source")).to_have_count(1)
     page.get_by_role("tab", name="Overview").click()
     expect(page.locator("#speaker-source")).to_contain_text("as the imported transcript gives them")

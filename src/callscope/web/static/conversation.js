@@ -17,16 +17,28 @@ function showTab(id) {
   for (const tab of tabs) {
     const selected = tab.getAttribute("aria-controls") === id;
     tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
     document.getElementById(tab.getAttribute("aria-controls")).hidden = !selected;
   }
   if (id === "details") draw();
 }
 
-for (const tab of tabs) {
-  tab.addEventListener("click", () => {
-    const id = tab.getAttribute("aria-controls");
-    history.replaceState(null, "", "#" + id);
-    showTab(id);
+function chooseTab(tab) {
+  const id = tab.getAttribute("aria-controls");
+  history.replaceState(null, "", "#" + id);
+  showTab(id);
+}
+
+// the ARIA tab pattern: one tab stop for the tab list, arrows, Home and End move between tabs
+for (const [i, tab] of tabs.entries()) {
+  tab.addEventListener("click", () => chooseTab(tab));
+  tab.addEventListener("keydown", (e) => {
+    const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+    if (to === undefined) return;
+    e.preventDefault();
+    const next = tabs[(to + tabs.length) % tabs.length];
+    chooseTab(next);
+    next.focus();
   });
 }
 
@@ -184,7 +196,7 @@ function renderTranscript() {
     const line = element("li", `line ${seg.speaker}`);
     line.dataset.start = String(seg.start_s);
     line.dataset.end = String(seg.end_s);
-    line.tabIndex = 0;
+    line.tabIndex = lines.length ? -1 : 0; // one tab stop; arrows move between lines
     const who = t(seg.speaker);
     line.append(
       element("span", "who", who.charAt(0).toUpperCase() + who.slice(1) + (seg.agent ? ` · ${seg.agent}` : "")),
@@ -206,11 +218,22 @@ function renderTranscript() {
     });
     line.append(face, text);
     line.addEventListener("click", () => seek(seg.start_s));
-    line.addEventListener("keydown", (e) => { if (e.key === "Enter") seek(seg.start_s); });
+    line.addEventListener("keydown", (e) => lineKey(e, line, seg));
     lines.push(line);
     fragment.append(line);
   }
   list.replaceChildren(fragment);
+}
+
+function lineKey(e, line, seg) {
+  const at = lines.indexOf(line);
+  const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: lines.length - 1 }[e.key];
+  if (e.key === "Enter") seek(seg.start_s);
+  if (to === undefined || to < 0 || to >= lines.length) return;
+  e.preventDefault();
+  line.tabIndex = -1;
+  lines[to].tabIndex = 0;
+  lines[to].focus();
 }
 
 function lineAt(time) {
@@ -269,6 +292,12 @@ if (audio) {
   $("#fwd").addEventListener("click", () => seek(audio.currentTime + 30));
   $("#volume").addEventListener("input", (e) => { audio.volume = Number(e.target.value); });
   $("#speed").addEventListener("change", (e) => { audio.playbackRate = Number(e.target.value); });
+  canvas.addEventListener("keydown", (e) => {
+    if (e.key === "Home" || e.key === "End") {
+      e.preventDefault();
+      seek(e.key === "Home" ? 0 : duration());
+    }
+  });
   canvas.addEventListener("click", (e) => {
     const rect = canvas.getBoundingClientRect();
     seek(((e.clientX - rect.left) / rect.width) * duration());
@@ -288,38 +317,57 @@ if (audio) {
 
 // --- search ----------------------------------------------------------------------------------
 
-function search(term) {
-  for (const mark of document.querySelectorAll("#transcript mark")) mark.replaceWith(mark.textContent);
+// One meaning for both searches (the list's is in search.py): words and "quoted phrases",
+// whole words compared without case or diacritics, a trailing * for a prefix.
+
+const fold = (text) => text.toLowerCase().normalize("NFKD").replace(/\p{M}/gu, "");
+const tokens = (text) => fold(text).match(/[\p{L}\p{N}]+/gu) || [];
+
+function queryTerms(query) {
+  const found = [];
+  for (const [, phrase, word] of query.matchAll(/"([^"]*)"|(\S+)/g)) {
+    const raw = phrase === undefined ? word : phrase;
+    const parts = tokens(raw);
+    if (parts.length) found.push({ parts, prefix: raw.trim().endsWith("*") });
+  }
+  return found;
+}
+
+function search(query) {
+  for (const mark of document.querySelectorAll("#transcript mark")) mark.replaceWith(...mark.childNodes);
   for (const w of words) w.normalize();
   hits = [];
   hitIndex = -1;
-  const needle = term.trim().toLowerCase();
-  if (needle) {
-    for (const w of words) {
-      const text = w.textContent;
-      const at = text.toLowerCase().indexOf(needle);
-      if (at < 0) continue;
-      const mark = document.createElement("mark");
-      mark.textContent = text.slice(at, at + needle.length);
-      w.textContent = "";
-      w.append(text.slice(0, at), mark, text.slice(at + needle.length));
-      hits.push({ mark, time: Number(w.dataset.start) });
+  const said = words.flatMap((w) => tokens(w.textContent).map((token) => ({ w, token })));
+  const same = (at, part, last, prefix) =>
+    at < said.length && (last && prefix ? said[at].token.startsWith(part) : said[at].token === part);
+  for (const { parts, prefix } of queryTerms(query)) {
+    for (let i = 0; i + parts.length <= said.length; i++) {
+      if (!parts.every((part, k) => same(i + k, part, k === parts.length - 1, prefix))) continue;
+      const found = [...new Set(said.slice(i, i + parts.length).map((s) => s.w))];
+      hits.push({ time: Number(found[0].dataset.start), marks: found.map((w) => {
+        const mark = document.createElement("mark");
+        mark.append(...w.childNodes);
+        w.append(mark);
+        return mark;
+      }) });
     }
   }
+  hits.sort((a, b) => a.time - b.time);
   showHit(hits.length ? 0 : -1);
 }
 
 function showHit(index) {
-  for (const hit of hits) hit.mark.classList.remove("active");
+  for (const hit of hits) for (const mark of hit.marks) mark.classList.remove("active");
   hitIndex = index;
   const label = $("#hits");
   if (!$("#search").value.trim()) label.textContent = "";
   else if (!hits.length) label.textContent = t("%(n)d of %(m)d", { n: 0, m: 0 });
   else {
     const hit = hits[index];
-    hit.mark.classList.add("active");
+    for (const mark of hit.marks) mark.classList.add("active");
     setFollowing(false); // the reader looks at the hits; "Back to the current line" returns
-    scrollToElement(hit.mark);
+    scrollToElement(hit.marks[0]);
     label.textContent = t("%(n)d of %(m)d", { n: index + 1, m: hits.length });
   }
   draw();
@@ -376,3 +424,9 @@ renderTranscript();
 bindEvidence();
 showTab(["overview", "details", "metrics", "sessions"].includes(location.hash.slice(1))
   ? location.hash.slice(1) : "overview");
+// a search carried over from the list: the same query here, its first match selected
+const carried = new URLSearchParams(location.search).get("q");
+if (carried && $("#search")) {
+  $("#search").value = carried;
+  search(carried);
+}
