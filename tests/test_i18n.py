@@ -81,12 +81,15 @@ def test_every_interface_message_has_an_indonesian_translation():
 def test_dates_numbers_and_durations_follow_the_language():
     i18n.activate("id")
     try:
-        assert i18n.when("2026-11-20T14:00:00Z", "Asia/Jakarta") == "20 Nov 2026 21.00.00"
+        assert i18n.when("2026-11-20T14:00:00Z", "Asia/Jakarta") == "20 Nov 2026 21.00.00 WIB"
         assert i18n.number(1234.5, 1) == "1.234,5"
         assert i18n.span(300) == "5 menit"
         assert i18n.gettext("Play") == "Putar"
     finally:
         i18n.activate("en")
-    assert i18n.when("2026-11-20T14:00:00Z") == "Nov 20, 2026, 2:00:00\u202fPM"
+    assert i18n.when("2026-11-20T14:00:00Z") == "Nov 20, 2026, 2:00:00\u202fPM UTC"
+    # a zone with no short name in the language shows its offset
+    jakarta = i18n.when("2026-11-20T02:15:00Z", "Asia/Jakarta")
+    assert jakarta == "Nov 20, 2026, 9:15:00\u202fAM UTC+07:00"
     assert i18n.number(1234.5, 1) == "1,234.5"
     assert i18n.span(300) == "5 minutes"

@@ -100,8 +100,8 @@ def browser():
         b.close()
 
 
-def signed_in(browser, site, user: str = "boss") -> Page:
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+def signed_in(browser, site, user: str = "boss", **options) -> Page:
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, **options)
     page.goto(site["base"] + "/conversations")
     expect(page).to_have_url(re.compile(r"/login\?next=/conversations"))
     page.fill("input[name=username]", user)
@@ -245,6 +245,7 @@ def every_page(site, user: str) -> list[str]:
         f"/conversations/{site['id']}#metrics",
         f"/contacts/{contact}",
         "/dashboard",
+        "/preferences",
         "/conversations/999999",  # an error page
     ]
     if user == "boss":
@@ -304,6 +305,20 @@ def test_api_docs_render_with_no_other_host_reachable(browser, site):
         page.get_by_text("/api/v1/conversations/{conversation_id}/analysis").first
     ).to_be_visible()
     assert not elsewhere
+    page.close()
+
+
+def test_times_show_in_the_browsers_zone_until_the_user_chooses_one(browser, site):
+    page = signed_in(browser, site, "other", timezone_id="Asia/Jakarta")
+    page.goto(f"{site['base']}/preferences")
+    expect(page.locator("#time-zone option").first).to_contain_text("Asia/Jakarta")
+    expect(page.locator("main")).to_contain_text("UTC+07:00")
+    page.locator("#time-zone").select_option("Asia/Makassar")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("main")).to_contain_text("UTC+08:00")
+    page.locator("#time-zone").select_option("")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("main")).to_contain_text("UTC+07:00")
     page.close()
 
 

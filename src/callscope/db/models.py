@@ -95,6 +95,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     language: Mapped[str | None] = mapped_column(String(10))
+    time_zone: Mapped[str | None] = mapped_column(String(64))  # IANA name; none: the browser's
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # a browser session is valid while it carries this number: signing out, a new password, a
     # new role or disabling the account raise it, ending every session of the account at once

@@ -8,7 +8,7 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from babel.dates import format_datetime, format_timedelta
 from babel.messages.mofile import write_mo
@@ -81,12 +81,29 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 
 
 def when(value: datetime | str | None, zone: str = "UTC") -> str:
-    """A date and time in the current language, shown in ZONE."""
+    """A date and time in the current language, shown in ZONE and saying so ("WIB",
+    "UTC+07:00")."""
     if value is None:
         return "–"
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return format_datetime(value, "medium", tzinfo=_zone(zone), locale=current())
+    tzinfo = _zone(zone)
+    shown = format_datetime(value, "medium", tzinfo=tzinfo, locale=current())
+    name = format_datetime(value, "z", tzinfo=tzinfo, locale=current())
+    if not name.isalpha():  # no short name in this language: the offset
+        offset = value.astimezone(tzinfo).strftime("%z")
+        name = f"UTC{offset[:3]}:{offset[3:]}" if offset != "+0000" else "UTC"
+    return f"{shown} {name}"
+
+
+@cache
+def zones() -> tuple[str, ...]:
+    """The IANA time zones this machine knows, in order."""
+    return tuple(sorted(available_timezones()))
+
+
+def known_zone(name: str | None) -> bool:
+    return name in zones()
 
 
 def number(value: float | None, digits: int = 1) -> str:

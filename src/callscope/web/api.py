@@ -30,6 +30,8 @@ from callscope.web.deps import (
     UserDep,
     actor,
     correct_speakers,
+    viewer_language,
+    viewer_zone,
     visible_conversation,
 )
 from callscope.web.download import metrics_csv_response, transcript_html
@@ -379,7 +381,11 @@ def get_transcript_html(
     require_recordings_enabled(session)
     require_download_allowed(session, user, "transcript")
     audit.record(session, actor(request, user), "transcript.download", "conversation", conv.id)
-    html = transcript_html(analysis.document(session, conv))
+    html = transcript_html(
+        analysis.document(session, conv),
+        language=viewer_language(request, user),
+        zone=viewer_zone(request, user),
+    )
     return HTMLResponse(
         html,
         headers={

@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from callscope import auth
+from callscope import auth, i18n
 from callscope.access import visible_conversations
 from callscope.audit import Actor
 from callscope.context import Context
@@ -106,6 +106,26 @@ def correct_speakers(
         raise HTTPException(403, "only supervisors and administrators may correct speakers")
     results.swap_speakers(session, conv.id, actor(request, user))
     return conv
+
+
+def viewer_language(request: Request, user: User | None) -> str:
+    """The language USER reads: their own choice, else the browser's, else English."""
+    return i18n.choose(user.language if user else None, request.headers.get("accept-language"))
+
+
+ZONE_COOKIE = "tz"  # the browser's time zone, set by the pages' script (app.js)
+
+
+def viewer_zone(request: Request, user: User | None) -> str:
+    """The time zone USER sees times in: their own choice, else their browser's, else the
+    site's (CALLSCOPE_TIMEZONE)."""
+    if user and i18n.known_zone(user.time_zone):
+        return user.time_zone or ""
+    browser = request.cookies.get(ZONE_COOKIE)
+    if i18n.known_zone(browser):
+        return browser or ""
+    zone: str = request.app.state.ctx.settings.timezone
+    return zone
 
 
 def actor(request: Request, user: User) -> Actor:

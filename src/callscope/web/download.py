@@ -10,14 +10,17 @@ from fastapi import Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
-from callscope import audit, exports, search
+from callscope import audit, exports, i18n, search
 from callscope.audit import Actor
 from callscope.db.models import User
 
 _env = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(default=True),
+    extensions=["jinja2.ext.i18n"],
 )
+# (install_gettext_callables is added by the i18n extension)
+_env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
 
 
 def clock(seconds: float | None) -> str:
@@ -33,9 +36,13 @@ def clock(seconds: float | None) -> str:
 _env.filters["clock"] = clock
 
 
-def transcript_html(doc: dict[str, Any]) -> str:
-    """The transcript of an analysis document as a standalone HTML page."""
-    return _env.get_template("transcript_download.html").render(doc=doc)
+def transcript_html(doc: dict[str, Any], language: str, zone: str) -> str:
+    """The transcript of an analysis document as a standalone HTML page in LANGUAGE, its times
+    in ZONE."""
+    i18n.activate(language)
+    return _env.get_template("transcript_download.html").render(
+        doc=doc, lang=language, languages=i18n.LANGUAGES, when=lambda value: i18n.when(value, zone)
+    )
 
 
 def metrics_csv_response(

@@ -33,11 +33,14 @@ from callscope.measures import sentiment
 from callscope.vocabulary import Role, Status
 from callscope.web import security
 from callscope.web.deps import (
+    ZONE_COOKIE,
     Id,
     PageNumber,
     SessionDep,
     actor,
     correct_speakers,
+    viewer_language,
+    viewer_zone,
     visible_conversation,
 )
 from callscope.web.download import clock, metrics_csv_response
@@ -121,9 +124,9 @@ def render(
     request: Request, name: str, user: User | None, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     """A page in the user's language (their choice, else the browser's)."""
-    language = i18n.choose(user.language if user else None, request.headers.get("accept-language"))
+    language = viewer_language(request, user)
     i18n.activate(language)
-    zone = request.app.state.ctx.settings.timezone
+    zone = viewer_zone(request, user)
     return TEMPLATES.TemplateResponse(
         request,
         name,
@@ -132,6 +135,7 @@ def render(
             "lang": language,
             "languages": i18n.LANGUAGES,
             "when": lambda value: i18n.when(value, zone),
+            "zone": zone,
             "js_messages": js_messages,
             "csrf": security.csrf_token(request),
             "flash": request.session.pop("flash", None),
@@ -207,6 +211,37 @@ def set_language(
     """Keep the user's choice of interface language."""
     session.get_one(User, user.id).language = language
     return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.get("/preferences")
+def preferences_form(request: Request, user: PageUser) -> HTMLResponse:
+    """The user's own language and time zone."""
+    browser = request.cookies.get(ZONE_COOKIE)
+    return render(
+        request,
+        "preferences.html",
+        user,
+        zones=i18n.zones(),
+        browser_zone=browser if i18n.known_zone(browser) else None,
+        now=datetime.now(UTC),
+    )
+
+
+@router.post("/preferences")
+def set_preferences(
+    request: Request,
+    session: SessionDep,
+    user: PageUser,
+    language: Annotated[str, Form(pattern="^(|en|id)$")] = "",
+    time_zone: Annotated[str, Form(max_length=64)] = "",
+) -> RedirectResponse:
+    """Keep the user's language and time zone (empty: the browser's)."""
+    if time_zone and not i18n.known_zone(time_zone):
+        raise errors.Refused(f"unknown time zone {time_zone!r}: choose one from the list")
+    stored = session.get_one(User, user.id)
+    stored.language, stored.time_zone = language or None, time_zone or None
+    request.session["flash"] = N_("Preferences saved.")
+    return RedirectResponse("/preferences", status_code=303)
 
 
 @router.post("/logout")

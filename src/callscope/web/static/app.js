@@ -3,3 +3,9 @@
 for (const select of document.querySelectorAll("select[data-submit]")) {
   select.addEventListener("change", () => select.form.submit());
 }
+
+// The browser's time zone, for pages that show times in it until the user chooses one.
+const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+if (zone && !document.cookie.split("; ").includes(`tz=${zone}`)) {
+  document.cookie = `tz=${zone}; path=/; max-age=31536000; SameSite=Lax`; // (a name needs no quoting)
+}
