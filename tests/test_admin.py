@@ -431,6 +431,10 @@ def test_audit_page_filters_by_action_and_user(site):
         sign_in(boss, "boss")
         page = boss.get("/admin/audit?action=conversation.view").text
         assert "1 entry" in page and "marcus" in page
+        row = page.split("<tbody>")[1]
+        # what happened in words, the call by its own id (not the database's)
+        assert "opened a conversation (page or analysis API)" in row
+        assert f'<a href="/conversations/{site["call"].id}">{site["call"].external_id}</a>' in row
         page = boss.get("/admin/audit?actor=boss").text
         assert "1 entry" in page and "conversation.view" not in page.split("<tbody>")[1]
         assert boss.get("/admin/audit?start=yesterday").status_code == 422

@@ -15,31 +15,33 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from callscope.db.models import AuditEvent, User
+from callscope.i18n import N_
 
+# what each action means, as the audit page says it
 ACTIONS = {
-    "sign_in": "signed in",
-    "sign_in_failed": "failed to sign in (wrong name or password, or throttled)",
-    "sign_out": "signed out",
-    "conversation.view": "opened a conversation (page or analysis API)",
-    "recording.play": "started playing a recording (first play of a page view)",
-    "recording.download": "downloaded a recording's audio",
-    "transcript.download": "downloaded a transcript",
-    "conversation.export": "exported a conversation (JSON, WebVTT, SRT) or a list (CSV)",
-    "conversation.legal_hold": "put a conversation on legal hold or released it",
-    "recording.purge": "retention removed a recording's audio and transcript",
-    "conversation.delete": "retention or erasure deleted a whole conversation",
-    "customer.erase": "erased everything about a customer",
-    "setting.change": "changed a setting",
-    "user.create": "created a user",
-    "user.change": "changed a user's role, queues, agent or language",
-    "user.disable": "disabled or re-enabled a user",
-    "user.password": "set a user's password",
-    "token.create": "created an API token",
-    "token.revoke": "revoked an API token",
-    "webhook.create": "registered a webhook",
-    "webhook.delete": "removed a webhook",
-    "queue.vocabulary": "set the custom vocabulary of a queue",
-    "conversation.swap_speakers": "swapped the agent and customer of a conversation",
+    "sign_in": N_("signed in"),
+    "sign_in_failed": N_("failed to sign in (wrong name or password, or throttled)"),
+    "sign_out": N_("signed out"),
+    "conversation.view": N_("opened a conversation (page or analysis API)"),
+    "recording.play": N_("started playing a recording (first play of a page view)"),
+    "recording.download": N_("downloaded a recording's audio"),
+    "transcript.download": N_("downloaded a transcript"),
+    "conversation.export": N_("exported a conversation (JSON, WebVTT, SRT) or a list (CSV)"),
+    "conversation.legal_hold": N_("put a conversation on legal hold or released it"),
+    "recording.purge": N_("retention removed a recording's audio and transcript"),
+    "conversation.delete": N_("retention or erasure deleted a whole conversation"),
+    "customer.erase": N_("erased everything about a customer"),
+    "setting.change": N_("changed a setting"),
+    "user.create": N_("created a user"),
+    "user.change": N_("changed a user's role, queues, agent or language"),
+    "user.disable": N_("disabled or re-enabled a user"),
+    "user.password": N_("set a user's password"),
+    "token.create": N_("created an API token"),
+    "token.revoke": N_("revoked an API token"),
+    "webhook.create": N_("registered a webhook"),
+    "webhook.delete": N_("removed a webhook"),
+    "queue.vocabulary": N_("set the custom vocabulary of a queue"),
+    "conversation.swap_speakers": N_("swapped the agent and customer of a conversation"),
 }
 
 

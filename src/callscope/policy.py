@@ -26,6 +26,10 @@ class SettingSpec:
     help: str
     choices: tuple[str, ...] = ()
     minimum: int | None = None
+    labels: tuple[str, ...] = ()  # how the settings page names each choice
+
+    def choice_labels(self) -> list[tuple[str, str]]:
+        return list(zip(self.choices, self.labels or self.choices, strict=True))
 
     @property
     def control(self) -> str:
@@ -40,6 +44,12 @@ DOWNLOADERS = {
     "administrators": (Role.ADMIN,),
     "nobody": (),
 }
+DOWNLOADER_LABELS = (
+    N_("everyone who may see the call"),
+    N_("supervisors and administrators"),
+    N_("administrators only"),
+    N_("nobody"),
+)
 
 
 SPECS = {
@@ -69,6 +79,7 @@ SPECS = {
                 " administrators, administrators, or nobody"
             ),
             choices=tuple(DOWNLOADERS),
+            labels=DOWNLOADER_LABELS,
         ),
         SettingSpec(
             "downloads.transcript",
@@ -77,6 +88,7 @@ SPECS = {
             str,
             N_("who may download a call's transcript (same choices as downloads.audio)"),
             choices=tuple(DOWNLOADERS),
+            labels=DOWNLOADER_LABELS,
         ),
         SettingSpec(
             "retention.days",
@@ -96,6 +108,7 @@ SPECS = {
                 " and metrics stay) or whole conversations"
             ),
             choices=("recordings", "conversations"),
+            labels=(N_("the recordings (audio and transcript)"), N_("whole conversations")),
         ),
         SettingSpec(
             "pii.redaction",
@@ -117,6 +130,7 @@ SPECS = {
                 " administrators only"
             ),
             choices=("delete", "administrators"),
+            labels=(N_("delete them"), N_("keep them for administrators")),
         ),
     )
 }

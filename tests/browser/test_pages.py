@@ -392,6 +392,10 @@ def test_tabs_lines_and_timeline_answer_the_keyboard(browser, site):
     first.focus()
     page.keyboard.press("ArrowDown")
     expect(page.locator("#transcript .line").nth(1)).to_be_focused()
+    summary = page.locator("#timeline-summary")  # the canvas in words
+    expect(summary).to_contain_text("Upper half and lane: the agent; lower: the customer.")
+    expect(summary).to_contain_text(re.compile(r"Sentiment by quarter of the call: \w+, "))
+    expect(page.locator("#timeline")).to_have_attribute("aria-describedby", "timeline-summary")
     page.locator("#timeline").focus()
     page.keyboard.press("End")
     assert current_time(page) > 30
@@ -462,7 +466,7 @@ def test_overview_and_sessions_show_the_metadata(browser, site):
         "Voice - Support",
         "resolved",
         "english, internet",
-        "granted (ivr_announcement)",
+        "granted (ivr announcement)",
     ):
         expect(overview).to_contain_text(text)
     expect(overview.get_by_role("link", name="Internet outage")).to_have_attribute(
@@ -541,7 +545,7 @@ def test_indonesian_interface_from_the_browser_and_the_users_choice(browser, sit
     page.fill("input[name=username]", "boss")
     page.fill("input[name=password]", PASSWORD)
     page.get_by_role("button", name="Masuk").click()
-    expect(page.get_by_role("heading", name="Percakapan selesai")).to_be_visible()
+    expect(page.get_by_role("heading", name="Percakapan tertutup")).to_be_visible()
     expect(page.locator("table.list tbody tr").first).to_contain_text("selesai diproses")
     open_details(page, site)
     page.get_by_role("button", name="Maju 30 detik").click()
@@ -554,7 +558,7 @@ def test_indonesian_interface_from_the_browser_and_the_users_choice(browser, sit
     page.goto(site["base"] + "/conversations")
     expect(page.get_by_role("heading", name="Closed conversations")).to_be_visible()
     page.get_by_role("combobox", name="Language").select_option("id")
-    expect(page.get_by_role("heading", name="Percakapan selesai")).to_be_visible()
+    expect(page.get_by_role("heading", name="Percakapan tertutup")).to_be_visible()
     context.close()
     with site["ctx"].db.session() as session:
         session.query(User).update({"language": None})
@@ -650,13 +654,14 @@ def test_a_mono_call_says_how_its_speakers_were_found_and_can_be_swapped(browser
     page.get_by_role("tab", name="Metrics").click()
     expect(page.locator("#metrics-source")).to_contain_text("single-channel recording")
     share = page.locator("table.metrics tr", has_text="Talk-to-listen").locator("td").first
-    before = [p.strip() for p in share.inner_text().split("/")]
+    before = re.findall(r"[\d.]+ %", share.inner_text())
+    assert len(before) == 2
     page.get_by_role("tab", name="Overview").click()
     page.get_by_role("button", name="Swap agent and customer").click()
     expect(page.get_by_role("status")).to_have_text("Agent and customer swapped.")
     expect(page.locator("#speaker-source")).to_contain_text("a correction by hand")
     page.get_by_role("tab", name="Metrics").click()
-    assert [p.strip() for p in share.inner_text().split("/")] == before[::-1]
+    assert re.findall(r"[\d.]+ %", share.inner_text()) == before[::-1]
     assert audit_actions(site, "conversation.swap_speakers") == ["boss"]
     page.close()
 

@@ -15,6 +15,7 @@ from callscope.db.models import (
     ApiToken,
     AuditEvent,
     Contact,
+    Conversation,
     Queue,
     User,
     Webhook,
@@ -386,11 +387,24 @@ def audit_page(
         "end": end,
     }
 
+    conversation_ids = {
+        int(e.object_id)
+        for e in events
+        if e.object_type == "conversation" and e.object_id and e.object_id.isdigit()
+    }
+    external_ids = dict(
+        session.execute(
+            select(Conversation.id, Conversation.external_id).where(
+                Conversation.id.in_(conversation_ids)
+            )
+        ).all()
+    )
     return render(
         request,
         "admin_audit.html",
         user,
         events=events,
+        external_ids={str(k): v for k, v in external_ids.items()},
         actions=audit.ACTIONS,
         actors=session.scalars(select(AuditEvent.actor).distinct().order_by(AuditEvent.actor)),
         filters=filters,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import quote
 
@@ -15,7 +16,6 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
-from swagger_ui_bundle import swagger_ui_path
 
 from callscope import __version__, errors
 from callscope.context import Context
@@ -29,6 +29,9 @@ from callscope.web.errors import (
     validation_response,
 )
 from callscope.web.security import BodyLimit, SecurityHeaders
+
+# Swagger UI's files, from the swagger-ui-py package (found without importing it)
+SWAGGER_UI = Path(find_spec("swagger_ui").origin or "").parent / "static"  # type: ignore[union-attr]
 
 
 def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
@@ -88,7 +91,7 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
     )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, upload_bytes=ctx.settings.max_upload_bytes)
-    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
+    app.mount("/static/swagger", StaticFiles(directory=SWAGGER_UI), name="swagger")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)

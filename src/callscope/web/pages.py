@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -61,10 +62,15 @@ TEMPLATES.env.install_gettext_callables(  # type: ignore[attr-defined]
 def translated(value: object) -> str:
     """A value shown in the interface language where the catalog knows it, as plain text:
     unlike `_()` in a template, whose result is trusted markup, it is escaped, so a value that
-    came from outside (a channel, a session role, an error naming input) can never be markup."""
-    return i18n.gettext(str(value)) if value is not None else ""
+    came from outside (a channel, a session role, an error naming input) can never be markup.
+    A code the catalog does not know ("ivr_announcement") reads as words ("ivr announcement")."""
+    if value is None:
+        return ""
+    shown = i18n.gettext(str(value))
+    return shown.replace("_", " ") if shown == value and CODE.fullmatch(shown) else shown
 
 
+CODE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)+")
 TEMPLATES.env.filters.update(number=i18n.number, span=i18n.span, t=translated)
 TEMPLATES.env.globals["faces"] = sentiment.EMOJI
 TEMPLATES.env.globals["unsure_below"] = analysis.UNSURE_BELOW
@@ -112,6 +118,9 @@ JS_MESSAGES = (
     "neutral",
     "negative",
     "confidence",
+    "Upper half and lane: the agent; lower: the customer.",
+    "Sentiment by quarter of the call: %(list)s.",
+    "Transferred to %(agent)s at %(time)s.",
 )
 
 
@@ -465,8 +474,10 @@ def contact_page(
     request: Request, contact_id: Id, session: SessionDep, user: PageUser
 ) -> HTMLResponse:
     """A customer and the timeline of their conversations the user may see."""
-    conversations = session.scalars(
+    conversations = session.execute(
         visible_conversations(user)
+        .add_columns(ConversationAnalysis)
+        .outerjoin(ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id)
         .where(Conversation.contact_id == contact_id)
         .order_by(Conversation.started_at.desc())
     ).all()

@@ -116,6 +116,16 @@ function pageScrolled() {
 
 const COLOURS = { positive: "#2e9d5b", negative: "#d0453a", neutral: "#9aa3ad" };
 
+// the canvas, top to bottom: search hits; the waveform, agent above the middle and customer
+// below; the agent's lane and the customer's, coloured by sentiment; the time axis
+const WAVE_MID = 54, AGENT_LANE = 98, CUSTOMER_LANE = 110, AXIS = 124;
+
+function tickStep(total, width) {
+  // the shortest of these steps that leaves at least 70 px between labels
+  const steps = [5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+  return steps.find((step) => (step / total) * width >= 70) || 7200;
+}
+
 function draw() {
   if (!canvas || canvas.offsetParent === null) return;
   const width = canvas.clientWidth;
@@ -124,28 +134,31 @@ function draw() {
   const ctx = canvas.getContext("2d");
   const total = duration();
   const x = (t) => (t / total) * width;
+  const laneOf = (speaker) => (speaker === "customer" ? CUSTOMER_LANE : AGENT_LANE);
   ctx.clearRect(0, 0, width, height);
-  // waveform: agent (first channel) above the middle, customer below
   if (peaks) {
     const channels = peaks.channels;
-    const mid = 50;
     ctx.fillStyle = "#c7d3e3";
     channels.forEach((values, c) => {
       const step = values.length / width;
       for (let px = 0; px < width; px++) {
         const v = values[Math.floor(px * step)] || 0;
-        const h = v * 40;
-        if (channels.length === 1) ctx.fillRect(px, mid - h, 1, 2 * h);
-        else if (c === 0) ctx.fillRect(px, mid - h, 1, h);
-        else ctx.fillRect(px, mid, 1, h);
+        const h = v * 38;
+        if (channels.length === 1) ctx.fillRect(px, WAVE_MID - h, 1, 2 * h);
+        else if (c === 0) ctx.fillRect(px, WAVE_MID - h, 1, h);
+        else ctx.fillRect(px, WAVE_MID, 1, h);
       }
     });
   }
+  ctx.font = "11px system-ui, sans-serif";
+  ctx.textBaseline = "middle";
+  ctx.fillStyle = "#5a6472";
+  ctx.fillText(`▲ ${t("agent")}`, 4, 24);
+  ctx.fillText(`▼ ${t("customer")}`, 4, 84);
   // speaker lanes, coloured by sentiment, with its face where the segment is wide enough
   ctx.font = "10px sans-serif";
-  ctx.textBaseline = "middle";
   for (const seg of segments) {
-    const y = seg.speaker === "customer" ? 96 : 84;
+    const y = laneOf(seg.speaker);
     const w = Math.max(2, x(seg.end_s) - x(seg.start_s));
     const label = seg.sentiment.label;
     ctx.fillStyle = COLOURS[label] || COLOURS.neutral;
@@ -155,26 +168,64 @@ function draw() {
   // redacted personal data: a dark block over the speaker's lane
   ctx.fillStyle = "#1d1d1f";
   for (const seg of segments) {
-    const y = seg.speaker === "customer" ? 96 : 84;
     for (const w of seg.words) {
-      if (w.text.startsWith("[PII:")) ctx.fillRect(x(w.start_s), y - 2, Math.max(3, x(w.end_s) - x(w.start_s)), 13);
+      if (w.text.startsWith("[PII:")) ctx.fillRect(x(w.start_s), laneOf(seg.speaker) - 2, Math.max(3, x(w.end_s) - x(w.start_s)), 13);
     }
   }
-  // metric evidence, search hits, session boundaries, playhead
+  // the time axis
+  ctx.fillStyle = "#5a6472";
+  ctx.font = "10px system-ui, sans-serif";
+  const step = tickStep(total || 1, width);
+  for (let at = 0; at <= total; at += step) {
+    ctx.fillRect(x(at), AXIS, 1, 4);
+    const label = clock(at);
+    const textX = Math.min(Math.max(0, x(at) - ctx.measureText(label).width / 2), width - ctx.measureText(label).width);
+    ctx.fillText(label, textX, AXIS + 10);
+  }
+  // metric evidence, search hits, transfers (with the new agent's name), playhead
   ctx.fillStyle = "rgba(255, 170, 0, 0.35)";
-  for (const span of evidence) ctx.fillRect(x(span.start), 0, Math.max(2, x(span.end) - x(span.start)), 110);
-  ctx.fillStyle = "#f0b400";
-  for (const hit of hits) ctx.fillRect(x(hit.time) - 1, 0, 3, 14);
+  for (const span of evidence) ctx.fillRect(x(span.start), 0, Math.max(2, x(span.end) - x(span.start)), AXIS);
+  ctx.fillStyle = "#b7791f";
+  for (const hit of hits) ctx.fillRect(x(hit.time) - 1, 0, 3, 12);
   ctx.strokeStyle = "#5a6472";
   ctx.setLineDash([3, 3]);
   for (const s of data.sessions.slice(1)) {
-    ctx.beginPath(); ctx.moveTo(x(s.start), 0); ctx.lineTo(x(s.start), height); ctx.stroke();
+    ctx.beginPath(); ctx.moveTo(x(s.start), 0); ctx.lineTo(x(s.start), AXIS); ctx.stroke();
+    ctx.fillStyle = "#1d2430";
+    const label = `⇄ ${s.agent}`;
+    const right = x(s.start) + 4 + ctx.measureText(label).width > width;
+    ctx.fillText(label, right ? x(s.start) - 4 - ctx.measureText(label).width : x(s.start) + 4, 8);
   }
   ctx.setLineDash([]);
   if (audio) {
     ctx.fillStyle = "#1f5fa8";
-    ctx.fillRect(x(audio.currentTime) - 1, 0, 2, height);
+    ctx.fillRect(x(audio.currentTime) - 1, 0, 2, AXIS);
   }
+}
+
+// What the timeline shows, in words, for those who cannot see the canvas: the lanes, the
+// sentiment of each quarter of the call, transfers and search matches.
+function describeTimeline() {
+  const summary = $("#timeline-summary");
+  if (!summary) return;
+  const total = duration() || 1;
+  const quarters = [0, 1, 2, 3].map((q) => {
+    const score = { positive: 0, neutral: 0, negative: 0 };
+    for (const seg of segments) {
+      const overlap = Math.min(seg.end_s, ((q + 1) * total) / 4) - Math.max(seg.start_s, (q * total) / 4);
+      if (overlap > 0 && seg.sentiment.label) score[seg.sentiment.label] += overlap;
+    }
+    const best = Object.keys(score).reduce((a, b) => (score[b] > score[a] ? b : a));
+    return score[best] > 0 ? t(best) : "–";
+  });
+  const parts = [
+    t("Upper half and lane: the agent; lower: the customer."),
+    t("Sentiment by quarter of the call: %(list)s.").replace("%(list)s", quarters.join(", ")),
+  ];
+  for (const s of data.sessions.slice(1)) {
+    parts.push(t("Transferred to %(agent)s at %(time)s.").replace("%(agent)s", s.agent).replace("%(time)s", clock(s.start)));
+  }
+  summary.textContent = parts.join(" ");
 }
 
 // --- transcript --------------------------------------------------------------------------
@@ -252,6 +303,7 @@ function follow(scroll, always = false) {
   const time = audio.currentTime;
   $("#time").textContent = `${clock(time)} / ${clock(duration())}`;
   canvas.setAttribute("aria-valuenow", String(Math.floor(time)));
+  canvas.setAttribute("aria-valuetext", `${clock(time)} / ${clock(duration())}`);
   const index = lineAt(time + 0.05);
   const current = index >= 0 ? lines[index] : null;
   const moved = current !== currentLine;
@@ -412,6 +464,7 @@ async function refresh() {
   if (transcriptData) {
     segments = JSON.parse(transcriptData.textContent);
     renderTranscript();
+    describeTimeline();
   }
   data.status = "processed";
   bindEvidence();
@@ -421,6 +474,7 @@ async function refresh() {
 // --- start -----------------------------------------------------------------------------------
 
 renderTranscript();
+describeTimeline();
 bindEvidence();
 showTab(["overview", "details", "metrics", "sessions"].includes(location.hash.slice(1))
   ? location.hash.slice(1) : "overview");
@@ -430,3 +484,8 @@ if (carried && $("#search")) {
   $("#search").value = carried;
   search(carried);
 }
+// a tab named in the address opens with the page's title in view, not scrolled to the panel
+window.addEventListener("load", () => {
+  if (hits.length) scrollToElement(hits[0].marks[0]);
+  else window.scrollTo(0, 0);
+});
