@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,8 @@ def test_dates_numbers_and_durations_follow_the_language():
     assert jakarta == "Nov 20, 2026, 9:15:00\u202fAM UTC+07:00"
     assert i18n.number(1234.5, 1) == "1,234.5"
     assert i18n.span(300) == "5 minutes"
+
+
+def test_the_catalog_names_each_message_once():
+    ids = re.findall(r'^msgid "(.+)"$', (SRC / "i18n" / "id.po").read_text(), re.M)
+    assert sorted({m for m in ids if ids.count(m) > 1}) == []

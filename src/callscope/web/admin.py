@@ -28,7 +28,7 @@ from callscope.processing.metadata import MAX_METADATA_BYTES
 from callscope.vocabulary import Role, Scope
 from callscope.web import security
 from callscope.web.deps import ContextDep, Id, PageNumber, SessionDep, actor
-from callscope.web.pages import PageUser, day, done, list_link, render
+from callscope.web.pages import PageUser, day, done, list_link, refused, render
 from callscope.web.upload import MAX_TRANSCRIPT_BYTES
 
 AUDIT_PAGE_SIZE = 50
@@ -56,7 +56,7 @@ def outcome(
         action()
     except CallscopeError as exc:
         session.rollback()
-        return done(request, target, str(exc))
+        return refused(request, target, exc)
     return done(request, target, message)
 
 
@@ -200,7 +200,7 @@ def create_token(
     try:
         token = admin.create_token(session, actor(request, user), username, name, scope)
     except CallscopeError as exc:
-        return done(request, "/admin/tokens", str(exc))
+        return refused(request, "/admin/tokens", exc)
     request.session["new_token"] = token  # shown once on the next page, then forgotten
     return done(request, "/admin/tokens")
 
@@ -237,7 +237,7 @@ def add_webhook(
     try:
         _hook, secret = webhooks.add(session, actor(request, user), url)
     except CallscopeError as exc:
-        return done(request, "/admin/webhooks", str(exc))
+        return refused(request, "/admin/webhooks", exc)
     request.session["new_secret"] = secret  # shown once on the next page
     return done(request, "/admin/webhooks", N_("Webhook added."))
 
@@ -285,7 +285,7 @@ def import_transcript(
             audio.filename if audio is not None and upload else None,
         )
     except CallscopeError as exc:  # (a refused import has removed its spooled audio)
-        return done(request, "/admin/import", str(exc))
+        return refused(request, "/admin/import", exc)
     return done(request, f"/conversations/{result.id}", N_("Transcript imported."))
 
 
@@ -343,7 +343,7 @@ async def save_settings(request: Request, session: SessionDep, user: AdminUser) 
             for key, spec in policy.SPECS.items()
         }
     except CallscopeError as exc:
-        return done(request, "/admin/settings", str(exc))
+        return refused(request, "/admin/settings", exc)
     for key, value in values.items():
         admin.change_setting(session, actor(request, user), key, value)
     return done(request, "/admin/settings", N_("Settings saved."))
@@ -453,5 +453,5 @@ def erase_contact(
     try:
         retention.erase_customer(request.app.state.ctx, actor(request, user), external_id)
     except CallscopeError as exc:
-        return done(request, f"/contacts/{contact_id}", str(exc))
+        return refused(request, f"/contacts/{contact_id}", exc)
     return done(request, "/conversations", N_("Customer erased."))

@@ -73,6 +73,7 @@ def translated(value: object) -> str:
 CODE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)+")
 TEMPLATES.env.filters.update(number=i18n.number, span=i18n.span, t=translated)
 TEMPLATES.env.globals["faces"] = sentiment.EMOJI
+TEMPLATES.env.globals["sentiment_label"] = sentiment.label
 TEMPLATES.env.globals["unsure_below"] = analysis.UNSURE_BELOW
 PAGE_SIZE = 25
 DASHBOARD_DAYS = 30
@@ -103,6 +104,12 @@ def done(request: Request, target: str, message: str | None = None) -> RedirectR
     return RedirectResponse(target, status_code=303)
 
 
+def refused(request: Request, target: str, error: Exception) -> RedirectResponse:
+    """Back to TARGET, showing why ERROR refused what was asked there once (as an error)."""
+    request.session["flash_error"] = str(error)
+    return RedirectResponse(target, status_code=303)
+
+
 TEMPLATES.env.filters["clock"] = clock
 
 
@@ -121,6 +128,7 @@ JS_MESSAGES = (
     "Upper half and lane: the agent; lower: the customer.",
     "Sentiment by quarter of the call: %(list)s.",
     "Transferred to %(agent)s at %(time)s.",
+    "%(what)s: %(n)d marked on the timeline",
 )
 
 
@@ -148,6 +156,7 @@ def render(
             "js_messages": js_messages,
             "csrf": security.csrf_token(request),
             "flash": request.session.pop("flash", None),
+            "flash_error": request.session.pop("flash_error", None),
             **context,
         },
         status_code=status_code,

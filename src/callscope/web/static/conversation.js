@@ -436,6 +436,15 @@ if ($("#search")) {
 
 // --- metric evidence -------------------------------------------------------------------------
 
+function showEvidence(label) {
+  // the caption says what the highlighted spans are, and clears them
+  const caption = $("#evidence-caption");
+  if (!caption) return;
+  caption.hidden = !label;
+  caption.querySelector("span").textContent = label
+    ? t("%(what)s: %(n)d marked on the timeline", { n: evidence.length }).replace("%(what)s", label) : "";
+}
+
 function bindEvidence() {
   const evidenceData = $("#evidence") ? JSON.parse($("#evidence").textContent) : null;
   for (const button of document.querySelectorAll("button.evidence")) {
@@ -446,9 +455,18 @@ function bindEvidence() {
       else evidence = evidenceData[kind].map((span) => ({ start: span.start_s, end: span.end_s }));
       history.replaceState(null, "", "#details");
       showTab("details");
+      showEvidence(button.dataset.label);
       if (audio && evidence.length) seek(evidence[0].start);
     });
   }
+}
+
+if ($("#clear-evidence")) {
+  $("#clear-evidence").addEventListener("click", () => {
+    evidence = [];
+    showEvidence(null);
+    draw();
+  });
 }
 
 // --- when processing finishes: the new panels and transcript, without reloading ------------
