@@ -14,6 +14,7 @@ from tests.support import make_settings, settings_env
 @pytest.mark.model
 def test_demo_sets_up_users_and_processed_calls(tmp_path, model_dir):
     env = settings_env(make_settings(tmp_path / "data", model_dir=model_dir))
+    env["CALLSCOPE_PORT"] = "8123"
 
     def callscope(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -29,6 +30,8 @@ def test_demo_sets_up_users_and_processed_calls(tmp_path, model_dir):
     for user in ("admin", "supervisor", "daniel", "rina"):
         assert f"  {user} " in first.stdout
     assert "API token of admin: cs_" in first.stdout
+    assert "Sign in at http://127.0.0.1:8123 " in first.stdout  # where the server will listen
+    assert "API documentation: http://127.0.0.1:8123/api/docs" in first.stdout
     assert "processed 4 conversation(s)" in first.stderr
     for external_id, language, channels in [
         ("DEMO-EN-1001", "en", 2),

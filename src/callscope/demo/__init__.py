@@ -73,10 +73,16 @@ def setup(ctx: Context, echo: Callable[[str], None] = print) -> Iterator[str]:
             supervisor.queues = list(session.scalars(select(Queue)))
     ran = jobs.run_pending(ctx, jobs.worker_name("demo"))
     echo(f"processed {ran} conversation(s)")
-    yield "Sign in at http://127.0.0.1:8000 with (user, password, role):"
+    address = f"http://{_shown_host(ctx.settings.host)}:{ctx.settings.port}"
+    yield f"Sign in at {address} with (user, password, role):"
     for name, role, _ in USERS:
         if name in creds:
             yield f"  {name:11} {creds[name]:14} {role}"
     if "api-token" in creds:
         yield f"API token of admin: {creds['api-token']}"
-    yield "API documentation: http://127.0.0.1:8000/api/docs"
+    yield f"API documentation: {address}/api/docs"
+
+
+def _shown_host(host: str) -> str:
+    """Where a browser on this machine reaches a server listening on HOST."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
