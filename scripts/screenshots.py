@@ -1,5 +1,6 @@
 """Screenshots of the review pages for the docs: sets up the demo in a temporary data dir,
-serves it, and saves docs/img/conversations.png and docs/img/conversation.png.
+serves it, and saves docs/img/conversations.png, docs/img/conversation.png (a desktop browser in
+Jakarta's time zone) and docs/img/phone.png (the same call on a 390 × 844 phone).
 
 Run:  .venv/bin/python -m scripts.screenshots   (needs Debian's chromium)
 """
@@ -51,20 +52,26 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             with sync_playwright() as p:
                 browser = launch_chromium(p)
-                page = browser.new_page(viewport={"width": 1280, "height": 820})
-                page.goto(base + "/login")
-                page.fill("input[name=username]", "admin")
-                page.fill("input[name=password]", password)
-                page.click("button[type=submit]")
-                page.wait_for_url("**/conversations")
-                page.screenshot(path=OUT / "conversations.png")
-                page.goto(base + "/conversations/1#details")
-                page.wait_for_function("document.querySelector('#audio').readyState >= 1")
-                page.fill("#search", "speaker")
-                page.evaluate("document.querySelector('#audio').currentTime = 44")
-                page.wait_for_timeout(500)
-                page.evaluate("window.scrollTo(0, 0)")
-                page.screenshot(path=OUT / "conversation.png")
+                for name, viewport in (
+                    ("conversation", {"width": 1280, "height": 820}),
+                    ("phone", {"width": 390, "height": 844}),
+                ):
+                    page = browser.new_page(viewport=viewport, timezone_id="Asia/Jakarta")
+                    page.goto(base + "/login")
+                    page.fill("input[name=username]", "admin")
+                    page.fill("input[name=password]", password)
+                    page.click("button[type=submit]")
+                    page.wait_for_url("**/conversations")
+                    page.reload()  # (times in the browser's zone, reported at sign-in)
+                    if name == "conversation":
+                        page.screenshot(path=OUT / "conversations.png")
+                    page.goto(base + "/conversations/1?q=speak*#details")
+                    page.wait_for_function("document.querySelector('#audio').readyState >= 1")
+                    page.evaluate("document.querySelector('#audio').currentTime = 44")
+                    page.wait_for_timeout(500)
+                    page.evaluate("window.scrollTo(0, 0)")
+                    page.screenshot(path=OUT / f"{name}.png")
+                    page.close()
                 browser.close()
         finally:
             server.terminate()

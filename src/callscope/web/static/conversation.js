@@ -117,8 +117,9 @@ function pageScrolled() {
 const COLOURS = { positive: "#2e9d5b", negative: "#d0453a", neutral: "#9aa3ad" };
 
 // the canvas, top to bottom: search hits; the waveform, agent above the middle and customer
-// below; the agent's lane and the customer's, coloured by sentiment; the time axis
-const WAVE_MID = 54, AGENT_LANE = 98, CUSTOMER_LANE = 110, AXIS = 124;
+// below; the agent's lane and the customer's, coloured by sentiment; the time axis. Heights are
+// of a 140 px canvas, scaled to the height it is shown at (less on a phone).
+const FULL = 140, WAVE_MID = 54, WAVE = 38, AGENT_LANE = 98, CUSTOMER_LANE = 110, LANE = 9, AXIS = 124;
 
 function tickStep(total, width) {
   // the shortest of these steps that leaves at least 70 px between labels
@@ -129,12 +130,15 @@ function tickStep(total, width) {
 function draw() {
   if (!canvas || canvas.offsetParent === null) return;
   const width = canvas.clientWidth;
-  const height = canvas.height;
+  const height = canvas.clientHeight || FULL;
   canvas.width = width;
+  canvas.height = height;
+  const y = (v) => (v * height) / FULL;
+  const small = height < FULL * 0.75; // a phone: no lane names, fewer labels
   const ctx = canvas.getContext("2d");
   const total = duration();
   const x = (t) => (t / total) * width;
-  const laneOf = (speaker) => (speaker === "customer" ? CUSTOMER_LANE : AGENT_LANE);
+  const laneOf = (speaker) => y(speaker === "customer" ? CUSTOMER_LANE : AGENT_LANE);
   ctx.clearRect(0, 0, width, height);
   if (peaks) {
     const channels = peaks.channels;
@@ -143,33 +147,34 @@ function draw() {
       const step = values.length / width;
       for (let px = 0; px < width; px++) {
         const v = values[Math.floor(px * step)] || 0;
-        const h = v * 38;
-        if (channels.length === 1) ctx.fillRect(px, WAVE_MID - h, 1, 2 * h);
-        else if (c === 0) ctx.fillRect(px, WAVE_MID - h, 1, h);
-        else ctx.fillRect(px, WAVE_MID, 1, h);
+        const h = y(v * WAVE);
+        if (channels.length === 1) ctx.fillRect(px, y(WAVE_MID) - h, 1, 2 * h);
+        else if (c === 0) ctx.fillRect(px, y(WAVE_MID) - h, 1, h);
+        else ctx.fillRect(px, y(WAVE_MID), 1, h);
       }
     });
   }
-  ctx.font = "11px system-ui, sans-serif";
   ctx.textBaseline = "middle";
   ctx.fillStyle = "#5a6472";
-  ctx.fillText(`▲ ${t("agent")}`, 4, 24);
-  ctx.fillText(`▼ ${t("customer")}`, 4, 84);
+  if (!small) {
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.fillText(`▲ ${t("agent")}`, 4, y(24));
+    ctx.fillText(`▼ ${t("customer")}`, 4, y(84));
+  }
   // speaker lanes, coloured by sentiment, with its face where the segment is wide enough
   ctx.font = "10px sans-serif";
   for (const seg of segments) {
-    const y = laneOf(seg.speaker);
     const w = Math.max(2, x(seg.end_s) - x(seg.start_s));
     const label = seg.sentiment.label;
     ctx.fillStyle = COLOURS[label] || COLOURS.neutral;
-    ctx.fillRect(x(seg.start_s), y, w, 9);
-    if (w >= 16 && FACES[label]) ctx.fillText(FACES[label], x(seg.start_s) + w / 2 - 5, y + 5);
+    ctx.fillRect(x(seg.start_s), laneOf(seg.speaker), w, y(LANE));
+    if (!small && w >= 16 && FACES[label]) ctx.fillText(FACES[label], x(seg.start_s) + w / 2 - 5, laneOf(seg.speaker) + 5);
   }
   // redacted personal data: a dark block over the speaker's lane
   ctx.fillStyle = "#1d1d1f";
   for (const seg of segments) {
     for (const w of seg.words) {
-      if (w.text.startsWith("[PII:")) ctx.fillRect(x(w.start_s), laneOf(seg.speaker) - 2, Math.max(3, x(w.end_s) - x(w.start_s)), 13);
+      if (w.text.startsWith("[PII:")) ctx.fillRect(x(w.start_s), laneOf(seg.speaker) - 2, Math.max(3, x(w.end_s) - x(w.start_s)), y(LANE) + 4);
     }
   }
   // the time axis
@@ -177,20 +182,20 @@ function draw() {
   ctx.font = "10px system-ui, sans-serif";
   const step = tickStep(total || 1, width);
   for (let at = 0; at <= total; at += step) {
-    ctx.fillRect(x(at), AXIS, 1, 4);
+    ctx.fillRect(x(at), y(AXIS), 1, 3);
     const label = clock(at);
     const textX = Math.min(Math.max(0, x(at) - ctx.measureText(label).width / 2), width - ctx.measureText(label).width);
-    ctx.fillText(label, textX, AXIS + 10);
+    ctx.fillText(label, textX, Math.min(height - 5, y(AXIS) + 10));
   }
   // metric evidence, search hits, transfers (with the new agent's name), playhead
   ctx.fillStyle = "rgba(255, 170, 0, 0.35)";
-  for (const span of evidence) ctx.fillRect(x(span.start), 0, Math.max(2, x(span.end) - x(span.start)), AXIS);
+  for (const span of evidence) ctx.fillRect(x(span.start), 0, Math.max(2, x(span.end) - x(span.start)), y(AXIS));
   ctx.fillStyle = "#b7791f";
-  for (const hit of hits) ctx.fillRect(x(hit.time) - 1, 0, 3, 12);
+  for (const hit of hits) ctx.fillRect(x(hit.time) - 1, 0, 3, y(12));
   ctx.strokeStyle = "#5a6472";
   ctx.setLineDash([3, 3]);
   for (const s of data.sessions.slice(1)) {
-    ctx.beginPath(); ctx.moveTo(x(s.start), 0); ctx.lineTo(x(s.start), AXIS); ctx.stroke();
+    ctx.beginPath(); ctx.moveTo(x(s.start), 0); ctx.lineTo(x(s.start), y(AXIS)); ctx.stroke();
     ctx.fillStyle = "#1d2430";
     const label = `⇄ ${s.agent}`;
     const right = x(s.start) + 4 + ctx.measureText(label).width > width;
@@ -199,7 +204,7 @@ function draw() {
   ctx.setLineDash([]);
   if (audio) {
     ctx.fillStyle = "#1f5fa8";
-    ctx.fillRect(x(audio.currentTime) - 1, 0, 2, AXIS);
+    ctx.fillRect(x(audio.currentTime) - 1, 0, 2, y(AXIS));
   }
 }
 
