@@ -322,6 +322,26 @@ def test_times_show_in_the_browsers_zone_until_the_user_chooses_one(browser, sit
     page.close()
 
 
+@pytest.mark.parametrize(
+    "locale,title,back",
+    [
+        ("en-GB", "Not found", "Back to the conversations"),
+        ("id-ID", "Tidak ditemukan", "Kembali ke percakapan"),
+    ],
+)
+def test_an_error_is_a_page_in_the_browsers_language_with_a_way_back(
+    browser, site, locale, title, back
+):
+    page = signed_in(browser, site, "other", locale=locale)
+    res = page.goto(f"{site['base']}/conversations/{site['id']}")  # another agent's call
+    assert res.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text(title)
+    expect(page.get_by_role("navigation").first).to_be_visible()
+    page.get_by_role("link", name=back).click()
+    expect(page).to_have_url(re.compile(r"/conversations$"))
+    page.close()
+
+
 def test_the_transcript_reads_as_sentences_on_a_phone(browser, site):
     page = signed_in(browser, site)
     page.set_viewport_size(PHONE)
