@@ -470,9 +470,14 @@ def test_contact_timeline_opens_the_recording(browser, site):
     page.get_by_role("link", name="Helen Brooks").click()
     expect(page.get_by_role("heading", name="Helen Brooks")).to_be_visible()
     expect(page.locator("ol.timeline li")).to_have_count(1)
+    expect(page.locator("ol.timeline li")).to_contain_text(re.compile(r"\d:\d\d · "))  # duration
+    expect(page.locator("ol.timeline li .sentiment")).to_have_count(1)
+    page.set_viewport_size({"width": 1280, "height": 500})
     page.get_by_role("link", name="Open recording").click()
     expect(page.locator("#details")).to_be_visible()
     expect(page.get_by_role("tab", name="Details")).to_have_attribute("aria-selected", "true")
+    page.wait_for_load_state("load")
+    expect(page.get_by_role("heading", level=1)).to_be_in_viewport()  # the title stays in view
     page.close()
 
 
