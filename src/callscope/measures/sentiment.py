@@ -20,7 +20,7 @@ ID_LEXICON: dict[str, float] = {
     "terimakasih": 1.9,
     "makasih": 1.8,
     "bagus": 2.0,
-    "baik": 1.0,
+    "baik": 0.3,  # mostly "alright"
     "senang": 2.2,
     "puas": 2.3,
     "memuaskan": 2.3,
@@ -63,8 +63,8 @@ ID_LEXICON: dict[str, float] = {
     "diganti": 0.6,
     "pengganti": 0.5,
     "kembali": 0.0,
-    "oke": 0.9,
-    "ok": 0.9,
+    "oke": 0.0,  # an acknowledgement
+    "ok": 0.0,
     "sip": 1.5,
     "keren": 2.1,
     "top": 2.0,
@@ -130,7 +130,6 @@ ID_LEXICON: dict[str, float] = {
     "retak": -1.7,
     "bocor": -1.8,
     "komplain": -1.6,
-    "keluhan": -1.5,
     "mengeluh": -1.7,
     "protes": -1.6,
     "khawatir": -1.6,
@@ -172,6 +171,10 @@ ID_LEXICON: dict[str, float] = {
     "menyebalkan": -2.4,
     "nyebelin": -2.4,
     "lemot": -2.0,
+    "gampang": 1.5,
+    "pas": 1.0,
+    "berkurang": -1.2,
+    "keluhan": 0.0,  # "I'll note your complaint": a procedure
 }
 ID_NEGATIONS = {
     "tidak",
@@ -224,6 +227,9 @@ def _normalise(total: float, alpha: float = 15.0) -> float:
 
 
 def _id_valence(token: str) -> float | None:
+    first, _, second = token.partition("-")
+    if first == second:  # reduplication: "putus-putus", "cepat-cepat"
+        token = first
     if token in ID_LEXICON:
         return ID_LEXICON[token]
     for suffix in ID_SUFFIXES:
@@ -262,19 +268,263 @@ def score_indonesian(text: str) -> float:
 def _vader() -> Any:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    return SentimentIntensityAnalyzer()
+    analyzer = SentimentIntensityAnalyzer()
+    analyzer.lexicon.update(EN_LEXICON_CHANGES)
+    return analyzer
 
 
 def score_english(text: str) -> float:
-    """VADER compound score of English text."""
+    """VADER compound score of English text (with EN_LEXICON_CHANGES)."""
     return float(_vader().polarity_scores(text)["compound"])
 
 
+# --- contact-centre speech ---------------------------------------------------------------------
+#
+# A line is split into sentences, and a sentence at a contrast ("but", "tapi") into clauses; each
+# is scored on its own, and the line's score is the mean of its clear (non-zero) scores, each
+# weighing twice the one before: the speaker's last clear sentiment weighs most. A clause is
+# scored by the first of these that applies:
+#   1. the formulas of service talk are taken out: apologies ("sorry to hear that", "mohon maaf
+#      atas ketidaknyamanannya"), an agent's thanks ("thank you for calling") and greetings;
+#   2. a complaint without negative words ("never showed up", "the third time I'm calling",
+#      "udah tiga kali saya telepon") is negative, CUE_SCORE;
+#   3. good news phrased with negative words ("at no extra cost", "tanpa biaya", "no problem",
+#      "tidak masalah") is positive, CUE_SCORE;
+#   4. a question, or what is left after 1 with no sentiment words, is neutral;
+#   5. otherwise the lexicon: VADER (English) or ID_LEXICON (Indonesian); a weak lexicon score
+#      (|score| < LEXICON_FLOOR) is neutral.
+
+CUE_SCORE = 0.6
+LEXICON_FLOOR = 0.2
+# VADER's lexicon, changed where its everyday sense misleads in a service call: words that
+# acknowledge or ask ("sure", "okay", "please", "like") carry no sentiment, "pretty" is mostly
+# "pretty disappointed", "no" is mostly an answer.
+EN_LEXICON_CHANGES = {
+    word: 0.0
+    for word in (
+        "sure",
+        "okay",
+        "ok",
+        "yes",
+        "yeah",
+        "yep",
+        "please",
+        "like",
+        "help",
+        "pretty",
+        "no",
+        "honestly",
+        "well",
+        "kind",
+        "care",
+        "want",
+        "ready",
+        "hold",
+        "true",
+        "hi",
+        "hello",
+        "welcome",
+        "apologise",
+        "apologize",
+        "apology",
+        "sorry",
+        "damage",
+        "complaint",
+    )
+} | {"patient": 1.5, "slow": -1.5, "faster": 1.0, "quicker": 1.0, "smoothly": 1.5}
+SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
+CONTRAST = {
+    "en": re.compile(r",?\s+\b(?:but|however|though|although|yet)\b\s*", re.I),
+    "id": re.compile(r",?\s+\b(?:tapi|tetapi|namun|padahal|sayangnya)\b\s*", re.I),
+}
+FORMULAS = {
+    "en": [
+        (
+            r"\b(?:i'?m|i am|we'?re|we are)\s+(?:so\s+|very\s+|"
+            r"really\s+)?sorry\s+(?:to hear (?:that|about \w+)|about (?:that|this|the \w+)|"
+            r"for (?:the|your) (?:wait|delay|inconvenience|trouble|confusion))"
+        ),
+        r"\b(?:i|we)\s+(?:do\s+)?apologi[sz]e\s+(?:for (?:the|your) \w+)?",
+        r"\bsorry\b,?",
+        (
+            r"\bthank(?:s| you)\s+(?:(?:so|very) much\s+)?for\s+(?:calling|holding|waiting|"
+            r"your patience|contacting us|that|confirming|the information)\b"
+        ),
+        r"\bgood\s+(?:morning|afternoon|evening)\b|\b(?:hello|hi)\b",
+        r"\b(?:note|write|log|record)\s+(?:down\s+)?(?:your|the)\s+complaint\b",
+        r"\bhow (?:can|may) i help(?: you)?(?: today)?\b",
+    ],
+    "id": [
+        (
+            r"\b(?:mohon\s+)?maaf(?:kan)?\b(?:\s+atas\s+(?:ketidaknyamanan\w*|"
+            r"keterlambatan\w*|kendala\w*))?(?:\s+(?:menunggu|"
+            r"sudah menunggu)(?:\s+lama)?)?(?:\s+ya)?,?"
+        ),
+        r"\bterima\s*kasih\s+(?:telah|sudah)\s+(?:menghubungi|menunggu|menelepon)\w*(?:\s+kami)?\b",
+        r"\b(?:ada yang bisa (?:saya )?(?:di)?bantu)\b",
+        r"\bselamat\s+(?:pagi|siang|sore|malam)\b",
+    ],
+}
+COMPLAINTS = {
+    "en": [
+        (
+            r"\bnever\s+(?:showed|turned|came|arrived|received|got|called|heard|answered|"
+            r"responded|fixed|worked)"
+        ),
+        r"\b(?:third|fourth|fifth|\w+th)\s+time\b",
+        r"\b(?:two|three|four|five|several|many|\d+)\s+times\s+(?:already|now)?",
+        (
+            r"\bstill\s+(?:not|no|isn'?t|doesn'?t|don'?t|hasn'?t|haven'?t|won'?t|can'?t|"
+            r"broken|waiting|down)"
+        ),
+        r"\b(?:not|isn'?t)\s+possible\b",
+        r"\bbalance\s+(?:went|has gone|is going)\s+down\b",
+        r"\bno\s*(?:one|body)\s+(?:came|called|showed|answered|helped|told|got back)",
+        r"\bnobody\s+(?:came|called|showed|answered|helped|told|got back)",
+        r"\bnothing\s+(?:happened|changed|works|worked)",
+        r"\bkeep\s+(?:getting|being|repeating|calling|telling|waiting)",
+        (
+            r"\b(?:on hold|waiting|waited)\s+(?:for\s+)?(?:\w+\s+)?(?:minutes|hours|days|"
+            r"weeks|all day|since)"
+        ),
+        r"\bbeen\s+(?:going on|waiting)\s+(?:for\s+)?",
+        r"\bcharged\s+(?:twice|two times|again|double)",
+        r"\b(?:went|gone)\s+up\s+again\b",
+        r"\bwithout\s+(?:any\s+)?(?:explanation|notice|warning|reason)",
+        r"\bstopped\s+(?:working|again)",
+        r"\b(?:can'?t|cannot|couldn'?t)\s+(?:get|log|sign|connect|use|make|access)",
+        r"\b(?:lost|wasted)\s+(?:a\s+)?(?:whole\s+)?(?:day|morning|afternoon|week|hours?|time)",
+        r"\bfor nothing\b",
+        r"\bnot what\b.*\btold\b",
+        r"\b(?:a different|another)\s+answer\b",
+        r"\bwhy\s+(?:do|does|did|is|are|should)\s+i\b",
+        r"\b(?:cancel+ing|cancel)\s+my\b",
+        r"\bspeak to (?:a|your) (?:manager|supervisor)\b",
+        r"\bunacceptable\b|\bridiculous\b",
+        r"\b(?:i'?m|i am)\s+afraid\b|\bunfortunately\b|\bsadly\b",
+        r"\b(?:declined|failed|expired|out of stock|delayed|cancell?ed|beyond repair)\b",
+        r"\b(?:crushed|cracked|broken|damaged|drops|logged me out)\b",
+    ],
+    "id": [
+        r"\b(?:udah|sudah)\s+(?:dua|tiga|empat|lima|berkali-kali|\d+)\s+kali\b",
+        r"\b(?:dua|tiga|empat|lima|\d+)\s+kali\b.*\b(?:telepon|telpon|jelaskan|bilang|datang)",
+        r"\bdioper(?:-oper)?\b|\bdilempar(?:-lempar)?\b",
+        (
+            r"\b(?:nggak|ngga|gak|ga|tidak|tak|belum)\s+(?:ada\s+yang\s+)?(?:datang|sampai|"
+            r"masuk|terima|telepon|nelpon|dihubungi|ditanggapi|dibalas|menghubungi)"
+        ),
+        r"\bbelum\s+(?:juga|sampai|masuk|bisa|lunas|beres|selesai|ada)\b",
+        (
+            r"\b(?:masih|tetap|tetep)\s+(?:belum|mati|rusak|error|eror|nggak|ngga|gak|tidak|"
+            r"lemot|putus)"
+        ),
+        (
+            r"\b(?:jelaskan|bilang|telepon|telpon|datang|ngomong)\s+(?:dua|tiga|empat|lima|"
+            r"berkali-kali|\d+)\s+kali\b"
+        ),
+        r"\b(?:tidak|nggak|ngga|gak|ga)\s+bisa\b",
+        r"\blama\s+(?:banget|sekali|bener)\b",
+        r"\bkesel\b|\bketerlaluan\b|\bnyebelin\b",
+        r"\bsampai\s+sekarang\b",
+        r"\bbeda-beda\b",
+        r"\b(?:berhenti|putus)\s+langganan\b",
+        r"\bditagih\s+(?:dua\s+kali|lagi|double)",
+        r"\bnaik\s+lagi\b|\btanpa\s+(?:penjelasan|kabar|pemberitahuan|konfirmasi)\b",
+        (
+            r"\bdari\s+(?:pagi|kemarin|tadi|minggu lalu)\b.*\b(?:nunggu|menunggu|tunggu|antre|"
+            r"antrean)\b"
+        ),
+        r"\b(?:nunggu|menunggu|tunggu)\b.*\bdari\s+(?:pagi|kemarin|tadi)\b",
+        (
+            r"\b(?:sudah|udah)\s+(?:seminggu|sebulan|dua minggu|berhari-hari|\w+\s+minggu|"
+            r"\w+\s+hari)\b"
+        ),
+        r"\bkepotong\b.*\b(?:nggak|tidak|gak|belum)\b",
+        r"\bkok\b.*\b(?:terus|lagi|sih|belum)\b",
+        r"\bngulang\b|\bmengulang\b.*\bterus\b",
+        r"\bgara-gara\b",
+        r"\bsayangnya\b",
+        r"\b(?:ditolak|gagal|habis|kosong|tertunda|dibatalkan|rusak berat)\b",
+    ],
+}
+GOOD_NEWS = {
+    "en": [
+        r"\b(?:at\s+)?no\s+(?:extra\s+|additional\s+)?(?:cost|charge)\b",
+        r"\bfree\s+of\s+charge\b|\bfor\s+free\b|\bfree\s+(?:month|upgrade)\b",
+        r"\bno\s+problem\b|\bnot\s+a\s+problem\b",
+        r"\bdon'?t\s+worry\b|\bno\s+need\s+to\s+worry\b",
+        r"\bwon'?t\s+be\s+charged\b|\bnot\s+be\s+charged\b",
+        r"\bno\s+more\s+(?:error|errors|problems|issues)\b",
+        (
+            r"\b(?:full\s+)?refund(?:ed)?\s+(?:it\s+)?(?:right away|today|now)\b|"
+            r"\bgive you a (?:full )?refund\b|\brefund has been approved\b"
+        ),
+        r"\bsend you a replacement\b|\bon its way\b|\bwent through\b|\byou'?re all set\b",
+        r"\b(?:waived|unlocked|resolved|sorted|fixed|approved|upgraded)\b",
+        r"\bit'?s working\b|\bworking (?:again|now)\b",
+        r"\bdiscount\b|\bi (?:really )?(?:like|love)\b",
+    ],
+    "id": [
+        r"\btanpa\s+(?:biaya|dikenakan\s+biaya|tambahan\s+biaya)\b|\bgratis\b",
+        r"\btidak\s+(?:masalah|apa-apa)\b|\bnggak\s+(?:masalah|apa-apa)\b",
+        r"\b(?:tidak|nggak|ga|gak)\s+(?:usah|perlu)\s+khawatir\b|\bjangan\s+khawatir\b",
+        r"\btidak\s+akan\s+dikenakan\s+biaya\b",
+        (
+            r"\b(?:sudah|udah)\s+(?:beres|teratasi|normal|aktif|berhasil|stabil|nyala|lancar|"
+            r"masuk|disetujui|hilang|bisa|hijau)\b"
+        ),
+        r"\bdalam\s+perjalanan\b|\bsaya\s+proses\b|\bsaya\s+hapus\b|\bdiskon\b",
+    ],
+}
+QUESTION_RE = re.compile(r"\?\s*$")
+
+
+def _clauses(text: str, language: str) -> list[str]:
+    found: list[str] = []
+    for sentence in SENTENCE_RE.split(text.strip()):
+        found.extend(c for c in CONTRAST[language].split(sentence) if c.strip())
+    return found
+
+
+def _matches(patterns: list[str], text: str) -> str | None:
+    for pattern in patterns:
+        m = re.search(pattern, text, re.I)
+        if m:
+            return m.group(0)
+    return None
+
+
+def clause_score(clause: str, language: str) -> tuple[float, str]:
+    """The sentiment of one clause and what decided it (docs/metrics.md#sentiment)."""
+    text = clause.lower().replace("’", "'")
+    for formula in FORMULAS[language]:
+        text = re.sub(formula, " ", text, flags=re.I)
+    if not re.search(r"[^\W\d_]", text):
+        return 0.0, "formula"
+    complaint = _matches(COMPLAINTS[language], text)
+    if complaint:
+        return -CUE_SCORE, complaint.strip()
+    good = _matches(GOOD_NEWS[language], text)
+    if good:
+        return CUE_SCORE, good.strip()
+    if QUESTION_RE.search(clause):
+        return 0.0, "question"
+    value = score_indonesian(text) if language == "id" else score_english(text)
+    if abs(value) < LEXICON_FLOOR:
+        return 0.0, "no sentiment words"
+    return value, "words"
+
+
 def score(text: str, language: str | None) -> float:
-    """The sentiment of TEXT in [−1, 1], by the scorer for its language (English otherwise)."""
+    """The sentiment of a line of TEXT in [−1, 1] (English unless LANGUAGE is "id")."""
     if not text.strip():
         return 0.0
-    return round(score_indonesian(text) if language == "id" else score_english(text), 4)
+    lang = "id" if language == "id" else "en"
+    clear = [s for s, _why in (clause_score(c, lang) for c in _clauses(text, lang)) if s]
+    if not clear:
+        return 0.0
+    weights = [2.0**i for i in range(len(clear))]
+    return round(sum(s * w for s, w in zip(clear, weights, strict=True)) / sum(weights), 4)
 
 
 def _weighted(items: Sequence[tuple[float, float]]) -> float | None:
