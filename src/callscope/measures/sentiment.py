@@ -353,6 +353,7 @@ FORMULAS = {
         r"\bgood\s+(?:morning|afternoon|evening)\b|\b(?:hello|hi)\b",
         r"\b(?:note|write|log|record)\s+(?:down\s+)?(?:your|the)\s+complaint\b",
         r"\bhow (?:can|may) i help(?: you)?(?: today)?\b",
+        r"\bif i'?m not mistaken\b",
     ],
     "id": [
         (
@@ -363,6 +364,7 @@ FORMULAS = {
         r"\bterima\s*kasih\s+(?:telah|sudah)\s+(?:menghubungi|menunggu|menelepon)\w*(?:\s+kami)?\b",
         r"\b(?:ada yang bisa (?:saya )?(?:di)?bantu)\b",
         r"\bselamat\s+(?:pagi|siang|sore|malam)\b",
+        r"\bkalau\s+(?:nggak|ngga|gak|tidak|ga)\s+salah\b",
     ],
 }
 COMPLAINTS = {
@@ -400,7 +402,19 @@ COMPLAINTS = {
         r"\bwhy\s+(?:do|does|did|is|are|should)\s+i\b",
         r"\b(?:cancel+ing|cancel)\s+my\b",
         r"\bspeak to (?:a|your) (?:manager|supervisor)\b",
-        r"\bunacceptable\b|\bridiculous\b",
+        r"\bunacceptable\b|\bridiculous\b|\bfed up\b|\bsick of\b|\bhad enough\b",
+        (
+            r"\b(?:can'?t|cannot|couldn'?t|won'?t be able|unable|didn'?t|doesn'?t|don'?t|isn'?t|"
+            r"wasn'?t|won'?t|never)\s+(?:\w+\s+)?(?:work|working|worked|happen|happened|help|use|"
+            r"see|load|open|connect|deliver|arrive|arrived|fix|come|turn|reach|answer)"
+        ),
+        r"\b(?:heard|got|received)\s+nothing\b|\bno\s+(?:reply|response|answer|signal|service|"
+        r"internet|connection|dial tone|one came)\b",
+        r"\b(?:crash|crashes|crashed|freezes|froze|keeps? dropping)\b",
+        r"\b(?:is|are|was|went)\s+down\b",
+        r"\blate\b(?!\s+(?:fee|charge|payment))",
+        r"\b(?:overdue|suspended|disconnected|cut off|ended|losing|lost)\b",
+        r"\b(?:after|since)\s+(?:it was\s+|being\s+)?(?:repaired|fixed|replaced)",
         r"\b(?:i'?m|i am)\s+afraid\b|\bunfortunately\b|\bsadly\b",
         r"\b(?:declined|failed|expired|out of stock|delayed|cancell?ed|beyond repair)\b",
         r"\b(?:crushed|cracked|broken|damaged|drops|logged me out)\b",
@@ -444,7 +458,14 @@ COMPLAINTS = {
         r"\bngulang\b|\bmengulang\b.*\bterus\b",
         r"\bgara-gara\b",
         r"\bsayangnya\b",
-        r"\b(?:ditolak|gagal|habis|kosong|tertunda|dibatalkan|rusak berat)\b",
+        r"\b(?:ditolak|gagal|habis|kosong|tertunda|dibatalkan|rusak berat|berakhir|diblokir)\b",
+        r"\btelat\b|\bmati\s+total\b|\b(?:setelah|habis|sesudah)\s+(?:diperbaiki|diganti|diservis)",
+        r"\b(?:nggak|tidak|gak|ga|belum)\s+pernah\b|\bcapek\b|\bbosan\b",
+        r"\b(?:nggak|ngga|tidak|gak|ga|belum)\s+ada\s+(?:balasan|kabar|respon|respons|tanggapan|"
+        r"jawaban|yang|sinyal|hasil|perubahan)\b|\b(?:nggak|tidak|gak)\s+ada\W*$|\bsama sekali\b",
+        r"\b(?:keluar|mati|restart|hang|error)\s+sendiri\b|\bselalu\s+(?:keluar|mati|error|hang|gagal)",
+        r"\b(?:nggak|tidak|gak|ga)\s+(?:\w+\s+)?(?:membantu|jalan|berfungsi|nyala|masuk|dipakai)\b",
+        r"\b(?:sedang|lagi)\s+(?:down|gangguan|error|eror)\b",
     ],
 }
 GOOD_NEWS = {
@@ -463,6 +484,8 @@ GOOD_NEWS = {
         r"\b(?:waived|unlocked|resolved|sorted|fixed|approved|upgraded)\b",
         r"\bit'?s working\b|\bworking (?:again|now)\b",
         r"\bdiscount\b|\bi (?:really )?(?:like|love)\b",
+        r"\b(?:credited|refunded|repaired|replaced|extended|restored|reconnected|reactivated|"
+        r"compensat\w+|all done|nothing else you need to do)\b",
     ],
     "id": [
         r"\btanpa\s+(?:biaya|dikenakan\s+biaya|tambahan\s+biaya)\b|\bgratis\b",
@@ -474,9 +497,24 @@ GOOD_NEWS = {
             r"masuk|disetujui|hilang|bisa|hijau)\b"
         ),
         r"\bdalam\s+perjalanan\b|\bsaya\s+proses\b|\bsaya\s+hapus\b|\bdiskon\b",
+        r"\b(?:diperbaiki|perpanjang\w*|kompensasi|dikembalikan|dipulihkan)\b",
+        r"\btidak perlu (?:melakukan )?apa-apa\b",
     ],
 }
 QUESTION_RE = re.compile(r"\?\s*$")
+# an agent's bare "thank you" acknowledges an answer; it is not praise
+AGENT_FORMULAS = {
+    "en": [r"^\W*(?:thank you|thanks)(?: very much)?\b\W*"],
+    "id": [
+        r"^\W*(?:terima\s*kasih|makasih)(?: banyak)?\b\W*(?:ya\b\W*)?"
+        r"(?:pak|bu|bapak|ibu|mas|mbak)?\b\W*"
+    ],
+}
+# a good-news cue after a negation ("isn't fixed", "belum diperbaiki") is a complaint
+NEGATED_BEFORE = {
+    "en": re.compile(r"\b(?:not|no|never|n't|cannot|without)\W+(?:\w+\W+){0,2}$"),
+    "id": re.compile(r"\b(?:tidak|nggak|ngga|gak|ga|belum|bukan|tanpa)\W+(?:\w+\W+){0,2}$"),
+}
 
 
 def _clauses(text: str, language: str) -> list[str]:
@@ -486,27 +524,30 @@ def _clauses(text: str, language: str) -> list[str]:
     return found
 
 
-def _matches(patterns: list[str], text: str) -> str | None:
+def _matches(patterns: list[str], text: str) -> re.Match[str] | None:
     for pattern in patterns:
         m = re.search(pattern, text, re.I)
         if m:
-            return m.group(0)
+            return m
     return None
 
 
-def clause_score(clause: str, language: str) -> tuple[float, str]:
+def clause_score(clause: str, language: str, speaker: str | None = None) -> tuple[float, str]:
     """The sentiment of one clause and what decided it (docs/metrics.md#sentiment)."""
     text = clause.lower().replace("’", "'")
-    for formula in FORMULAS[language]:
+    formulas = FORMULAS[language] + (AGENT_FORMULAS[language] if speaker == Speaker.AGENT else [])
+    for formula in formulas:
         text = re.sub(formula, " ", text, flags=re.I)
     if not re.search(r"[^\W\d_]", text):
         return 0.0, "formula"
     complaint = _matches(COMPLAINTS[language], text)
     if complaint:
-        return -CUE_SCORE, complaint.strip()
+        return -CUE_SCORE, complaint.group(0).strip()
     good = _matches(GOOD_NEWS[language], text)
     if good:
-        return CUE_SCORE, good.strip()
+        if NEGATED_BEFORE[language].search(text[: good.start()]):
+            return -CUE_SCORE, text[: good.end()].strip()
+        return CUE_SCORE, good.group(0).strip()
     if QUESTION_RE.search(clause):
         return 0.0, "question"
     value = score_indonesian(text) if language == "id" else score_english(text)
@@ -515,12 +556,14 @@ def clause_score(clause: str, language: str) -> tuple[float, str]:
     return value, "words"
 
 
-def score(text: str, language: str | None) -> float:
-    """The sentiment of a line of TEXT in [−1, 1] (English unless LANGUAGE is "id")."""
+def score(text: str, language: str | None, speaker: str | None = None) -> float:
+    """The sentiment of a line of TEXT said by SPEAKER, in [−1, 1] (English unless LANGUAGE is
+    "id")."""
     if not text.strip():
         return 0.0
     lang = "id" if language == "id" else "en"
-    clear = [s for s, _why in (clause_score(c, lang) for c in _clauses(text, lang)) if s]
+    clauses = _clauses(text, lang)
+    clear = [s for s, _why in (clause_score(c, lang, speaker) for c in clauses) if s]
     if not clear:
         return 0.0
     weights = [2.0**i for i in range(len(clear))]

@@ -50,12 +50,12 @@ def save_results(
             "speaker": s.speaker,
             "start_s": s.start,
             "end_s": s.end,
-            "score": sentiment.score(s.text, language),
+            "score": sentiment.score(s.text, language, s.speaker),
         }
         for s in segs
     ]
     lines = segments.build_lines(words)
-    scores = [sentiment.score(line.text, language) for line in lines]
+    scores = [sentiment.score(line.text, language, line.speaker) for line in lines]
     conversation_sentiment = sentiment.conversation(scored)
     conversation_metrics = metrics.compute(segs)
     source = (speakers or {}).get("source", "channels")
