@@ -17,17 +17,26 @@ SETS = DATA / "sentiment"
 def accuracy(name: str, language: str) -> float:
     with open(SETS / f"{name}.tsv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
-    right = sum(sentiment.label(sentiment.score(r["text"], language)) == r["label"] for r in rows)
+    right = sum(
+        sentiment.label(sentiment.score(r["text"], language, r.get("speaker"))) == r["label"]
+        for r in rows
+    )
     return right / len(rows)
 
 
+# Floors a little under what benchmarks/sentiment.py measures (docs/benchmarks.md): the
+# development sets the scorer was built on, and the held-out sets written after it was frozen.
 @pytest.mark.parametrize(
     "name,language,floor",
     [
-        ("en", "en", 0.80),
-        ("en-heldout", "en", 0.75),
-        ("id", "id", 0.90),
-        ("id-heldout", "id", 0.90),
+        ("en", "en", 0.95),
+        ("en-heldout", "en", 0.95),
+        ("id", "id", 0.95),
+        ("id-heldout", "id", 0.95),
+        ("cc-en", "en", 0.95),
+        ("cc-id", "id", 0.95),
+        ("cc-en-heldout", "en", 0.70),
+        ("cc-id-heldout", "id", 0.70),
     ],
 )
 def test_accuracy_on_labelled_customer_service_sentences(name, language, floor):
