@@ -16,6 +16,7 @@ from callscope import auth, exports, policy, transcripts
 from callscope.analysis import document
 from callscope.context import Context
 from callscope.db.models import Conversation, Job
+from callscope.measures import sentiment
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
 from callscope.web.app import create_app
@@ -258,3 +259,57 @@ def test_word_times_in_a_cue_are_read_as_starts_and_ends():
         ("two", 2.0, 3.0),
         ("three", 3.0, 5.0),
     ]
+
+
+def test_imported_segments_stay_lines_with_their_own_sentiment_unless_uncertain(world):
+    """Each imported JSON segment is one line scored on its own (so labelled lines can be
+    checked through import and export); a line whose words were recognised with little
+    confidence is uncertain: no sentiment, and not in the averages."""
+
+    def words(text: str, start: float, confidence: float) -> list[dict]:
+        return [
+            {
+                "text": w,
+                "start_s": start + i * 0.3,
+                "end_s": start + i * 0.3 + 0.25,
+                "confidence": confidence,
+            }
+            for i, w in enumerate(text.split())
+        ]
+
+    lines = [
+        ("agent", "How can I help you today?", 0.0, 0.9),
+        ("customer", "The technician never showed up.", 2.0, 0.9),
+        ("customer", "Thanks, that is wonderful news.", 4.2, 0.9),  # 0.2 s later: its own line
+        ("customer", "Great lovely perfect excellent.", 7.0, 0.3),  # guessed words: uncertain
+    ]
+    transcript = {
+        "language": "en",
+        "segments": [
+            {
+                "speaker": who,
+                "start_s": start,
+                "end_s": start + 1.8,
+                "text": text,
+                "words": words(text, start, confidence),
+            }
+            for who, text, start, confidence in lines
+        ],
+    }
+    res = imported(world, json.dumps(transcript), "labelled.json")
+    assert res.status_code == 201, res.text
+    doc = analysis_of(world, res.json()["id"])
+    got = [(s["text"], s["sentiment"]["label"]) for s in doc["transcript"]["segments"]]
+    assert got == [
+        ("How can I help you today?", "neutral"),
+        ("The technician never showed up.", "negative"),
+        ("Thanks, that is wonderful news.", "positive"),
+        ("Great lovely perfect excellent.", None),
+    ]
+    assert doc["transcript"]["segments"][3]["sentiment"]["uncertain"] is True
+    # the customer's average: their one segment of docs/metrics.md (the two lines, under 1 s
+    # apart), without the uncertain line, which would raise it
+    customer = doc["sentiment"]["customer"]["score"]
+    confident = sentiment.score(f"{lines[1][1]} {lines[2][1]}", "en", "customer")
+    assert customer == pytest.approx(confident, abs=0.01)
+    assert sentiment.score(lines[3][1], "en", "customer") > confident

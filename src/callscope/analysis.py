@@ -101,7 +101,7 @@ def transcript_segments(session: Session, conversation_id: int) -> list[dict[str
             "start_s": start,
             "end_s": end,
             "text": text,
-            "sentiment": {"score": score, "label": label},
+            "sentiment": {"score": score, "label": label, "uncertain": label is None},
             "words": words[segment_id],
         }
         for segment_id, speaker, agent, start, end, text, score, label in rows

@@ -35,6 +35,9 @@ class Transcript:
 
     language: str | None
     words: list[Word]
+    # where the transcript's own lines start, (speaker, start_s): imported JSON segments stay
+    # the lines they were (with their own sentiment); none: lines are found as for a recording
+    line_starts: frozenset[tuple[str, float]] | None = None
 
     @property
     def end_s(self) -> float:
@@ -109,14 +112,16 @@ def parse_json(raw: bytes | str) -> Transcript:
         ]
         raise TranscriptError("; ".join(problems)) from exc
     words = []
+    starts = set()
     for seg in parsed.segments:
         if seg.words:
-            words += [
-                Word(seg.speaker, w.start_s, w.end_s, w.text, w.confidence) for w in seg.words
-            ]
+            own = [Word(seg.speaker, w.start_s, w.end_s, w.text, w.confidence) for w in seg.words]
         else:
-            words += spread(seg.speaker, seg.text, seg.start_s, seg.end_s)
-    return _finished(parsed.language, words)
+            own = spread(seg.speaker, seg.text, seg.start_s, seg.end_s)
+        if own:
+            starts.add((seg.speaker, min(w.start for w in own)))
+        words += own
+    return _finished(parsed.language, words, frozenset(starts))
 
 
 def spread(speaker: str, text: str, start: float, end: float) -> list[Word]:
@@ -129,7 +134,11 @@ def spread(speaker: str, text: str, start: float, end: float) -> list[Word]:
     ]
 
 
-def _finished(language: str | None, words: list[Word]) -> Transcript:
+def _finished(
+    language: str | None,
+    words: list[Word],
+    line_starts: frozenset[tuple[str, float]] | None = None,
+) -> Transcript:
     if not words:
         raise TranscriptError("transcript holds no words")
     if len(words) > MAX_WORDS:
@@ -138,7 +147,9 @@ def _finished(language: str | None, words: list[Word]) -> Transcript:
         raise TranscriptError(
             f"transcript runs to {last:.0f} s, past the longest call ({MAX_SECONDS // 3600} h)"
         )
-    return Transcript(language, sorted(words, key=lambda w: (w.start, w.end, w.speaker)))
+    return Transcript(
+        language, sorted(words, key=lambda w: (w.start, w.end, w.speaker)), line_starts
+    )
 
 
 # --- WebVTT ----------------------------------------------------------------------------------

@@ -104,8 +104,11 @@ def _by_speaker(words: Iterable[Word]) -> dict[str, list[Word]]:
     return by_speaker
 
 
-def build_lines(words: Iterable[Word]) -> list[Segment]:
-    """The lines a reader reads: one speaker's words, split at sentence ends and pauses.
+def build_lines(
+    words: Iterable[Word], starts: frozenset[tuple[str, float]] | None = None
+) -> list[Segment]:
+    """The lines a reader reads: one speaker's words, split at sentence ends and pauses; or,
+    given STARTS, exactly where those lines start ((speaker, start) of their first word).
 
     Between two words of a speaker a new line starts when the pause is over 3 s; after a sentence
     end (. ? ! …) when the pause is at least 1 s or the line already holds 40 words; and where the
@@ -124,11 +127,15 @@ def build_lines(words: Iterable[Word]) -> list[Segment]:
             interjected = bisect.bisect_left(others, before.end) < bisect.bisect_left(
                 others, word.start
             )
-            if (
-                gap > LINE_PAUSE_S
-                or (sentence_end and (gap >= MAX_GAP_S or len(current.words) >= LINE_MAX_WORDS))
-                or (interjected and (gap >= MAX_GAP_S or CLAUSE_END.search(before.text)))
-            ):
+            if starts is not None:
+                split = (speaker, word.start) in starts
+            else:
+                split = (
+                    gap > LINE_PAUSE_S
+                    or (sentence_end and (gap >= MAX_GAP_S or len(current.words) >= LINE_MAX_WORDS))
+                    or (interjected and (gap >= MAX_GAP_S or bool(CLAUSE_END.search(before.text))))
+                )
+            if split:
                 lines.append(current)
                 current = Segment.of([word])
             else:

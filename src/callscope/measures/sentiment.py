@@ -12,6 +12,9 @@ from typing import Any
 from callscope.vocabulary import Speaker
 
 POSITIVE_MIN, NEGATIVE_MAX = 0.05, -0.05
+# a line whose words' mean recognition confidence is lower is uncertain: its sentiment is not
+# guessed (no score, no face) and it does not count in any average
+UNCERTAIN_BELOW = 0.5
 EMOJI = {"positive": "🙂", "neutral": "😐", "negative": "🙁"}
 
 # Indonesian: a lexicon of customer-service words, valence −4 … +4 (VADER's scale).

@@ -215,6 +215,7 @@ class Ingestor:
                         language,
                         session_spans(conv),
                         {"source": "transcript", "method": "import"},
+                        transcript.line_starts,
                     )
                     if redaction is not None:
                         unneeded = redaction.store(session, conv.id, keep)

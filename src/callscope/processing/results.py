@@ -32,6 +32,15 @@ def mean_confidence(words: list[segments.Word]) -> float | None:
     return round(sum(known) / len(known), 3) if known else None
 
 
+def line_sentiment(seg: segments.Segment, language: str) -> float | None:
+    """The sentiment score of SEG, or None where its words were recognised with too little
+    confidence for the words, and so their sentiment, to be trusted (an uncertain line)."""
+    confidence = mean_confidence(seg.words)
+    if confidence is not None and confidence < sentiment.UNCERTAIN_BELOW:
+        return None
+    return sentiment.score(seg.text, language, seg.speaker)
+
+
 def save_results(
     session: Session,
     conversation_id: int,
@@ -39,23 +48,21 @@ def save_results(
     language: str,
     spans: list[attribution.SessionSpan],
     speakers: dict | None,
+    line_starts: frozenset[tuple[str, float]] | None = None,
 ) -> None:
     """Lines, sentiment and metrics of WORDS, replacing the conversation's earlier results.
 
     Metrics and the conversation's sentiment come from the segments of docs/metrics.md; the
-    transcript is stored as the lines a reader reads, each with its own sentiment."""
+    transcript is stored as the lines a reader reads (those starting at LINE_STARTS, if given),
+    each with its own sentiment."""
     segs = segments.build_segments(words)
     scored = [
-        {
-            "speaker": s.speaker,
-            "start_s": s.start,
-            "end_s": s.end,
-            "score": sentiment.score(s.text, language, s.speaker),
-        }
+        {"speaker": s.speaker, "start_s": s.start, "end_s": s.end, "score": score}
         for s in segs
+        if (score := line_sentiment(s, language)) is not None
     ]
-    lines = segments.build_lines(words)
-    scores = [sentiment.score(line.text, language, line.speaker) for line in lines]
+    lines = segments.build_lines(words, line_starts)
+    scores = [line_sentiment(line, language) for line in lines]
     conversation_sentiment = sentiment.conversation(scored)
     conversation_metrics = metrics.compute(segs)
     source = (speakers or {}).get("source", "channels")
@@ -87,7 +94,7 @@ def save_results(
                 end_s=round(seg.end, 3),
                 text=seg.text,
                 sentiment_score=score,
-                sentiment_label=sentiment.label(score),
+                sentiment_label=sentiment.label(score) if score is not None else None,
                 words=[
                     Word(
                         position=i,
@@ -137,15 +144,18 @@ def swap_speakers(session: Session, conversation_id: int, actor: audit.Actor) ->
     if conv is None or result is None or conv.processing_status != Status.PROCESSED:
         raise NotSwappable(f"conversation {conversation_id} has not been processed yet")
     rows = session.execute(  # plain values: the rows are replaced below
-        select(Segment.speaker, Word.start_s, Word.end_s, Word.text, Word.confidence)
+        select(Segment.id, Segment.speaker, Word.start_s, Word.end_s, Word.text, Word.confidence)
         .join(Word, Word.segment_id == Segment.id)
         .where(Segment.conversation_id == conversation_id)
         .order_by(Segment.position, Word.position)
     ).all()
     words = [
         segments.Word(SWAPPED.get(speaker, speaker), start, end, text, confidence)
-        for speaker, start, end, text, confidence in rows
+        for _line, speaker, start, end, text, confidence in rows
     ]
+    firsts: dict[int, tuple[str, float]] = {}
+    for line, speaker, start, *_rest in rows:  # the lines stay as they were
+        firsts.setdefault(line, (SWAPPED.get(speaker, speaker), start))
     words.sort(key=lambda w: (w.start, w.end, w.speaker))
     before = dict(result.speakers or {})
     speakers = {
@@ -156,7 +166,13 @@ def swap_speakers(session: Session, conversation_id: int, actor: audit.Actor) ->
         "swapped": not before.get("swapped", False),
     }
     save_results(
-        session, conversation_id, words, result.language or "en", session_spans(conv), speakers
+        session,
+        conversation_id,
+        words,
+        result.language or "en",
+        session_spans(conv),
+        speakers,
+        frozenset(firsts.values()),
     )
     audit.record(
         session,

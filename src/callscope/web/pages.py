@@ -129,6 +129,7 @@ JS_MESSAGES = (
     "Sentiment by quarter of the call: %(list)s.",
     "Transferred to %(agent)s at %(time)s.",
     "%(what)s: %(n)d marked on the timeline",
+    "uncertain: the words may be wrong, so their sentiment is not given",
 )
 
 

@@ -121,6 +121,18 @@ const COLOURS = { positive: "#2e9d5b", negative: "#d0453a", neutral: "#9aa3ad" }
 // of a 140 px canvas, scaled to the height it is shown at (less on a phone).
 const FULL = 140, WAVE_MID = 54, WAVE = 38, AGENT_LANE = 98, CUSTOMER_LANE = 110, LANE = 9, AXIS = 124;
 
+function hatch(ctx) {
+  // grey diagonal stripes: a line whose sentiment is uncertain
+  const tile = document.createElement("canvas");
+  tile.width = tile.height = 6;
+  const t2 = tile.getContext("2d");
+  t2.fillStyle = "#eef0f3";
+  t2.fillRect(0, 0, 6, 6);
+  t2.strokeStyle = "#9aa3ad";
+  t2.beginPath(); t2.moveTo(0, 6); t2.lineTo(6, 0); t2.stroke();
+  return ctx.createPattern(tile, "repeat");
+}
+
 function tickStep(total, width) {
   // the shortest of these steps that leaves at least 70 px between labels
   const steps = [5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
@@ -166,7 +178,7 @@ function draw() {
   for (const seg of segments) {
     const w = Math.max(2, x(seg.end_s) - x(seg.start_s));
     const label = seg.sentiment.label;
-    ctx.fillStyle = COLOURS[label] || COLOURS.neutral;
+    ctx.fillStyle = seg.sentiment.uncertain ? hatch(ctx) : COLOURS[label] || COLOURS.neutral;
     ctx.fillRect(x(seg.start_s), laneOf(seg.speaker), w, y(LANE));
     if (!small && w >= 16 && FACES[label]) ctx.fillText(FACES[label], x(seg.start_s) + w / 2 - 5, laneOf(seg.speaker) + 5);
   }
@@ -261,6 +273,11 @@ function renderTranscript() {
     const label = seg.sentiment.label;
     const face = element("span", `sentiment ${label || ""}`, FACES[label] || "");
     if (label) face.title = t(label);
+    if (seg.sentiment.uncertain) {
+      // words recognised with too little confidence: their sentiment is not guessed
+      line.classList.add("uncertain");
+      face.title = t("uncertain: the words may be wrong, so their sentiment is not given");
+    }
     const text = element("p", "text");
     line.lineWords = seg.words.map((w, i) => {
       const unsure = w.confidence !== null && w.confidence !== undefined && w.confidence < UNSURE;
