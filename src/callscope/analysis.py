@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callscope.db.models import Agent, Conversation, ConversationAnalysis, Segment, Word
+from callscope.measures import sentiment
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -94,6 +95,11 @@ def transcript_segments(session: Session, conversation_id: int) -> list[dict[str
         words[segment_id].append(
             {"text": text, "start_s": start, "end_s": end, "confidence": confidence}
         )
+    language = session.scalar(
+        select(ConversationAnalysis.language).where(
+            ConversationAnalysis.conversation_id == conversation_id
+        )
+    )
     return [
         {
             "speaker": speaker,
@@ -101,7 +107,12 @@ def transcript_segments(session: Session, conversation_id: int) -> list[dict[str
             "start_s": start,
             "end_s": end,
             "text": text,
-            "sentiment": {"score": score, "label": label, "uncertain": label is None},
+            "sentiment": {
+                "score": score,
+                "label": label,
+                "uncertain": label is None,
+                "because": sentiment.explain(text, language, speaker) if label else [],
+            },
             "words": words[segment_id],
         }
         for segment_id, speaker, agent, start, end, text, score, label in rows

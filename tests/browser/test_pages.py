@@ -133,6 +133,7 @@ def test_wrong_password_is_refused(browser, site):
 
 def test_list_shows_the_call_and_filters(browser, site):
     page = signed_in(browser, site)
+    expect(page.locator("table.list tbody .trend")).to_have_count(1)  # the customer's trend
     row = page.locator("table.list tbody tr").first
     expect(row).to_contain_text("Marcus Lee")
     expect(row).to_contain_text("Helen Brooks")
@@ -494,6 +495,13 @@ def test_overview_and_sessions_show_the_metadata(browser, site):
         "granted (ivr announcement)",
     ):
         expect(overview).to_contain_text(text)
+    # sentiment per speaker, and by quarter with the customer's trend
+    expect(overview.locator("#sentiment-overview")).to_contain_text(
+        re.compile(r"; agent .+; customer ")
+    )
+    expect(overview.locator("#sentiment-quarters tbody tr")).to_have_count(2)
+    expect(overview.locator("#sentiment-quarters tbody tr").first.locator("td")).to_have_count(4)
+    expect(overview.locator("#sentiment-quarters caption .trend")).to_have_count(1)
     expect(overview.get_by_role("link", name="Internet outage")).to_have_attribute(
         "href", "https://crm.example.com/cases/77"
     )

@@ -556,7 +556,22 @@ def clause_score(clause: str, language: str, speaker: str | None = None) -> tupl
     value = score_indonesian(text) if language == "id" else score_english(text)
     if abs(value) < LEXICON_FLOOR:
         return 0.0, "no sentiment words"
-    return value, "words"
+    return value, ", ".join(_sentiment_words(text, language))
+
+
+def _sentiment_words(text: str, language: str) -> list[str]:
+    """The words of TEXT that carry sentiment in the lexicon of LANGUAGE."""
+    if language == "id":
+        return [w for w in WORD_RE.findall(text) if _id_valence(w)]
+    lexicon = _vader().lexicon
+    return [w for w in re.findall(r"[a-z']+", text) if lexicon.get(w)]
+
+
+def explain(text: str, language: str | None, speaker: str | None = None) -> list[str]:
+    """What decided the sentiment of a line: the cue phrase or the sentiment words of each
+    clause with a clear sentiment, in order."""
+    lang = "id" if language == "id" else "en"
+    return [why for s, why in (clause_score(c, lang, speaker) for c in _clauses(text, lang)) if s]
 
 
 def score(text: str, language: str | None, speaker: str | None = None) -> float:
@@ -620,14 +635,18 @@ def conversation(segments: Sequence[dict[str, Any]]) -> dict[str, Any]:
         def overlap(s: dict[str, Any], lo: float = lo, hi: float = hi) -> float:
             return max(0.0, min(s["end_s"], hi) - max(s["start_s"], lo))
 
-        every = [(s["score"], overlap(s)) for s in segments if overlap(s) > 0]
-        customer = [
-            (s["score"], overlap(s))
-            for s in segments
-            if s["speaker"] == Speaker.CUSTOMER and overlap(s) > 0
-        ]
-        quarter = _summary(_weighted(every)) or {"score": None, "label": None, "emoji": None}
-        customer_score = _weighted(customer)
+        def of(speaker: str | None, overlap: Any = overlap) -> float | None:
+            """The mean score of SPEAKER's (or everyone's) talk in this quarter."""
+            return _weighted(
+                [
+                    (s["score"], overlap(s))
+                    for s in segments
+                    if (speaker is None or s["speaker"] == speaker) and overlap(s) > 0
+                ]
+            )
+
+        quarter = _summary(of(None)) or {"score": None, "label": None, "emoji": None}
+        customer_score, agent_score = of(Speaker.CUSTOMER), of(Speaker.AGENT)
         customer_quarters.append(customer_score)
         result["quarters"].append(
             {
@@ -636,6 +655,7 @@ def conversation(segments: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 "end_s": round(hi, 3),
                 **quarter,
                 "customer_score": None if customer_score is None else round(customer_score, 4),
+                "agent_score": None if agent_score is None else round(agent_score, 4),
             }
         )
     if customer_quarters[0] is not None and customer_quarters[-1] is not None:

@@ -272,7 +272,11 @@ function renderTranscript() {
     );
     const label = seg.sentiment.label;
     const face = element("span", `sentiment ${label || ""}`, FACES[label] || "");
-    if (label) face.title = t(label);
+    if (label) {
+      // what decided it: the cue phrase or the sentiment words of each clause
+      const because = seg.sentiment.because || [];
+      face.title = because.length ? `${t(label)}: ${because.join("; ")}` : t(label);
+    }
     if (seg.sentiment.uncertain) {
       // words recognised with too little confidence: their sentiment is not guessed
       line.classList.add("uncertain");
