@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from tests.support import DEMO_CALLS, FORMATS, make_meta, make_settings, settings_env
 
@@ -187,3 +187,57 @@ def test_settings_set_and_list(run):
 def test_show_unknown_conversation(run):
     proc = run("show", "NOPE", check=False)
     assert proc.returncode == 1 and "no conversation 'NOPE'" in proc.stderr
+
+
+def test_recompute_sentiment_restores_what_the_scorer_says_and_is_audited(run, tmp_path):
+    """A call scored by an older scorer (its stored sentiment planted here) is scored again
+    from its stored words; the lines stay; unknown names change nothing."""
+    transcript = tmp_path / "t.json"
+    transcript.write_text(
+        json.dumps(
+            {
+                "language": "en",
+                "segments": [
+                    {"speaker": "agent", "start_s": 0, "end_s": 2, "text": "How can I help?"},
+                    {
+                        "speaker": "customer",
+                        "start_s": 3,
+                        "end_s": 6,
+                        "text": "The technician never showed up.",
+                    },
+                ],
+            }
+        )
+    )
+    meta = make_meta(mono=True)
+    run("import", str(transcript), "--meta", meta_file(tmp_path, meta))
+    engine = create_engine(run.settings.resolved_database_url)
+    with engine.begin() as db:
+        db.execute(text("UPDATE segments SET sentiment_score = 0.9, sentiment_label = 'positive'"))
+        db.execute(text("UPDATE conversation_analysis SET sentiment_score = 0.9"))
+
+    def labels() -> list:
+        with engine.begin() as db:
+            return db.execute(
+                text("SELECT text, sentiment_label FROM segments ORDER BY position")
+            ).all()
+
+    assert run("recompute", "--sentiment", "NO-SUCH", check=False).returncode == 1
+    assert [label for _t, label in labels()] == ["positive", "positive"]  # nothing changed
+    assert run("recompute", meta["external_id"], check=False).returncode == 2  # what, then?
+    done = run("recompute", "--sentiment", "--all")
+    assert "recomputed the sentiment of 1 conversation(s)" in done.stdout
+    assert labels() == [
+        ("How can I help?", "neutral"),
+        ("The technician never showed up.", "negative"),
+    ]
+    shown = json.loads(run("show", meta["external_id"], "--format", "json").stdout)
+    assert shown["sentiment"]["customer"]["label"] == "negative"
+    audit = [
+        json.loads(line)
+        for line in run("audit", "--action", "conversation.recompute", "--json").stdout.splitlines()
+    ]
+    assert [(e["actor"].split(":")[0], e["details"]["sentiment_before"]) for e in audit] == [
+        ("cli", 0.9)
+    ]
+    engine.dispose()

@@ -42,6 +42,7 @@ ACTIONS = {
     "webhook.delete": N_("removed a webhook"),
     "queue.vocabulary": N_("set the custom vocabulary of a queue"),
     "conversation.swap_speakers": N_("swapped the agent and customer of a conversation"),
+    "conversation.recompute": N_("computed a conversation's sentiment again"),
 }
 
 

@@ -569,6 +569,36 @@ def swap_speakers(ident: str) -> None:
 
 
 @main.command()
+@click.option("--sentiment", is_flag=True, help="the sentiment of every line and of the call")
+@click.option("--all", "every", is_flag=True, help="every processed conversation")
+@click.argument("idents", nargs=-1)
+def recompute(sentiment: bool, every: bool, idents: tuple[str, ...]) -> None:
+    """Compute results again with the current version: --sentiment of the conversations
+    IDENTS (ids or external ids) or --all processed ones, from their stored words; audited."""
+    if not sentiment:
+        raise click.UsageError("say what to compute again: --sentiment")
+    if every == bool(idents):
+        raise click.UsageError("name conversations, or give --all (not both)")
+    with opened() as ctx:
+        with ctx.db.session() as session:
+            if every:
+                ids = list(
+                    session.scalars(
+                        select(Conversation.id)
+                        .where(Conversation.processing_status == Status.PROCESSED)
+                        .order_by(Conversation.id)
+                    )
+                )
+            else:  # every name is checked before anything changes
+                ids = [find_conversation(session, ident).id for ident in idents]
+        with click.progressbar(ids, label="recomputing sentiment", file=sys.stderr) as bar:
+            for conversation_id in bar:
+                with ctx.db.session() as session:
+                    results.recompute(session, conversation_id, Actor.cli())
+    click.echo(f"recomputed the sentiment of {len(ids)} conversation(s)")
+
+
+@main.command()
 def purge() -> None:
     """Apply the retention setting now (the worker also does so every hour)."""
     with opened() as ctx:

@@ -132,8 +132,61 @@ def save_results(
 SWAPPED = {"agent": "customer", "customer": "agent"}
 
 
+def recompute(session: Session, conversation_id: int, actor: audit.Actor) -> None:
+    """Compute a processed conversation's sentiment (and with it every result) again from its
+    stored words, as the current scorer does, keeping its lines; audited."""
+    conv = session.get(Conversation, conversation_id)
+    result = session.get(ConversationAnalysis, conversation_id)
+    if conv is None or result is None or conv.processing_status != Status.PROCESSED:
+        raise NotSwappable(f"conversation {conversation_id} has not been processed yet")
+    before = result.sentiment_score
+    words, lines = stored_words(session, conversation_id)
+    save_results(
+        session,
+        conversation_id,
+        words,
+        result.language or "en",
+        session_spans(conv),
+        result.speakers,
+        lines,
+    )
+    audit.record(
+        session,
+        actor,
+        "conversation.recompute",
+        "conversation",
+        conversation_id,
+        sentiment_before=before,
+        sentiment_after=session.get_one(ConversationAnalysis, conversation_id).sentiment_score,
+    )
+
+
+def stored_words(
+    session: Session, conversation_id: int, speakers: dict[str, str] | None = None
+) -> tuple[list[segments.Word], frozenset[tuple[str, float]]]:
+    """A conversation's stored words (each speaker renamed by SPEAKERS, if given), and where
+    its lines start, so that results made again keep the lines the reader knows."""
+    rename = speakers or {}
+    rows = session.execute(  # plain values: the rows are replaced after
+        select(Segment.id, Segment.speaker, Word.start_s, Word.end_s, Word.text, Word.confidence)
+        .join(Word, Word.segment_id == Segment.id)
+        .where(Segment.conversation_id == conversation_id)
+        .order_by(Segment.position, Word.position)
+    ).all()
+    words = [
+        segments.Word(rename.get(speaker, speaker), start, end, text, confidence)
+        for _line, speaker, start, end, text, confidence in rows
+    ]
+    words.sort(key=lambda w: (w.start, w.end, w.speaker))
+    firsts: dict[int, tuple[str, float]] = {}
+    for line, speaker, start, *_rest in rows:
+        firsts.setdefault(line, (rename.get(speaker, speaker), start))
+    return words, frozenset(firsts.values())
+
+
 class NotSwappable(errors.Conflict):
-    """A conversation's speakers cannot be swapped (not processed yet)."""
+    """A conversation's speakers cannot be swapped, nor its results computed again (not
+    processed yet)."""
 
 
 def swap_speakers(session: Session, conversation_id: int, actor: audit.Actor) -> None:
@@ -143,20 +196,7 @@ def swap_speakers(session: Session, conversation_id: int, actor: audit.Actor) ->
     result = session.get(ConversationAnalysis, conversation_id)
     if conv is None or result is None or conv.processing_status != Status.PROCESSED:
         raise NotSwappable(f"conversation {conversation_id} has not been processed yet")
-    rows = session.execute(  # plain values: the rows are replaced below
-        select(Segment.id, Segment.speaker, Word.start_s, Word.end_s, Word.text, Word.confidence)
-        .join(Word, Word.segment_id == Segment.id)
-        .where(Segment.conversation_id == conversation_id)
-        .order_by(Segment.position, Word.position)
-    ).all()
-    words = [
-        segments.Word(SWAPPED.get(speaker, speaker), start, end, text, confidence)
-        for _line, speaker, start, end, text, confidence in rows
-    ]
-    firsts: dict[int, tuple[str, float]] = {}
-    for line, speaker, start, *_rest in rows:  # the lines stay as they were
-        firsts.setdefault(line, (SWAPPED.get(speaker, speaker), start))
-    words.sort(key=lambda w: (w.start, w.end, w.speaker))
+    words, lines = stored_words(session, conversation_id, SWAPPED)
     before = dict(result.speakers or {})
     speakers = {
         **before,
@@ -172,7 +212,7 @@ def swap_speakers(session: Session, conversation_id: int, actor: audit.Actor) ->
         result.language or "en",
         session_spans(conv),
         speakers,
-        frozenset(firsts.values()),
+        lines,
     )
     audit.record(
         session,
