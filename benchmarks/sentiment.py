@@ -19,11 +19,11 @@ RUNS = [
     ("en", "en", "development"),
     ("en-heldout", "en", "development"),
     ("cc-en", "en", "development"),
-    ("cc-en-heldout", "en", "held out"),
+    ("cc-en-round3", "en", "held out"),
     ("id", "id", "development"),
     ("id-heldout", "id", "development"),
     ("cc-id", "id", "development"),
-    ("cc-id-heldout", "id", "held out"),
+    ("cc-id-round3", "id", "held out"),
 ]
 
 

@@ -175,6 +175,12 @@ ID_LEXICON: dict[str, float] = {
     "nyebelin": -2.4,
     "lemot": -2.0,
     "gampang": 1.5,
+    "semudah": 1.5,
+    "asyik": 2.0,
+    "asik": 2.0,
+    "jernih": 1.5,
+    "sebel": -2.2,
+    "sebal": -2.2,
     "pas": 1.0,
     "berkurang": -1.2,
     "keluhan": 0.0,  # "I'll note your complaint": a procedure
@@ -333,6 +339,7 @@ EN_LEXICON_CHANGES = {
         "sorry",
         "damage",
         "complaint",
+        "security",
     )
 } | {"patient": 1.5, "slow": -1.5, "faster": 1.0, "quicker": 1.0, "smoothly": 1.5}
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
@@ -406,6 +413,13 @@ COMPLAINTS = {
         r"\b(?:cancel+ing|cancel)\s+my\b",
         r"\bspeak to (?:a|your) (?:manager|supervisor)\b",
         r"\bunacceptable\b|\bridiculous\b|\bfed up\b|\bsick of\b|\bhad enough\b",
+        r"\b(?:it'?s|it has|that'?s|that was)\s+been\s+\w+\s+(?:days|weeks|months|hours)\b",
+        r"\bhung up\b|\brude\b|\bignored\b|\b(?:nobody|no one)\b",
+        r"\bnothing\s+(?:loads|works|happens|shows|comes|changes)\b|\bkeeps?\s+happening\b",
+        r"\bhad to\s+(?:\w+\s+){0,2}(?:again|another)\b|\bhave to call again\b",
+        r"\bgoes?\s+(?:black|blank|dead|off)\b|\bturns?\s+(?:itself\s+)?off\s+by\s+itself\b",
+        r"\bwithout\s+(?:a\s+|any\s+)?(?:internet|power|phone|signal|service|heating|water)\b",
+        r"\bnothing (?:more|else) (?:i|we) can do\b|\bdon'?t understand why\b",
         (
             r"\b(?:can'?t|cannot|couldn'?t|won'?t be able|unable|didn'?t|doesn'?t|don'?t|isn'?t|"
             r"wasn'?t|won'?t|never)\s+(?:\w+\s+)?(?:work|working|worked|happen|happened|help|use|"
@@ -469,6 +483,11 @@ COMPLAINTS = {
         r"\b(?:keluar|mati|restart|hang|error)\s+sendiri\b|\bselalu\s+(?:keluar|mati|error|hang|gagal)",
         r"\b(?:nggak|tidak|gak|ga)\s+(?:\w+\s+)?(?:membantu|jalan|berfungsi|nyala|masuk|dipakai)\b",
         r"\b(?:sedang|lagi)\s+(?:down|gangguan|error|eror)\b",
+        r"\b(?:nutup|menutup|tutup)\s+telepon\w*\b|\bditutup\s+teleponnya\b|\bdicuekin\b",
+        r"\bjadi\s+(?:hitam|mati|blank|error|eror|lemot|rusak)\b",
+        r"\b(?:barang|paket|item|isi)\w*\s+(?:\w+\s+)?(?:nggak|tidak|gak)\s+ada\b",
+        r"\bkenapa\b.*\b(?:terus|lagi|selalu)\b|\bbeda\s+(?:sama|dengan|dari)\b",
+        r"\btidak ada (?:lagi )?yang bisa\b|\b(?:sudah\s+)?tidak\s+(?:di\w+|bisa|ada)\s+lagi\b",
     ],
 }
 GOOD_NEWS = {
@@ -487,6 +506,8 @@ GOOD_NEWS = {
         r"\b(?:waived|unlocked|resolved|sorted|fixed|approved|upgraded)\b",
         r"\bit'?s working\b|\bworking (?:again|now)\b",
         r"\bdiscount\b|\bi (?:really )?(?:like|love)\b",
+        r"\bmanaged to\b|\bearlier than (?:planned|expected|scheduled)\b|\bahead of schedule\b",
+        r"\bearlier\s+(?:slot|appointment|date|delivery)\b|\bwill (?:fix|repair|sort)\b",
         r"\b(?:credited|refunded|repaired|replaced|extended|restored|reconnected|reactivated|"
         r"compensat\w+|all done|nothing else you need to do)\b",
     ],
@@ -500,9 +521,31 @@ GOOD_NEWS = {
             r"masuk|disetujui|hilang|bisa|hijau)\b"
         ),
         r"\bdalam\s+perjalanan\b|\bsaya\s+proses\b|\bsaya\s+hapus\b|\bdiskon\b",
-        r"\b(?:diperbaiki|perpanjang\w*|kompensasi|dikembalikan|dipulihkan)\b",
+        r"\b(?:diperbaiki|memperbaiki\w*|perpanjang\w*|kompensasi|dikembalikan|dipulihkan)\b",
+        r"\blebih\s+(?:cepat|awal)\s+dari\s+(?:jadwal|rencana|perkiraan)\b|\bjadwal\s+lebih\s+awal\b",
         r"\btidak perlu (?:melakukan )?apa-apa\b",
     ],
+}
+# good news that names a bad thing being taken away ("the charge has been reversed", "tagihannya
+# sudah dibatalkan"), read before the complaints that would take it for bad news
+REMEDIES = {
+    "en": [
+        r"\b(?:charge|fee|fine|penalty)s?\s+(?:has\s+been\s+|was\s+)?(?:reversed|removed|cancell?ed|"
+        r"refunded|waived|dropped)",
+        r"\bno\s+(?:late\s+|cancellation\s+)?(?:fee|penalty|charge)s?\b",
+    ],
+    "id": [
+        r"\b(?:tagihan|biaya|denda)\w*\s+(?:sudah\s+)?(?:saya\s+)?(?:dibatalkan|dihapus|hapus)",
+        r"\b(?:tidak|nggak|tak)\s+(?:akan\s+)?(?:ada|dikenakan)\s+(?:biaya|denda)\b",
+    ],
+}
+# a fee or charge the customer has to pay, read after good news ("at no extra cost")
+FEES = {
+    "en": [
+        r"\b(?:there'?s|there is|you'?ll pay|you will pay)\s+a\s+(?:\w+\s+)?(?:fee|charge)\b",
+        r"\bfee of\b",
+    ],
+    "id": [r"\bada\s+biaya\b|\bdikenakan\s+(?:biaya|denda)\b"],
 }
 QUESTION_RE = re.compile(r"\?\s*$")
 # an agent's bare "thank you" acknowledges an answer; it is not praise
@@ -543,6 +586,9 @@ def clause_score(clause: str, language: str, speaker: str | None = None) -> tupl
         text = re.sub(formula, " ", text, flags=re.I)
     if not re.search(r"[^\W\d_]", text):
         return 0.0, "formula"
+    remedy = _matches(REMEDIES[language], text)
+    if remedy:
+        return CUE_SCORE, remedy.group(0).strip()
     complaint = _matches(COMPLAINTS[language], text)
     if complaint:
         return -CUE_SCORE, complaint.group(0).strip()
@@ -551,6 +597,9 @@ def clause_score(clause: str, language: str, speaker: str | None = None) -> tupl
         if NEGATED_BEFORE[language].search(text[: good.start()]):
             return -CUE_SCORE, text[: good.end()].strip()
         return CUE_SCORE, good.group(0).strip()
+    fee = _matches(FEES[language], text)
+    if fee:
+        return -CUE_SCORE, fee.group(0).strip()
     if QUESTION_RE.search(clause):
         return 0.0, "question"
     value = score_indonesian(text) if language == "id" else score_english(text)
