@@ -135,21 +135,9 @@ SWAPPED = {"agent": "customer", "customer": "agent"}
 def recompute(session: Session, conversation_id: int, actor: audit.Actor) -> None:
     """Compute a processed conversation's sentiment (and with it every result) again from its
     stored words, as the current scorer does, keeping its lines; audited."""
-    conv = session.get(Conversation, conversation_id)
-    result = session.get(ConversationAnalysis, conversation_id)
-    if conv is None or result is None or conv.processing_status != Status.PROCESSED:
-        raise NotSwappable(f"conversation {conversation_id} has not been processed yet")
+    conv, result = _processed(session, conversation_id)
     before = result.sentiment_score
-    words, lines = stored_words(session, conversation_id)
-    save_results(
-        session,
-        conversation_id,
-        words,
-        result.language or "en",
-        session_spans(conv),
-        result.speakers,
-        lines,
-    )
+    _save_again(session, conv, result.language, result.speakers)
     audit.record(
         session,
         actor,
@@ -189,14 +177,31 @@ class NotSwappable(errors.Conflict):
     processed yet)."""
 
 
-def swap_speakers(session: Session, conversation_id: int, actor: audit.Actor) -> None:
-    """Give the agent's words to the customer and the customer's to the agent, recompute
-    sentiment and every metric, and audit it (one transaction: the caller's session)."""
+def _processed(session: Session, conversation_id: int) -> tuple[Conversation, ConversationAnalysis]:
     conv = session.get(Conversation, conversation_id)
     result = session.get(ConversationAnalysis, conversation_id)
     if conv is None or result is None or conv.processing_status != Status.PROCESSED:
         raise NotSwappable(f"conversation {conversation_id} has not been processed yet")
-    words, lines = stored_words(session, conversation_id, SWAPPED)
+    return conv, result
+
+
+def _save_again(
+    session: Session,
+    conv: Conversation,
+    language: str | None,
+    speakers: dict | None,
+    rename: dict[str, str] | None = None,
+) -> None:
+    """CONV's results made again from its stored words (speakers renamed by RENAME), keeping
+    its lines."""
+    words, lines = stored_words(session, conv.id, rename)
+    save_results(session, conv.id, words, language or "en", session_spans(conv), speakers, lines)
+
+
+def swap_speakers(session: Session, conversation_id: int, actor: audit.Actor) -> None:
+    """Give the agent's words to the customer and the customer's to the agent, recompute
+    sentiment and every metric, and audit it (one transaction: the caller's session)."""
+    conv, result = _processed(session, conversation_id)
     before = dict(result.speakers or {})
     speakers = {
         **before,
@@ -205,15 +210,7 @@ def swap_speakers(session: Session, conversation_id: int, actor: audit.Actor) ->
         "confidence": 1.0,
         "swapped": not before.get("swapped", False),
     }
-    save_results(
-        session,
-        conversation_id,
-        words,
-        result.language or "en",
-        session_spans(conv),
-        speakers,
-        lines,
-    )
+    _save_again(session, conv, result.language, speakers, SWAPPED)
     audit.record(
         session,
         actor,
