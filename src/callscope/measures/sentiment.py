@@ -292,16 +292,20 @@ def score_english(text: str) -> float:
 # A line is split into sentences, and a sentence at a contrast ("but", "tapi") into clauses; each
 # is scored on its own, and the line's score is the mean of its clear (non-zero) scores, each
 # weighing twice the one before: the speaker's last clear sentiment weighs most. A clause is
-# scored by the first of these that applies:
+# scored by the first of these that applies (docs/metrics.md#sentiment):
 #   1. the formulas of service talk are taken out: apologies ("sorry to hear that", "mohon maaf
 #      atas ketidaknyamanannya"), an agent's thanks ("thank you for calling") and greetings;
-#   2. a complaint without negative words ("never showed up", "the third time I'm calling",
-#      "udah tiga kali saya telepon") is negative, CUE_SCORE;
-#   3. good news phrased with negative words ("at no extra cost", "tanpa biaya", "no problem",
-#      "tidak masalah") is positive, CUE_SCORE;
-#   4. a question, or what is left after 1 with no sentiment words, is neutral;
-#   5. otherwise the lexicon: VADER (English) or ID_LEXICON (Indonesian); a weak lexicon score
+#      nothing left: neutral;
+#   2. a remedy that names a bad thing taken away ("the charge has been reversed") is positive;
+#   3. a complaint without negative words ("never showed up", "the third time I'm calling",
+#      "udah tiga kali saya telepon") is negative;
+#   4. good news phrased with negative words ("at no extra cost", "tanpa biaya", "no problem",
+#      "tidak masalah") is positive, unless a negation comes just before it ("isn't fixed");
+#   5. a fee the customer has to pay is negative;
+#   6. a question is neutral;
+#   7. otherwise the lexicon: VADER (English) or ID_LEXICON (Indonesian); a weak lexicon score
 #      (|score| < LEXICON_FLOOR) is neutral.
+# Cues score ±CUE_SCORE.
 
 CUE_SCORE = 0.6
 LEXICON_FLOOR = 0.2

@@ -59,6 +59,9 @@ TEMPLATES.env.install_gettext_callables(  # type: ignore[attr-defined]
 )
 
 
+CODE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)+")  # a value's code, like "ivr_announcement"
+
+
 def translated(value: object) -> str:
     """A value shown in the interface language where the catalog knows it, as plain text:
     unlike `_()` in a template, whose result is trusted markup, it is escaped, so a value that
@@ -70,7 +73,6 @@ def translated(value: object) -> str:
     return shown.replace("_", " ") if shown == value and CODE.fullmatch(shown) else shown
 
 
-CODE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)+")
 TEMPLATES.env.filters.update(number=i18n.number, span=i18n.span, t=translated)
 TEMPLATES.env.globals["faces"] = sentiment.EMOJI
 TEMPLATES.env.globals["sentiment_label"] = sentiment.label
@@ -259,8 +261,7 @@ def set_preferences(
         raise errors.Refused(f"unknown time zone {time_zone!r}: choose one from the list")
     stored = session.get_one(User, user.id)
     stored.language, stored.time_zone = language or None, time_zone or None
-    request.session["flash"] = N_("Preferences saved.")
-    return RedirectResponse("/preferences", status_code=303)
+    return done(request, "/preferences", N_("Preferences saved."))
 
 
 @router.post("/logout")

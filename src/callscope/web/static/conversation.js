@@ -121,8 +121,11 @@ const COLOURS = { positive: "#2e9d5b", negative: "#d0453a", neutral: "#9aa3ad" }
 // of a 140 px canvas, scaled to the height it is shown at (less on a phone).
 const FULL = 140, WAVE_MID = 54, WAVE = 38, AGENT_LANE = 98, CUSTOMER_LANE = 110, LANE = 9, AXIS = 124;
 
+let stripes = null;
+
 function hatch(ctx) {
-  // grey diagonal stripes: a line whose sentiment is uncertain
+  // grey diagonal stripes: a line whose sentiment is uncertain (made once)
+  if (stripes) return stripes;
   const tile = document.createElement("canvas");
   tile.width = tile.height = 6;
   const t2 = tile.getContext("2d");
@@ -130,7 +133,8 @@ function hatch(ctx) {
   t2.fillRect(0, 0, 6, 6);
   t2.strokeStyle = "#9aa3ad";
   t2.beginPath(); t2.moveTo(0, 6); t2.lineTo(6, 0); t2.stroke();
-  return ctx.createPattern(tile, "repeat");
+  stripes = ctx.createPattern(tile, "repeat");
+  return stripes;
 }
 
 function tickStep(total, width) {
@@ -146,7 +150,7 @@ function draw() {
   canvas.width = width;
   canvas.height = height;
   const y = (v) => (v * height) / FULL;
-  const small = height < FULL * 0.75; // a phone: no lane names, fewer labels
+  const small = height < FULL * 0.75; // a phone: no lane names, no faces on the lanes
   const ctx = canvas.getContext("2d");
   const total = duration();
   const x = (t) => (t / total) * width;
