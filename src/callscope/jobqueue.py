@@ -28,11 +28,17 @@ class JobQueue(Protocol):
     def announce(self, job_id: int) -> None:
         """Tell the workers that a job is waiting."""
 
+    def check(self) -> None:
+        """Raise if jobs cannot be announced now (the broker does not answer)."""
+
 
 class DatabaseQueue:
     """Workers poll the database: nothing to announce."""
 
     def announce(self, job_id: int) -> None:
+        pass
+
+    def check(self) -> None:
         pass
 
 
@@ -44,6 +50,10 @@ class CeleryQueue:
 
     def announce(self, job_id: int) -> None:
         self.app.send_task(TASK, args=[job_id], queue=QUEUE)
+
+    def check(self) -> None:
+        with self.app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
 
 
 def open_queue(settings: Settings) -> JobQueue:

@@ -90,6 +90,17 @@ def upgrade(engine: Engine) -> None:
                 conn.commit()
 
 
+def schema_revisions(engine: Engine) -> tuple[str | None, str | None]:
+    """The database's migration revision (None: never migrated) and the newest this version
+    knows."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision(), head
+
+
 class Database:
     """An engine and its session factory."""
 

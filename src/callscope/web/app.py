@@ -20,7 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from callscope import __version__, errors
 from callscope.context import Context
 from callscope.processing.worker import Worker
-from callscope.web import admin, api, pages
+from callscope.web import admin, api, health, pages
 from callscope.web.errors import (
     database_response,
     disk_response,
@@ -58,6 +58,7 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx
+    app.state.with_worker = with_worker
 
     app.add_exception_handler(errors.CallscopeError, error_response)
     app.add_exception_handler(OperationalError, database_response)
@@ -77,10 +78,6 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
     def _favicon() -> RedirectResponse:
         return RedirectResponse("/static/favicon.svg", status_code=308)
 
-    @app.get("/healthz", include_in_schema=False)
-    def _health() -> dict[str, str]:
-        return {"status": "ok"}
-
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret_key(ctx),
@@ -93,6 +90,7 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
     app.add_middleware(BodyLimit, upload_bytes=ctx.settings.max_upload_bytes)
     app.mount("/static/swagger", StaticFiles(directory=SWAGGER_UI), name="swagger")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(admin.router)
