@@ -620,11 +620,18 @@ def _sentiment_words(text: str, language: str) -> list[str]:
     return [w for w in re.findall(r"[a-z']+", text) if lexicon.get(w)]
 
 
+def _clear_clauses(text: str, language: str | None, speaker: str | None) -> list[tuple[float, str]]:
+    """(score, what decided it) of each clause of TEXT with a clear sentiment, in order
+    (English unless LANGUAGE is "id")."""
+    lang = "id" if language == "id" else "en"
+    scored = (clause_score(c, lang, speaker) for c in _clauses(text, lang))
+    return [(s, why) for s, why in scored if s]
+
+
 def explain(text: str, language: str | None, speaker: str | None = None) -> list[str]:
     """What decided the sentiment of a line: the cue phrase or the sentiment words of each
     clause with a clear sentiment, in order."""
-    lang = "id" if language == "id" else "en"
-    return [why for s, why in (clause_score(c, lang, speaker) for c in _clauses(text, lang)) if s]
+    return [why for _s, why in _clear_clauses(text, language, speaker)]
 
 
 def score(text: str, language: str | None, speaker: str | None = None) -> float:
@@ -632,9 +639,7 @@ def score(text: str, language: str | None, speaker: str | None = None) -> float:
     "id")."""
     if not text.strip():
         return 0.0
-    lang = "id" if language == "id" else "en"
-    clauses = _clauses(text, lang)
-    clear = [s for s, _why in (clause_score(c, lang, speaker) for c in clauses) if s]
+    clear = [s for s, _why in _clear_clauses(text, language, speaker)]
     if not clear:
         return 0.0
     weights = [2.0**i for i in range(len(clear))]

@@ -111,6 +111,15 @@ def _assemble(name: str, bundled: BundledModel, cache_dir: Path) -> Path:
     return target
 
 
+def model_ready(name_or_path: str, cache_dir: Path) -> bool:
+    """Whether the model NAME_OR_PATH can be loaded without assembling it first (a bundled
+    model assembled in CACHE_DIR, or a folder holding one)."""
+    folder = (
+        cache_dir / name_or_path if name_or_path in BUNDLED else Path(name_or_path).expanduser()
+    )
+    return (folder / "model.bin").is_file()
+
+
 def resolve_model(name_or_path: str, cache_dir: Path) -> Path:
     """The directory of the CTranslate2 Whisper model to load, verified where a digest is pinned."""
     bundled = BUNDLED.get(name_or_path)

@@ -392,19 +392,20 @@ def audit_page(
         for e in events
         if e.object_type == "conversation" and e.object_id and e.object_id.isdigit()
     }
-    external_ids = dict(
-        session.execute(
+    external_ids = {
+        str(conversation_id): external_id
+        for conversation_id, external_id in session.execute(
             select(Conversation.id, Conversation.external_id).where(
                 Conversation.id.in_(conversation_ids)
             )
-        ).all()
-    )
+        )
+    }
     return render(
         request,
         "admin_audit.html",
         user,
         events=events,
-        external_ids={str(k): v for k, v in external_ids.items()},
+        external_ids=external_ids,
         actions=audit.ACTIONS,
         actors=session.scalars(select(AuditEvent.actor).distinct().order_by(AuditEvent.actor)),
         filters=filters,

@@ -14,13 +14,16 @@ from callscope import audit, exports, i18n, search
 from callscope.audit import Actor
 from callscope.db.models import User
 
-_env = Environment(
+# the templates of the pages and of the downloaded transcript: escaped, translated
+TEMPLATE_ENV = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(default=True),
     extensions=["jinja2.ext.i18n"],
 )
 # (install_gettext_callables is added by the i18n extension)
-_env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+TEMPLATE_ENV.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.gettext, i18n.ngettext, newstyle=True
+)
 
 
 def clock(seconds: float | None) -> str:
@@ -33,14 +36,14 @@ def clock(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-_env.filters["clock"] = clock
+TEMPLATE_ENV.filters["clock"] = clock
 
 
 def transcript_html(doc: dict[str, Any], language: str, zone: str) -> str:
     """The transcript of an analysis document as a standalone HTML page in LANGUAGE, its times
     in ZONE."""
     i18n.activate(language)
-    return _env.get_template("transcript_download.html").render(
+    return TEMPLATE_ENV.get_template("transcript_download.html").render(
         doc=doc, lang=language, languages=i18n.LANGUAGES, when=lambda value: i18n.when(value, zone)
     )
 

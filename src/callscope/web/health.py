@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from callscope.context import Context
 from callscope.db import schema_revisions
+from callscope.speech import asr
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger(__name__)
@@ -89,7 +90,6 @@ def _speech_model(ctx: Context, with_worker: bool) -> str:
     if not with_worker:
         return "not used here (no worker in this process)"
     name = ctx.settings.asr_model
-    folder = ctx.settings.model_cache_dir / name
-    if not (folder / "model.bin").is_file() and not (Path(name) / "model.bin").is_file():
+    if not asr.model_ready(name, ctx.settings.model_cache_dir):
         raise NotReady(f"speech model {name!r} is not assembled yet (the worker is loading it)")
     return "ok"

@@ -6,14 +6,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy import select
 
@@ -44,19 +42,9 @@ from callscope.web.deps import (
     viewer_zone,
     visible_conversation,
 )
-from callscope.web.download import clock, metrics_csv_response
+from callscope.web.download import TEMPLATE_ENV, metrics_csv_response
 
-TEMPLATES = Jinja2Templates(
-    env=Environment(
-        loader=FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=select_autoescape(default=True),
-        extensions=["jinja2.ext.i18n"],
-    )
-)
-# (install_gettext_callables is added by the i18n extension)
-TEMPLATES.env.install_gettext_callables(  # type: ignore[attr-defined]
-    i18n.gettext, i18n.ngettext, newstyle=True
-)
+TEMPLATES = Jinja2Templates(env=TEMPLATE_ENV)
 
 
 CODE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)+")  # a value's code, like "ivr_announcement"
@@ -110,9 +98,6 @@ def refused(request: Request, target: str, error: Exception) -> RedirectResponse
     """Back to TARGET, showing why ERROR refused what was asked there once (as an error)."""
     request.session["flash_error"] = str(error)
     return RedirectResponse(target, status_code=303)
-
-
-TEMPLATES.env.filters["clock"] = clock
 
 
 JS_MESSAGES = (

@@ -5,7 +5,7 @@ const $ = (sel) => document.querySelector(sel);
 const data = JSON.parse($("#timeline-data").textContent);
 const messages = JSON.parse($("#messages").textContent);
 const t = (key, values = {}) =>
-  (messages[key] || key).replace(/%\((\w+)\)d/g, (_m, name) => String(values[name]));
+  (messages[key] || key).replace(/%\((\w+)\)[ds]/g, (_m, name) => String(values[name]));
 const UNSURE = 0.5; // words recognised with less confidence are marked for checking
 const FACES = { positive: "🙂", negative: "🙁", neutral: "😐" };
 
@@ -241,10 +241,10 @@ function describeTimeline() {
   });
   const parts = [
     t("Upper half and lane: the agent; lower: the customer."),
-    t("Sentiment by quarter of the call: %(list)s.").replace("%(list)s", quarters.join(", ")),
+    t("Sentiment by quarter of the call: %(list)s.", { list: quarters.join(", ") }),
   ];
   for (const s of data.sessions.slice(1)) {
-    parts.push(t("Transferred to %(agent)s at %(time)s.").replace("%(agent)s", s.agent).replace("%(time)s", clock(s.start)));
+    parts.push(t("Transferred to %(agent)s at %(time)s.", { agent: s.agent, time: clock(s.start) }));
   }
   summary.textContent = parts.join(" ");
 }
@@ -472,7 +472,7 @@ function showEvidence(label) {
   if (!caption) return;
   caption.hidden = !label;
   caption.querySelector("span").textContent = label
-    ? t("%(what)s: %(n)d marked on the timeline", { n: evidence.length }).replace("%(what)s", label) : "";
+    ? t("%(what)s: %(n)d marked on the timeline", { what: label, n: evidence.length }) : "";
 }
 
 function bindEvidence() {
