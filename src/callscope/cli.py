@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, make_url, or_, select
 from sqlalchemy.orm import selectinload
 
 from callscope import (
@@ -22,9 +22,11 @@ from callscope import (
     auth,
     errors,
     exports,
+    logs,
     policy,
     retention,
     search,
+    telemetry,
     transcripts,
     webhooks,
 )
@@ -52,6 +54,9 @@ EXIT_CODES: tuple[tuple[type[errors.CallscopeError], int], ...] = (
 )
 
 
+SERVICES = ("serve", "worker", "demo")  # the commands that run until stopped
+
+
 class CallscopeGroup(click.Group):
     """Prints callscope's errors as one line on stderr, without a traceback."""
 
@@ -59,6 +64,8 @@ class CallscopeGroup(click.Group):
         try:
             return super().invoke(ctx)
         except errors.CallscopeError as exc:
+            if ctx.invoked_subcommand in ("ingest", "import"):
+                telemetry.INGEST_REFUSALS.labels(telemetry.reason(exc)).inc()
             click.echo(f"error: {exc}", err=True)
             sys.exit(next(code for kind, code in EXIT_CODES if isinstance(exc, kind)))
 
@@ -75,8 +82,16 @@ def opened(upgrade: bool = True) -> Iterator[Context]:
 
 @click.group(cls=CallscopeGroup)
 @click.version_option(package_name="callscope")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """callscope: call recording and transcript review for contact centres."""
+    try:
+        settings = get_settings()
+    except errors.CallscopeError:  # (`callscope config` and the others say what is wrong)
+        return
+    # the services log as configured; a one-off command only what went wrong
+    level = settings.log_level if ctx.invoked_subcommand in SERVICES else "WARNING"
+    logs.configure(settings.log_format, level)
 
 
 @main.command()
@@ -85,11 +100,19 @@ def config() -> None:
     settings = get_settings()
     for name, field in Settings.model_fields.items():
         value = getattr(settings, name)
-        click.echo(
-            f"{name:16} = {value if value not in (None, '') else '(not set)'}"
-            f"    # {field.description}"
-        )
-    click.echo(f"{'database (used)':16} = {settings.resolved_database_url}")
+        if value in (None, ""):
+            value = "(not set)"
+        elif name == "metrics_token":
+            value = "(set)"
+        elif name == "database_url":
+            value = safe_url(value)
+        click.echo(f"{name:16} = {value}    # {field.description}")
+    click.echo(f"{'database (used)':16} = {safe_url(settings.resolved_database_url)}")
+
+
+def safe_url(url: str) -> str:
+    """URL without its password."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 @main.command()
@@ -440,15 +463,32 @@ def run_server(
     from callscope.web.app import create_app  # (only the server needs the web layer)
 
     app = create_app(ctx, with_worker=with_worker)
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+    if settings.metrics_port:
+        telemetry.serve_port(ctx.db, settings.metrics_port, settings.metrics_host)
+    # (the log lines are callscope's: its own access log names the route, not the address)
+    uvicorn.run(
+        app,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @main.command("worker")
 @click.option("--once", is_flag=True, help="run the waiting jobs, then exit")
-def run_worker(once: bool) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="expose this worker's metrics on this port (default: CALLSCOPE_METRICS_PORT, if set)",
+)
+def run_worker(once: bool, metrics_port: int | None) -> None:
     """Run the processing worker (without the web app): a Celery worker when a broker is
     configured (CALLSCOPE_BROKER_URL), otherwise one that polls the database."""
     with opened() as ctx:
+        port = metrics_port or ctx.settings.metrics_port
+        if port and not once:
+            telemetry.serve_port(ctx.db, port, ctx.settings.metrics_host)
         if ctx.settings.broker_url and not once:
             worker.run_celery_worker(ctx)
             return

@@ -6,7 +6,7 @@ import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -72,6 +72,19 @@ class Settings(BaseModel):
     secure_cookies: bool = Field(
         False, description="mark the session cookie Secure (set it when served over HTTPS)"
     )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="log lines as text, or one JSON object per line (json)"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="the least important log lines written"
+    )
+    metrics_token: str = Field(
+        "", description="bearer token that reads GET /metrics (empty: /metrics is off there)"
+    )
+    metrics_port: int = Field(
+        0, ge=0, lt=65536, description="a port of its own for the metrics, no token (0: none)"
+    )
+    metrics_host: str = Field("127.0.0.1", description="address the metrics port listens on")
     config_file: Path | None = Field(None, description="the TOML settings file read, if any")
 
     @field_validator("timezone")

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, selectinload
 
+from callscope import telemetry
 from callscope.access import visible_conversations
 from callscope.db.models import (
     Agent,
@@ -200,6 +201,7 @@ def _narrowed(session: Session, user: User, f: Filters) -> tuple[Select[Any], bo
     return query.where(*conditions, *results), bool(results)
 
 
+@telemetry.SEARCH_SECONDS.time()
 def find(
     session: Session,
     user: User,

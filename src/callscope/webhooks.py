@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from callscope import audit, errors
+from callscope import audit, errors, telemetry
 from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db import rows_changed
@@ -219,6 +219,8 @@ def _attempt(ctx: Context, delivery_id: int, now: Any) -> bool:
             delivery.next_attempt_at = utcnow() + timedelta(
                 seconds=base * 2 ** (delivery.attempts - 1)
             )
+        outcome = "retrying" if delivery.status == "pending" else delivery.status
+    telemetry.WEBHOOK_DELIVERIES.labels(outcome).inc()
     if error:
         log.warning("webhook delivery %s to %s: %s", delivery_id, url, error)
     return True

@@ -35,10 +35,13 @@ def is_full(exc: OperationalError) -> bool:
 
 def make_engine(url: str, lock_timeout_s: float = 30.0) -> Engine:
     """An engine for the URL; SQLite gets WAL mode, foreign keys and secure deletion. A
-    statement waits LOCK_TIMEOUT_S for another's lock, then fails (see `is_busy`)."""
+    statement waits LOCK_TIMEOUT_S for another's lock, then fails (see `is_busy`). Errors
+    do not repeat a statement's values (words, names), so logging one logs no personal data."""
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"timeout": lock_timeout_s, "check_same_thread": False}
+            url,
+            hide_parameters=True,
+            connect_args={"timeout": lock_timeout_s, "check_same_thread": False},
         )
 
         @event.listens_for(engine, "connect")
@@ -53,6 +56,7 @@ def make_engine(url: str, lock_timeout_s: float = 30.0) -> Engine:
         return engine
     return create_engine(
         url,
+        hide_parameters=True,
         pool_pre_ping=True,
         connect_args={"options": f"-c lock_timeout={int(lock_timeout_s * 1000)}"},
     )

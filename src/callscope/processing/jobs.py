@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -17,10 +18,10 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from callscope import errors, webhooks
+from callscope import errors, logs, telemetry, webhooks
 from callscope.context import Context
 from callscope.db import is_busy, rows_changed
-from callscope.db.models import Conversation, Job, utcnow
+from callscope.db.models import Conversation, Job, Recording, utcnow
 from callscope.processing import pipeline
 from callscope.vocabulary import FINISHED, Status
 
@@ -170,32 +171,48 @@ def run_job(
     beat = threading.Thread(target=heartbeat, name=f"heartbeat-{job_id}", daemon=True)
     beat.start()
     with ctx.db.session() as session:
-        conv_id = session.get_one(Job, job_id).conversation_id
-    error: str | None = None
-    try:
-        pipeline.process(ctx, conv_id, report, keep)
-    except JobLost:
-        log.warning("job %s was taken over by another worker; its results are not kept", job_id)
-        return None
-    except Exception as exc:  # any failure is recorded on the job with its reason
-        if isinstance(exc, OperationalError) and is_busy(exc):  # … but a lock held too long
-            log.warning("job %s waits: the database is locked (%s)", job_id, exc)
-            try:
-                _release(ctx, job_id, held)
-            except OperationalError:  # still locked: it is taken up again once stale
-                log.warning("job %s stays claimed until it is found stale", job_id)
-            return Status.QUEUED
-        log.exception("job %s failed", job_id)
-        error = str(exc) or type(exc).__name__
-    finally:
-        stop.set()
-        beat.join()
-    status = Status.PROCESSED if error is None else Status.FAILED
-    with ctx.db.session() as session:
-        job = session.scalar(select(Job).where(held))
-        if job is None:
-            return None  # (taken over meanwhile: the other worker finishes it)
-        _finish(session, job, status, error)
+        claimed = session.get_one(Job, job_id)
+        conv_id, kind = claimed.conversation_id, claimed.kind
+        if claimed.attempts == 1 and claimed.started_at:
+            waited = (claimed.started_at - claimed.created_at).total_seconds()
+            telemetry.QUEUE_WAIT.labels(kind).observe(max(waited, 0.0))
+    with logs.bound(job_id=job_id, conversation_id=conv_id):
+        error: str | None = None
+        started = time.monotonic()
+        try:
+            pipeline.process(ctx, conv_id, report, keep)
+        except JobLost:
+            log.warning("job %s was taken over by another worker; its results are not kept", job_id)
+            return None
+        except Exception as exc:  # any failure is recorded on the job with its reason
+            if isinstance(exc, OperationalError):
+                telemetry.STORAGE_ERRORS.labels("database").inc()
+                if is_busy(exc):  # … but a lock held too long puts it back in the queue
+                    log.warning("job %s waits: the database is locked (%s)", job_id, exc)
+                    try:
+                        _release(ctx, job_id, held)
+                    except OperationalError:  # still locked: taken up again once stale
+                        log.warning("job %s stays claimed until it is found stale", job_id)
+                    return Status.QUEUED
+            log.exception("job %s failed", job_id)
+            error = str(exc) or type(exc).__name__
+        finally:
+            stop.set()
+            beat.join()
+        status = Status.PROCESSED if error is None else Status.FAILED
+        with ctx.db.session() as session:
+            job = session.scalar(select(Job).where(held))
+            if job is None:
+                return None  # (taken over meanwhile: the other worker finishes it)
+            _finish(session, job, status, error)
+            audio_s = session.scalar(
+                select(Recording.duration_s).where(Recording.conversation_id == conv_id)
+            )
+        took = time.monotonic() - started
+        telemetry.JOB_SECONDS.labels(kind, status).observe(took)
+        log.info("job %s %s in %.1f s (%.1f s of audio)", job_id, status, took, audio_s or 0.0)
+        if status == Status.PROCESSED and audio_s:
+            telemetry.AUDIO_SECONDS.labels(kind).inc(audio_s)
     if progress and status == Status.PROCESSED:
         progress(100.0, "done")
     return status

@@ -10,7 +10,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from callscope import admin, audit, auth, policy, retention, search, transcripts, webhooks
+from callscope import (
+    admin,
+    audit,
+    auth,
+    policy,
+    retention,
+    search,
+    telemetry,
+    transcripts,
+    webhooks,
+)
 from callscope.db.models import (
     ApiToken,
     AuditEvent,
@@ -285,6 +295,7 @@ def import_transcript(
             audio.filename if audio is not None and upload else None,
         )
     except CallscopeError as exc:  # (a refused import has removed its spooled audio)
+        telemetry.INGEST_REFUSALS.labels(telemetry.reason(exc)).inc()
         return refused(request, "/admin/import", exc)
     return done(request, f"/conversations/{result.id}", N_("Transcript imported."))
 

@@ -20,7 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from callscope import __version__, errors
 from callscope.context import Context
 from callscope.processing.worker import Worker
-from callscope.web import admin, api, health, pages
+from callscope.web import admin, api, health, monitoring, pages
 from callscope.web.errors import (
     database_response,
     disk_response,
@@ -88,9 +88,11 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
     )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, upload_bytes=ctx.settings.max_upload_bytes)
+    app.add_middleware(monitoring.RequestTelemetry)
     app.mount("/static/swagger", StaticFiles(directory=SWAGGER_UI), name="swagger")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(health.router)
+    app.include_router(monitoring.router)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(admin.router)

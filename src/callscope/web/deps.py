@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from callscope import auth, i18n
+from callscope import auth, i18n, logs
 from callscope.access import visible_conversations
 from callscope.audit import Actor
 from callscope.context import Context
@@ -62,6 +62,7 @@ def api_user(
         user = security.session_user(request, session)
     if user is None:
         raise token_required()
+    logs.note(user_id=user.id)
     return user
 
 
@@ -82,6 +83,7 @@ def ingesting_user(
             "this token may only read: ingesting needs a token with the ingest scope "
             "(an administrator's)",
         )
+    logs.note(user_id=token.user.id)
     return token.user
 
 

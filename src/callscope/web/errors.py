@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
-from callscope import errors
+from callscope import errors, telemetry
 from callscope.db import is_busy, is_full
 from callscope.i18n import N_
 from callscope.web import pages, security
@@ -60,8 +60,9 @@ EXPLANATIONS = {
 
 
 def for_api(request: Request) -> bool:
-    """Whether REQUEST is answered in JSON (the API and the health check) rather than a page."""
-    return request.url.path.startswith("/api/") or request.url.path == "/healthz"
+    """Whether REQUEST is answered in JSON (the API, the health check, the metrics) rather
+    than a page."""
+    return request.url.path.startswith("/api/") or request.url.path in ("/healthz", "/metrics")
 
 
 def error_page(
@@ -100,6 +101,8 @@ def answer(
 async def error_response(request: Request, exc: Exception) -> Response:
     """A callscope error, with the status of its kind."""
     assert isinstance(exc, errors.CallscopeError)
+    if request.method == "POST" and request.url.path in security.UPLOAD_PATHS:
+        telemetry.INGEST_REFUSALS.labels(telemetry.reason(exc)).inc()
     return answer(request, status_of(exc), str(exc))
 
 
@@ -130,6 +133,7 @@ FULL = "the server's disk is full: nothing was stored; tell the administrator"
 async def database_response(request: Request, exc: Exception) -> Response:
     """A locked or full database as 503 or 507 with a message; anything else stays a 500."""
     assert isinstance(exc, OperationalError)
+    telemetry.STORAGE_ERRORS.labels("database").inc()
     if is_busy(exc):
         return answer(request, 503, BUSY, {"Retry-After": "10"})
     if is_full(exc):
@@ -140,6 +144,7 @@ async def database_response(request: Request, exc: Exception) -> Response:
 async def disk_response(request: Request, exc: Exception) -> Response:
     """A full disk as 507 with a message; other system errors stay 500s."""
     assert isinstance(exc, OSError)
+    telemetry.STORAGE_ERRORS.labels("disk").inc()
     if exc.errno == errno.ENOSPC:
         return answer(request, 507, FULL)
     raise exc

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from callscope import logs, telemetry
 from callscope.db.models import AuditEvent, User
 
 CSRF_FIELD = "csrf_token"
@@ -83,6 +84,7 @@ class BodyLimit:
         limit = self.upload_bytes if scope["path"] in UPLOAD_PATHS else FORM_BODY_BYTES
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
+            _count(scope)
             refusal = JSONResponse({"detail": _too_large(limit)}, status_code=413)
             await refusal(scope, receive, send)
             return
@@ -109,8 +111,14 @@ class BodyLimit:
             if not over:
                 raise
         if over:
+            _count(scope)
             refusal = JSONResponse({"detail": _too_large(limit)}, status_code=413)
             await refusal(scope, receive, send)
+
+
+def _count(scope: Scope) -> None:
+    if scope["path"] in UPLOAD_PATHS:
+        telemetry.INGEST_REFUSALS.labels("too_large").inc()
 
 
 def _too_large(limit: int) -> str:
@@ -131,6 +139,7 @@ def session_user(request: Request, session: Session) -> User | None:
     user = session.get(User, user_id) if isinstance(user_id, int) else None
     if user is None or user.disabled or request.session.get("version") != user.session_version:
         return None
+    logs.note(user_id=user.id)
     return user
 
 
