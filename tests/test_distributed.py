@@ -114,6 +114,13 @@ def test_killed_celery_worker_loses_nothing(tmp_path, model_dir, redis_url):
             if done == CALLS:
                 break
             time.sleep(0.5)
+        # the surviving worker answers `callscope doctor`'s ping
+        doctor = subprocess.run(
+            [sys.executable, "-m", "callscope", "doctor"], env=env, capture_output=True, text=True
+        )
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        assert re.search(r"^✓ workers +1 answering: celery@", doctor.stdout, re.M), doctor.stdout
+        assert re.search(r"^✓ broker +ok$", doctor.stdout, re.M)
     finally:
         for worker in workers:
             if worker.poll() is None:

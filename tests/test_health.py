@@ -1,15 +1,23 @@
-"""`/healthz` (the process answers) and `/readyz` (every part it needs works, or which does not)."""
+"""`/healthz` (the process answers), `/readyz` (every part it needs works, or which does not)
+and `callscope doctor` (the whole setup as configured)."""
 
 from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from datetime import timedelta
 
 from alembic import command
 from fastapi.testclient import TestClient
 
 from callscope.context import Context
-from callscope.db import alembic_config
+from callscope.db import alembic_config, schema_revisions
+from callscope.db.models import Conversation, Job, utcnow
 from callscope.store import LocalMediaStore
 from callscope.web.app import create_app
-from tests.support import make_settings
+from tests.support import make_settings, settings_env
 
 
 def test_a_working_setup_is_ready(client: TestClient):
@@ -80,3 +88,68 @@ def test_a_worker_process_is_not_ready_until_its_speech_model_is_assembled(tmp_p
         )
     finally:
         ctx.close()
+
+
+def doctor(ctx: Context, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "callscope", "doctor"],
+        env={**os.environ, **settings_env(ctx.settings), **env},
+        capture_output=True,
+        text=True,
+    )
+
+
+def marks(stdout: str) -> dict[str, str]:
+    """✓ or ✗ of each check doctor printed."""
+    return {m[2]: m[1] for m in re.finditer(r"^([✓✗]) (\S+(?: \S+)?)  ", stdout, re.M)}
+
+
+def test_doctor_checks_every_part_of_a_working_setup(ctx: Context):
+    done = doctor(ctx)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert marks(done.stdout) == dict.fromkeys(
+        [
+            "settings",
+            "database",
+            "media store",
+            "broker",
+            "workers",
+            "speech model",
+            "decoding",
+            "free disk",
+            "clock",
+        ],
+        "✓",
+    )
+    assert "SHA-256" in done.stdout or "not assembled yet" in done.stdout
+    assert re.search(r"^✓ decoding +commercial_mono\.wav: 45\.\d s at 8000 Hz$", done.stdout, re.M)
+
+
+def test_doctor_names_what_fails_and_what_to_do(ctx: Context):
+    with ctx.db.engine.begin() as conn:
+        cfg = alembic_config(str(ctx.db.engine.url))
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "-1")
+    with ctx.db.session() as session:  # a job that nobody took for an hour
+        conv = Conversation(external_id="X-1", started_at=utcnow())
+        session.add(conv)
+        session.flush()
+        session.add(Job(conversation_id=conv.id, created_at=utcnow() - timedelta(hours=1)))
+    done = doctor(ctx, CALLSCOPE_ASR_MODEL=str(ctx.settings.data_dir / "no-such-model"))
+    assert done.returncode == 1
+    found = marks(done.stdout)
+    assert found["database"] == found["workers"] == found["speech model"] == "✗"
+    assert found["media store"] == found["decoding"] == "✓"  # the others are still checked
+    assert "→ run `callscope init`" in done.stdout
+    assert re.search(r"✗ workers +1 job\(s\) waiting, the oldest since ", done.stdout)
+    assert "→ run `callscope serve` (it has a worker) or `callscope worker`" in done.stdout
+    assert done.stderr.strip() == "3 check(s) failed: database, workers, speech model"
+    # nothing was changed: the schema is still where it was
+    assert schema_revisions(ctx.db.engine)[0] != schema_revisions(ctx.db.engine)[1]
+
+
+def test_doctor_with_unusable_settings_says_which(ctx: Context):
+    done = doctor(ctx, CALLSCOPE_PORT="eighty")
+    assert done.returncode == 1
+    assert done.stdout.startswith("✗ settings      invalid settings: CALLSCOPE_PORT: ")
+    assert "→ correct it in the environment or the settings file" in done.stdout

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from callscope import (
     analysis,
     audit,
     auth,
+    checks,
     errors,
     exports,
     logs,
@@ -113,6 +115,29 @@ def config() -> None:
 def safe_url(url: str) -> str:
     """URL without its password."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+@main.command()
+def doctor() -> None:
+    """Check the whole setup as configured (settings, database, media store, broker and
+    workers, speech model, decoding, disk, clock); prints ✓ or ✗ and what to do for each, and
+    exits with 1 when a check fails. Changes nothing (run `callscope init` to set up)."""
+    outcomes = [checks.run("settings", checks.settings_valid)]
+    if outcomes[0].ok:
+        ctx = Context.open(get_settings(), upgrade=False)
+        try:
+            outcomes += [checks.run(name, partial(check, ctx)) for name, check in checks.DOCTOR]
+        finally:
+            ctx.close()
+    for outcome in outcomes:
+        mark = "✓" if outcome.ok else "✗"
+        click.echo(f"{mark} {outcome.name:13} {outcome.found}")
+        if outcome.fix:
+            click.echo(f"  {'':13} → {outcome.fix}")
+    failed = [o.name for o in outcomes if not o.ok]
+    if failed:
+        click.echo(f"{len(failed)} check(s) failed: {', '.join(failed)}", err=True)
+        sys.exit(1)
 
 
 @main.command()

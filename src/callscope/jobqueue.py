@@ -55,6 +55,10 @@ class CeleryQueue:
         with self.app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
 
+    def workers(self, timeout_s: float = 2.0) -> list[str]:
+        """The names of the Celery workers that answer a ping within TIMEOUT_S."""
+        return sorted(name for reply in self.app.control.ping(timeout=timeout_s) for name in reply)
+
 
 def open_queue(settings: Settings) -> JobQueue:
     return CeleryQueue(settings) if settings.broker_url else DatabaseQueue()

@@ -120,6 +120,21 @@ def model_ready(name_or_path: str, cache_dir: Path) -> bool:
     return (folder / "model.bin").is_file()
 
 
+def check_model(name_or_path: str, cache_dir: Path) -> str:
+    """Whether the model can be loaded, in words: its digest checked where it is assembled,
+    else the packages it is assembled from found. Raises ModelError naming what is wrong."""
+    bundled = BUNDLED.get(name_or_path)
+    if bundled is None or model_ready(name_or_path, cache_dir):
+        path = resolve_model(name_or_path, cache_dir)
+        if bundled is None:
+            return f"{path} (a model of your own: no pinned digest to check)"
+        return f"{name_or_path!r} assembled, SHA-256 {bundled.sha256[:12]}… as pinned"
+    for package, inner in bundled.parts:
+        if not (_package_dir(package) / inner).is_file():
+            raise ModelError(f"the package {package!r} lacks {inner}: reinstall it")
+    return f"{name_or_path!r} not assembled yet; its packages are installed (a worker does it)"
+
+
 def resolve_model(name_or_path: str, cache_dir: Path) -> Path:
     """The directory of the CTranslate2 Whisper model to load, verified where a digest is pinned."""
     bundled = BUNDLED.get(name_or_path)

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
+from callscope import checks
 from callscope.context import Context
-from callscope.db import schema_revisions
-from callscope.speech import asr
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger(__name__)
-PROBE_KEY = "health/readyz-probe"
 
 
 @router.get("/healthz")
@@ -30,18 +25,19 @@ def health() -> dict[str, str]:
 def ready(request: Request) -> JSONResponse:
     """Every part this process needs works: 200 and "ok" per part, else 503 naming what fails."""
     ctx: Context = request.app.state.ctx
-    checks: dict[str, Callable[[], str]] = {
-        "database": lambda: _database(ctx),
-        "media_store": lambda: _media_store(ctx),
-        "broker": lambda: _broker(ctx),
-        "speech_model": lambda: _speech_model(ctx, request.app.state.with_worker),
+    with_worker = request.app.state.with_worker
+    parts: dict[str, Callable[[], str]] = {
+        "database": lambda: _ok(checks.database(ctx)),
+        "media_store": lambda: _ok(checks.media_store(ctx)),
+        "broker": lambda: checks.broker(ctx),
+        "speech_model": lambda: checks.speech_model_loaded(ctx, with_worker),
     }
     found: dict[str, str] = {}
-    for name, check in checks.items():
+    for name, check in parts.items():
         try:
             found[name] = check()
-        except NotReady as exc:
-            found[name] = f"failing: {exc}"
+        except checks.Failed as exc:
+            found[name] = f"failing: {exc}" + (f": {exc.fix}" if exc.fix else "")
         except Exception as exc:  # whatever fails, the answer names the part
             # (the details, which may name paths and hosts, go to the log, not to the caller)
             log.warning("readiness check %s failed", name, exc_info=exc)
@@ -53,43 +49,6 @@ def ready(request: Request) -> JSONResponse:
     )
 
 
-class NotReady(Exception):
-    """A part is not ready; the message says why and may be shown to anyone."""
-
-
-def _database(ctx: Context) -> str:
-    with ctx.db.engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
-    current, head = schema_revisions(ctx.db.engine)
-    if current != head:
-        raise NotReady(
-            f"the schema is at revision {current}, this version needs {head}: run `callscope init`"
-        )
-    return "ok"
-
-
-def _media_store(ctx: Context) -> str:
-    with tempfile.TemporaryDirectory() as tmp:
-        probe = Path(tmp) / "probe"
-        probe.write_bytes(b"ready")
-        ctx.store.put_file(PROBE_KEY, probe)
-    if not ctx.store.exists(PROBE_KEY):
-        raise NotReady("a file written to the media store is not there")
-    ctx.store.delete(PROBE_KEY)
-    return "ok"
-
-
-def _broker(ctx: Context) -> str:
-    if not ctx.settings.broker_url:
-        return "not used (workers poll the database)"
-    ctx.queue.check()
-    return "ok"
-
-
-def _speech_model(ctx: Context, with_worker: bool) -> str:
-    if not with_worker:
-        return "not used here (no worker in this process)"
-    name = ctx.settings.asr_model
-    if not asr.model_ready(name, ctx.settings.model_cache_dir):
-        raise NotReady(f"speech model {name!r} is not assembled yet (the worker is loading it)")
+def _ok(_found: str) -> str:
+    """A part found working is "ok" to anyone asking (the details are for `callscope doctor`)."""
     return "ok"

@@ -1,0 +1,190 @@
+"""Checks of a callscope setup as configured: what `/readyz` asks of the running server and
+`callscope doctor` of the whole installation. Each check returns what it found in words, or
+raises Failed with what is wrong and what to do."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+
+from callscope import errors
+from callscope.config import load_settings
+from callscope.context import Context
+from callscope.db import schema_revisions
+from callscope.db.models import Job, utcnow
+from callscope.speech import asr, media
+from callscope.vocabulary import Status
+
+PROBE_KEY = "health/readyz-probe"
+PROBE = b"callscope media store probe"
+CLIP = Path(__file__).parent / "demo" / "calls" / "commercial_mono.wav"  # ships in the package
+MIN_FREE_BYTES = 2 * 1024**3  # below this, or below two uploads of the largest size, warn
+WAITING_TOO_LONG_S = 600.0  # a queued job this old: no worker is taking jobs
+CLOCK_SKEW_S = 60.0
+
+
+class Failed(Exception):
+    """A check failed; the message says what is wrong, FIX what to do. Both may be shown."""
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
+def database(ctx: Context) -> str:
+    """Reachable, and at the schema revision this version needs."""
+    with ctx.db.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    current, head = schema_revisions(ctx.db.engine)
+    if current != head:
+        raise Failed(
+            f"the schema is at revision {current}, this version needs {head}",
+            "run `callscope init`",
+        )
+    return f"{ctx.db.engine.url.get_backend_name()}, schema at revision {head} (current)"
+
+
+def media_store(ctx: Context) -> str:
+    """A file written to the media store is there and reads back the same; then it is removed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = Path(tmp) / "probe"
+        probe.write_bytes(PROBE)
+        ctx.store.put_file(PROBE_KEY, probe)
+    try:
+        if not ctx.store.exists(PROBE_KEY) or ctx.store.local_path(PROBE_KEY).read_bytes() != PROBE:
+            raise Failed("a file written to the media store does not read back")
+    finally:
+        ctx.store.delete(PROBE_KEY)
+    return "writable and readable"
+
+
+def broker(ctx: Context) -> str:
+    """The broker answers, when one is configured."""
+    if not ctx.settings.broker_url:
+        return "not used (workers poll the database)"
+    ctx.queue.check()
+    return "ok"
+
+
+def speech_model_loaded(ctx: Context, with_worker: bool) -> str:
+    """The worker of this process has its model ready (readiness of a server)."""
+    if not with_worker:
+        return "not used here (no worker in this process)"
+    name = ctx.settings.asr_model
+    if not asr.model_ready(name, ctx.settings.model_cache_dir):
+        raise Failed(f"speech model {name!r} is not assembled yet (the worker is loading it)")
+    return "ok"
+
+
+def settings_valid() -> str:
+    """The settings file and the CALLSCOPE_* variables are usable."""
+    try:
+        settings = load_settings()
+    except errors.CallscopeError as exc:
+        raise Failed(str(exc), "correct it in the environment or the settings file") from exc
+    source = f"file {settings.config_file} and " if settings.config_file else ""
+    return f"read from the {source}environment; data dir {settings.data_dir.resolve()}"
+
+
+def workers(ctx: Context) -> str:
+    """Some worker takes jobs: a Celery worker answers, or no job has waited too long."""
+    if ctx.settings.broker_url:
+        answering = ctx.queue.workers()  # type: ignore[attr-defined]
+        if not answering:
+            raise Failed("no Celery worker answered", "start `callscope worker` (see deployment)")
+        return f"{len(answering)} answering: {', '.join(answering)}"
+    with ctx.db.session() as session:
+        waiting, oldest = session.execute(
+            select(func.count(), func.min(Job.created_at)).where(Job.status == Status.QUEUED)
+        ).one()
+    if oldest is not None and (utcnow() - oldest).total_seconds() > WAITING_TOO_LONG_S:
+        raise Failed(
+            f"{waiting} job(s) waiting, the oldest since {oldest:%Y-%m-%d %H:%M} UTC",
+            "run `callscope serve` (it has a worker) or `callscope worker`",
+        )
+    return f"{waiting} job(s) waiting" if waiting else "no job waiting"
+
+
+def speech_model(ctx: Context) -> str:
+    """The configured model is present and its digest is the pinned one."""
+    try:
+        return asr.check_model(ctx.settings.asr_model, ctx.settings.model_cache_dir)
+    except errors.CallscopeError as exc:
+        raise Failed(str(exc), "reinstall callscope's packages (make) or fix ASR_MODEL") from exc
+
+
+def decoding(_ctx: Context) -> str:
+    """A bundled recording decodes (PyAV's own libraries, no ffmpeg program needed)."""
+    audio, rate = media.decode(CLIP)
+    if audio.size == 0:
+        raise Failed(f"decoding {CLIP.name} gave no samples", "reinstall the `av` package")
+    return f"{CLIP.name}: {audio.shape[-1] / rate:.1f} s at {rate} Hz"
+
+
+def free_disk(ctx: Context) -> str:
+    """Room in the data dir for uploads, media and the database."""
+    usage = shutil.disk_usage(ctx.settings.data_dir)
+    needed = max(MIN_FREE_BYTES, 2 * ctx.settings.max_upload_bytes)
+    found = f"{usage.free / 1024**3:.1f} GiB free of {usage.total / 1024**3:.1f} GiB"
+    if usage.free < needed:
+        raise Failed(found, f"free space: at least {needed / 1024**3:.1f} GiB are needed")
+    return found
+
+
+def clock(ctx: Context) -> str:
+    """This machine's clock agrees with the database server's (PostgreSQL), and no stored
+    time lies ahead of it (a clock set back)."""
+    now = datetime.now(UTC)
+    with ctx.db.session() as session:
+        server = (
+            session.scalar(text("SELECT now()"))
+            if ctx.db.engine.dialect.name == "postgresql"
+            else None
+        )
+        latest = session.scalar(select(func.max(Job.created_at)))
+    fix = "synchronise the clock (systemd-timesyncd, chrony)"
+    if server is not None and abs((server - now).total_seconds()) > CLOCK_SKEW_S:
+        raise Failed(f"the database server's clock differs by {(server - now)}", fix)
+    if latest is not None and (latest - utcnow()).total_seconds() > CLOCK_SKEW_S:
+        raise Failed(f"a job was queued at {latest:%Y-%m-%d %H:%M} UTC, after now", fix)
+    return f"{now:%Y-%m-%d %H:%M:%S} UTC"
+
+
+Check = Callable[[Context], str]
+# what `callscope doctor` runs, in order (the settings are read before, without a context)
+DOCTOR: tuple[tuple[str, Check], ...] = (
+    ("database", database),
+    ("media store", media_store),
+    ("broker", broker),
+    ("workers", workers),
+    ("speech model", speech_model),
+    ("decoding", decoding),
+    ("free disk", free_disk),
+    ("clock", clock),
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check found: ok, or what is wrong and what to do."""
+
+    name: str
+    ok: bool
+    found: str
+    fix: str = ""
+
+
+def run(name: str, check: Callable[[], str]) -> Outcome:
+    """Run CHECK; any failure becomes an outcome that names it."""
+    try:
+        return Outcome(name, True, check())
+    except Failed as exc:
+        return Outcome(name, False, str(exc), exc.fix)
+    except Exception as exc:  # whatever fails, the outcome names the part
+        return Outcome(name, False, f"{type(exc).__name__}: {exc}")
