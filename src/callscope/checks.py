@@ -186,5 +186,5 @@ def run(name: str, check: Callable[[], str]) -> Outcome:
         return Outcome(name, True, check())
     except Failed as exc:
         return Outcome(name, False, str(exc), exc.fix)
-    except Exception as exc:  # whatever fails, the outcome names the part
+    except Exception as exc:  # noqa: BLE001 (whatever fails, the outcome names the part)
         return Outcome(name, False, f"{type(exc).__name__}: {exc}")

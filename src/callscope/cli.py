@@ -7,8 +7,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from datetime import UTC
+from functools import partial
 from pathlib import Path
 from typing import Any
 
