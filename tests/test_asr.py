@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from callscope.speech import asr
+from callscope.store import sha256_of
 
 pytestmark = pytest.mark.model
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.model
 def test_bundled_model_is_assembled_with_its_pinned_digest(model_dir: Path):
     path = asr.resolve_model("base", model_dir)
     assert path == model_dir / "base"
-    assert asr.sha256_of(path / "model.bin") == asr.BUNDLED["base"].sha256
+    assert sha256_of(path / "model.bin") == asr.BUNDLED["base"].sha256
     assert (path / "config.json").is_file() and (path / "tokenizer.json").is_file()
 
 

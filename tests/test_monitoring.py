@@ -119,9 +119,11 @@ def test_processing_counts_its_seconds_and_the_audio(watched):
     assert jobs.run_job(ctx, result.job, "test") == "processed"
     after = scrape(api)
     name = "callscope_job_processing_seconds"
-    assert value(after, f"{name}_count", kind="process", outcome="processed") - value(
-        before, f"{name}_count", kind="process", outcome="processed"
-    ) == 1
+    assert (
+        value(after, f"{name}_count", kind="process", outcome="processed")
+        - value(before, f"{name}_count", kind="process", outcome="processed")
+        == 1
+    )
     audio = value(after, "callscope_job_audio_seconds_total", kind="process") - value(
         before, "callscope_job_audio_seconds_total", kind="process"
     )

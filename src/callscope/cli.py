@@ -21,6 +21,7 @@ from callscope import (
     analysis,
     audit,
     auth,
+    backup,
     checks,
     errors,
     exports,
@@ -138,6 +139,25 @@ def doctor() -> None:
     if failed:
         click.echo(f"{len(failed)} check(s) failed: {', '.join(failed)}", err=True)
         sys.exit(1)
+
+
+@main.command("backup")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+def backup_command(dest: Path) -> None:
+    """Back up this instance into DEST (a new or empty folder) while it runs: a consistent copy
+    of the SQLite database, the media it refers to and a manifest with checksums. With
+    PostgreSQL or an object store, see docs/deployment.md#backup-and-restore."""
+    summary = backup.backup(get_settings(), dest)
+    click.echo(f"backed up {summary} into {dest}")
+
+
+@main.command("restore")
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def restore_command(src: Path) -> None:
+    """Restore the backup in SRC into the configured data dir, which must be new or empty; the
+    backup is verified against its manifest first, and refused whole if anything is off."""
+    summary = backup.restore(get_settings(), src)
+    click.echo(f"restored {summary} into {get_settings().data_dir}")
 
 
 @main.command()

@@ -133,6 +133,15 @@ class MediaStore(Protocol):
         """Remove KEY if present."""
 
 
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def blob_key(sha256: str) -> str:
     """The key of an original recording with this digest."""
     return f"originals/{sha256[:2]}/{sha256}"
@@ -231,14 +240,21 @@ class S3MediaStore:
         self.cache.delete(key)
 
 
+def local_root(media_url: str, default_dir: Path) -> Path | None:
+    """The folder of a local media store's URL (None for an object store)."""
+    if not media_url:
+        return default_dir
+    if media_url.startswith("file://") or "://" not in media_url:
+        return Path(media_url.removeprefix("file://"))
+    return None
+
+
 def open_store(media_url: str, default_dir: Path, cache_dir: Path) -> MediaStore:
     """The media store for a CALLSCOPE_MEDIA_URL: empty, a path or file:// → a local (or
     shared) folder; s3://BUCKET/PREFIX[?endpoint=URL&region=NAME] → an S3-compatible store
     (credentials from the usual AWS variables or files)."""
-    if not media_url:
-        return LocalMediaStore(default_dir)
-    if media_url.startswith("file://") or "://" not in media_url:
-        return LocalMediaStore(Path(media_url.removeprefix("file://")))
+    if (root := local_root(media_url, default_dir)) is not None:
+        return LocalMediaStore(root)
     url = urlsplit(media_url)
     if url.scheme == "s3" and url.netloc:
         import boto3

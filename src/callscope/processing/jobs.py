@@ -237,6 +237,24 @@ def _release(ctx: Context, job_id: int, held: ColumnElement[bool]) -> None:
     ctx.queue.announce(job_id)
 
 
+def requeue_interrupted(session: Session) -> int:
+    """Queue again every job marked as running, its attempt not counted: for a restored
+    backup, where no worker holds them any more. Returns how many."""
+    interrupted = select(Job.conversation_id).where(Job.status == Status.PROCESSING)
+    session.execute(
+        update(Conversation)
+        .where(Conversation.id.in_(interrupted))
+        .values(processing_status=Status.QUEUED)
+    )
+    return rows_changed(
+        session.execute(
+            update(Job)
+            .where(Job.status == Status.PROCESSING)
+            .values(status=Status.QUEUED, attempts=Job.attempts - 1, stage="waiting")
+        )
+    )
+
+
 def next_job(ctx: Context) -> int | None:
     """The oldest job a worker may take now."""
     with ctx.db.session() as session:

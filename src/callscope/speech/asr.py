@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import itertools
 import os
@@ -22,6 +21,7 @@ import numpy as np
 from callscope import errors
 from callscope.config import Settings
 from callscope.speech.media import SAMPLE_RATE
+from callscope.store import sha256_of
 from callscope.vocabulary import LANGUAGES
 
 if TYPE_CHECKING:
@@ -69,15 +69,6 @@ def _package_dir(package: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(f"the package {package!r} that ships the speech model is not installed")
     return Path(next(iter(spec.submodule_search_locations)))
-
-
-def sha256_of(path: Path) -> str:
-    """The SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(4 * 1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _assemble(name: str, bundled: BundledModel, cache_dir: Path) -> Path:

@@ -1,0 +1,252 @@
+"""`callscope backup` and `callscope restore`: a consistent copy of a running instance (SQLite
+database and local media), with a manifest of checksums that restore verifies first.
+
+The database is copied with SQLite's online backup API, which reads one consistent snapshot
+while others keep writing. Then the media files that snapshot refers to are copied; a file
+written later belongs to a call the snapshot does not have yet, and one erased meanwhile is left
+out (erasure wins). The manifest is written last, so an interrupted backup has none and is
+refused. With PostgreSQL or an object store, their own tools do this (docs/deployment.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import make_url
+
+from callscope import __version__, errors
+from callscope.config import Settings
+from callscope.db import Database, alembic_config
+from callscope.processing import jobs
+from callscope.store import blob_key, local_root, sha256_of
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+DATABASE = "callscope.db"
+SECRET = "secret.key"  # signs session cookies: restored, signed-in users stay signed in
+MEDIA = "media"
+
+
+class BackupRefused(errors.Refused):
+    """A backup or restore that cannot be done as asked; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a backup holds."""
+
+    path: Path
+    schema_revision: str
+    conversations: int
+    media_files: int
+    media_bytes: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.conversations} conversation(s), {self.media_files} media file(s)"
+            f" ({self.media_bytes / 1024**2:.1f} MiB), schema {self.schema_revision}"
+        )
+
+
+def _sqlite_path(settings: Settings) -> Path:
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        raise BackupRefused(
+            "the database is not a SQLite file: back it up with its own tools "
+            "(pg_dump for PostgreSQL; see docs/deployment.md#backup-and-restore)"
+        )
+    return Path(url.database)
+
+
+def _media_root(settings: Settings) -> Path:
+    root = local_root(settings.media_url, settings.media_dir)
+    if root is None:
+        raise BackupRefused(
+            "the media are in an object store: back them up with its own tools "
+            "(bucket versioning or replication; see docs/deployment.md#backup-and-restore)"
+        )
+    return root
+
+
+def _empty_or_missing(path: Path) -> bool:
+    return not path.exists() or (path.is_dir() and not any(path.iterdir()))
+
+
+def backup(settings: Settings, dest: Path) -> Summary:
+    """Copy the database, the media it refers to and the session key into DEST (new or empty)."""
+    os.umask(0o077)  # (recordings and transcripts: personal data)
+    db_path, media_root = _sqlite_path(settings), _media_root(settings)
+    if not _empty_or_missing(dest):
+        raise BackupRefused(f"{dest} exists and is not empty: name a new folder")
+    if not db_path.is_file():
+        raise BackupRefused(f"there is no database at {db_path} to back up")
+    made = not dest.exists()
+    dest.mkdir(parents=True, exist_ok=True)
+    dest.chmod(0o700)
+    try:
+        source = sqlite3.connect(db_path)
+        target = sqlite3.connect(dest / DATABASE)
+        try:
+            with target:
+                source.backup(target)  # one consistent snapshot, while others write
+            if (check := target.execute("PRAGMA integrity_check").fetchone()[0]) != "ok":
+                raise BackupRefused(f"the database copy failed its integrity check: {check}")
+            revision, conversations, keys = _contents(target)
+        finally:
+            source.close()
+            target.close()
+        files = {DATABASE: _entry(dest / DATABASE)}
+        for key in keys:
+            found = media_root / key
+            if found.is_file():  # (absent: never kept, or erased since the snapshot)
+                copied = dest / MEDIA / key
+                copied.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(found, copied)
+                files[f"{MEDIA}/{key}"] = _entry(copied)
+        secret = settings.data_dir / SECRET
+        if secret.is_file():
+            shutil.copyfile(secret, dest / SECRET)
+            files[SECRET] = _entry(dest / SECRET)
+        manifest = {
+            "format": FORMAT,
+            "callscope_version": __version__,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "schema_revision": revision,
+            "conversations": conversations,
+            "files": files,
+        }
+        (dest / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    except BaseException:
+        _undo(dest, made)
+        raise
+    return _summary(dest, manifest)
+
+
+def _undo(place: Path, made: bool) -> None:
+    """Remove what was written into PLACE, which was empty (or did not exist: MADE)."""
+    if made:
+        shutil.rmtree(place, ignore_errors=True)
+    elif place.exists():
+        for child in place.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+
+
+def _contents(db: sqlite3.Connection) -> tuple[str, int, list[str]]:
+    """The snapshot's schema revision, its number of conversations, and the media keys its
+    recordings refer to."""
+    revision = db.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    conversations = db.execute("SELECT count(*) FROM conversations").fetchone()[0]
+    keys: set[str] = set()
+    for sha256, *others in db.execute(
+        "SELECT sha256, playback_key, peaks_key, original_playback_key FROM recordings"
+        " WHERE purged_at IS NULL"
+    ):
+        keys.update([blob_key(sha256), *filter(None, others)])
+    return revision, conversations, sorted(keys)
+
+
+def _entry(path: Path) -> dict[str, object]:
+    return {"sha256": sha256_of(path), "size": path.stat().st_size}
+
+
+def _summary(path: Path, manifest: dict) -> Summary:
+    media = [v for k, v in manifest["files"].items() if k.startswith(f"{MEDIA}/")]
+    return Summary(
+        path,
+        manifest["schema_revision"],
+        manifest["conversations"],
+        len(media),
+        sum(int(v["size"]) for v in media),
+    )
+
+
+def verify(src: Path) -> dict:
+    """The manifest of the backup in SRC once every file it lists is there with its checksum;
+    BackupRefused naming the first problem otherwise."""
+    try:
+        manifest = json.loads((src / MANIFEST).read_text(encoding="utf-8"))
+        files = manifest["files"]
+        revision = manifest["schema_revision"]
+    except FileNotFoundError as exc:
+        raise BackupRefused(f"{src} has no {MANIFEST}: not a backup, or an unfinished one") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BackupRefused(f"{src / MANIFEST} is not a callscope backup manifest") from exc
+    if manifest.get("format") != FORMAT or DATABASE not in files:
+        raise BackupRefused(f"{src / MANIFEST} is not a format this version reads")
+    for name, expected in _listed(src, files):
+        path = src / name
+        if not path.is_file():
+            raise BackupRefused(f"the backup is incomplete: {name} is missing")
+        if path.stat().st_size != expected["size"] or sha256_of(path) != expected["sha256"]:
+            raise BackupRefused(f"the backup is damaged: {name} does not match its checksum")
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    try:
+        known = script.get_revision(revision) is not None
+    except CommandError:
+        known = False
+    if not known:
+        raise BackupRefused(
+            f"the backup's schema (revision {revision}) is newer than this version of callscope"
+            f" knows (up to {script.get_current_head()}): restore it with callscope"
+            f" {manifest.get('callscope_version', '?')} or newer"
+        )
+    return manifest
+
+
+def _listed(src: Path, files: dict) -> Iterator[tuple[str, dict]]:
+    """The manifest's entries; a name that would lead outside the backup is refused."""
+    for name, expected in sorted(files.items()):
+        parts = Path(name).parts
+        if Path(name).is_absolute() or ".." in parts or not parts:
+            raise BackupRefused(f"the manifest names a file outside the backup: {name!r}")
+        yield name, expected
+
+
+def restore(settings: Settings, src: Path) -> Summary:
+    """Restore the backup in SRC into the configured data dir and media folder, both empty;
+    the schema is then brought to this version's, and jobs that were running are queued again.
+    Nothing is changed if it is refused."""
+    os.umask(0o077)
+    manifest = verify(src)
+    db_path, media_root = _sqlite_path(settings), _media_root(settings)
+    for place in dict.fromkeys([settings.data_dir, media_root]):
+        if not _empty_or_missing(place):
+            raise BackupRefused(f"{place} is not empty: restore into a new data dir")
+    made = {place: not place.exists() for place in (settings.data_dir, media_root)}
+    try:
+        for path in (settings.data_dir, db_path.parent, media_root):
+            path.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.chmod(0o700)
+        for name, _expected in _listed(src, manifest["files"]):
+            if name == DATABASE:
+                target = db_path
+            elif name == SECRET:
+                target = settings.data_dir / SECRET
+            else:
+                target = media_root / Path(name).relative_to(MEDIA)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src / name, target)
+        database = Database(settings.resolved_database_url, settings.database_lock_timeout_s)
+        try:
+            database.upgrade()
+            with database.session() as session:  # (caught mid-way: run again from the start)
+                jobs.requeue_interrupted(session)
+        finally:
+            database.dispose()
+    except BaseException:
+        for place, was_made in made.items():  # (both were empty: nothing else is lost)
+            _undo(place, was_made)
+        raise
+    return _summary(src, manifest)
