@@ -1,0 +1,316 @@
+"""The call summary (docs/metrics.md#summary): why the customer called, how it ended, its
+highlights, the action items with their owner, and the questions each side asked. Extractive
+and explainable: every item is a sentence of the transcript, with its speaker and times, chosen
+by the phrases below (English and Indonesian). Pure functions over lines of words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from callscope.measures.segments import SENTENCE_END, Segment
+from callscope.vocabulary import Speaker
+
+OTHER = {Speaker.AGENT: Speaker.CUSTOMER, Speaker.CUSTOMER: Speaker.AGENT}
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a line: its speaker, times and text."""
+
+    speaker: str
+    start: float
+    end: float
+    text: str
+
+    def item(self, **extra: Any) -> dict[str, Any]:
+        return {
+            **extra,
+            "speaker": self.speaker,
+            "start_s": round(self.start, 3),
+            "end_s": round(self.end, 3),
+            "text": self.text,
+        }
+
+
+def sentences(lines: Sequence[Segment]) -> list[Sentence]:
+    """The sentences of LINES in time order (a line without end punctuation is one sentence)."""
+    found: list[Sentence] = []
+    for line in lines:
+        run: list = []
+        for word in line.words:
+            run.append(word)
+            if SENTENCE_END.search(word.text):
+                found.append(_sentence(line.speaker, run))
+                run = []
+        if run:
+            found.append(_sentence(line.speaker, run))
+    return sorted(found, key=lambda s: (s.start, s.end))
+
+
+def _sentence(speaker: str, words: list) -> Sentence:
+    return Sentence(speaker, words[0].start, words[-1].end, " ".join(w.text for w in words))
+
+
+def _any(*patterns: str) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+
+# --- questions ----------------------------------------------------------------------------
+# a sentence ending with "?", or one that starts the way a question starts
+QUESTION_START = _any(
+    r"^(?:so |and |but |um,? |uh,? |okay,? |ok,? )?(?:what|when|where|which|who|whom|whose|why|"
+    r"how)\b",
+    r"^(?:so |and |but |okay,? )?(?:can|could|would|will|shall|should|may|do|does|did|is|are|"
+    r"was|were|have|has|had|isn't|aren't|don't|doesn't|didn't|won't|wouldn't|couldn't)"
+    r" (?:you|i|we|it|they|he|she|there|this|that|my|your|the)\b",
+    r"^(?:apa|apakah|bagaimana|gimana|kapan|berapa|mengapa|kenapa|siapa|dimana|di mana|ke mana|"
+    r"kemana|bisakah|bolehkah|adakah|sudahkah)\b",
+)
+NOT_A_QUESTION = _any(r"^(?:how are you|what a)\b", r"^(?:how|what) about that\b")
+
+
+def is_question(text: str) -> bool:
+    """A question: it ends with "?" or starts as one does (not "how are you")."""
+    stripped = text.strip()
+    if NOT_A_QUESTION.search(stripped):
+        return False
+    return stripped.endswith("?") or bool(QUESTION_START.search(stripped))
+
+
+# --- why they called ----------------------------------------------------------------------
+# the agent's opening question; the customer's answer to it states the reason
+HOW_CAN_I_HELP = _any(
+    r"how (?:can|may|might) (?:i|we) (?:help|assist)",
+    r"what can (?:i|we) do for you",
+    r"how can i be of",
+    r"(?:ada )?yang (?:bisa|dapat) (?:saya|kami) bantu",
+    r"ada yang bisa dibantu",
+    r"apa yang bisa (?:saya|kami) bantu",
+)
+REASON = _any(
+    r"\bi(?:'m| am) calling\b",
+    r"\bcalling (?:about|because|to|regarding)\b",
+    r"\bi (?:want|wanted|need|needed|would like|'d like|d like) to\b",
+    r"\bi'd like\b",
+    r"\bi(?: have|'ve got| got) (?:a|an|some) (?:problem|issue|question|complaint|query)\b",
+    r"\b(?:my|our) [\w' -]{1,30}? (?:is|isn't|is not|was|wasn't|has|hasn't|doesn't|does not|"
+    r"won't|will not|keeps|stopped|broke|arrived|never|still|can't|cannot)\b",
+    r"\bi (?:ordered|bought|paid|was charged|received|got|lost|can't|cannot|haven't|have not|"
+    r"didn't|did not|never)\b",
+    r"\b(?:there's|there is) (?:a|an) (?:problem|issue|charge|error)\b",
+    r"\b(?:saya|aku|sy) (?:mau|ingin|pengen|perlu|butuh|ingin|hendak) \w+",
+    r"\bmau (?:tanya|komplain|lapor|melaporkan|mengajukan|minta|ganti|batalkan|bayar|pesan)\b",
+    r"\b(?:saya|aku) (?:menelepon|telepon|nelpon|menghubungi)\b",
+    r"\b(?:ada|punya) (?:masalah|kendala|keluhan|pertanyaan)\b",
+    r"\b(?:kartu|paket|pesanan|tagihan|internet|rekening|akun|saldo|barang|aplikasi|"
+    r"transaksi) (?:saya|aku|kami)\b",
+    r"\b(?:saya|aku) (?:kehilangan|sudah bayar|belum (?:terima|menerima|dapat))\b",
+)
+GREETING_ONLY = _any(
+    r"^(?:hi|hello|hey|yes|yeah|yep|sure|ok|okay|good (?:morning|afternoon|evening)|thanks?|"
+    r"thank you|halo|selamat (?:pagi|siang|sore|malam)|iya|ya|baik|oke|terima kasih)\b[\w ,.'!-]{0,25}$",
+)
+
+
+# --- how it ended -------------------------------------------------------------------------
+DONE = (
+    r"processed|issued|sent|scheduled|booked|arranged|cancell?ed|canceled|blocked|updated|reset|"
+    r"refunded|credited|applied|escalated|created|raised|submitted|placed|ordered|changed|fixed|"
+    r"restored|resolved|reactivated|activated|added|removed|waived|opened|logged|approved|"
+    r"shipped|confirmed"
+)
+OUTCOME_DONE = _any(  # what was done, or cannot be
+    rf"\b(?:i|we)(?:'ve| have) (?:now |just |already )?(?:{DONE})\b",
+    rf"\b(?:has|have) (?:now |just |already )?been (?:{DONE})\b",
+    rf"\b(?:is|are|'s|'re) (?:now |all )?(?:{DONE}|set|done|sorted|on (?:its|the) way|set up)\b",
+    r"\b(?:it's|it is|that's|that is|you're|you are) (?:all )?(?:set|done|on the way|sorted|"
+    r"fixed|resolved|confirmed|active|working)\b",
+    r"\b(?:i|we)(?:'m| am|'re| are) (?:not able|unable)\b",
+    r"\b(?:i|we) (?:can't|cannot|won't be able)\b",
+    r"\bsudah (?:saya|kami|kita)? ?(?:proses|blokir|kirim|kirimkan|ajukan|batalkan|ganti|buat|"
+    r"buatkan|aktifkan|perbaiki|catat|teruskan|selesaikan|ubah|reset)\w*",
+    r"\bsudah (?:di\w+|ter\w+|selesai|aktif|normal|beres)\b",
+    r"\b(?:tidak|belum) (?:bisa|dapat) (?:kami|saya) \w+",
+)
+OUTCOME_NEXT = _any(  # what will happen
+    r"\b(?:will|should) (?:be )?(?:arrive|get it to you|be delivered|be refunded|be credited|"
+    r"be shipped|reach you|show up|appear|be back)\b",
+    r"\b(?:akan|bakal) (?:dikirim|diproses|dikembalikan|dikreditkan|sampai|tiba|aktif|"
+    r"diganti|ditransfer|dihubungi)\w*",
+)
+
+
+# --- action items -------------------------------------------------------------------------
+# what someone will do after the call (not "let me check", which happens while it lasts)
+LATER = (
+    r"send|e-?mail|text|message|call(?: you)? back|call|ship|deliver|refund|credit|schedule|book|"
+    r"arrange|follow up|escalate|process|cancel|replace|reset|submit|visit|come|bring|return|"
+    r"pay|upload|restart|reboot|reply|contact|mail|post|forward|file|review|investigate|"
+    r"update|notify|reach out|get back|issue|waive|open|install|activate|check back|try again|"
+    r"keep an eye|confirm by|sign|fill|add|include|apply|put|drop"
+)
+PROMISE = _any(  # the speaker will do it
+    rf"\b(?:i|we)(?:'ll| will| shall|'m going to| am going to|'re going to| are going to)"
+    rf" (?:also |personally |then |now |just |immediately |definitely |make sure to )?(?:{LATER})\b",
+    rf"\b(?:let me|allow me to) (?:{LATER})\b(?! (?:you )?(?:through|to the))",
+    r"\b(?:saya|kami|aku|kita) (?:akan|nanti|segera|langsung|bakal) ?(?:segera |langsung )?"
+    r"(?:kirim|kirimkan|hubungi|telepon|proses|ajukan|ganti|jadwalkan|teruskan|cek ulang|"
+    r"informasikan|kabari|kabarkan|kembalikan|transfer|bayar|datang|email|sms|balas|bantu proses)\w*",
+    r"\bnanti (?:saya|kami|aku) (?:kirim|hubungi|telepon|kabari|proses|informasikan)\w*",
+)
+DELIVERED = _any(  # the company will do it, said as what the customer gets
+    r"\byou(?:'ll| will| should) (?:also )?(?:receive|get|see|be (?:receiving|getting|"
+    r"contacted|called|notified|charged|refunded|credited|emailed|texted|sent))\b",
+    r"\b(?:a|an|the|our) (?:\w+ ){0,2}(?:technician|engineer|courier|specialist|team|"
+    r"supervisor|manager|handler|replacement|refund|email|text|sms|message|confirmation|link|"
+    r"label|letter|agent|representative|someone)\b[\w ]{0,20}? will\b",
+    r"\b(?:anda|bapak|ibu|bapak/ibu|kakak|kak|mas|mbak) (?:juga |nanti |langsung )?(?:akan|nanti) "
+    r"(?:menerima|mendapat|mendapatkan|dihubungi|ditelepon|dikirimi|dikirimkan)\w*",
+    r"\bakan (?:segera |langsung )?di(?:kirim|proses|ganti|kembalikan|hubungi|transfer|"
+    r"jadwalkan|tindaklanjuti|perbaiki|aktifkan)\w*",
+    r"\b(?:teknisi|kurir|petugas|tim kami|sms|email|kartu baru|dana|refund|pengembalian dana)"
+    r"[\w ]{0,20}? (?:akan|nanti)\b",
+)
+ASKED_OF_OTHER = _any(  # the one spoken to must do it
+    rf"\b(?:please|kindly) (?:\w+ )?(?:{LATER}|keep|make sure|go|log|let|take|unplug|plug|"
+    r"check|wait|have|use|turn|hold on to|look out)\b",
+    rf"\byou(?:'ll| will)? (?:need|have) to\b",
+    r"\byou (?:should|must|can) (?:\w+ )?(?:call|send|bring|return|restart|check|visit|log|"
+    r"upload|pay|reply|contact|try|go|use|keep|wait)\b",
+    r"\bmake sure (?:you|to)\b",
+    r"\b(?:silakan|silahkan|mohon|harap|tolong|jangan lupa) (?:bapak |ibu |kak |kakak |anda )?"
+    r"(?!maaf\b)\w+",
+    rf"^(?:just |simply |also )?(?:{LATER}|keep|bring|unplug|log in)\b(?! you\b)",
+    rf"^(?:can|could|would) you (?:please )?(?:ask|{LATER})\b",
+    r"\b(?:bapak|ibu|anda|kakak) (?:perlu|harus|bisa|dapat) (?:\w+)",
+)
+IN_CALL = _any(  # said while it happens: not left to do after the call
+    r"\b(?:one|a) moment\b",
+    r"\bhold (?:on|the line)\b",
+    r"\bbear with me\b",
+    r"\b(?:mohon|harap|silakan|silahkan) (?:ditunggu|tunggu|menunggu) sebentar\b",
+    r"\bsebentar\b",
+    r"\b(?:please|can you|could you) (?:confirm|give me|tell me|spell|repeat|describe|verify|"
+    r"provide|read|hold)\b",
+    r"\b(?:mohon|boleh|bisa|tolong) (?:disebutkan|sebutkan|dibantu|dikonfirmasi|konfirmasi|"
+    r"diulang|dieja|informasikan)\w*",
+    r"\blet me (?:check|look|see|pull|verify|confirm|just|transfer|put)\b",
+)
+
+
+def action_owner(sentence: Sentence) -> str | None:
+    """Who must act on SENTENCE after the call (agent or customer), or None if it asks
+    nothing of anyone."""
+    text = sentence.text
+    if is_question(text) and not ASKED_OF_OTHER.search(text):
+        return None
+    if IN_CALL.search(text):
+        return None
+    if PROMISE.search(text) or DELIVERED.search(text):
+        return sentence.speaker if PROMISE.search(text) else Speaker.AGENT
+    if ASKED_OF_OTHER.search(text):
+        return OTHER.get(sentence.speaker)
+    return None
+
+
+# --- highlights ---------------------------------------------------------------------------
+ESCALATION = _any(
+    r"\b(?:speak|talk) (?:to|with) (?:a|your|the) (?:manager|supervisor|someone else)\b",
+    r"\b(?:cancel|close) my (?:account|subscription|contract|service|plan|card)\b",
+    r"\b(?:file|make|lodge) a (?:formal )?complaint\b",
+    r"\b(?:lawyer|legal action|ombudsman|regulator|consumer protection)\b",
+    r"\b(?:minta|mau) (?:bicara|ngomong) (?:dengan|sama) (?:atasan|supervisor|manajer|"
+    r"pimpinan)\b",
+    r"\b(?:tutup|batalkan|berhenti) (?:langganan|akun|rekening|kartu)\b",
+    r"\b(?:lapor|laporkan|bawa) (?:ke )?(?:ojk|ylki|polisi|pengacara|jalur hukum)\b",
+)
+MONEY = _any(
+    r"(?:\$|€|£|rp\.? ?)\s?\d",
+    r"\b\d[\d.,]* (?:dollars?|euros?|pounds?|rupiah|ribu|juta)\b",
+    r"\b(?:fee|charge|charged|price|cost|refund|credit|discount|biaya|harga|tagihan|potongan|"
+    r"diskon|denda)\b",
+)
+STRONG = 0.5  # a customer sentence at least this negative (or positive) is a highlight
+
+
+def summarise(
+    lines: Sequence[Segment],
+    scores: Sequence[float | None] = (),
+) -> dict[str, Any]:
+    """The summary of the call made of LINES (with their sentiment SCORES, if known)."""
+    said = sentences(lines)
+    line_scores = {id(line): score for line, score in zip(lines, scores, strict=False)}
+    return {
+        "reason": _reason(said),
+        "outcome": _outcome(said),
+        "highlights": _highlights(lines, said, line_scores),
+        "action_items": [
+            s.item(owner=owner) for s in said if (owner := action_owner(s)) is not None
+        ],
+        "questions": [s.item() for s in said if is_question(s.text)],
+    }
+
+
+def _reason(said: list[Sentence]) -> dict[str, Any] | None:
+    """The customer's sentence that says why they called: the first with a reason phrase in
+    the first half of the call, preferring the answer to "how can I help"; else the first
+    customer sentence after that question that is more than a greeting."""
+    if not said:
+        return None
+    half = said[0].start + (said[-1].end - said[0].start) / 2
+    asked = next((s.end for s in said if s.speaker != Speaker.CUSTOMER and HOW_CAN_I_HELP.search(s.text)), None)
+    customer = [s for s in said if s.speaker == Speaker.CUSTOMER and s.start <= half]
+    after = [s for s in customer if asked is None or s.start >= asked]
+    for pool in (after, customer):
+        stated = next((s for s in pool if REASON.search(s.text) and not is_question(s.text)), None)
+        stated = stated or next((s for s in pool if REASON.search(s.text)), None)
+        if stated is not None:
+            return stated.item()
+    first = next(
+        (s for s in after if not GREETING_ONLY.search(s.text) and len(s.text.split()) >= 4),
+        None,
+    )
+    return first.item() if first else None
+
+
+def _outcome(said: list[Sentence]) -> dict[str, Any] | None:
+    """The last agent sentence in the second half of the call that says what was done (or
+    that it cannot be), else the last that says what will happen."""
+    if not said:
+        return None
+    half = said[0].start + (said[-1].end - said[0].start) / 2
+    late = [s for s in said if s.speaker == Speaker.AGENT and s.end >= half]
+    for pattern in (OUTCOME_DONE, OUTCOME_NEXT):
+        stated = [s for s in late if pattern.search(s.text) and not is_question(s.text)]
+        if stated:
+            return stated[-1].item()
+    return None
+
+
+def _highlights(
+    lines: Sequence[Segment], said: list[Sentence], scores: dict[int, float | None]
+) -> list[dict[str, Any]]:
+    """Escalations, money talk, and the customer's strongest complaint and praise."""
+    found = [s.item(kind="escalation") for s in said if ESCALATION.search(s.text)]
+    found += [s.item(kind="money") for s in said if MONEY.search(s.text)][:3]
+    customer = [
+        (score, line)
+        for line in lines
+        if line.speaker == Speaker.CUSTOMER and (score := scores.get(id(line))) is not None
+    ]
+    if customer:
+        worst, line = min(customer, key=lambda pair: pair[0])
+        if worst <= -STRONG:
+            found.append(_line_item(line, "complaint"))
+        best, line = max(customer, key=lambda pair: pair[0])
+        if best >= STRONG:
+            found.append(_line_item(line, "praise"))
+    return sorted(found, key=lambda item: item["start_s"])
+
+
+def _line_item(line: Segment, kind: str) -> dict[str, Any]:
+    return _sentence(line.speaker, line.words).item(kind=kind)
