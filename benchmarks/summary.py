@@ -1,6 +1,7 @@
 """How well the call summary finds why they called, how it ended, the action items (with their
-owner) and the questions, on the labelled calls in tests/data/summary: the two demo calls'
-scripts and transcripts written for this, in English and Indonesian.
+owner) and the questions, on the labelled calls in tests/data/summary: a development set (the
+two demo calls' scripts and transcripts written for this) and a held-out set written after the
+extractor was frozen, in English and Indonesian.
 
 An expected item is a piece of the sentence that should be found (for the outcome, one of
 several where a reader would accept either); a found item counts when its text holds that
@@ -19,6 +20,7 @@ from callscope.measures import summary
 from callscope.measures.segments import Segment, Word
 
 SET = Path(__file__).resolve().parent.parent / "tests" / "data" / "summary"
+HELD_OUT = SET / "heldout"  # written after the extractor was frozen
 WORD_S, GAP_S = 0.3, 0.6  # the labelled calls have no times: each word takes 0.3 s
 
 
@@ -86,10 +88,8 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    rows = [score(path) for path in sorted(SET.glob("*.json"))]
-    for row in rows:
-        print(row)
+def table(rows: list[dict[str, Any]], title: str) -> None:
+    print(f"\n{title}\n")
     print("| language | calls | reason right | outcome right | action items P / R | questions P / R |")
     print("|---|---|---|---|---|---|")
     for language in ("en", "id", None):
@@ -100,6 +100,14 @@ def main() -> None:
             f"{t['action_precision']:.0%} / {t['action_recall']:.0%} | "
             f"{t['question_precision']:.0%} / {t['question_recall']:.0%} |"
         )
+
+
+def main() -> None:
+    for folder, title in ((SET, "development set"), (HELD_OUT, "held out (written after freezing)")):
+        rows = [score(path) for path in sorted(folder.glob("*.json"))]
+        for row in rows:
+            print(row)
+        table(rows, title)
 
 
 if __name__ == "__main__":
