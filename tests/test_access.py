@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.routing import compile_path
 
-from callscope import auth, policy, webhooks
+from callscope import auth, categories, comments, policy, webhooks
 from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import ApiToken, Conversation, Queue
@@ -33,6 +33,7 @@ FORM = {
     "username": "other",
     "language": "en",
     "agent_id": "AG-2",
+    "text": "a comment",
 }
 
 
@@ -59,6 +60,8 @@ def world(tmp_path_factory, model_dir) -> Iterator[dict[str, Any]]:
         tokens = {name: auth.create_token(session, name, "t") for name in ("other", "sup")}
         conv = session.get(Conversation, secret.id)
         hook, _secret = webhooks.add(session, Actor.cli(), "https://crm.example.com/hook")
+        category = categories.add(session, Actor.cli(), "Greeting", {"phrases": ["thank you"]})
+        comment = comments.add(session, Actor.cli(), secret.id, 1.0, "a note on the secret call")
         fill = {
             "conversation_id": secret.id,
             "job_id": secret.job,
@@ -67,6 +70,8 @@ def world(tmp_path_factory, model_dir) -> Iterator[dict[str, Any]]:
             "token_id": session.query(ApiToken).filter_by(name="t").first().id,
             "fmt": "vtt",
             "webhook_id": hook.id,
+            "category_id": category.id,
+            "comment_id": comment.id,
         }
     app = create_app(ctx)
     yield {"ctx": ctx, "app": app, "fill": fill, "tokens": tokens}
@@ -121,10 +126,13 @@ def test_api_tokens_of_users_who_may_not_see_it_get_404(world):
                 ):
                     continue  # ingesting is tried below
                 path = fill_path(template, world["fill"])
-                res = client.request(method, path)
+                body = {"at_s": 1.0, "text": "a comment"} if method == "POST" else None
+                res = client.request(method, path, json=body)
                 assert not leaks(res.text), f"{path} shows the secret call to {name}'s token"
-                if path != template:
+                if "{conversation_id}" in template:
                     assert res.status_code == 404, f"{path}: {res.status_code}"
+                elif path != template:  # (categories are no secret: an administrator's)
+                    assert res.status_code in (403, 404), f"{path}: {res.status_code}"
 
 
 def test_the_administrator_reaches_every_object_route(world):

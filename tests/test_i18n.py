@@ -14,6 +14,11 @@ from callscope.web.pages import JS_MESSAGES
 
 SRC = Path(i18n.__file__).parent.parent
 DYNAMIC = (
+    "complaint",  # the kinds of summary highlights
+    "praise",
+    "escalation",
+    "money",
+    "any",  # who says a category's phrases
     "agent",
     "supervisor",
     "admin",

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from callscope import categories, comments
 from callscope.db.models import Agent, Conversation, ConversationAnalysis, Segment, Word
 from callscope.measures import sentiment
 
@@ -194,6 +195,9 @@ def summary(session: Session, conv: Conversation) -> dict[str, Any]:
         "redactions": result.redactions if result else None,
         "sentiment": result.sentiment if result else None,
         "metrics": result.metrics if result else None,
+        "summary": result.summary if result else None,
+        "categories": categories.names_of(session, conv.id),
+        "comments": comments.thread(session, conv.id),
         "transcript": {
             "language": (result.language if result else None) or conv.language,
             "confidence": result.confidence if result else None,
@@ -214,6 +218,10 @@ def document_json(session: Session, conv: Conversation, withheld: str | None = N
     doc = summary(session, conv)
     if withheld is not None:
         doc["transcript"] |= {"segments": [], "withheld": withheld}
+        # the summary and the categories' moments quote the transcript: withheld with it
+        doc["summary"] = None
+        for category in doc["categories"]:
+            category["matches"] = [{**m, "text": None} for m in category["matches"]]
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     about = json.dumps(doc.pop("transcript"), separators=(",", ":"))  # language, confidence
     head = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))

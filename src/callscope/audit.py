@@ -43,6 +43,11 @@ ACTIONS = {
     "queue.vocabulary": N_("set the custom vocabulary of a queue"),
     "conversation.swap_speakers": N_("swapped the agent and customer of a conversation"),
     "conversation.recompute": N_("computed a conversation's sentiment again"),
+    "category.add": N_("added a category"),
+    "category.remove": N_("removed a category"),
+    "category.apply": N_("applied the categories to the stored calls again"),
+    "comment.add": N_("commented on a conversation"),
+    "comment.resolve": N_("resolved a comment or opened it again"),
 }
 
 

@@ -22,6 +22,7 @@ from callscope import (
     audit,
     auth,
     backup,
+    categories,
     checks,
     errors,
     exports,
@@ -725,7 +726,9 @@ def export(idents: tuple[str, ...], fmt: str, output: Path | None) -> None:
             else:
                 rows = [(c, a) for c, a in session.execute(query)]
                 conversations = [c for c, _a in rows]
-            text = exports.metrics_csv(rows)
+            text = exports.metrics_csv(
+                rows, search.categories_of(session, [c.id for c, _a in rows])
+            )
         else:
             doc = analysis.document(session, conversations[0])
             text = (
@@ -787,3 +790,97 @@ def webhooks_remove(webhook_id: int) -> None:
     with opened() as ctx, ctx.db.session() as session:
         webhooks.remove(session, Actor.cli(), webhook_id)
     click.echo(f"webhook {webhook_id} removed")
+
+
+@main.group("categories")
+def categories_group() -> None:
+    """Categories: phrases said (or not) by whom and when, and conditions, that calls match."""
+
+
+@categories_group.command("add")
+@click.argument("name")
+@click.option("--phrase", "phrases", multiple=True, help="a phrase; a trailing * is a prefix")
+@click.option("--speaker", type=click.Choice(["agent", "customer", "any"]), default="any")
+@click.option("--first-s", type=float, help="said within the first N seconds")
+@click.option("--last-s", type=float, help="said within the last N seconds")
+@click.option("--absent", is_flag=True, help="matches when none of the phrases is said")
+@click.option("--non-talk-over-s", type=float, help="condition: non-talk time over N seconds")
+@click.option("--interruptions-at-least", type=int, help="condition: at least N interruptions")
+@click.option(
+    "--customer-sentiment",
+    type=click.Choice(["negative", "neutral", "positive"]),
+    help="condition: the customer's sentiment over the call",
+)
+@click.option(
+    "--customer-trend",
+    type=click.Choice(["falling", "rising"]),
+    help="condition: the customer's sentiment trend",
+)
+def categories_add(name: str, phrases: tuple[str, ...], **options: Any) -> None:
+    """Add a category; stored calls are matched by the workers (or `categories apply`)."""
+    conditions = {
+        key: options.pop(key)
+        for key in (
+            "non_talk_over_s",
+            "interruptions_at_least",
+            "customer_sentiment",
+            "customer_trend",
+        )
+        if options.get(key) is not None
+    }
+    with opened() as ctx, ctx.db.session() as session:
+        category = categories.add(
+            session,
+            Actor.cli(),
+            name,
+            {
+                "phrases": list(phrases),
+                **{k: v for k, v in options.items() if v is not None},
+                "conditions": conditions,
+            },
+        )
+    click.echo(f"category {category.id} ({category.name}) added")
+
+
+@categories_group.command("list")
+def categories_list() -> None:
+    """List categories with the number of calls that match each."""
+    with opened() as ctx, ctx.db.session() as session:
+        for row in categories.listing(session):
+            phrases = ", ".join(row["phrases"]) or "-"
+            state = "" if row["applied"] else "  (being applied)"
+            click.echo(
+                f"{row['id']:4} {row['name']:24} {row['calls']:6} call(s)  "
+                f"{'NOT ' if row['absent'] else ''}{phrases} [{row['speaker']}]{state}"
+            )
+
+
+@categories_group.command("remove")
+@click.argument("name")
+def categories_remove(name: str) -> None:
+    """Remove a category (by name or id) and its matches."""
+    with opened() as ctx, ctx.db.session() as session:
+        categories.remove(session, Actor.cli(), name)
+    click.echo(f"category {name} removed")
+
+
+@categories_group.command("apply")
+@click.option("--all", "every", is_flag=True, help="match every category again")
+def categories_apply(every: bool) -> None:
+    """Match stored calls against the categories added or changed since they were processed
+    (with --all, against every category), with a progress bar for each."""
+    with opened() as ctx:
+        if every:
+            with ctx.db.session() as session:
+                categories.reapply(session)
+                audit.record(session, Actor.cli(), "category.apply", "list", None)
+        pending = categories.pending(ctx.db)
+        for category_id in pending:
+            with ctx.db.session() as session:
+                name = categories.find_category(session, category_id).name
+            with click.progressbar(length=1, label=name, file=sys.stderr) as bar:
+                while (step := categories.apply_step(ctx.db, category_id)) is not None:
+                    done, total = step
+                    bar.length = max(total, 1)
+                    bar.update(done - bar.pos)
+    click.echo(f"applied {len(pending)} categor{'y' if len(pending) == 1 else 'ies'}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import html
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -115,6 +115,8 @@ CSV_COLUMNS = [
     "non_talk_s",
     "interruptions_agent",
     "interruptions_customer",
+    "categories_matched",
+    "categories",
 ]
 
 
@@ -155,13 +157,22 @@ def _metrics_row(conv: Conversation, result: ConversationAnalysis | None) -> dic
     }
 
 
-def metrics_csv(rows: Iterable[tuple[Conversation, ConversationAnalysis | None]]) -> str:
-    """One CSV line of overview fields and metrics per conversation (empty where not known)."""
+def metrics_csv(
+    rows: Iterable[tuple[Conversation, ConversationAnalysis | None]],
+    categories: Mapping[int, list[str]],
+) -> str:
+    """One CSV line of overview fields and metrics per conversation (empty where not known),
+    with the number and the names of the CATEGORIES (by conversation id) it matched."""
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for conv, result in rows:
-        row = _metrics_row(conv, result)
+        names = categories.get(conv.id, [])
+        row = {
+            **_metrics_row(conv, result),
+            "categories_matched": len(names),
+            "categories": "; ".join(names),
+        }
         writer.writerow({k: _cell("" if v is None else v) for k, v in row.items()})
     return out.getvalue()
 

@@ -35,6 +35,8 @@ from callscope import telemetry
 from callscope.access import visible_conversations
 from callscope.db.models import (
     Agent,
+    Category,
+    CategoryMatch,
     Conversation,
     ConversationAnalysis,
     Queue,
@@ -81,6 +83,7 @@ class Filters:
     max_duration_s: float | None = None
     min_agent_talk_pct: float | None = None
     max_agent_talk_pct: float | None = None
+    category: str | None = None  # a category's name: only the calls that matched it
     sort: str = "-started_at"
 
 
@@ -89,6 +92,7 @@ class Hit:
     conversation: Conversation
     analysis: ConversationAnalysis | None
     snippet: str | None = None  # HTML: the escaped transcript text, matches in <mark>
+    categories: list[str] = field(default_factory=list)  # the names of those it matched
 
 
 @dataclass
@@ -182,6 +186,17 @@ def _narrowed(session: Session, user: User, f: Filters) -> tuple[Select[Any], bo
         conditions.append(Conversation.started_at >= day_start(f.start))
     if f.end:
         conditions.append(Conversation.started_at < day_end(f.end))
+    if f.category:
+        category_id = session.scalar(
+            select(Category.id).where(func.lower(Category.name) == f.category.strip().lower())
+        )
+        conditions.append(
+            Conversation.id.in_(
+                select(CategoryMatch.conversation_id).where(
+                    CategoryMatch.category_id == (category_id or -1)
+                )
+            )
+        )
     if f.min_duration_s is not None:
         conditions.append(Conversation.duration_s >= f.min_duration_s)
     if f.max_duration_s is not None:
@@ -239,8 +254,23 @@ def find(
         .limit(limit)
         .offset(offset)
     ).all()
-    passages = _snippets(session, found, [c.id for c, _a in rows]) if found and snippets else {}
-    return Results(total, [Hit(c, a, passages.get(c.id)) for c, a in rows])
+    ids = [c.id for c, _a in rows]
+    passages = _snippets(session, found, ids) if found and snippets else {}
+    matched = categories_of(session, ids)
+    return Results(total, [Hit(c, a, passages.get(c.id), matched.get(c.id, [])) for c, a in rows])
+
+
+def categories_of(session: Session, ids: list[int]) -> dict[int, list[str]]:
+    """The names of the categories each of the conversations IDS matched."""
+    matched: dict[int, list[str]] = {}
+    for conversation_id, name in session.execute(
+        select(CategoryMatch.conversation_id, Category.name)
+        .join(Category, Category.id == CategoryMatch.category_id)
+        .where(CategoryMatch.conversation_id.in_(ids))
+        .order_by(Category.name)
+    ):
+        matched.setdefault(conversation_id, []).append(name)
+    return matched
 
 
 def _snippets(session: Session, found: list[str], ids: list[int]) -> dict[int, str]:

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from callscope import audit, errors, telemetry
+from callscope import audit, errors, search, telemetry
 from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db import rows_changed
@@ -94,6 +94,7 @@ def enqueue(session: Session, conversation: Conversation, status: str, error: st
             "status": status,
             "error": error,
             "analysis": f"/api/v1/conversations/{conversation.id}/analysis",
+            "categories": search.categories_of(session, [conversation.id]).get(conversation.id, []),
         },
     }
     for webhook_id in session.scalars(select(Webhook.id)):

@@ -323,6 +323,8 @@ class ConversationAnalysis(Base):
     redactions: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     # The unredacted transcript (as `transcript`), when the settings keep it for administrators.
     original_transcript: Mapped[str | None] = mapped_column(Text, deferred=True)
+    # The call summary (measures.summary): reason, outcome, highlights, action items, questions.
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -420,3 +422,53 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         {"sqlite_autoincrement": True},  # ids are never reused
     )
+
+
+class Category(Base):
+    """A rule administrators define that calls match (docs/metrics.md#categories): phrases said
+    (or not said) by whom and when, and conditions on metrics and sentiment."""
+
+    __tablename__ = "categories"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # the definition as categories.Definition.as_dict: phrases, speaker, window, absent, conditions
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # bumped at each change; stored calls are matched again until applied_version catches up
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    applied_version: Mapped[int] = mapped_column(Integer, default=0)
+    applied_through: Mapped[int] = mapped_column(BigInteger, default=0)  # conversation id
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CategoryMatch(Base):
+    """A conversation that matches a category, with the moments that matched."""
+
+    __tablename__ = "category_matches"
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    category_id: Mapped[int] = mapped_column(
+        ForeignKey("categories.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    # [{"speaker", "start_s", "end_s", "text"}]; empty for a category matched by absence
+    matches: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class Comment(Base):
+    """A comment left at a moment of a call, or a reply to one."""
+
+    __tablename__ = "comments"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    reply_to: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    author: Mapped[str] = mapped_column(String(200))  # the user name when written
+    at_s: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    resolved: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

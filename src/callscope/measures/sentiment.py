@@ -15,6 +15,7 @@ POSITIVE_MIN, NEGATIVE_MAX = 0.05, -0.05
 # a line whose words' mean recognition confidence is lower is uncertain: its sentiment is not
 # guessed (no score, no face) and it does not count in any average
 UNCERTAIN_BELOW = 0.5
+TREND_STEP = 0.1  # a customer trend this far from 0 is rising or falling (the list's arrow)
 EMOJI = {"positive": "🙂", "neutral": "😐", "negative": "🙁"}
 
 # Indonesian: a lexicon of customer-service words, valence −4 … +4 (VADER's scale).

@@ -14,7 +14,7 @@ from typing import Any
 from callscope.measures.segments import SENTENCE_END, Segment
 from callscope.vocabulary import Speaker
 
-OTHER = {Speaker.AGENT: Speaker.CUSTOMER, Speaker.CUSTOMER: Speaker.AGENT}
+OTHER: dict[str, str] = {Speaker.AGENT: Speaker.CUSTOMER, Speaker.CUSTOMER: Speaker.AGENT}
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,8 @@ REASON = _any(
 )
 GREETING_ONLY = _any(
     r"^(?:hi|hello|hey|yes|yeah|yep|sure|ok|okay|good (?:morning|afternoon|evening)|thanks?|"
-    r"thank you|halo|selamat (?:pagi|siang|sore|malam)|iya|ya|baik|oke|terima kasih)\b[\w ,.'!-]{0,25}$",
+    r"thank you|halo|selamat (?:pagi|siang|sore|malam)|iya|ya|baik|oke|terima kasih)"
+    r"\b[\w ,.'!-]{0,25}$",
 )
 
 
@@ -155,11 +156,13 @@ LATER = (
 )
 PROMISE = _any(  # the speaker will do it
     rf"\b(?:i|we)(?:'ll| will| shall|'m going to| am going to|'re going to| are going to)"
-    rf" (?:also |personally |then |now |just |immediately |definitely |make sure to )?(?:{LATER})\b",
+    r" (?:also |personally |then |now |just |immediately |definitely |make sure to )?"
+    rf"(?:{LATER})\b",
     rf"\b(?:let me|allow me to) (?:{LATER})\b(?! (?:you )?(?:through|to the))",
     r"\b(?:saya|kami|aku|kita) (?:akan|nanti|segera|langsung|bakal) ?(?:segera |langsung )?"
     r"(?:kirim|kirimkan|hubungi|telepon|proses|ajukan|ganti|jadwalkan|teruskan|cek ulang|"
-    r"informasikan|kabari|kabarkan|kembalikan|transfer|bayar|datang|email|sms|balas|bantu proses)\w*",
+    r"informasikan|kabari|kabarkan|kembalikan|transfer|bayar|datang|email|sms|balas|"
+    r"bantu proses)\w*",
     r"\bnanti (?:saya|kami|aku) (?:kirim|hubungi|telepon|kabari|proses|informasikan)\w*",
 )
 DELIVERED = _any(  # the company will do it, said as what the customer gets
@@ -178,7 +181,7 @@ DELIVERED = _any(  # the company will do it, said as what the customer gets
 ASKED_OF_OTHER = _any(  # the one spoken to must do it
     rf"\b(?:please|kindly) (?:\w+ )?(?:{LATER}|keep|make sure|go|log|let|take|unplug|plug|"
     r"check|wait|have|use|turn|hold on to|look out)\b",
-    rf"\byou(?:'ll| will)? (?:need|have) to\b",
+    r"\byou(?:'ll| will)? (?:need|have) to\b",
     r"\byou (?:should|must|can) (?:\w+ )?(?:call|send|bring|return|restart|check|visit|log|"
     r"upload|pay|reply|contact|try|go|use|keep|wait)\b",
     r"\bmake sure (?:you|to)\b",
@@ -262,7 +265,10 @@ def _reason(said: list[Sentence]) -> dict[str, Any] | None:
     if not said:
         return None
     half = said[0].start + (said[-1].end - said[0].start) / 2
-    asked = next((s.end for s in said if s.speaker != Speaker.CUSTOMER and HOW_CAN_I_HELP.search(s.text)), None)
+    asked = next(
+        (s.end for s in said if s.speaker != Speaker.CUSTOMER and HOW_CAN_I_HELP.search(s.text)),
+        None,
+    )
     customer = [s for s in said if s.speaker == Speaker.CUSTOMER and s.start <= half]
     after = [s for s in customer if asked is None or s.start >= asked]
     for pool in (after, customer):

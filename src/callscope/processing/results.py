@@ -1,15 +1,15 @@
-"""A conversation's results from its words: segments, sentiment, metrics, the stored transcript
-and the search index, written together whoever produced the words (processing, an import, a
-speaker swap)."""
+"""A conversation's results from its words: segments, sentiment, metrics, the summary, the
+stored transcript, the search index and the categories matched, written together whoever
+produced the words (processing, an import, a speaker swap)."""
 
 from __future__ import annotations
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from callscope import analysis, audit, errors, search
+from callscope import analysis, audit, categories, errors, search
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word, utcnow
-from callscope.measures import metrics, segments, sentiment
+from callscope.measures import metrics, segments, sentiment, summary
 from callscope.speech import attribution, diarization
 from callscope.vocabulary import Speaker, Status
 
@@ -121,12 +121,14 @@ def save_results(
             metrics=conversation_metrics,
             speakers=speakers,
             warnings=warnings,
+            summary=summary.summarise(lines, scores),
             computed_at=utcnow(),
         )
     )
     session.flush()
     analysis.store_transcript(session, conversation_id)
     search.index(session, conversation_id)
+    categories.evaluate(session, conversation_id)
 
 
 SWAPPED = {"agent": "customer", "customer": "agent"}

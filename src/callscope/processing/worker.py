@@ -11,7 +11,7 @@ import time
 
 from sqlalchemy import select
 
-from callscope import retention, webhooks
+from callscope import categories, retention, webhooks
 from callscope.context import Context
 from callscope.db.models import Job
 from callscope.jobqueue import TASK
@@ -96,6 +96,8 @@ class Worker:
             self.retention.tick(self.ctx)
             try:
                 ran = jobs.run_pending(self.ctx, self.name, self._stop.is_set)
+                # between jobs: a batch of stored calls for a category added or changed
+                ran += categories.apply_next(self.ctx.db)
             except Exception:  # the worker outlives one bad poll (e.g. DB busy)
                 log.exception("worker poll failed")
                 ran = 0
@@ -151,8 +153,8 @@ def run_celery_worker(ctx: Context) -> None:
 
 def sweep(ctx: Context, stop: threading.Event) -> None:
     """At start, announce every waiting job (the broker may have lost them); then, every
-    `job_stale_after_s`, announce jobs abandoned by a stopped worker. Retention is applied
-    here too, once an hour."""
+    `job_stale_after_s`, announce jobs abandoned by a stopped worker, and apply categories
+    added or changed to the stored calls. Retention is applied here too, once an hour."""
     schedule = RetentionSchedule()
     first = True
     while not stop.is_set():
@@ -166,6 +168,8 @@ def sweep(ctx: Context, stop: threading.Event) -> None:
             for job_id in waiting:
                 ctx.queue.announce(job_id)
             first = False
+            while not stop.is_set() and categories.apply_next(ctx.db):
+                pass  # (categories added or changed, applied to the stored calls)
         except Exception:  # the sweeper outlives a failed round (broker down)
             log.exception("announcing abandoned jobs failed")
         stop.wait(ctx.settings.job_stale_after_s)

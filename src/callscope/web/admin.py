@@ -14,6 +14,7 @@ from callscope import (
     admin,
     audit,
     auth,
+    categories,
     policy,
     retention,
     search,
@@ -329,6 +330,79 @@ def save_vocabulary(
         lambda: admin.set_vocabulary(session, actor(request, user), name, vocabulary),
         N_("Vocabulary saved."),
     )
+
+
+# --- categories ----------------------------------------------------------------------------
+
+
+@router.get("/categories")
+def categories_page(request: Request, session: SessionDep, user: AdminUser) -> HTMLResponse:
+    return render(request, "admin_categories.html", user, categories=categories.listing(session))
+
+
+def _number(value: str) -> float | None:
+    """A number typed in a form, or None for an empty field (a bad one is refused by name)."""
+    return float(value) if value.strip() else None
+
+
+@router.post("/categories")
+def add_category(
+    request: Request,
+    session: SessionDep,
+    user: AdminUser,
+    name: Annotated[str, Form(max_length=100)],
+    phrases: Annotated[str, Form(max_length=20000)] = "",
+    speaker: Annotated[str, Form(max_length=20)] = "any",
+    window: Annotated[str, Form(pattern="^(all|first|last)$")] = "all",
+    seconds: Annotated[str, Form(pattern=r"^(\d{1,6}(\.\d{1,3})?)?$")] = "",
+    absent: Annotated[bool, Form()] = False,
+    non_talk_over_s: Annotated[str, Form(pattern=r"^(\d{1,6}(\.\d{1,3})?)?$")] = "",
+    interruptions_at_least: Annotated[str, Form(pattern=r"^\d{0,4}$")] = "",
+    customer_sentiment: Annotated[str, Form(pattern="^(|negative|neutral|positive)$")] = "",
+    customer_trend: Annotated[str, Form(pattern="^(|falling|rising)$")] = "",
+) -> RedirectResponse:
+    """A category from the page's form: one phrase per line."""
+    conditions = {
+        "non_talk_over_s": _number(non_talk_over_s),
+        "interruptions_at_least": int(interruptions_at_least) if interruptions_at_least else None,
+        "customer_sentiment": customer_sentiment or None,
+        "customer_trend": customer_trend or None,
+    }
+    fields = {
+        "phrases": [line.strip() for line in phrases.splitlines() if line.strip()],
+        "speaker": speaker,
+        "absent": absent,
+        "conditions": {k: v for k, v in conditions.items() if v is not None},
+    }
+    if window != "all":
+        fields[f"{window}_s"] = _number(seconds)
+    return outcome(
+        request,
+        session,
+        "/admin/categories",
+        lambda: categories.add(session, actor(request, user), name, fields),
+        N_("Category added: the stored calls are being matched."),
+    )
+
+
+@router.post("/categories/{category_id}/delete")
+def remove_category(
+    request: Request, category_id: Id, session: SessionDep, user: AdminUser
+) -> RedirectResponse:
+    return outcome(
+        request,
+        session,
+        "/admin/categories",
+        lambda: categories.remove(session, actor(request, user), category_id),
+        N_("Category removed."),
+    )
+
+
+@router.post("/categories/apply")
+def reapply_categories(request: Request, session: SessionDep, user: AdminUser) -> RedirectResponse:
+    categories.reapply(session)
+    audit.record(session, actor(request, user), "category.apply", "list", None)
+    return done(request, "/admin/categories", N_("Every category is being matched again."))
 
 
 # --- settings ------------------------------------------------------------------------------

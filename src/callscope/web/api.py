@@ -11,10 +11,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi import Path as FastAPIPath
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callscope import analysis, audit, exports, policy, search, transcripts
+from callscope import analysis, audit, categories, comments, exports, policy, search, transcripts
 from callscope.access import visible_conversations
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Job, User
@@ -136,6 +137,9 @@ def list_filters(
     max_duration_s: Annotated[float | None, Query(ge=0)] = None,
     min_agent_talk_pct: Annotated[float | None, Query(ge=0, le=100)] = None,
     max_agent_talk_pct: Annotated[float | None, Query(ge=0, le=100)] = None,
+    category: Annotated[
+        str | None, Query(max_length=100, description="only the calls that matched this category")
+    ] = None,
     sort: Annotated[str, Query(pattern="^-?(started_at|duration|sentiment)$")] = "-started_at",
 ) -> search.Filters:
     """The search and filters of a list of conversations, from the query string."""
@@ -151,6 +155,7 @@ def list_filters(
         max_duration_s=max_duration_s,
         min_agent_talk_pct=min_agent_talk_pct,
         max_agent_talk_pct=max_agent_talk_pct,
+        category=category,
         sort=sort,
     )
 
@@ -186,6 +191,7 @@ def list_conversations(
                     else None
                 ),
                 "agent_talk_pct": hit.analysis.agent_talk_pct if hit.analysis else None,
+                "categories": hit.categories,
                 **({"snippet": hit.snippet} if filters.q else {}),
             }
             for hit in results.hits
@@ -437,3 +443,87 @@ def export_conversation(
         media_type=f"{exports.FORMATS[fmt]}; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{conv.id}.{fmt}"'},
     )
+
+
+# --- categories and comments ------------------------------------------------------------
+
+
+class CategoryIn(BaseModel):
+    """A category: a name and phrases (a trailing `*` is a prefix), or conditions, or both."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=100)
+    phrases: list[str] = Field(default_factory=list)
+    speaker: str = "any"
+    first_s: float | None = None
+    last_s: float | None = None
+    absent: bool = False
+    conditions: dict[str, Any] = Field(default_factory=dict)
+
+
+def require_admin(user: User) -> None:
+    if user.role != Role.ADMIN:
+        raise HTTPException(403, "only administrators define categories")
+
+
+@router.get("/categories")
+def list_categories(session: SessionDep, user: UserDep) -> list[dict[str, Any]]:
+    """Every category with its definition, the number of calls that match it, and whether it
+    has been applied to every stored call yet."""
+    return categories.listing(session)
+
+
+@router.post("/categories", status_code=201, responses={403: {}, 422: {}})
+def add_category(
+    request: Request, body: CategoryIn, session: SessionDep, user: UserDep
+) -> dict[str, Any]:
+    """Add a category (administrators); the workers apply it to stored calls, with progress."""
+    require_admin(user)
+    fields = body.model_dump(exclude={"name"})
+    category = categories.add(session, actor(request, user), body.name, fields)
+    return next(c for c in categories.listing(session) if c["id"] == category.id)
+
+
+@router.delete("/categories/{category_id}", status_code=204, responses={403: {}, 404: {}})
+def remove_category(
+    request: Request, category_id: Id, session: SessionDep, user: UserDep
+) -> Response:
+    """Remove a category and its matches (administrators)."""
+    require_admin(user)
+    categories.remove(session, actor(request, user), category_id)
+    return Response(status_code=204)
+
+
+class CommentIn(BaseModel):
+    """A comment at a moment of the call, or a reply to one."""
+
+    model_config = ConfigDict(extra="forbid")
+    at_s: float = Field(ge=0)
+    text: str = Field(max_length=comments.MAX_CHARS)
+    reply_to: int | None = Field(None, ge=1, le=MAX_ID)
+
+
+@router.post("/conversations/{conversation_id}/comments", status_code=201)
+def add_comment(
+    request: Request, conversation_id: Id, body: CommentIn, session: SessionDep, user: UserDep
+) -> dict[str, Any]:
+    """Comment at `at_s` seconds of a call the caller may see (or reply to a comment);
+    answers the call's comments."""
+    conv = visible_conversation(session, user, conversation_id)
+    comments.add(session, actor(request, user), conv.id, body.at_s, body.text, body.reply_to)
+    return {"comments": comments.thread(session, conv.id)}
+
+
+@router.post("/conversations/{conversation_id}/comments/{comment_id}/resolve")
+def resolve_comment(
+    request: Request,
+    conversation_id: Id,
+    comment_id: Id,
+    session: SessionDep,
+    user: UserDep,
+    resolved: bool = True,
+) -> dict[str, Any]:
+    """Resolve a comment's thread (`?resolved=false` opens it again)."""
+    conv = visible_conversation(session, user, conversation_id)
+    comments.resolve(session, actor(request, user), conv.id, comment_id, resolved)
+    return {"comments": comments.thread(session, conv.id)}

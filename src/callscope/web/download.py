@@ -55,11 +55,12 @@ def metrics_csv_response(
     (at most exports.LIST_LIMIT rows), written to the audit log."""
     results = search.find(session, user, filters, exports.LIST_LIMIT)
     rows = [(hit.conversation, hit.analysis) for hit in results.hits]
+    matched = {hit.conversation.id: hit.categories for hit in results.hits}
     audit.record(
         session, who, "conversation.export", "list", None, format="csv", conversations=len(rows)
     )
     return Response(
-        exports.metrics_csv(rows),
+        exports.metrics_csv(rows, matched),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="conversations.csv"'},
     )

@@ -15,11 +15,12 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from sqlalchemy import select
 
-from callscope import analysis, audit, auth, errors, i18n, policy, search
+from callscope import analysis, audit, auth, comments, errors, i18n, policy, search
 from callscope.access import visible_conversations
 from callscope.audit import Actor
 from callscope.db.models import (
     Agent,
+    Category,
     Contact,
     Conversation,
     ConversationAnalysis,
@@ -32,6 +33,7 @@ from callscope.measures import sentiment
 from callscope.vocabulary import Role, Status
 from callscope.web import security
 from callscope.web.deps import (
+    MAX_ID,
     ZONE_COOKIE,
     Id,
     PageNumber,
@@ -117,6 +119,8 @@ JS_MESSAGES = (
     "Transferred to %(agent)s at %(time)s.",
     "%(what)s: %(n)d marked on the timeline",
     "uncertain: the words may be wrong, so their sentiment is not given",
+    "Comment by %(author)s at %(time)s.",
+    "Category %(name)s at %(time)s.",
 )
 
 
@@ -307,6 +311,7 @@ def list_query(
     max_minutes: Annotated[str | None, Query(pattern=NUMBER)] = None,
     min_talk: Annotated[str | None, Query(pattern=NUMBER)] = None,
     max_talk: Annotated[str | None, Query(pattern=NUMBER)] = None,
+    category: Annotated[str | None, Query(max_length=100)] = None,
     sort: Annotated[str, Query(pattern="^-?(started_at|duration|sentiment)$")] = "-started_at",
 ) -> ListQuery:
     low, high = _number(min_minutes), _number(max_minutes)
@@ -322,6 +327,7 @@ def list_query(
             "max_minutes": max_minutes,
             "min_talk": min_talk,
             "max_talk": max_talk,
+            "category": category,
             "sort": sort,
         },
         filters=search.Filters(
@@ -335,6 +341,7 @@ def list_query(
             max_duration_s=high * 60 if high is not None else None,
             min_agent_talk_pct=_number(min_talk),
             max_agent_talk_pct=_number(max_talk),
+            category=category or None,
             sort=sort,
         ),
     )
@@ -383,6 +390,7 @@ def conversation_list(
         hits=results.hits,
         agents=agents,
         queues=queues,
+        categories=session.scalars(select(Category.name).order_by(Category.name)).all(),
         filters=filters,
         query=list_link(filters, page),
         total=results.total,
@@ -427,7 +435,7 @@ def conversation_page(
             what: policy.may_download(session, user.role, what) for what in ("audio", "transcript")
         },
         transcript=Markup(analysis.transcript_json(session, conv.id) if viewing else "[]"),
-        timeline=timeline(conv),
+        timeline=timeline(conv, doc),
     )
 
 
@@ -448,8 +456,44 @@ def swap_speakers(
     return done(request, f"/conversations/{conv.id}", N_("Agent and customer swapped."))
 
 
-def timeline(conv: Conversation) -> dict[str, Any]:
-    """What the player draws besides the transcript: duration, state and session boundaries."""
+@router.post("/conversations/{conversation_id}/comments")
+def add_comment(
+    request: Request,
+    conversation_id: Id,
+    session: SessionDep,
+    user: PageUser,
+    text: Annotated[str, Form(max_length=comments.MAX_CHARS)],
+    at_s: Annotated[float, Form(ge=0)] = 0.0,
+    reply_to: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
+) -> RedirectResponse:
+    """A comment at the player's current time, or a reply (anyone who may see the call)."""
+    conv = visible_conversation(session, user, conversation_id)
+    target = f"/conversations/{conv.id}#details"
+    try:
+        comments.add(session, actor(request, user), conv.id, at_s, text, reply_to)
+    except errors.CallscopeError as exc:
+        return refused(request, target, exc)
+    return done(request, target, N_("Comment added."))
+
+
+@router.post("/conversations/{conversation_id}/comments/{comment_id}/resolve")
+def resolve_comment(
+    request: Request,
+    conversation_id: Id,
+    comment_id: Id,
+    session: SessionDep,
+    user: PageUser,
+    resolved: Annotated[bool, Form()] = True,
+) -> RedirectResponse:
+    """Resolve a comment's thread, or open it again."""
+    conv = visible_conversation(session, user, conversation_id)
+    comments.resolve(session, actor(request, user), conv.id, comment_id, resolved)
+    return done(request, f"/conversations/{conv.id}#details")
+
+
+def timeline(conv: Conversation, doc: dict[str, Any]) -> dict[str, Any]:
+    """What the player draws besides the transcript: duration, state, session boundaries, and
+    the moments categories matched and comments were left at."""
     rec = conv.recording
     origin = (rec.started_at if rec else None) or conv.started_at
     return {
@@ -461,6 +505,14 @@ def timeline(conv: Conversation) -> dict[str, Any]:
                 "start": (s.started_at - origin).total_seconds() if origin else 0,
             }
             for s in conv.sessions
+        ],
+        "marks": [
+            *(
+                {"kind": "category", "label": c["name"], "at": m["start_s"]}
+                for c in doc["categories"]
+                for m in c["matches"]
+            ),
+            *({"kind": "comment", "label": c["author"], "at": c["at_s"]} for c in doc["comments"]),
         ],
     }
 

@@ -12,6 +12,7 @@ const FACES = { positive: "🙂", negative: "🙁", neutral: "😐" };
 // --- tabs --------------------------------------------------------------------------------
 
 const tabs = [...document.querySelectorAll('[role="tab"]')];
+const TABS = tabs.map((tab) => tab.getAttribute("aria-controls"));
 
 function showTab(id) {
   for (const tab of tabs) {
@@ -208,6 +209,15 @@ function draw() {
   for (const span of evidence) ctx.fillRect(x(span.start), 0, Math.max(2, x(span.end) - x(span.start)), y(AXIS));
   ctx.fillStyle = "#b7791f";
   for (const hit of hits) ctx.fillRect(x(hit.time) - 1, 0, 3, y(12));
+  // category matches (purple diamonds) and comments (blue dots) along the top
+  for (const mark of data.marks || []) {
+    const at = x(mark.at);
+    ctx.fillStyle = mark.kind === "comment" ? "#1f5fa8" : "#7b3fb0";
+    ctx.beginPath();
+    if (mark.kind === "comment") ctx.arc(at, y(18), 4, 0, 2 * Math.PI);
+    else { ctx.moveTo(at, y(13)); ctx.lineTo(at + 4, y(18)); ctx.lineTo(at, y(23)); ctx.lineTo(at - 4, y(18)); }
+    ctx.fill();
+  }
   ctx.strokeStyle = "#5a6472";
   ctx.setLineDash([3, 3]);
   for (const s of data.sessions.slice(1)) {
@@ -245,6 +255,11 @@ function describeTimeline() {
   ];
   for (const s of data.sessions.slice(1)) {
     parts.push(t("Transferred to %(agent)s at %(time)s.", { agent: s.agent, time: clock(s.start) }));
+  }
+  for (const mark of data.marks || []) {
+    parts.push(mark.kind === "comment"
+      ? t("Comment by %(author)s at %(time)s.", { author: mark.label, time: clock(mark.at) })
+      : t("Category %(name)s at %(time)s.", { name: mark.label, time: clock(mark.at) }));
   }
   summary.textContent = parts.join(" ");
 }
@@ -499,15 +514,55 @@ if ($("#clear-evidence")) {
   });
 }
 
+// --- moments: summary items, category matches and comments lead to their place in the call ---
+
+function goTo(seconds) {
+  showTab("details");
+  history.replaceState(null, "", "#details");
+  if (audio) {
+    seek(seconds);
+    return;
+  }
+  const index = lineAt(seconds + 0.05); // (no audio: the line is marked and shown)
+  if (index < 0) return;
+  if (currentLine) currentLine.classList.remove("current");
+  currentLine = lines[index];
+  currentLine.classList.add("current");
+  scrollToElement(currentLine);
+}
+
+function bindMoments() {
+  for (const button of document.querySelectorAll(".moment")) {
+    button.addEventListener("click", () => goTo(Number(button.dataset.at)));
+  }
+  for (const link of document.querySelectorAll(".to-comments")) {
+    link.addEventListener("click", (e) => {
+      e.preventDefault();
+      showTab("details");
+      history.replaceState(null, "", "#details");
+      scrollToElement($("#comments"));
+    });
+  }
+}
+
+// a new comment is left at the player's current time
+const commentForm = $("#comment-form");
+if (commentForm && audio) {
+  const at = () => Math.round(audio.currentTime * 10) / 10;
+  audio.addEventListener("timeupdate", () => { $("#comment-time").textContent = clock(at()); });
+  commentForm.addEventListener("submit", () => { $("#comment-at").value = String(at()); });
+}
+
 // --- when processing finishes: the new panels and transcript, without reloading ------------
 
 async function refresh() {
   const res = await fetch(location.pathname);
   if (!res.ok) return;
   const next = new DOMParser().parseFromString(await res.text(), "text/html");
-  for (const id of ["overview", "metrics", "sessions"]) {
+  for (const id of ["summary", "overview", "metrics", "sessions"]) {
     document.getElementById(id).replaceChildren(...next.getElementById(id).childNodes);
   }
+  data.marks = JSON.parse(next.getElementById("timeline-data").textContent).marks;
   const transcriptData = next.getElementById("transcript-data");
   if (transcriptData) {
     segments = JSON.parse(transcriptData.textContent);
@@ -516,6 +571,7 @@ async function refresh() {
   }
   data.status = "processed";
   bindEvidence();
+  bindMoments();
   draw();
 }
 
@@ -524,8 +580,8 @@ async function refresh() {
 renderTranscript();
 describeTimeline();
 bindEvidence();
-showTab(["overview", "details", "metrics", "sessions"].includes(location.hash.slice(1))
-  ? location.hash.slice(1) : "overview");
+bindMoments();
+showTab(TABS.includes(location.hash.slice(1)) ? location.hash.slice(1) : "summary");
 // a search carried over from the list: the same query here, its first match selected
 const carried = new URLSearchParams(location.search).get("q");
 if (carried && $("#search")) {

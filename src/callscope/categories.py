@@ -1,0 +1,454 @@
+"""Categories (docs/metrics.md#categories): rules administrators define that calls match, by
+what is said (or not said), by whom and when, and by metrics and sentiment; matched when a call
+is processed or imported, and applied to stored calls in batches, with progress, when a
+category is added or changed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from callscope import audit, errors, search
+from callscope.db import Database
+from callscope.db.models import (
+    Category,
+    CategoryMatch,
+    Conversation,
+    ConversationAnalysis,
+    Recording,
+)
+from callscope.measures.sentiment import TREND_STEP
+from callscope.vocabulary import Status
+
+MAX_PHRASES = 50
+MAX_PHRASE_CHARS = 200
+BATCH = 500  # stored calls matched against a changed category per step
+
+
+class CategoryError(errors.Refused):
+    """A category definition that cannot be used; the message names the field."""
+
+
+class UnknownCategory(CategoryError, errors.NotFound):
+    """No category with that id or name."""
+
+
+class Conditions(BaseModel):
+    """Conditions on a call's metrics and sentiment; every one given must hold."""
+
+    model_config = ConfigDict(extra="forbid")
+    non_talk_over_s: float | None = Field(None, ge=0, description="non-talk time over N seconds")
+    interruptions_at_least: int | None = Field(None, ge=1, description="at least N interruptions")
+    customer_sentiment: Literal["negative", "neutral", "positive"] | None = None
+    customer_trend: Literal["falling", "rising"] | None = None
+
+    def given(self) -> bool:
+        return any(v is not None for v in self.model_dump().values())
+
+
+class Definition(BaseModel):
+    """What a category matches: PHRASES said by SPEAKER in the first FIRST_S or last LAST_S
+    seconds (or, ABSENT, not said there), and the CONDITIONS."""
+
+    model_config = ConfigDict(extra="forbid")
+    phrases: list[str] = Field(default_factory=list, max_length=MAX_PHRASES)
+    speaker: Literal["agent", "customer", "any"] = "any"
+    first_s: float | None = Field(None, gt=0)
+    last_s: float | None = Field(None, gt=0)
+    absent: bool = False
+    conditions: Conditions = Field(default_factory=Conditions)
+
+    @field_validator("phrases")
+    @classmethod
+    def _phrases(cls, phrases: list[str]) -> list[str]:
+        cleaned = []
+        for phrase in phrases:
+            words = phrase.split()
+            if not words:
+                raise ValueError("a phrase is empty")
+            if len(phrase) > MAX_PHRASE_CHARS:
+                raise ValueError(f"a phrase is longer than {MAX_PHRASE_CHARS} characters")
+            if any("*" in w.rstrip("*") or w.strip("*") == "" for w in words):
+                raise ValueError(f"{phrase!r}: `*` may only end a word (a prefix), as in refund*")
+            if not all(_tokens(w.rstrip("*")) for w in words):
+                raise ValueError(f"{phrase!r} has a word without letters or digits")
+            cleaned.append(" ".join(words))
+        return cleaned
+
+    @model_validator(mode="after")
+    def _complete(self) -> Definition:
+        if not self.phrases and not self.conditions.given():
+            raise ValueError("give at least one phrase or one condition")
+        if self.first_s is not None and self.last_s is not None:
+            raise ValueError("give first_s or last_s, not both")
+        if self.absent and not self.phrases:
+            raise ValueError("absent needs the phrases that must not be said")
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump(exclude_defaults=False)
+
+
+def parse(fields: dict[str, Any]) -> Definition:
+    """A definition from FIELDS; CategoryError naming the field otherwise."""
+    try:
+        return Definition.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            (".".join(map(str, e["loc"])) + ": " if e["loc"] else "")
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        )
+        raise CategoryError(f"invalid category: {problems}") from exc
+
+
+# --- matching -----------------------------------------------------------------------------
+
+
+def fold(text: str) -> str:
+    """TEXT lower-cased without diacritics (café → cafe)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _tokens(text: str) -> list[str]:
+    """The words of TEXT as matched: folded, split at anything but letters, digits and '."""
+    return re.findall(r"[^\W_]+(?:'[^\W_]+)*", fold(text))
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A phrase as tokens, each matched whole or, ending in `*`, as a prefix."""
+
+    tokens: tuple[tuple[str, bool], ...]
+
+    @classmethod
+    def of(cls, phrase: str) -> Pattern:
+        tokens: list[tuple[str, bool]] = []
+        for word in phrase.split():
+            parts = _tokens(word.rstrip("*"))
+            tokens += [(p, False) for p in parts[:-1]]
+            tokens.append((parts[-1], word.endswith("*")))
+        return cls(tuple(tokens))
+
+    def at(self, words: list[str], i: int) -> bool:
+        if i + len(self.tokens) > len(words):
+            return False
+        return all(
+            words[i + k].startswith(t) if prefix else words[i + k] == t
+            for k, (t, prefix) in enumerate(self.tokens)
+        )
+
+
+def find(definition: Definition, segments: list[dict[str, Any]], end_s: float) -> list[dict]:
+    """Every moment in SEGMENTS (the transcript's lines with their words) where one of the
+    phrases is said by the speaker in the window; END_S is when the call ends."""
+    patterns = [Pattern.of(p) for p in definition.phrases]
+    found = []
+    for seg in segments:
+        if definition.speaker != "any" and seg["speaker"] != definition.speaker:
+            continue
+        spoken = [(t, w) for w in seg["words"] for t in _tokens(w["text"])]
+        tokens = [t for t, _w in spoken]
+        for i in range(len(tokens)):
+            for pattern in patterns:
+                if not pattern.at(tokens, i):
+                    continue
+                first, last = spoken[i][1], spoken[i + len(pattern.tokens) - 1][1]
+                if definition.first_s is not None and first["start_s"] >= definition.first_s:
+                    continue
+                if definition.last_s is not None and last["end_s"] <= end_s - definition.last_s:
+                    continue
+                words = [w for _t, w in spoken[i : i + len(pattern.tokens)]]
+                text = " ".join(dict.fromkeys(w["text"] for w in words))  # (a word once)
+                found.append(
+                    {
+                        "speaker": seg["speaker"],
+                        "start_s": round(first["start_s"], 3),
+                        "end_s": round(last["end_s"], 3),
+                        "text": text,
+                    }
+                )
+                break
+    return found
+
+
+def holds(conditions: Conditions, metrics: dict[str, Any], sentiment: dict[str, Any]) -> bool:
+    """Whether the call's METRICS and SENTIMENT meet every condition given."""
+    if conditions.non_talk_over_s is not None:
+        if ((metrics.get("non_talk") or {}).get("total_s") or 0) <= conditions.non_talk_over_s:
+            return False
+    if conditions.interruptions_at_least is not None:
+        counted = sum(v.get("count", 0) for v in (metrics.get("interruptions") or {}).values())
+        if counted < conditions.interruptions_at_least:
+            return False
+    if conditions.customer_sentiment is not None:
+        if ((sentiment.get("customer") or {}).get("label")) != conditions.customer_sentiment:
+            return False
+    if conditions.customer_trend is not None:
+        trend = sentiment.get("trend")
+        if trend is None:
+            return False
+        if conditions.customer_trend == "falling" and trend > -TREND_STEP:
+            return False
+        if conditions.customer_trend == "rising" and trend < TREND_STEP:
+            return False
+    return True
+
+
+def match(
+    definition: Definition,
+    segments: list[dict[str, Any]],
+    end_s: float,
+    metrics: dict[str, Any],
+    sentiment: dict[str, Any],
+) -> list[dict] | None:
+    """The moments a call matches DEFINITION at ([] for a match by absence or by conditions
+    alone), or None when it does not match."""
+    if not holds(definition.conditions, metrics, sentiment):
+        return None
+    if not definition.phrases:
+        return []
+    found = find(definition, segments, end_s)
+    if definition.absent:
+        return None if found else []
+    return found or None
+
+
+# --- stored calls -------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    """What matching reads of a stored call."""
+
+    conversation_id: int
+    segments: list[dict[str, Any]]
+    end_s: float
+    metrics: dict[str, Any]
+    sentiment: dict[str, Any]
+
+
+def _calls(session: Session, ids: Iterable[int]) -> list[Call]:
+    rows = session.execute(
+        select(
+            ConversationAnalysis.conversation_id,
+            ConversationAnalysis.transcript,
+            ConversationAnalysis.metrics,
+            ConversationAnalysis.sentiment,
+            Recording.duration_s,
+        )
+        .outerjoin(Recording, Recording.conversation_id == ConversationAnalysis.conversation_id)
+        .where(ConversationAnalysis.conversation_id.in_(list(ids)))
+    ).all()
+    calls = []
+    for conversation_id, transcript, metrics, sentiment, duration in rows:
+        segments = json.loads(transcript) if transcript else []
+        spoken_end = max((s["end_s"] for s in segments), default=0.0)
+        calls.append(
+            Call(conversation_id, segments, duration or spoken_end, metrics or {}, sentiment or {})
+        )
+    return calls
+
+
+def evaluate(session: Session, conversation_id: int) -> None:
+    """Match the conversation against every category, replacing its earlier matches (its
+    results have just been made)."""
+    categories = [
+        (c.id, Definition.model_validate(c.definition)) for c in session.scalars(select(Category))
+    ]
+    session.execute(delete(CategoryMatch).where(CategoryMatch.conversation_id == conversation_id))
+    if not categories:
+        return
+    session.flush()
+    calls = _calls(session, [conversation_id])
+    for call in calls:
+        for category_id, definition in categories:
+            found = match(definition, call.segments, call.end_s, call.metrics, call.sentiment)
+            if found is not None:
+                session.add(
+                    CategoryMatch(
+                        conversation_id=call.conversation_id, category_id=category_id, matches=found
+                    )
+                )
+
+
+def _candidates(session: Session, after: int, limit: int) -> list[int]:
+    """The ids of the next LIMIT processed conversations after id AFTER."""
+    query = (
+        select(Conversation.id)
+        .where(Conversation.id > after, Conversation.processing_status == Status.PROCESSED)
+        .order_by(Conversation.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def apply_step(db: Database, category_id: int, batch: int = BATCH) -> tuple[int, int] | None:
+    """Match the next BATCH stored calls against a changed category; returns (calls done so
+    far, calls in all), or None when the category is applied (or gone)."""
+    with db.session() as session:
+        category = session.get(Category, category_id)
+        if category is None or category.applied_version >= category.version:
+            return None
+        definition = Definition.model_validate(category.definition)
+        if category.applied_through == 0:  # a fresh run: the matches of the old version go
+            session.execute(delete(CategoryMatch).where(CategoryMatch.category_id == category_id))
+        ids = _candidates(session, category.applied_through, batch)
+        prefilter = _prefilter(session, definition, ids)
+        for call in _calls(session, prefilter):
+            found = match(definition, call.segments, call.end_s, call.metrics, call.sentiment)
+            if found is not None:
+                session.merge(
+                    CategoryMatch(
+                        conversation_id=call.conversation_id, category_id=category_id, matches=found
+                    )
+                )
+        total = _processed(session)
+        if len(ids) < batch:
+            category.applied_version, category.applied_through = category.version, 0
+            return total, total
+        category.applied_through = ids[-1]
+        done = session.scalar(
+            select(func.count()).where(
+                Conversation.id <= ids[-1], Conversation.processing_status == Status.PROCESSED
+            )
+        )
+        return done or 0, total
+
+
+def _prefilter(session: Session, definition: Definition, ids: list[int]) -> list[int]:
+    """Of IDS, those that can match: when phrases must be said, only the calls whose
+    transcript holds one of them (found through the search index)."""
+    if not ids or definition.absent or not definition.phrases:
+        return ids
+    holding: set[int] = set()
+    for phrase in definition.phrases:
+        # (a prefix inside a phrase, or letters the index may not fold: every call is read)
+        if "*" in phrase.rstrip("*") or not phrase.isascii():
+            return ids
+        found = [" ".join(_tokens(phrase)) + ("*" if phrase.endswith("*") else "")]
+        holding.update(
+            session.scalars(
+                select(Conversation.id).where(
+                    Conversation.id.in_(ids), search.matching(session, found)
+                )
+            )
+        )
+    return sorted(holding)
+
+
+def _processed(session: Session) -> int:
+    return (
+        session.scalar(
+            select(func.count()).where(Conversation.processing_status == Status.PROCESSED)
+        )
+        or 0
+    )
+
+
+def pending(db: Database) -> list[int]:
+    """The categories whose stored matches are behind their definition."""
+    with db.session() as session:
+        return list(
+            session.scalars(
+                select(Category.id)
+                .where(Category.applied_version < Category.version)
+                .order_by(Category.id)
+            )
+        )
+
+
+def apply_next(db: Database) -> bool:
+    """One batch of applying the first category that is behind its definition (what workers
+    do between jobs); whether there was one."""
+    behind = pending(db)
+    if behind:
+        apply_step(db, behind[0])
+    return bool(behind)
+
+
+# --- administration -----------------------------------------------------------------------
+
+
+def listing(session: Session) -> list[dict[str, Any]]:
+    """Every category with its definition, how many calls match, and how far applying is."""
+    counts = dict(
+        session.execute(
+            select(CategoryMatch.category_id, func.count()).group_by(CategoryMatch.category_id)
+        ).all()
+    )
+    return [
+        {
+            "id": c.id,
+            "name": c.name,
+            **c.definition,
+            "calls": counts.get(c.id, 0),
+            "applied": c.applied_version >= c.version,
+        }
+        for c in session.scalars(select(Category).order_by(Category.name))
+    ]
+
+
+def add(session: Session, actor: audit.Actor, name: str, fields: dict[str, Any]) -> Category:
+    """A new category (applied to stored calls by the workers, or `categories apply`)."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise CategoryError("invalid category: name: give a name of 1 to 100 characters")
+    definition = parse(fields)
+    if session.scalar(select(Category.id).where(func.lower(Category.name) == name.lower())):
+        raise CategoryError(f"invalid category: name: a category named {name!r} exists")
+    category = Category(name=name, definition=definition.as_dict(), version=1, applied_version=0)
+    session.add(category)
+    session.flush()
+    audit.record(session, actor, "category.add", "category", category.id, name=name)
+    return category
+
+
+def find_category(session: Session, ident: str | int) -> Category:
+    """A category by id or name."""
+    query = select(Category)
+    if isinstance(ident, int) or str(ident).isdigit():
+        query = query.where(Category.id == int(ident))
+    else:
+        query = query.where(func.lower(Category.name) == str(ident).strip().lower())
+    category = session.scalar(query)
+    if category is None:
+        raise UnknownCategory(f"no category {ident!r}")
+    return category
+
+
+def remove(session: Session, actor: audit.Actor, ident: str | int) -> None:
+    """Remove a category and its matches."""
+    category = find_category(session, ident)
+    audit.record(session, actor, "category.remove", "category", category.id, name=category.name)
+    session.delete(category)
+
+
+def reapply(session: Session) -> int:
+    """Mark every category to be applied again to all stored calls; returns how many."""
+    categories = list(session.scalars(select(Category)))
+    for category in categories:
+        category.version += 1
+        category.applied_through = 0
+    return len(categories)
+
+
+def names_of(session: Session, conversation_id: int) -> list[dict[str, Any]]:
+    """The categories a conversation matched, by name, with their moments."""
+    rows = session.execute(
+        select(Category.name, CategoryMatch.matches)
+        .join(CategoryMatch, CategoryMatch.category_id == Category.id)
+        .where(CategoryMatch.conversation_id == conversation_id)
+        .order_by(Category.name)
+    ).all()
+    return [{"name": name, "matches": matches} for name, matches in rows]
