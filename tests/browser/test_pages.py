@@ -19,7 +19,8 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import select
 
-from callscope import auth, policy
+from callscope import auth, categories, policy
+from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import AuditEvent, Conversation, User
 from callscope.processing import jobs
@@ -244,6 +245,7 @@ def every_page(site, user: str) -> list[str]:
         f"/conversations/{site['id']}",
         f"/conversations/{site['id']}#details",
         f"/conversations/{site['id']}#metrics",
+        f"/conversations/{site['id']}#overview",
         f"/contacts/{contact}",
         "/dashboard",
         "/preferences",
@@ -252,7 +254,16 @@ def every_page(site, user: str) -> list[str]:
     if user == "boss":
         paths += [
             f"/admin/{name}"
-            for name in ("users", "tokens", "webhooks", "queues", "import", "settings", "audit")
+            for name in (
+                "users",
+                "tokens",
+                "webhooks",
+                "queues",
+                "categories",
+                "import",
+                "settings",
+                "audit",
+            )
         ] + [f"/admin/users/{me}"]
     return paths
 
@@ -484,8 +495,9 @@ def test_contact_timeline_opens_the_recording(browser, site):
 
 def test_overview_and_sessions_show_the_metadata(browser, site):
     page = signed_in(browser, site)
-    page.goto(f"{site['base']}/conversations/{site['id']}")
+    page.goto(f"{site['base']}/conversations/{site['id']}#overview")
     overview = page.locator("#overview")
+    expect(overview).to_be_visible()
     for text in (
         "Marcus Lee",
         "Internet support",
@@ -776,4 +788,42 @@ def test_administrator_imports_a_transcript_from_the_page(browser, site, tmp_pat
     expect(page.get_by_role("status")).to_have_text("Transcript imported.")
     expect(page).to_have_url(re.compile(r"/conversations/\d+$"))
     expect(page.locator("#speaker-source")).to_contain_text("as the imported transcript gives them")
+    page.close()
+
+
+def test_the_summary_opens_first_and_leads_to_its_moments(browser, site):
+    ctx = site["ctx"]
+    with ctx.db.session() as session:
+        categories.add(session, Actor.cli(), "Damaged goods", {"phrases": ["damage*"]})
+    categories.apply_next(ctx.db)
+    page = signed_in(browser, site)
+    page.goto(f"{site['base']}/conversations/{site['id']}")
+    summary = page.locator("#summary")
+    expect(summary).to_be_visible()  # the first tab, open by default
+    expect(page.get_by_role("tab", name="Summary")).to_have_attribute("aria-selected", "true")
+    expect(summary.locator("#reason")).to_contain_text(re.compile("(?i)speaker"))
+    expect(summary.locator("#questions-agent li")).not_to_have_count(0)
+    expect(summary.locator("#categories")).to_contain_text("Damaged goods")
+    reason = summary.locator("#reason .moment")
+    start = float(reason.get_attribute("data-at"))
+    reason.click()  # the player opens at the moment, its line current
+    expect(page.locator("#details")).to_be_visible()
+    page.wait_for_function("document.querySelector('#audio').readyState >= 1")
+    assert abs(current_time(page) - start) < 0.5
+    expect(page.locator("#transcript .line.current")).to_contain_text(re.compile("(?i)damaged"))
+    # a comment at the player's current time, shown beside the transcript and on the timeline
+    page.fill("#comment-text", "Empathy could come sooner here")
+    page.get_by_role("button", name="Add comment").click()
+    expect(page.locator("#comments .comment")).to_contain_text("Empathy could come sooner here")
+    at = float(page.locator("#comments .comment .moment").get_attribute("data-at"))
+    assert abs(at - start) < 1.0
+    expect(page.locator("#timeline-summary")).to_contain_text("Comment by boss at")
+    expect(page.locator("#timeline-summary")).to_contain_text("Category Damaged goods at")
+    # the list shows the category and filters by it
+    page.goto(f"{site['base']}/conversations")
+    page.get_by_role("link", name="Damaged goods").first.click()
+    expect(page).to_have_url(re.compile(r"category=Damaged\+goods"))
+    rows = page.locator("table.list tbody tr")
+    expect(rows.first.locator(".chip", has_text="Damaged goods")).to_be_visible()
+    assert rows.count() == page.locator("tbody .chip", has_text="Damaged goods").count()
     page.close()
