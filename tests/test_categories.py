@@ -67,7 +67,7 @@ def test_phrases_match_exactly_where_they_are_said(lines, phrase, prefix):
     segments = [line(speaker, words, start=20.0 * i) for i, (speaker, words) in enumerate(lines)]
     text = " ".join(phrase) + ("*" if prefix else "")
     definition = categories.parse({"phrases": [text]})
-    found = categories.find(definition, segments, end_s=200.0)
+    found = categories.find(definition, categories.lines_of(segments), end_s=200.0)
     assert len(found) == reference_count(segments, text)
     for moment in found:  # each moment is the phrase's own words, in their speaker's line
         assert moment["end_s"] - moment["start_s"] == pytest.approx(len(phrase) - 1 + 0.8)
@@ -83,7 +83,11 @@ def test_who_and_when_absence_and_conditions():
 
     def matched(fields, metrics=None, sentiment=None):
         return categories.match(
-            categories.parse(fields), segments, end, metrics or {}, sentiment or {}
+            categories.parse(fields),
+            categories.lines_of(segments),
+            end,
+            metrics or {},
+            sentiment or {},
         )
 
     greeting = matched({"phrases": ["thank you for calling"], "speaker": "agent", "first_s": 15})

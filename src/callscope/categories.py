@@ -31,7 +31,8 @@ from callscope.vocabulary import Status
 
 MAX_PHRASES = 50
 MAX_PHRASE_CHARS = 200
-BATCH = 500  # stored calls matched against a changed category per step
+BATCH = 500  # stored calls matched against changed categories per step
+MAX_ID = 2**63 - 1
 
 
 class CategoryError(errors.Refused):
@@ -149,30 +150,47 @@ class Pattern:
         )
 
 
-def find(definition: Definition, segments: list[dict[str, Any]], end_s: float) -> list[dict]:
-    """Every moment in SEGMENTS (the transcript's lines with their words) where one of the
-    phrases is said by the speaker in the window; END_S is when the call ends."""
+@dataclass(frozen=True)
+class Line:
+    """A transcript line as matching reads it: its speaker, and its words' tokens, each with
+    the word it came from (a word like "e-mail" gives two)."""
+
+    speaker: str
+    tokens: list[str]
+    words: list[dict[str, Any]]
+
+
+def lines_of(segments: list[dict[str, Any]]) -> list[Line]:
+    """The transcript's lines (the stored segments with their words), tokenised once."""
+    lines = []
+    for seg in segments:
+        spoken = [(t, w) for w in seg["words"] for t in _tokens(w["text"])]
+        lines.append(Line(seg["speaker"], [t for t, _w in spoken], [w for _t, w in spoken]))
+    return lines
+
+
+def find(definition: Definition, lines: list[Line], end_s: float) -> list[dict]:
+    """Every moment in LINES where one of the phrases is said by the speaker in the window;
+    END_S is when the call ends."""
     patterns = [Pattern.of(p) for p in definition.phrases]
     found = []
-    for seg in segments:
-        if definition.speaker != "any" and seg["speaker"] != definition.speaker:
+    for line in lines:
+        if definition.speaker != "any" and line.speaker != definition.speaker:
             continue
-        spoken = [(t, w) for w in seg["words"] for t in _tokens(w["text"])]
-        tokens = [t for t, _w in spoken]
-        for i in range(len(tokens)):
+        for i in range(len(line.tokens)):
             for pattern in patterns:
-                if not pattern.at(tokens, i):
+                if not pattern.at(line.tokens, i):
                     continue
-                first, last = spoken[i][1], spoken[i + len(pattern.tokens) - 1][1]
+                words = line.words[i : i + len(pattern.tokens)]
+                first, last = words[0], words[-1]
                 if definition.first_s is not None and first["start_s"] >= definition.first_s:
                     continue
                 if definition.last_s is not None and last["end_s"] <= end_s - definition.last_s:
                     continue
-                words = [w for _t, w in spoken[i : i + len(pattern.tokens)]]
                 text = " ".join(dict.fromkeys(w["text"] for w in words))  # (a word once)
                 found.append(
                     {
-                        "speaker": seg["speaker"],
+                        "speaker": line.speaker,
                         "start_s": round(first["start_s"], 3),
                         "end_s": round(last["end_s"], 3),
                         "text": text,
@@ -207,7 +225,7 @@ def holds(conditions: Conditions, metrics: dict[str, Any], sentiment: dict[str, 
 
 def match(
     definition: Definition,
-    segments: list[dict[str, Any]],
+    lines: list[Line],
     end_s: float,
     metrics: dict[str, Any],
     sentiment: dict[str, Any],
@@ -218,7 +236,7 @@ def match(
         return None
     if not definition.phrases:
         return []
-    found = find(definition, segments, end_s)
+    found = find(definition, lines, end_s)
     if definition.absent:
         return None if found else []
     return found or None
@@ -232,10 +250,13 @@ class Call:
     """What matching reads of a stored call."""
 
     conversation_id: int
-    segments: list[dict[str, Any]]
+    lines: list[Line]
     end_s: float
     metrics: dict[str, Any]
     sentiment: dict[str, Any]
+
+    def match(self, definition: Definition) -> list[dict] | None:
+        return match(definition, self.lines, self.end_s, self.metrics, self.sentiment)
 
 
 def _calls(session: Session, ids: Iterable[int]) -> list[Call]:
@@ -255,25 +276,32 @@ def _calls(session: Session, ids: Iterable[int]) -> list[Call]:
         segments = json.loads(transcript) if transcript else []
         spoken_end = max((s["end_s"] for s in segments), default=0.0)
         calls.append(
-            Call(conversation_id, segments, duration or spoken_end, metrics or {}, sentiment or {})
+            Call(
+                conversation_id,
+                lines_of(segments),
+                duration or spoken_end,
+                metrics or {},
+                sentiment or {},
+            )
         )
     return calls
+
+
+def _definitions(categories: Iterable[Category]) -> list[tuple[int, Definition]]:
+    return [(c.id, Definition.model_validate(c.definition)) for c in categories]
 
 
 def evaluate(session: Session, conversation_id: int) -> None:
     """Match the conversation against every category, replacing its earlier matches (its
     results have just been made)."""
-    categories = [
-        (c.id, Definition.model_validate(c.definition)) for c in session.scalars(select(Category))
-    ]
+    every = _definitions(session.scalars(select(Category)))
     session.execute(delete(CategoryMatch).where(CategoryMatch.conversation_id == conversation_id))
-    if not categories:
+    if not every:
         return
     session.flush()
-    calls = _calls(session, [conversation_id])
-    for call in calls:
-        for category_id, definition in categories:
-            found = match(definition, call.segments, call.end_s, call.metrics, call.sentiment)
+    for call in _calls(session, [conversation_id]):
+        for category_id, definition in every:
+            found = call.match(definition)
             if found is not None:
                 session.add(
                     CategoryMatch(
@@ -282,57 +310,82 @@ def evaluate(session: Session, conversation_id: int) -> None:
                 )
 
 
-def _candidates(session: Session, after: int, limit: int) -> list[int]:
-    """The ids of the next LIMIT processed conversations after id AFTER."""
-    query = (
-        select(Conversation.id)
-        .where(Conversation.id > after, Conversation.processing_status == Status.PROCESSED)
-        .order_by(Conversation.id)
-        .limit(limit)
-    )
-    return list(session.scalars(query))
+def apply_step(db: Database, batch: int = BATCH) -> tuple[int, int] | None:
+    """Match the next BATCH stored calls against the categories added or changed since, all
+    in one pass (each call is read once for all of them); returns (calls done so far, calls in
+    all) of this pass, or None when every category is applied.
 
-
-def apply_step(db: Database, category_id: int, batch: int = BATCH) -> tuple[int, int] | None:
-    """Match the next BATCH stored calls against a changed category; returns (calls done so
-    far, calls in all), or None when the category is applied (or gone)."""
+    The categories furthest behind go first; once they reach the others, they go on together."""
     with db.session() as session:
-        category = session.get(Category, category_id)
-        if category is None or category.applied_version >= category.version:
+        behind = session.scalars(
+            select(Category).where(Category.applied_version < Category.version)
+        ).all()
+        if not behind:
             return None
-        definition = Definition.model_validate(category.definition)
-        if category.applied_through == 0:  # a fresh run: the matches of the old version go
-            session.execute(delete(CategoryMatch).where(CategoryMatch.category_id == category_id))
-        ids = _candidates(session, category.applied_through, batch)
-        prefilter = _prefilter(session, definition, ids)
-        for call in _calls(session, prefilter):
-            found = match(definition, call.segments, call.end_s, call.metrics, call.sentiment)
-            if found is not None:
-                session.merge(
-                    CategoryMatch(
-                        conversation_id=call.conversation_id, category_id=category_id, matches=found
-                    )
+        cursor = min(c.applied_through for c in behind)
+        group = [c for c in behind if c.applied_through == cursor]
+        # (up to where the next group has got: there the two go on as one)
+        ahead = min((c.applied_through for c in behind if c.applied_through > cursor), default=None)
+        if cursor == 0:  # a fresh run: the matches of their old versions go
+            session.execute(
+                delete(CategoryMatch).where(CategoryMatch.category_id.in_([c.id for c in group]))
+            )
+        definitions = _definitions(group)
+        ids = list(
+            session.scalars(
+                select(Conversation.id)
+                .where(
+                    Conversation.id > cursor,
+                    Conversation.id <= (ahead if ahead is not None else MAX_ID),
+                    Conversation.processing_status == Status.PROCESSED,
                 )
-        total = _processed(session)
-        if len(ids) < batch:
-            category.applied_version, category.applied_through = category.version, 0
+                .order_by(Conversation.id)
+                .limit(batch)
+            )
+        )
+        for call in _calls(session, _prefilter(session, [d for _i, d in definitions], ids)):
+            for category_id, definition in definitions:
+                found = call.match(definition)
+                if found is not None:
+                    session.add(
+                        CategoryMatch(
+                            conversation_id=call.conversation_id,
+                            category_id=category_id,
+                            matches=found,
+                        )
+                    )
+        total = (
+            session.scalar(
+                select(func.count()).where(Conversation.processing_status == Status.PROCESSED)
+            )
+            or 0
+        )
+        if len(ids) < batch and ahead is None:  # the last batch: applied
+            for category in group:
+                category.applied_version, category.applied_through = category.version, 0
             return total, total
-        category.applied_through = ids[-1]
+        reached = ids[-1] if len(ids) == batch else ahead
+        assert reached is not None
+        for category in group:
+            category.applied_through = reached
         done = session.scalar(
             select(func.count()).where(
-                Conversation.id <= ids[-1], Conversation.processing_status == Status.PROCESSED
+                Conversation.id <= reached, Conversation.processing_status == Status.PROCESSED
             )
         )
         return done or 0, total
 
 
-def _prefilter(session: Session, definition: Definition, ids: list[int]) -> list[int]:
-    """Of IDS, those that can match: when phrases must be said, only the calls whose
-    transcript holds one of them (found through the search index)."""
-    if not ids or definition.absent or not definition.phrases:
-        return ids
+def _prefilter(session: Session, definitions: list[Definition], ids: list[int]) -> list[int]:
+    """Of IDS, those that can match one of DEFINITIONS: when each has phrases that must be
+    said, only the calls whose transcript holds one of them (found through the search index)."""
+    phrases: set[str] = set()
+    for definition in definitions:
+        if definition.absent or not definition.phrases:
+            return ids
+        phrases.update(definition.phrases)
     holding: set[int] = set()
-    for phrase in definition.phrases:
+    for phrase in sorted(phrases):
         # (a prefix inside a phrase, or letters the index may not fold: every call is read)
         if "*" in phrase.rstrip("*") or not phrase.isascii():
             return ids
@@ -347,34 +400,22 @@ def _prefilter(session: Session, definition: Definition, ids: list[int]) -> list
     return sorted(holding)
 
 
-def _processed(session: Session) -> int:
-    return (
-        session.scalar(
-            select(func.count()).where(Conversation.processing_status == Status.PROCESSED)
-        )
-        or 0
-    )
-
-
-def pending(db: Database) -> list[int]:
-    """The categories whose stored matches are behind their definition."""
+def pending(db: Database) -> list[str]:
+    """The names of the categories whose stored matches are behind their definition."""
     with db.session() as session:
         return list(
             session.scalars(
-                select(Category.id)
+                select(Category.name)
                 .where(Category.applied_version < Category.version)
-                .order_by(Category.id)
+                .order_by(Category.name)
             )
         )
 
 
 def apply_next(db: Database) -> bool:
-    """One batch of applying the first category that is behind its definition (what workers
-    do between jobs); whether there was one."""
-    behind = pending(db)
-    if behind:
-        apply_step(db, behind[0])
-    return bool(behind)
+    """One batch of applying the categories behind their definition (what workers do between
+    jobs); whether there was one."""
+    return apply_step(db) is not None
 
 
 # --- administration -----------------------------------------------------------------------

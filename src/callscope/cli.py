@@ -875,12 +875,10 @@ def categories_apply(every: bool) -> None:
                 categories.reapply(session)
                 audit.record(session, Actor.cli(), "category.apply", "list", None)
         pending = categories.pending(ctx.db)
-        for category_id in pending:
-            with ctx.db.session() as session:
-                name = categories.find_category(session, category_id).name
-            with click.progressbar(length=1, label=name, file=sys.stderr) as bar:
-                while (step := categories.apply_step(ctx.db, category_id)) is not None:
-                    done, total = step
-                    bar.length = max(total, 1)
-                    bar.update(done - bar.pos)
+        label = ", ".join(pending) if len(pending) <= 3 else f"{len(pending)} categories"
+        with click.progressbar(length=1, label=label, file=sys.stderr) as bar:
+            while (step := categories.apply_step(ctx.db)) is not None:
+                done, total = step
+                bar.length = max(total, 1)
+                bar.update(done - bar.pos)
     click.echo(f"applied {len(pending)} categor{'y' if len(pending) == 1 else 'ies'}")

@@ -19,7 +19,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import select
 
-from callscope import auth, categories, policy
+from callscope import auth, categories, comments, policy
 from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import AuditEvent, Conversation, User
@@ -68,8 +68,11 @@ def site(tmp_path_factory, model_dir):
         auth.add_user(session, "marcus", "agent", PASSWORD, agent_external_id="AG-1")
         auth.add_user(session, "other", "agent", PASSWORD, agent_external_id="AG-2")
         policy.set_value(session, "recordings.enabled", True)
+        categories.add(session, Actor.cli(), "Damaged goods", {"phrases": ["damage*"]})
     result = Ingestor(ctx).ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", recent_meta())
     assert jobs.run_job(ctx, result.job, "test") == "processed"
+    with ctx.db.session() as session:  # (every page is checked with a comment and a category)
+        comments.add(session, Actor.cli(), result.id, 30.0, "Asked for the order number first")
     port = free_port()
     env = settings_env(ctx.settings)
     server = subprocess.Popen(
@@ -792,16 +795,12 @@ def test_administrator_imports_a_transcript_from_the_page(browser, site, tmp_pat
 
 
 def test_the_summary_opens_first_and_leads_to_its_moments(browser, site):
-    ctx = site["ctx"]
-    with ctx.db.session() as session:
-        categories.add(session, Actor.cli(), "Damaged goods", {"phrases": ["damage*"]})
-    categories.apply_next(ctx.db)
     page = signed_in(browser, site)
     page.goto(f"{site['base']}/conversations/{site['id']}")
     summary = page.locator("#summary")
     expect(summary).to_be_visible()  # the first tab, open by default
     expect(page.get_by_role("tab", name="Summary")).to_have_attribute("aria-selected", "true")
-    expect(summary.locator("#reason")).to_contain_text(re.compile("(?i)speaker"))
+    expect(summary.locator("#reason")).to_contain_text(re.compile("speaker", re.I))
     expect(summary.locator("#questions-agent li")).not_to_have_count(0)
     expect(summary.locator("#categories")).to_contain_text("Damaged goods")
     reason = summary.locator("#reason .moment")
@@ -810,12 +809,13 @@ def test_the_summary_opens_first_and_leads_to_its_moments(browser, site):
     expect(page.locator("#details")).to_be_visible()
     page.wait_for_function("document.querySelector('#audio').readyState >= 1")
     assert abs(current_time(page) - start) < 0.5
-    expect(page.locator("#transcript .line.current")).to_contain_text(re.compile("(?i)damaged"))
+    expect(page.locator("#transcript .line.current")).to_contain_text(re.compile("damaged", re.I))
     # a comment at the player's current time, shown beside the transcript and on the timeline
     page.fill("#comment-text", "Empathy could come sooner here")
     page.get_by_role("button", name="Add comment").click()
-    expect(page.locator("#comments .comment")).to_contain_text("Empathy could come sooner here")
-    at = float(page.locator("#comments .comment .moment").get_attribute("data-at"))
+    mine = page.locator("#comments .comment", has_text="Empathy could come sooner here")
+    expect(mine).to_be_visible()
+    at = float(mine.locator(".moment").get_attribute("data-at"))
     assert abs(at - start) < 1.0
     expect(page.locator("#timeline-summary")).to_contain_text("Comment by boss at")
     expect(page.locator("#timeline-summary")).to_contain_text("Category Damaged goods at")
