@@ -20,6 +20,7 @@ import csv
 import json
 import os
 import random
+import re
 import statistics
 import tempfile
 import time
@@ -85,8 +86,35 @@ def transcript(rng: random.Random, bank: list[str]) -> str:
     )
 
 
-def generate(ctx, count: int, seed: int = 7) -> dict:  # type: ignore[no-untyped-def]
-    """Write COUNT conversations with analysis, a session and a search document each."""
+def stored_transcript(body: str) -> str:
+    """BODY as the stored transcript's JSON: a line per sentence, agent and customer in turn,
+    each word 0.35 s."""
+    segments, clock = [], 0.0
+    for n, sentence in enumerate(re.split(r"(?<=[.?!])\s+", body)):
+        words = []
+        for token in sentence.split():
+            words.append(
+                {"text": token, "start_s": round(clock, 2), "end_s": round(clock + 0.3, 2)}
+            )
+            clock += 0.35
+        if words:
+            speaker = "agent" if n % 2 == 0 else "customer"
+            segments.append(
+                {
+                    "speaker": speaker,
+                    "start_s": words[0]["start_s"],
+                    "end_s": words[-1]["end_s"],
+                    "text": sentence,
+                    "words": words,
+                }
+            )
+        clock += 0.8
+    return json.dumps(segments, separators=(",", ":"))
+
+
+def generate(ctx, count: int, seed: int = 7, stored: bool = False) -> dict:  # type: ignore[no-untyped-def]
+    """Write COUNT conversations with analysis, a session and a search document each (and,
+    STORED, the transcript's JSON as processing keeps it)."""
     from callscope import auth
     from callscope.db.models import (
         Agent,
@@ -169,6 +197,8 @@ def generate(ctx, count: int, seed: int = 7) -> dict:  # type: ignore[no-untyped
             body = transcript(rng, bank)
             if i % 9973 == 0:  # a word ten conversations have
                 body += " The tracking code is QX7731."
+            if stored:
+                results[-1]["transcript"] = stored_transcript(body)
             words += body.count(" ") + 1
             docs.append({"id": i, "body": body})
         with ctx.db.session() as session:

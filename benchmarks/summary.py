@@ -90,7 +90,9 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 def table(rows: list[dict[str, Any]], title: str) -> None:
     print(f"\n{title}\n")
-    print("| language | calls | reason right | outcome right | action items P / R | questions P / R |")
+    print(
+        "| language | calls | reason right | outcome right | action items P / R | questions P / R |"
+    )
     print("|---|---|---|---|---|---|")
     for language in ("en", "id", None):
         some = [r for r in rows if language is None or r["language"] == language]
@@ -103,7 +105,10 @@ def table(rows: list[dict[str, Any]], title: str) -> None:
 
 
 def main() -> None:
-    for folder, title in ((SET, "development set"), (HELD_OUT, "held out (written after freezing)")):
+    for folder, title in (
+        (SET, "development set"),
+        (HELD_OUT, "held out (written after freezing)"),
+    ):
         rows = [score(path) for path in sorted(folder.glob("*.json"))]
         for row in rows:
             print(row)

@@ -10,7 +10,8 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -117,13 +118,18 @@ def parse(fields: dict[str, Any]) -> Definition:
 
 def fold(text: str) -> str:
     """TEXT lower-cased without diacritics (café → cafe)."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+
+
 def _tokens(text: str) -> list[str]:
     """The words of TEXT as matched: folded, split at anything but letters, digits and '."""
-    return re.findall(r"[^\W_]+(?:'[^\W_]+)*", fold(text))
+    return TOKEN.findall(fold(text))
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,7 @@ class Pattern:
     tokens: tuple[tuple[str, bool], ...]
 
     @classmethod
+    @lru_cache(maxsize=4096)
     def of(cls, phrase: str) -> Pattern:
         tokens: list[tuple[str, bool]] = []
         for word in phrase.split():
@@ -153,50 +160,78 @@ class Pattern:
 @dataclass(frozen=True)
 class Line:
     """A transcript line as matching reads it: its speaker, and its words' tokens, each with
-    the word it came from (a word like "e-mail" gives two)."""
+    the word it came from (a word like "e-mail" gives two), and where each token stands."""
 
     speaker: str
     tokens: list[str]
     words: list[dict[str, Any]]
+    at: dict[str, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for i, token in enumerate(self.tokens):
+            self.at.setdefault(token, []).append(i)
 
 
-def lines_of(segments: list[dict[str, Any]]) -> list[Line]:
-    """The transcript's lines (the stored segments with their words), tokenised once."""
+@dataclass(frozen=True)
+class Spoken:
+    """A call's transcript as matching reads it: its lines, and every token said in it."""
+
+    lines: list[Line]
+    vocabulary: frozenset[str]
+
+    def firsts(self, pattern: Pattern) -> list[str]:
+        """The tokens said in the call that may begin PATTERN (none: it is not said)."""
+        first, prefix = pattern.tokens[0]
+        if not prefix:
+            return [first] if first in self.vocabulary else []
+        return [token for token in self.vocabulary if token.startswith(first)]
+
+
+def lines_of(segments: list[dict[str, Any]]) -> Spoken:
+    """The transcript (the stored segments with their words), tokenised once."""
     lines = []
     for seg in segments:
         spoken = [(t, w) for w in seg["words"] for t in _tokens(w["text"])]
         lines.append(Line(seg["speaker"], [t for t, _w in spoken], [w for _t, w in spoken]))
-    return lines
+    return Spoken(lines, frozenset(t for line in lines for t in line.at))
 
 
-def find(definition: Definition, lines: list[Line], end_s: float) -> list[dict]:
-    """Every moment in LINES where one of the phrases is said by the speaker in the window;
+def find(definition: Definition, spoken: Spoken, end_s: float) -> list[dict]:
+    """Every moment in the call where one of the phrases is said by the speaker in the window;
     END_S is when the call ends."""
-    patterns = [Pattern.of(p) for p in definition.phrases]
-    found = []
-    for line in lines:
+    candidates = [
+        (pattern, firsts)
+        for pattern in map(Pattern.of, definition.phrases)
+        if (firsts := spoken.firsts(pattern))
+    ]
+    found: list[dict] = []
+    if not candidates:
+        return found
+    for line in spoken.lines:
         if definition.speaker != "any" and line.speaker != definition.speaker:
             continue
-        for i in range(len(line.tokens)):
-            for pattern in patterns:
-                if not pattern.at(line.tokens, i):
-                    continue
-                words = line.words[i : i + len(pattern.tokens)]
-                first, last = words[0], words[-1]
-                if definition.first_s is not None and first["start_s"] >= definition.first_s:
-                    continue
-                if definition.last_s is not None and last["end_s"] <= end_s - definition.last_s:
-                    continue
-                text = " ".join(dict.fromkeys(w["text"] for w in words))  # (a word once)
-                found.append(
-                    {
-                        "speaker": line.speaker,
-                        "start_s": round(first["start_s"], 3),
-                        "end_s": round(last["end_s"], 3),
-                        "text": text,
-                    }
-                )
-                break
+        # each place a phrase starts, the first phrase (in the order given) that is said there
+        places: dict[int, Pattern] = {}
+        for pattern, firsts in candidates:
+            for token in firsts:
+                for i in line.at.get(token, ()):
+                    if i not in places and pattern.at(line.tokens, i):
+                        places[i] = pattern
+        for i in sorted(places):
+            words = line.words[i : i + len(places[i].tokens)]
+            first, last = words[0], words[-1]
+            if definition.first_s is not None and first["start_s"] >= definition.first_s:
+                continue
+            if definition.last_s is not None and last["end_s"] <= end_s - definition.last_s:
+                continue
+            found.append(
+                {
+                    "speaker": line.speaker,
+                    "start_s": round(first["start_s"], 3),
+                    "end_s": round(last["end_s"], 3),
+                    "text": " ".join(dict.fromkeys(w["text"] for w in words)),  # (a word once)
+                }
+            )
     return found
 
 
@@ -225,7 +260,7 @@ def holds(conditions: Conditions, metrics: dict[str, Any], sentiment: dict[str, 
 
 def match(
     definition: Definition,
-    lines: list[Line],
+    spoken: Spoken,
     end_s: float,
     metrics: dict[str, Any],
     sentiment: dict[str, Any],
@@ -236,7 +271,7 @@ def match(
         return None
     if not definition.phrases:
         return []
-    found = find(definition, lines, end_s)
+    found = find(definition, spoken, end_s)
     if definition.absent:
         return None if found else []
     return found or None
@@ -250,13 +285,13 @@ class Call:
     """What matching reads of a stored call."""
 
     conversation_id: int
-    lines: list[Line]
+    spoken: Spoken
     end_s: float
     metrics: dict[str, Any]
     sentiment: dict[str, Any]
 
     def match(self, definition: Definition) -> list[dict] | None:
-        return match(definition, self.lines, self.end_s, self.metrics, self.sentiment)
+        return match(definition, self.spoken, self.end_s, self.metrics, self.sentiment)
 
 
 def _calls(session: Session, ids: Iterable[int]) -> list[Call]:
