@@ -37,11 +37,19 @@ class Sentence:
 
 
 def sentences(lines: Sequence[Segment]) -> list[Sentence]:
-    """The sentences of LINES in time order (a line without end punctuation is one sentence)."""
+    """The sentences of LINES in time order. A line without any end punctuation (as 8 kHz
+    recognition often gives) is cut where a question starts ("… my name is josh how can i
+    help")."""
     found: list[Sentence] = []
     for line in lines:
+        punctuated = any(SENTENCE_END.search(w.text) for w in line.words)
         run: list = []
-        for word in line.words:
+        for i, word in enumerate(line.words):
+            if run and not punctuated and len(run) >= 3:
+                rest = " ".join(w.text for w in line.words[i : i + 4])
+                if QUESTION_START.search(rest) and not NOT_A_QUESTION.search(rest):
+                    found.append(_sentence(line.speaker, run))
+                    run = []
             run.append(word)
             if SENTENCE_END.search(word.text):
                 found.append(_sentence(line.speaker, run))
@@ -134,12 +142,14 @@ OUTCOME_DONE = _any(  # what was done, or cannot be
     r"\b(?:i|we) (?:can't|cannot|won't be able)\b",
     r"\bsudah (?:saya|kami|kita)? ?(?:proses|blokir|kirim|kirimkan|ajukan|batalkan|ganti|buat|"
     r"buatkan|aktifkan|perbaiki|catat|teruskan|selesaikan|ubah|reset)\w*",
+    r"\bsudah (?:saya|kami|kita) (?!cek|periksa|lihat|tanyakan)\w+kan\b",
     r"\bsudah (?:di\w+|ter\w+|selesai|aktif|normal|beres)\b",
     r"\b(?:tidak|belum) (?:bisa|dapat) (?:kami|saya) \w+",
 )
 OUTCOME_NEXT = _any(  # what will happen
     r"\b(?:will|should) (?:be )?(?:arrive|get it to you|be delivered|be refunded|be credited|"
     r"be shipped|reach you|show up|appear|be back)\b",
+    r"\bwill be (?:sent|issued|corrected|processed|fixed|replaced|posted|emailed|reviewed)\b",
     r"\b(?:akan|bakal) (?:dikirim|diproses|dikembalikan|dikreditkan|sampai|tiba|aktif|"
     r"diganti|ditransfer|dihubungi)\w*",
 )
@@ -164,6 +174,8 @@ PROMISE = _any(  # the speaker will do it
     r"informasikan|kabari|kabarkan|kembalikan|transfer|bayar|datang|email|sms|balas|"
     r"bantu proses)\w*",
     r"\bnanti (?:saya|kami|aku) (?:kirim|hubungi|telepon|kabari|proses|informasikan)\w*",
+    r"\b(?:i|we)(?:'ll| will) (?:do|handle|sort out) (?:that|it|this)\b",
+    r"\b(?:besok|nanti|lusa|minggu depan|sore ini|malam ini|hari ini) (?:saya|aku|kami) \w+",
 )
 DELIVERED = _any(  # the company will do it, said as what the customer gets
     r"\byou(?:'ll| will| should) (?:also )?(?:receive|get|see|be (?:receiving|getting|"
@@ -177,19 +189,27 @@ DELIVERED = _any(  # the company will do it, said as what the customer gets
     r"jadwalkan|tindaklanjuti|perbaiki|aktifkan)\w*",
     r"\b(?:teknisi|kurir|petugas|tim kami|sms|email|kartu baru|dana|refund|pengembalian dana)"
     r"[\w ]{0,20}? (?:akan|nanti)\b",
+    r"\bwill be (?:sent|delivered|shipped|refunded|credited|issued|posted|emailed|corrected|"
+    r"picked up|replaced)\b",
 )
 ASKED_OF_OTHER = _any(  # the one spoken to must do it
     rf"\b(?:please|kindly) (?:\w+ )?(?:{LATER}|keep|make sure|go|log|let|take|unplug|plug|"
     r"check|wait|have|use|turn|hold on to|look out)\b",
+    r"\b(?:please|kindly) (?!(?:hold|wait|bear|confirm|give|tell|spell|repeat|verify|provide|"
+    r"read|let me|note)\b)[a-z]+ (?:up|back|off|in|out|down|over)\b",
     r"\byou(?:'ll| will)? (?:need|have) to\b",
     r"\byou (?:should|must|can) (?:\w+ )?(?:call|send|bring|return|restart|check|visit|log|"
     r"upload|pay|reply|contact|try|go|use|keep|wait)\b",
     r"\bmake sure (?:you|to)\b",
     r"\b(?:silakan|silahkan|mohon|harap|tolong|jangan lupa) (?:bapak |ibu |kak |kakak |anda )?"
     r"(?!maaf\b)\w+",
-    rf"^(?:just |simply |also )?(?:{LATER}|keep|bring|unplug|log in)\b(?! you\b)",
     rf"^(?:can|could|would) you (?:please )?(?:ask|{LATER})\b",
     r"\b(?:bapak|ibu|anda|kakak) (?:perlu|harus|bisa|dapat) (?:\w+)",
+)
+# a sentence that starts with a verb: from the agent, an instruction to the customer (from the
+# customer, a request the agent carries out while the call lasts: "just cancel it please")
+INSTRUCTION = re.compile(
+    rf"^(?:just |simply |also )?(?:{LATER}|keep|bring|unplug|log in)\b(?! you\b)", re.IGNORECASE
 )
 IN_CALL = _any(  # said while it happens: not left to do after the call
     r"\b(?:one|a) moment\b",
@@ -217,6 +237,8 @@ def action_owner(sentence: Sentence) -> str | None:
         return sentence.speaker if PROMISE.search(text) else Speaker.AGENT
     if ASKED_OF_OTHER.search(text):
         return OTHER.get(sentence.speaker)
+    if sentence.speaker == Speaker.AGENT and INSTRUCTION.search(text):
+        return Speaker.CUSTOMER  # ("Just drop the box at any post office": the customer's)
     return None
 
 
