@@ -1,7 +1,9 @@
 """How well the call summary finds why they called, how it ended, the action items (with their
-owner) and the questions, on the labelled calls in tests/data/summary: a development set (the
-two demo calls' scripts and transcripts written for this) and a held-out set written after the
-extractor was frozen, in English and Indonesian.
+owner) and the questions, on the labelled calls in tests/data/summary, in English and
+Indonesian. The rules were built in rounds: each round's calls were written after the rules were
+frozen and scored once, then joined the calls the next rules were built on. Round 0 is the first
+development set (the two demo calls' scripts and calls written for this); the highest round is
+the held-out set of the current rules.
 
 An expected item is a piece of the sentence that should be found (for the outcome, one of
 several where a reader would accept either); a found item counts when its text holds that
@@ -20,7 +22,6 @@ from callscope.measures import summary
 from callscope.measures.segments import Segment, Word
 
 SET = Path(__file__).resolve().parent.parent / "tests" / "data" / "summary"
-HELD_OUT = SET / "heldout"  # written after the extractor was frozen
 WORD_S, GAP_S = 0.3, 0.6  # the labelled calls have no times: each word takes 0.3 s
 
 
@@ -56,6 +57,7 @@ def score(path: Path) -> dict[str, Any]:
     asked = [piece.lower() for piece in expected["questions"]]
     return {
         "call": path.stem,
+        "round": case["round"],
         "language": case["language"],
         "reason": _holds(found["reason"], expected["reason"]),
         "outcome": _holds(found["outcome"], expected["outcome"]),
@@ -104,15 +106,24 @@ def table(rows: list[dict[str, Any]], title: str) -> None:
         )
 
 
+def scored() -> list[dict[str, Any]]:
+    """Every labelled call, scored."""
+    return [score(path) for path in sorted(SET.glob("*.json"))]
+
+
+def held_out(rows: list[dict[str, Any]]) -> int:
+    """The round written after the current rules were frozen."""
+    return max(r["round"] for r in rows)
+
+
 def main() -> None:
-    for folder, title in (
-        (SET, "development set"),
-        (HELD_OUT, "held out (written after freezing)"),
-    ):
-        rows = [score(path) for path in sorted(folder.glob("*.json"))]
-        for row in rows:
-            print(row)
-        table(rows, title)
+    rows = scored()
+    for row in rows:
+        print(row)
+    last = held_out(rows)
+    for n in range(last + 1):
+        role = "held out" if n == last else "development"
+        table([r for r in rows if r["round"] == n], f"round {n} ({role})")
 
 
 if __name__ == "__main__":

@@ -7,33 +7,32 @@ import json
 
 import pytest
 
-from benchmarks.summary import HELD_OUT, SET, lines_of, score, totals
+from benchmarks.summary import SET, held_out, lines_of, scored, totals
 from callscope import policy
 from callscope.measures import summary
 from callscope.measures.segments import Segment, Word
 from tests.support import make_meta
 
-
-def rows(folder):
-    return [score(path) for path in sorted(folder.glob("*.json"))]
+ROWS = scored()
+LAST = held_out(ROWS)
 
 
 def test_the_development_calls_are_summarised_as_labelled():
-    found = totals(rows(SET))
-    assert found["calls"] == 10
-    assert found["reason"] >= 0.9 and found["outcome"] >= 0.9
-    assert found["action_precision"] >= 0.9 and found["action_recall"] >= 0.9
+    found = totals([r for r in ROWS if r["round"] < LAST])
+    assert found["calls"] == 22
+    assert found["reason"] >= 0.95 and found["outcome"] >= 0.95
+    assert found["action_precision"] >= 0.95 and found["action_recall"] >= 0.95
     assert found["question_precision"] >= 0.95 and found["question_recall"] >= 0.95
 
 
 def test_the_held_out_calls_stay_near_what_docs_report():
-    # docs/benchmarks.md#call-summary: reason 100 %, outcome 67 %, action items 92 / 75 %,
-    # questions 100 / 89 % (a floor with a margin: a change that loses more fails here)
-    found = totals(rows(HELD_OUT))
-    assert found["calls"] == 6
-    assert found["reason"] >= 0.8 and found["outcome"] >= 0.5
+    # docs/benchmarks.md#call-summary, round 3: reason and outcome 100 %, action items 91 / 71 %,
+    # questions 94 / 94 % (floors with a margin: a change that loses more fails here)
+    found = totals([r for r in ROWS if r["round"] == LAST])
+    assert LAST == 3 and found["calls"] == 6
+    assert found["reason"] >= 0.8 and found["outcome"] >= 0.8
     assert found["action_precision"] >= 0.8 and found["action_recall"] >= 0.6
-    assert found["question_recall"] >= 0.8
+    assert found["question_recall"] >= 0.85
 
 
 def sentence(speaker: str, text: str) -> summary.Sentence:

@@ -45,8 +45,8 @@ def sentences(lines: Sequence[Segment]) -> list[Sentence]:
         punctuated = any(SENTENCE_END.search(w.text) for w in line.words)
         run: list = []
         for i, word in enumerate(line.words):
-            if run and not punctuated and len(run) >= 3:
-                rest = " ".join(w.text for w in line.words[i : i + 4])
+            if run and not punctuated and len(run) >= 3 and not ASKING_ABOUT.search(run[-1].text):
+                rest = " ".join(w.text for w in line.words[i : i + 6])
                 if QUESTION_START.search(rest) and not NOT_A_QUESTION.search(rest):
                     found.append(_sentence(line.speaker, run))
                     run = []
@@ -77,7 +77,12 @@ QUESTION_START = _any(
     r" (?:you|i|we|it|they|he|she|there|this|that|my|your|the)\b",
     r"^(?:apa|apakah|bagaimana|gimana|kapan|berapa|mengapa|kenapa|siapa|dimana|di mana|ke mana|"
     r"kemana|bisakah|bolehkah|adakah|sudahkah)\b",
+    # (Indonesian requests for details, which recognition often leaves without "?")
+    r"^(?:ada yang bisa (?:saya |kami )?(?:bantu|dibantu)|boleh (?:saya|minta|disebutkan|"
+    r"dibantu|tahu)|bisa (?:dibantu|disebutkan|minta|sebutkan))\b",
 )
+# words after which a question is the reason, not one asked: "saya mau tanya kenapa …"
+ASKING_ABOUT = re.compile(r"\b(?:tanya|nanya|menanyakan|ask|asking|wondering|know|tahu)$", re.I)
 NOT_A_QUESTION = _any(r"^(?:how are you|what a)\b", r"^(?:how|what) about that\b")
 
 
@@ -134,6 +139,11 @@ DONE = (
 )
 OUTCOME_DONE = _any(  # what was done, or cannot be
     rf"\b(?:i|we)(?:'ve| have) (?:now |just |already )?(?:{DONE})\b",
+    # any other thing done to the account ("I've upgraded …", "I've put in …"), not a look
+    r"\b(?:i|we)(?:'ve| have) (?:now |just |already )?(?!(?:checked|looked|noticed|found|"
+    r"pulled|seen|reviewed|verified|confirmed that|tried)\b)(?:\w+ed|put in|set up|made)\b",
+    r"^(?:ok(?:ay)?,? )?(?:done|all done|all set)\b",
+    r"\b(?:is|are) now (?:for|on|set|booked|active|scheduled)\b",
     rf"\b(?:has|have) (?:now |just |already )?been (?:{DONE})\b",
     rf"\b(?:is|are|'s|'re) (?:now |all )?(?:{DONE}|set|done|sorted|on (?:its|the) way|set up)\b",
     r"\b(?:it's|it is|that's|that is|you're|you are) (?:all )?(?:set|done|on the way|sorted|"
@@ -182,7 +192,7 @@ DELIVERED = _any(  # the company will do it, said as what the customer gets
     r"contacted|called|notified|charged|refunded|credited|emailed|texted|sent))\b",
     r"\b(?:a|an|the|our) (?:\w+ ){0,2}(?:technician|engineer|courier|specialist|team|"
     r"supervisor|manager|handler|replacement|refund|email|text|sms|message|confirmation|link|"
-    r"label|letter|agent|representative|someone)\b[\w ]{0,20}? will\b",
+    r"label|letter|agent|representative|someone|crew|driver|plumber|staff)\b[\w ]{0,20}? will\b",
     r"\b(?:anda|bapak|ibu|bapak/ibu|kakak|kak|mas|mbak) (?:juga |nanti |langsung )?(?:akan|nanti) "
     r"(?:menerima|mendapat|mendapatkan|dihubungi|ditelepon|dikirimi|dikirimkan)\w*",
     r"\bakan (?:segera |langsung )?di(?:kirim|proses|ganti|kembalikan|hubungi|transfer|"
