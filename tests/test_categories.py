@@ -305,3 +305,20 @@ def test_administrators_define_categories_on_their_page(ctx, client):
     csrf = sign_in(client, "sup")
     assert client.get("/admin/categories").status_code == 403
     assert client.post("/admin/categories", data={**form, "csrf_token": csrf}).status_code == 403
+
+
+def test_a_category_added_while_another_is_applied_catches_up_and_both_finish(ctx, api):
+    calls = [imported(api, [("customer", f"my refund number {i} please")]) for i in range(7)]
+    with ctx.db.session() as session:
+        categories.add(session, Actor.cli(), "Refund", {"phrases": ["refund"]})
+    assert categories.apply_step(ctx.db, batch=2) is not None  # Refund is 2 calls in
+    with ctx.db.session() as session:
+        categories.add(session, Actor.cli(), "Please", {"phrases": ["please"]})
+    steps = 0
+    while categories.apply_step(ctx.db, batch=2) is not None:
+        steps += 1
+    assert steps <= 5  # (Please caught up with Refund after one step; then they went together)
+    for name in ("Refund", "Please"):
+        found = api.get("/api/v1/conversations", params={"category": name, "limit": 50}).json()
+        assert sorted(c["id"] for c in found["items"]) == sorted(calls), name
+    assert categories.pending(ctx.db) == []

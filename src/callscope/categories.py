@@ -33,7 +33,6 @@ from callscope.vocabulary import Status
 MAX_PHRASES = 50
 MAX_PHRASE_CHARS = 200
 BATCH = 500  # stored calls matched against changed categories per step
-MAX_ID = 2**63 - 1
 
 
 class CategoryError(errors.Refused):
@@ -366,18 +365,12 @@ def apply_step(db: Database, batch: int = BATCH) -> tuple[int, int] | None:
                 delete(CategoryMatch).where(CategoryMatch.category_id.in_([c.id for c in group]))
             )
         definitions = _definitions(group)
-        ids = list(
-            session.scalars(
-                select(Conversation.id)
-                .where(
-                    Conversation.id > cursor,
-                    Conversation.id <= (ahead if ahead is not None else MAX_ID),
-                    Conversation.processing_status == Status.PROCESSED,
-                )
-                .order_by(Conversation.id)
-                .limit(batch)
-            )
+        query = select(Conversation.id).where(
+            Conversation.id > cursor, Conversation.processing_status == Status.PROCESSED
         )
+        if ahead is not None:
+            query = query.where(Conversation.id <= ahead)
+        ids = list(session.scalars(query.order_by(Conversation.id).limit(batch)))
         for call in _calls(session, _prefilter(session, [d for _i, d in definitions], ids)):
             for category_id, definition in definitions:
                 found = call.match(definition)
