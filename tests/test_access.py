@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.routing import compile_path
 
-from callscope import auth, categories, comments, policy, webhooks
+from callscope import auth, categories, comments, evaluations, policy, webhooks
 from callscope.audit import Actor
 from callscope.context import Context
-from callscope.db.models import ApiToken, Conversation, Queue
+from callscope.db.models import ApiToken, Conversation, Queue, User
 from callscope.processing.ingest import Ingestor
 from callscope.web.app import create_app
 from tests.support import DEMO_CALLS, PASSWORD, make_meta, make_settings, routes, sign_in
@@ -62,6 +62,20 @@ def world(tmp_path_factory, model_dir) -> Iterator[dict[str, Any]]:
         hook, _secret = webhooks.add(session, Actor.cli(), "https://crm.example.com/hook")
         category = categories.add(session, Actor.cli(), "Greeting", {"phrases": ["thank you"]})
         comment = comments.add(session, Actor.cli(), secret.id, 1.0, "a note on the secret call")
+        form = {
+            "name": "Q",
+            "sections": [
+                {
+                    "title": "A",
+                    "questions": [{"id": "q", "text": "Polite", "type": "yes_no", "weight": 1}],
+                }
+            ],
+        }
+        evaluations.import_form(session, Actor.cli(), form)
+        boss = session.query(User).filter_by(username="boss").one()
+        evaluation = evaluations.evaluate(
+            session, Actor.of(boss), boss, secret.id, "Q", {"q": "yes"}
+        )
         fill = {
             "conversation_id": secret.id,
             "job_id": secret.job,
@@ -72,6 +86,7 @@ def world(tmp_path_factory, model_dir) -> Iterator[dict[str, Any]]:
             "webhook_id": hook.id,
             "category_id": category.id,
             "comment_id": comment.id,
+            "evaluation_id": evaluation.id,
         }
     app = create_app(ctx)
     yield {"ctx": ctx, "app": app, "fill": fill, "tokens": tokens}
@@ -126,7 +141,16 @@ def test_api_tokens_of_users_who_may_not_see_it_get_404(world):
                 ):
                     continue  # ingesting is tried below
                 path = fill_path(template, world["fill"])
-                body = {"at_s": 1.0, "text": "a comment"} if method == "POST" else None
+                # (a body that fits the route: a refusal comes from scoping, not its shape)
+                body = (
+                    {"form": "Q", "answers": {}}
+                    if template.endswith("/evaluations")
+                    else {"comment": "no"}
+                    if template.startswith("/api/v1/evaluations/")
+                    else {"at_s": 1.0, "text": "a comment"}
+                    if method == "POST"
+                    else None
+                )
                 res = client.request(method, path, json=body)
                 assert not leaks(res.text), f"{path} shows the secret call to {name}'s token"
                 if "{conversation_id}" in template:

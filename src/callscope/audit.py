@@ -48,6 +48,10 @@ ACTIONS = {
     "category.apply": N_("applied the categories to the stored calls again"),
     "comment.add": N_("commented on a conversation"),
     "comment.resolve": N_("resolved a comment or opened it again"),
+    "evaluation_form.import": N_("imported an evaluation form"),
+    "evaluation.submit": N_("evaluated a conversation"),
+    "evaluation.acknowledge": N_("acknowledged an evaluation"),
+    "evaluation.dispute": N_("disputed an evaluation"),
 }
 
 

@@ -25,6 +25,7 @@ from callscope import (
     categories,
     checks,
     errors,
+    evaluations,
     exports,
     logs,
     policy,
@@ -882,3 +883,30 @@ def categories_apply(every: bool) -> None:
                 bar.length = max(total, 1)
                 bar.update(done - bar.pos)
     click.echo(f"applied {len(pending)} categor{'y' if len(pending) == 1 else 'ies'}")
+
+
+@main.group("forms")
+def forms_group() -> None:
+    """Quality evaluation forms (docs/metrics.md#evaluation-score)."""
+
+
+@forms_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def forms_import(path: Path) -> None:
+    """Import a form from its JSON file: a new version when its name exists."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.BadParameter(f"{path} is not JSON: {exc}") from exc
+    with opened() as ctx, ctx.db.session() as session:
+        form = evaluations.import_form(session, Actor.cli(), raw)
+        click.echo(f"form {form.name!r} version {form.version} imported (id {form.id})")
+
+
+@forms_group.command("list")
+def forms_list() -> None:
+    """The newest version of every form, with its questions."""
+    with opened() as ctx, ctx.db.session() as session:
+        for form in evaluations.latest_forms(session):
+            questions = sum(len(s["questions"]) for s in form.definition["sections"])
+            click.echo(f"{form.id:4} {form.name}  (version {form.version}, {questions} questions)")

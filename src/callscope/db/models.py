@@ -472,3 +472,42 @@ class Comment(Base):
     text: Mapped[str] = mapped_column(Text)
     resolved: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EvaluationForm(Base):
+    """A version of a quality evaluation form: sections of weighted questions, some answered
+    automatically (docs/metrics.md#evaluation-score)."""
+
+    __tablename__ = "evaluation_forms"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int] = mapped_column(Integer)  # 1, 2 … per name; evaluations keep theirs
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Evaluation(Base):
+    """A supervisor's evaluation of a call against a form version: answers (automatic ones
+    with their evidence, overrides with who and why), comments, the score, and the agent's
+    acknowledgement or dispute."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    form_id: Mapped[int] = mapped_column(ForeignKey("evaluation_forms.id"))
+    evaluator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    evaluator: Mapped[str] = mapped_column(String(200))
+    # submitted | acknowledged | disputed
+    status: Mapped[str] = mapped_column(String(20), default="submitted")
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)  # question id → value
+    automatic: Mapped[dict[str, Any]] = mapped_column(default=dict)  # id → {value, evidence}
+    overrides: Mapped[dict[str, Any]] = mapped_column(default=dict)  # id → {automatic, by, why}
+    comments: Mapped[dict[str, Any]] = mapped_column(default=dict)  # id → text
+    score_pct: Mapped[float | None] = mapped_column(Float)
+    response: Mapped[str | None] = mapped_column(Text)  # the agent's dispute or acknowledgement
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    responded_at: Mapped[datetime | None]

@@ -15,10 +15,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callscope import analysis, audit, categories, comments, exports, policy, search, transcripts
+from callscope import (
+    analysis,
+    audit,
+    categories,
+    comments,
+    evaluations,
+    exports,
+    policy,
+    search,
+    transcripts,
+)
 from callscope.access import visible_conversations
 from callscope.context import Context
-from callscope.db.models import Conversation, ConversationAnalysis, Job, User
+from callscope.db.models import Conversation, ConversationAnalysis, Evaluation, Job, User
 from callscope.errors import TooLarge
 from callscope.processing.ingest import Ingestor
 from callscope.vocabulary import Role
@@ -527,3 +537,111 @@ def resolve_comment(
     conv = visible_conversation(session, user, conversation_id)
     comments.resolve(session, actor(request, user), conv.id, comment_id, resolved)
     return {"comments": comments.thread(session, conv.id)}
+
+
+# --- quality evaluations ------------------------------------------------------------------
+
+
+@router.get("/evaluation-forms")
+def list_forms(session: SessionDep, user: UserDep) -> list[dict[str, Any]]:
+    """The newest version of every evaluation form."""
+    return [evaluations.form_dict(f) for f in evaluations.latest_forms(session)]
+
+
+@router.post("/evaluation-forms", status_code=201, responses={403: {}, 422: {}})
+def import_form(
+    request: Request, body: dict[str, Any], session: SessionDep, user: UserDep
+) -> dict[str, Any]:
+    """Import a form (administrators): a new version when its name exists."""
+    if user.role != Role.ADMIN:
+        raise HTTPException(403, "only administrators import evaluation forms")
+    return evaluations.form_dict(evaluations.import_form(session, actor(request, user), body))
+
+
+class EvaluationIn(BaseModel):
+    """An evaluation: the form's name (its newest version) and the answers by question id;
+    automatic answers are filled in, and overriding one needs its reason."""
+
+    model_config = ConfigDict(extra="forbid")
+    form: str | int
+    answers: dict[str, Any] = Field(default_factory=dict)
+    comments: dict[str, str] = Field(default_factory=dict)
+    reasons: dict[str, str] = Field(default_factory=dict)
+
+
+def _evaluations_of(session: Session, user: User, conv: Conversation) -> list[Evaluation]:
+    """The evaluations of CONV that USER may see (an agent: only those of their own calls)."""
+    if user.role == Role.AGENT and conv.primary_agent_id != user.agent_id:
+        return []
+    return list(
+        session.scalars(
+            select(Evaluation).where(Evaluation.conversation_id == conv.id).order_by(Evaluation.id)
+        )
+    )
+
+
+@router.post("/conversations/{conversation_id}/evaluations", status_code=201)
+def evaluate(
+    request: Request, conversation_id: Id, body: EvaluationIn, session: SessionDep, user: UserDep
+) -> dict[str, Any]:
+    """Evaluate a call (supervisors and administrators who may see it, not their own)."""
+    conv = visible_conversation(session, user, conversation_id)
+    done = evaluations.evaluate(
+        session,
+        actor(request, user),
+        user,
+        conv.id,
+        body.form,
+        body.answers,
+        body.comments,
+        body.reasons,
+    )
+    return evaluations.as_dict(session, done)
+
+
+@router.get("/conversations/{conversation_id}/evaluations")
+def conversation_evaluations(
+    conversation_id: Id, session: SessionDep, user: UserDep
+) -> list[dict[str, Any]]:
+    """The call's evaluations the caller may see."""
+    conv = visible_conversation(session, user, conversation_id)
+    return [evaluations.as_dict(session, e) for e in _evaluations_of(session, user, conv)]
+
+
+class ResponseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str = Field("", max_length=2000)
+
+
+def _respond(
+    request: Request,
+    evaluation_id: int,
+    body: ResponseIn,
+    session: Session,
+    user: User,
+    disputed: bool,
+) -> dict[str, Any]:
+    evaluation = session.get(Evaluation, evaluation_id)
+    if evaluation is None:
+        raise HTTPException(404, f"evaluation {evaluation_id} not found")
+    conv = visible_conversation(session, user, evaluation.conversation_id)
+    if evaluation not in _evaluations_of(session, user, conv):
+        raise HTTPException(404, f"evaluation {evaluation_id} not found")
+    evaluations.respond(session, actor(request, user), user, evaluation, disputed, body.comment)
+    return evaluations.as_dict(session, evaluation)
+
+
+@router.post("/evaluations/{evaluation_id}/acknowledge")
+def acknowledge(
+    request: Request, evaluation_id: Id, body: ResponseIn, session: SessionDep, user: UserDep
+) -> dict[str, Any]:
+    """The agent of the call acknowledges its evaluation (with a comment, if they like)."""
+    return _respond(request, evaluation_id, body, session, user, disputed=False)
+
+
+@router.post("/evaluations/{evaluation_id}/dispute")
+def dispute(
+    request: Request, evaluation_id: Id, body: ResponseIn, session: SessionDep, user: UserDep
+) -> dict[str, Any]:
+    """The agent of the call disputes its evaluation, saying what is disputed."""
+    return _respond(request, evaluation_id, body, session, user, disputed=True)

@@ -1,0 +1,387 @@
+"""Quality evaluations (docs/metrics.md#evaluation-score): versioned forms of weighted
+questions, some answered automatically from categories and conditions with their evidence;
+evaluations by supervisors, every override of an automatic answer kept with who and why; the
+agent's acknowledgement or dispute. Audited."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from callscope import audit, categories, errors
+from callscope.db.models import (
+    Category,
+    CategoryMatch,
+    Conversation,
+    ConversationAnalysis,
+    Evaluation,
+    EvaluationForm,
+    User,
+    utcnow,
+)
+from callscope.vocabulary import Role
+
+ANSWERS = {"yes_no": ("yes", "no", "na"), "scale_5": (1, 2, 3, 4, 5, "na")}
+
+
+class EvaluationError(errors.Refused):
+    """A form or an evaluation that cannot be kept; the message names the field."""
+
+
+class UnknownForm(EvaluationError, errors.NotFound):
+    """No evaluation form of that name or id."""
+
+
+class UnknownEvaluation(EvaluationError, errors.NotFound):
+    """No evaluation with that id that the caller may see."""
+
+
+class NotYours(errors.NotAllowed):
+    """What the caller's role or relation to the call does not allow."""
+
+
+class Automatic(BaseModel):
+    """How a question is answered without a person: a category matched (or absent), or a
+    condition on metrics and sentiment (those of categories)."""
+
+    model_config = ConfigDict(extra="forbid")
+    category: str | None = Field(None, max_length=100)
+    when: Literal["matched", "absent"] = "matched"
+    condition: categories.Conditions | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Automatic:
+        if (self.category is None) == (self.condition is None):
+            raise ValueError("give a category or a condition (one of them)")
+        return self
+
+
+class Question(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,50}$")
+    text: str = Field(min_length=1, max_length=500)
+    type: Literal["yes_no", "scale_5"]
+    weight: float = Field(gt=0, le=1000)
+    auto: Automatic | None = None
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=200)
+    questions: list[Question] = Field(min_length=1, max_length=100)
+
+
+class Form(BaseModel):
+    """A form as imported (`callscope forms import`, `POST /api/v1/evaluation-forms`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    sections: list[Section] = Field(min_length=1, max_length=50)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Form:
+        seen: set[str] = set()
+        for i, section in enumerate(self.sections):
+            for j, question in enumerate(section.questions):
+                if question.id in seen:
+                    raise ValueError(
+                        f"sections[{i}].questions[{j}].id: duplicate question id {question.id!r}"
+                    )
+                seen.add(question.id)
+        return self
+
+    def questions(self) -> list[Question]:
+        return [q for section in self.sections for q in section.questions]
+
+
+def _problems(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]).lstrip(".")
+        parts.append((f"{where}: " if where else "") + e["msg"].removeprefix("Value error, "))
+    return "; ".join(parts)
+
+
+def import_form(session: Session, actor: audit.Actor, raw: Any) -> EvaluationForm:
+    """A new version of the form named in RAW (version 1 for a new name); refused whole, the
+    field named, when anything is off. Audited."""
+    try:
+        form = Form.model_validate(raw)
+    except ValidationError as exc:
+        raise EvaluationError(f"invalid form: {_problems(exc)}") from exc
+    known = {n.lower() for n in session.scalars(select(Category.name))}
+    for i, section in enumerate(form.sections):
+        for j, question in enumerate(section.questions):
+            named = question.auto.category if question.auto else None
+            if named is not None and named.strip().lower() not in known:
+                raise EvaluationError(
+                    f"invalid form: sections[{i}].questions[{j}].auto.category: "
+                    f"no category named {named!r}"
+                )
+    version = (
+        session.scalar(
+            select(func.max(EvaluationForm.version)).where(EvaluationForm.name == form.name)
+        )
+        or 0
+    ) + 1
+    row = EvaluationForm(name=form.name, version=version, definition=form.model_dump())
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "evaluation_form.import",
+        "evaluation_form",
+        row.id,
+        name=form.name,
+        version=version,
+    )
+    return row
+
+
+def latest_forms(session: Session) -> list[EvaluationForm]:
+    """The newest version of every form, by name."""
+    newest = (
+        select(EvaluationForm.name, func.max(EvaluationForm.version).label("version"))
+        .group_by(EvaluationForm.name)
+        .subquery()
+    )
+    return list(
+        session.scalars(
+            select(EvaluationForm)
+            .join(
+                newest,
+                (EvaluationForm.name == newest.c.name)
+                & (EvaluationForm.version == newest.c.version),
+            )
+            .order_by(EvaluationForm.name)
+        )
+    )
+
+
+def find_form(session: Session, ident: str | int) -> EvaluationForm:
+    """The newest version of the form named IDENT, or the form version with that id."""
+    if isinstance(ident, int):
+        form = session.get(EvaluationForm, ident)
+    else:
+        form = session.scalar(
+            select(EvaluationForm)
+            .where(EvaluationForm.name == ident)
+            .order_by(EvaluationForm.version.desc())
+            .limit(1)
+        )
+    if form is None:
+        raise UnknownForm(f"form: no evaluation form {ident!r}")
+    return form
+
+
+def form_dict(form: EvaluationForm) -> dict[str, Any]:
+    return {"id": form.id, "version": form.version, **form.definition}
+
+
+# --- answering ----------------------------------------------------------------------------
+
+
+def automatic_answers(session: Session, form: Form, conversation_id: int) -> dict[str, Any]:
+    """The questions the call answers by itself: {id: {"value", "evidence"}}, the evidence
+    being the matched moments of the category (none for absence or a condition)."""
+    matched = {
+        name.lower(): moments
+        for name, moments in session.execute(
+            select(Category.name, CategoryMatch.matches)
+            .join(CategoryMatch, CategoryMatch.category_id == Category.id)
+            .where(CategoryMatch.conversation_id == conversation_id)
+        )
+    }
+    result = session.get(ConversationAnalysis, conversation_id)
+    found: dict[str, Any] = {}
+    for question in form.questions():
+        auto = question.auto
+        if auto is None:
+            continue
+        if auto.category is not None:
+            moments = matched.get(auto.category.strip().lower())
+            holds = (moments is not None) == (auto.when == "matched")
+            evidence = moments or []
+        else:
+            assert auto.condition is not None
+            holds = result is not None and categories.holds(
+                auto.condition, result.metrics or {}, result.sentiment or {}
+            )
+            evidence = []
+        if question.type == "yes_no":
+            value: Any = "yes" if holds else "no"
+        else:
+            value = 5 if holds else 1
+        found[question.id] = {"value": value, "evidence": evidence}
+    return found
+
+
+def points(question: Question, value: Any) -> float | None:
+    """What an answer earns, 0–1 (None: not applicable)."""
+    if value == "na":
+        return None
+    if question.type == "yes_no":
+        return 1.0 if value == "yes" else 0.0
+    return (int(value) - 1) / 4
+
+
+def score(form: Form, answers: dict[str, Any]) -> float | None:
+    """The weighted share of points earned over the questions answered (N/A and unanswered
+    left out), in percent; None when none is answered."""
+    earned = weights = 0.0
+    for question in form.questions():
+        if question.id not in answers:
+            continue
+        got = points(question, answers[question.id])
+        if got is None:
+            continue
+        earned += question.weight * got
+        weights += question.weight
+    return round(100 * earned / weights, 1) if weights else None
+
+
+def evaluate(
+    session: Session,
+    actor: audit.Actor,
+    user: User,
+    conversation_id: int,
+    form_ident: str | int,
+    answers: dict[str, Any],
+    comments: dict[str, str] | None = None,
+    reasons: dict[str, str] | None = None,
+) -> Evaluation:
+    """USER (a supervisor or administrator who may see the call) evaluates it against the
+    form's newest version: the automatic answers filled in, each override of one kept with who
+    and the reason given in REASONS. Refused whole, the field named, when anything is off."""
+    if user.role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise NotYours("only supervisors and administrators evaluate calls")
+    conv = session.get_one(Conversation, conversation_id)
+    if user.agent_id is not None and conv.primary_agent_id == user.agent_id:
+        raise NotYours("nobody evaluates their own calls")
+    row = find_form(session, form_ident)
+    form = Form.model_validate(row.definition)
+    questions = {q.id: q for q in form.questions()}
+    comments, reasons = comments or {}, reasons or {}
+    for field, given in (("answers", answers), ("comments", comments), ("reasons", reasons)):
+        for key in given:
+            if key not in questions:
+                raise EvaluationError(f"{field}.{key}: the form has no question {key!r}")
+    for key, value in answers.items():
+        allowed = ANSWERS[questions[key].type]
+        if isinstance(value, bool) or value not in allowed:
+            raise EvaluationError(
+                f"answers.{key}: {questions[key].type} takes "
+                + ", ".join(map(str, allowed))
+                + f", not {value!r}"
+            )
+    for key, text in {**comments, **reasons}.items():
+        if not isinstance(text, str) or len(text) > 2000:
+            raise EvaluationError(f"{key}: a comment or reason is text of at most 2000 characters")
+    automatic = automatic_answers(session, form, conversation_id)
+    overrides = {}
+    final = {key: found["value"] for key, found in automatic.items()}
+    for key, value in answers.items():
+        if key in automatic and value != automatic[key]["value"]:
+            why = reasons.get(key, "").strip()
+            if not why:
+                raise EvaluationError(
+                    f"reasons.{key}: say why the automatic answer "
+                    f"{automatic[key]['value']!r} is overridden"
+                )
+            overrides[key] = {"automatic": automatic[key]["value"], "by": actor.name, "why": why}
+        final[key] = value
+    evaluation = Evaluation(
+        conversation_id=conversation_id,
+        form_id=row.id,
+        evaluator_id=user.id,
+        evaluator=user.username,
+        status="submitted",
+        answers=final,
+        automatic=automatic,
+        overrides=overrides,
+        comments={k: v.strip() for k, v in comments.items() if v.strip()},
+        score_pct=score(form, final),
+    )
+    session.add(evaluation)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "evaluation.submit",
+        "conversation",
+        conversation_id,
+        evaluation=evaluation.id,
+        score_pct=evaluation.score_pct,
+    )
+    return evaluation
+
+
+def respond(
+    session: Session,
+    actor: audit.Actor,
+    user: User,
+    evaluation: Evaluation,
+    disputed: bool,
+    comment: str,
+) -> Evaluation:
+    """The evaluated agent acknowledges the evaluation, or disputes it with a comment."""
+    conv = session.get_one(Conversation, evaluation.conversation_id)
+    if user.agent_id is None or conv.primary_agent_id != user.agent_id:
+        raise NotYours("only the agent of the call acknowledges or disputes its evaluation")
+    comment = comment.strip()
+    if disputed and not comment:
+        raise EvaluationError("comment: say what is disputed")
+    if len(comment) > 2000:
+        raise EvaluationError("comment: at most 2000 characters")
+    evaluation.status = "disputed" if disputed else "acknowledged"
+    evaluation.response = comment or None
+    evaluation.responded_at = utcnow()
+    audit.record(
+        session,
+        actor,
+        "evaluation.dispute" if disputed else "evaluation.acknowledge",
+        "conversation",
+        conv.id,
+        evaluation=evaluation.id,
+    )
+    return evaluation
+
+
+def as_dict(session: Session, evaluation: Evaluation) -> dict[str, Any]:
+    """An evaluation with its form's questions, answers, evidence, overrides and comments."""
+    row = session.get_one(EvaluationForm, evaluation.form_id)
+    form = Form.model_validate(row.definition)
+    return {
+        "id": evaluation.id,
+        "conversation_id": evaluation.conversation_id,
+        "form": {"id": row.id, "name": row.name, "version": row.version},
+        "evaluator": evaluation.evaluator,
+        "status": evaluation.status,
+        "score_pct": evaluation.score_pct,
+        "answers": [
+            {
+                "id": q.id,
+                "section": section.title,
+                "text": q.text,
+                "type": q.type,
+                "weight": q.weight,
+                "value": evaluation.answers.get(q.id),
+                "automatic": evaluation.automatic.get(q.id),
+                "override": evaluation.overrides.get(q.id),
+                "comment": evaluation.comments.get(q.id),
+            }
+            for section in form.sections
+            for q in section.questions
+        ],
+        "response": evaluation.response,
+        "created_at": evaluation.created_at.isoformat().replace("+00:00", "Z"),
+        "responded_at": (
+            evaluation.responded_at.isoformat().replace("+00:00", "Z")
+            if evaluation.responded_at
+            else None
+        ),
+    }

@@ -1,0 +1,279 @@
+"""Quality evaluations: forms (versioned, refused by field), automatic answers with their
+evidence, overrides with who and why, the score, the agent's acknowledgement and dispute, and
+who may do what."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from callscope import auth, categories, evaluations
+from callscope.audit import Actor
+from callscope.db.models import AuditEvent, Evaluation, EvaluationForm
+from tests.support import PASSWORD, callscope, make_meta
+
+FORM = {
+    "name": "Support call quality",
+    "sections": [
+        {
+            "title": "Opening",
+            "questions": [
+                {
+                    "id": "greeting",
+                    "text": "Agent greeted the customer",
+                    "type": "yes_no",
+                    "weight": 2,
+                    "auto": {"category": "Greeting", "when": "matched"},
+                },
+                {"id": "empathy", "text": "Agent showed empathy", "type": "scale_5", "weight": 3},
+            ],
+        },
+        {
+            "title": "Compliance",
+            "questions": [
+                {
+                    "id": "no_promise",
+                    "text": "No unauthorised promise",
+                    "type": "yes_no",
+                    "weight": 1,
+                    "auto": {"category": "Guarantee", "when": "absent"},
+                }
+            ],
+        },
+    ],
+}
+
+
+def line(speaker, text, start):
+    words = text.split()
+    timed = [
+        {"text": w, "start_s": start + i, "end_s": start + i + 0.8} for i, w in enumerate(words)
+    ]
+    return {
+        "speaker": speaker,
+        "start_s": start,
+        "end_s": start + len(words),
+        "text": text,
+        "words": timed,
+    }
+
+
+@pytest.fixture
+def world(ctx, api):
+    """A call of agent AG-1 (Marcus) that greets, and the form's categories."""
+    with ctx.db.session() as session:
+        categories.add(session, Actor.cli(), "Greeting", {"phrases": ["thank you for calling"]})
+        categories.add(session, Actor.cli(), "Guarantee", {"phrases": ["i guarantee"]})
+        auth.add_user(session, "sup", "admin", PASSWORD)
+        auth.add_user(session, "marcus", "agent", PASSWORD, agent_external_id="AG-1")
+        auth.add_user(session, "olga", "agent", PASSWORD, agent_external_id="AG-2")
+        tokens = {n: auth.create_token(session, n, "t") for n in ("marcus", "olga")}
+    body = {
+        "language": "en",
+        "transcript": {
+            "segments": [
+                line("agent", "Thank you for calling Northwind", 0.0),
+                line("customer", "My order never arrived", 10.0),
+            ]
+        },
+    }
+    files = {
+        "metadata": (None, json.dumps(make_meta(mono=True)), "application/json"),
+        "transcript": ("t.json", json.dumps(body), "application/json"),
+    }
+    res = api.post("/api/v1/conversations/import", files=files)
+    assert res.status_code == 201
+    assert api.post("/api/v1/evaluation-forms", json=FORM).status_code == 201
+    return {"id": res.json()["id"], "tokens": tokens}
+
+
+def as_user(api, token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_call_is_evaluated_with_automatic_answers_and_their_evidence(ctx, api, world):
+    url = f"/api/v1/conversations/{world['id']}/evaluations"
+    res = api.post(
+        url,
+        json={
+            "form": "Support call quality",
+            "answers": {"empathy": 4},
+            "comments": {"empathy": "Warm, a bit late"},
+        },
+    )
+    assert res.status_code == 201, res.text
+    done = res.json()
+    answers = {a["id"]: a for a in done["answers"]}
+    assert answers["greeting"]["value"] == "yes"
+    assert answers["greeting"]["automatic"]["evidence"][0]["start_s"] == 0.0  # the moment
+    assert answers["no_promise"]["value"] == "yes"  # the guarantee was never said
+    assert answers["empathy"]["comment"] == "Warm, a bit late"
+    # (2 × 1 + 3 × 0.75 + 1 × 1) / 6 = 87.5 %
+    assert done["score_pct"] == 87.5 and done["status"] == "submitted"
+    listed = api.get(url).json()
+    assert [e["id"] for e in listed] == [done["id"]]
+
+
+def test_overriding_an_automatic_answer_needs_a_reason_and_is_kept(api, world):
+    url = f"/api/v1/conversations/{world['id']}/evaluations"
+    refused = api.post(url, json={"form": "Support call quality", "answers": {"greeting": "no"}})
+    assert refused.status_code == 422
+    assert "reasons.greeting: say why the automatic answer 'yes' is overridden" in refused.text
+    res = api.post(
+        url,
+        json={
+            "form": "Support call quality",
+            "answers": {"greeting": "no", "empathy": "na"},
+            "reasons": {"greeting": "greeted the wrong company"},
+        },
+    )
+    answer = {a["id"]: a for a in res.json()["answers"]}["greeting"]
+    assert answer["override"]["automatic"] == "yes" and answer["override"]["why"]
+    assert answer["override"]["by"]
+    assert res.json()["score_pct"] == pytest.approx(100 / 3, abs=0.05)  # empathy N/A
+
+
+@pytest.mark.parametrize(
+    ("form", "named"),
+    [
+        (
+            {
+                **FORM,
+                "sections": [
+                    {"title": "A", "questions": [FORM["sections"][0]["questions"][1]] * 2}
+                ],
+            },
+            "duplicate question id 'empathy'",
+        ),
+        (
+            {
+                **FORM,
+                "sections": [
+                    {
+                        "title": "A",
+                        "questions": [{**FORM["sections"][0]["questions"][1], "weight": 0}],
+                    }
+                ],
+            },
+            "sections[0].questions[0].weight: ",
+        ),
+        (
+            {
+                **FORM,
+                "sections": [
+                    {
+                        "title": "A",
+                        "questions": [
+                            {**FORM["sections"][0]["questions"][0], "auto": {"category": "Nope"}}
+                        ],
+                    }
+                ],
+            },
+            "sections[0].questions[0].auto.category: no category named 'Nope'",
+        ),
+        (
+            {
+                **FORM,
+                "sections": [
+                    {
+                        "title": "A",
+                        "questions": [{**FORM["sections"][0]["questions"][1], "type": "stars"}],
+                    }
+                ],
+            },
+            "sections[0].questions[0].type: ",
+        ),
+        ({"name": "Empty", "sections": []}, "sections: "),
+    ],
+)
+def test_bad_forms_are_refused_naming_the_field_and_nothing_is_stored(ctx, api, world, form, named):
+    res = api.post("/api/v1/evaluation-forms", json=form)
+    assert res.status_code == 422 and named in res.json()["detail"], res.text
+    with ctx.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(EvaluationForm)) == 1
+
+
+def test_a_form_imported_again_is_a_new_version_and_old_evaluations_keep_theirs(
+    ctx, api, world, tmp_path
+):
+    first = api.post(
+        f"/api/v1/conversations/{world['id']}/evaluations",
+        json={"form": "Support call quality", "answers": {"empathy": 5}},
+    ).json()
+    changed = {**FORM, "sections": FORM["sections"][:1]}
+    path = tmp_path / "form.json"
+    path.write_text(json.dumps(changed))
+    done = callscope(ctx, "forms", "import", str(path))
+    assert done.returncode == 0 and "version 2" in done.stdout
+    assert (
+        "Support call quality  (version 2, 2 questions)" in callscope(ctx, "forms", "list").stdout
+    )
+    again = api.get(f"/api/v1/conversations/{world['id']}/evaluations").json()
+    assert again[0]["form"]["version"] == 1 and len(again[0]["answers"]) == 3
+    assert again[0]["id"] == first["id"]
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert callscope(ctx, "forms", "import", str(bad)).returncode == 2
+
+
+def test_wrong_answers_are_refused_naming_the_question(api, world):
+    url = f"/api/v1/conversations/{world['id']}/evaluations"
+    for answers, named in [
+        ({"empathy": 6}, "answers.empathy: scale_5 takes 1, 2, 3, 4, 5, na, not 6"),
+        ({"empathy": True}, "answers.empathy: "),
+        ({"greeting": "maybe"}, "answers.greeting: yes_no takes yes, no, na"),
+        ({"speed": "yes"}, "answers.speed: the form has no question 'speed'"),
+    ]:
+        res = api.post(url, json={"form": "Support call quality", "answers": answers})
+        assert res.status_code == 422 and named in res.json()["detail"], res.text
+    assert api.post(url, json={"form": "Nope", "answers": {}}).status_code == 404
+
+
+def test_the_agent_acknowledges_or_disputes_and_others_see_nothing(ctx, api, world):
+    evaluation = api.post(
+        f"/api/v1/conversations/{world['id']}/evaluations",
+        json={"form": "Support call quality", "answers": {"empathy": 2}},
+    ).json()
+    marcus, olga = (as_user(api, world["tokens"][n]) for n in ("marcus", "olga"))
+    url = f"/api/v1/conversations/{world['id']}/evaluations"
+    assert [e["id"] for e in api.get(url, headers=marcus).json()] == [evaluation["id"]]
+    assert api.get(url, headers=olga).status_code == 404  # not her call
+    # an agent evaluates no call, their own least of all
+    own = api.post(url, headers=marcus, json={"form": "Support call quality", "answers": {}})
+    assert own.status_code == 403
+    assert (
+        api.post(
+            f"/api/v1/evaluations/{evaluation['id']}/dispute", headers=olga, json={"comment": "x"}
+        ).status_code
+        == 404
+    )
+    empty = api.post(
+        f"/api/v1/evaluations/{evaluation['id']}/dispute", headers=marcus, json={"comment": " "}
+    )
+    assert empty.status_code == 422 and "comment: say what is disputed" in empty.text
+    disputed = api.post(
+        f"/api/v1/evaluations/{evaluation['id']}/dispute",
+        headers=marcus,
+        json={"comment": "I apologised at 0:40"},
+    ).json()
+    assert disputed["status"] == "disputed" and disputed["response"] == "I apologised at 0:40"
+    # the administrator cannot answer in the agent's place
+    assert (
+        api.post(f"/api/v1/evaluations/{evaluation['id']}/acknowledge", json={}).status_code == 403
+    )
+    with ctx.db.session() as session:
+        actions = set(session.scalars(select(AuditEvent.action)))
+        assert {"evaluation_form.import", "evaluation.submit", "evaluation.dispute"} <= actions
+        assert session.scalar(select(func.count()).select_from(Evaluation)) == 1
+
+
+def test_the_score_is_the_weighted_share_over_answered_questions():
+    form = evaluations.Form.model_validate(FORM)
+    assert evaluations.score(form, {}) is None
+    assert evaluations.score(form, {"greeting": "na", "empathy": "na"}) is None
+    assert evaluations.score(
+        form, {"greeting": "no", "empathy": 1, "no_promise": "yes"}
+    ) == pytest.approx(16.7)
+    assert evaluations.score(form, {"greeting": "yes", "empathy": 5, "no_promise": "yes"}) == 100.0
