@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from callscope import audit, errors, search
@@ -321,6 +323,21 @@ def _calls(session: Session, ids: Iterable[int]) -> list[Call]:
     return calls
 
 
+def _keep(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write matches, replacing one of the same call and category: a worker applying a
+    category and a worker processing the call may both write it, and neither may fail."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    for first in range(0, len(rows), 1000):  # (a statement's parameters are limited)
+        statement = insert(CategoryMatch).values(rows[first : first + 1000])
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["conversation_id", "category_id"],
+                set_={"matches": statement.excluded.matches},
+            )
+        )
+
+
 def _definitions(categories: Iterable[Category]) -> list[tuple[int, Definition]]:
     return [(c.id, Definition.model_validate(c.definition)) for c in categories]
 
@@ -333,15 +350,17 @@ def evaluate(session: Session, conversation_id: int) -> None:
     if not every:
         return
     session.flush()
-    for call in _calls(session, [conversation_id]):
-        for category_id, definition in every:
-            found = call.match(definition)
-            if found is not None:
-                session.add(
-                    CategoryMatch(
-                        conversation_id=call.conversation_id, category_id=category_id, matches=found
-                    )
-                )
+    _keep(session, _matches(_calls(session, [conversation_id]), every))
+
+
+def _matches(calls: list[Call], definitions: list[tuple[int, Definition]]) -> list[dict]:
+    """The match rows of CALLS against DEFINITIONS."""
+    return [
+        {"conversation_id": call.conversation_id, "category_id": category_id, "matches": found}
+        for call in calls
+        for category_id, definition in definitions
+        if (found := call.match(definition)) is not None
+    ]
 
 
 def apply_step(db: Database, batch: int = BATCH) -> tuple[int, int] | None:
@@ -371,17 +390,8 @@ def apply_step(db: Database, batch: int = BATCH) -> tuple[int, int] | None:
         if ahead is not None:
             query = query.where(Conversation.id <= ahead)
         ids = list(session.scalars(query.order_by(Conversation.id).limit(batch)))
-        for call in _calls(session, _prefilter(session, [d for _i, d in definitions], ids)):
-            for category_id, definition in definitions:
-                found = call.match(definition)
-                if found is not None:
-                    session.add(
-                        CategoryMatch(
-                            conversation_id=call.conversation_id,
-                            category_id=category_id,
-                            matches=found,
-                        )
-                    )
+        calls = _calls(session, _prefilter(session, [d for _i, d in definitions], ids))
+        _keep(session, _matches(calls, definitions))
         total = (
             session.scalar(
                 select(func.count()).where(Conversation.processing_status == Status.PROCESSED)
