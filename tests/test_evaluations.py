@@ -259,13 +259,22 @@ def test_the_agent_acknowledges_or_disputes_and_others_see_nothing(ctx, api, wor
         json={"comment": "I apologised at 0:40"},
     ).json()
     assert disputed["status"] == "disputed" and disputed["response"] == "I apologised at 0:40"
-    # the administrator cannot answer in the agent's place
-    assert (
-        api.post(f"/api/v1/evaluations/{evaluation['id']}/acknowledge", json={}).status_code == 403
-    )
+    # the administrator cannot answer in the agent's place, but answers the dispute
+    url = f"/api/v1/evaluations/{evaluation['id']}"
+    assert api.post(f"{url}/acknowledge", json={}).status_code == 403
+    assert api.post(f"{url}/answer", headers=marcus, json={"comment": "x"}).status_code == 403
+    answered = api.post(f"{url}/answer", json={"comment": "Right: empathy is 4"}).json()
+    assert answered["status"] == "answered" and answered["answer"] == "Right: empathy is 4"
+    again = api.post(f"{url}/answer", json={"comment": "y"})
+    assert again.status_code == 422 and "not disputed" in again.text
     with ctx.db.session() as session:
         actions = set(session.scalars(select(AuditEvent.action)))
-        assert {"evaluation_form.import", "evaluation.submit", "evaluation.dispute"} <= actions
+        assert {
+            "evaluation_form.import",
+            "evaluation.submit",
+            "evaluation.dispute",
+            "evaluation.answer",
+        } <= actions
         assert session.scalar(select(func.count()).select_from(Evaluation)) == 1
 
 

@@ -52,6 +52,7 @@ ACTIONS = {
     "evaluation.submit": N_("evaluated a conversation"),
     "evaluation.acknowledge": N_("acknowledged an evaluation"),
     "evaluation.dispute": N_("disputed an evaluation"),
+    "evaluation.answer": N_("answered the dispute of an evaluation"),
 }
 
 

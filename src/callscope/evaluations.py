@@ -351,6 +351,33 @@ def respond(
     return evaluation
 
 
+def answer(
+    session: Session, actor: audit.Actor, user: User, evaluation: Evaluation, comment: str
+) -> Evaluation:
+    """A supervisor or administrator answers the agent's dispute."""
+    if user.role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise NotYours("only supervisors and administrators answer a dispute")
+    if evaluation.status != "disputed":
+        raise EvaluationError(f"status: the evaluation is {evaluation.status}, not disputed")
+    comment = comment.strip()
+    if not comment or len(comment) > 2000:
+        raise EvaluationError("comment: write the answer (at most 2000 characters)")
+    evaluation.status, evaluation.answer, evaluation.answered_at = "answered", comment, utcnow()
+    audit.record(
+        session,
+        actor,
+        "evaluation.answer",
+        "conversation",
+        evaluation.conversation_id,
+        evaluation=evaluation.id,
+    )
+    return evaluation
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
 def as_dict(session: Session, evaluation: Evaluation) -> dict[str, Any]:
     """An evaluation with its form's questions, answers, evidence, overrides and comments."""
     row = session.get_one(EvaluationForm, evaluation.form_id)
@@ -378,10 +405,8 @@ def as_dict(session: Session, evaluation: Evaluation) -> dict[str, Any]:
             for q in section.questions
         ],
         "response": evaluation.response,
-        "created_at": evaluation.created_at.isoformat().replace("+00:00", "Z"),
-        "responded_at": (
-            evaluation.responded_at.isoformat().replace("+00:00", "Z")
-            if evaluation.responded_at
-            else None
-        ),
+        "answer": evaluation.answer,
+        "created_at": _iso(evaluation.created_at),
+        "responded_at": _iso(evaluation.responded_at),
+        "answered_at": _iso(evaluation.answered_at),
     }

@@ -501,7 +501,7 @@ class Evaluation(Base):
     form_id: Mapped[int] = mapped_column(ForeignKey("evaluation_forms.id"))
     evaluator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     evaluator: Mapped[str] = mapped_column(String(200))
-    # submitted | acknowledged | disputed
+    # submitted | acknowledged | disputed | answered (a dispute the supervisor answered)
     status: Mapped[str] = mapped_column(String(20), default="submitted")
     answers: Mapped[dict[str, Any]] = mapped_column(default=dict)  # question id → value
     automatic: Mapped[dict[str, Any]] = mapped_column(default=dict)  # id → {value, evidence}
@@ -509,5 +509,7 @@ class Evaluation(Base):
     comments: Mapped[dict[str, Any]] = mapped_column(default=dict)  # id → text
     score_pct: Mapped[float | None] = mapped_column(Float)
     response: Mapped[str | None] = mapped_column(Text)  # the agent's dispute or acknowledgement
+    answer: Mapped[str | None] = mapped_column(Text)  # the supervisor's answer to a dispute
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     responded_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]

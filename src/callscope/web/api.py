@@ -613,6 +613,18 @@ class ResponseIn(BaseModel):
     comment: str = Field("", max_length=2000)
 
 
+def _visible_evaluation(session: Session, user: User, evaluation_id: int) -> Evaluation:
+    """The evaluation if USER may see it; 404 otherwise."""
+    evaluation = session.get(Evaluation, evaluation_id)
+    if evaluation is not None:
+        conv = session.scalar(
+            visible_conversations(user).where(Conversation.id == evaluation.conversation_id)
+        )
+        if conv is not None and evaluation in _evaluations_of(session, user, conv):
+            return evaluation
+    raise HTTPException(404, f"evaluation {evaluation_id} not found")
+
+
 def _respond(
     request: Request,
     evaluation_id: int,
@@ -621,12 +633,7 @@ def _respond(
     user: User,
     disputed: bool,
 ) -> dict[str, Any]:
-    evaluation = session.get(Evaluation, evaluation_id)
-    if evaluation is None:
-        raise HTTPException(404, f"evaluation {evaluation_id} not found")
-    conv = visible_conversation(session, user, evaluation.conversation_id)
-    if evaluation not in _evaluations_of(session, user, conv):
-        raise HTTPException(404, f"evaluation {evaluation_id} not found")
+    evaluation = _visible_evaluation(session, user, evaluation_id)
     evaluations.respond(session, actor(request, user), user, evaluation, disputed, body.comment)
     return evaluations.as_dict(session, evaluation)
 
@@ -637,6 +644,16 @@ def acknowledge(
 ) -> dict[str, Any]:
     """The agent of the call acknowledges its evaluation (with a comment, if they like)."""
     return _respond(request, evaluation_id, body, session, user, disputed=False)
+
+
+@router.post("/evaluations/{evaluation_id}/answer")
+def answer_dispute(
+    request: Request, evaluation_id: Id, body: ResponseIn, session: SessionDep, user: UserDep
+) -> dict[str, Any]:
+    """A supervisor or administrator who may see the call answers the agent's dispute."""
+    evaluation = _visible_evaluation(session, user, evaluation_id)
+    evaluations.answer(session, actor(request, user), user, evaluation, body.comment)
+    return evaluations.as_dict(session, evaluation)
 
 
 @router.post("/evaluations/{evaluation_id}/dispute")

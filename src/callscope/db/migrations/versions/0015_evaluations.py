@@ -46,8 +46,10 @@ def upgrade() -> None:
         sa.Column("comments", sa.JSON(), nullable=False),
         sa.Column("score_pct", sa.Float()),
         sa.Column("response", sa.Text()),
+        sa.Column("answer", sa.Text()),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("responded_at", sa.DateTime(timezone=True)),
+        sa.Column("answered_at", sa.DateTime(timezone=True)),
         sqlite_autoincrement=True,
     )
     op.create_index("ix_evaluations_conversation_id", "evaluations", ["conversation_id"])
