@@ -286,3 +286,28 @@ def test_the_score_is_the_weighted_share_over_answered_questions():
         form, {"greeting": "no", "empathy": 1, "no_promise": "yes"}
     ) == pytest.approx(16.7)
     assert evaluations.score(form, {"greeting": "yes", "empathy": 5, "no_promise": "yes"}) == 100.0
+
+
+def test_a_scorecard_gives_the_weeks_of_an_agents_calls_that_the_viewer_may_see(api, world):
+    api.post(
+        f"/api/v1/conversations/{world['id']}/evaluations",
+        json={"form": "Support call quality", "answers": {"empathy": 4}},
+    )
+    params = {"agent": "AG-1", "from": "2026-11-01", "to": "2026-11-30"}
+    card = api.get("/api/v1/scorecards", params=params).json()
+    assert card["calls"] == 1 and card["evaluations"] == 1 and card["score_pct"] == 87.5
+    [week] = card["weeks"]
+    assert week["week_start"] == "2026-11-16"  # the Monday of the call's week (20 Nov 2026)
+    assert week["calls"] == 1 and week["average_handle_s"] == 300.0
+    assert week["categories"] == {"Greeting": 1} and week["score_pct"] == 87.5
+    assert week["customer_sentiment"] is not None and 0 <= week["agent_talk_pct"] <= 100
+    olga = as_user(api, world["tokens"]["olga"])
+    assert api.get("/api/v1/scorecards", params=params, headers=olga).json()["calls"] == 0
+    marcus = as_user(api, world["tokens"]["marcus"])
+    assert api.get("/api/v1/scorecards", params=params, headers=marcus).json()["calls"] == 1
+    elsewhere = api.get(
+        "/api/v1/scorecards", params={**params, "from": "2025-01-01", "to": "2025-02-01"}
+    )
+    assert elsewhere.json()["weeks"] == []
+    backwards = api.get("/api/v1/scorecards", params={**params, "from": "2026-12-01"})
+    assert backwards.status_code == 422 and "from:" in backwards.text

@@ -23,6 +23,7 @@ from callscope import (
     evaluations,
     exports,
     policy,
+    scorecards,
     search,
     transcripts,
 )
@@ -662,3 +663,22 @@ def dispute(
 ) -> dict[str, Any]:
     """The agent of the call disputes its evaluation, saying what is disputed."""
     return _respond(request, evaluation_id, body, session, user, disputed=True)
+
+
+@router.get("/scorecards")
+def scorecard(
+    session: SessionDep,
+    user: UserDep,
+    agent: Annotated[
+        str | None, Query(max_length=200, description="an agent's external id")
+    ] = None,
+    queue: Annotated[str | None, Query(max_length=200, description="a queue's name")] = None,
+    start: Annotated[date | None, Query(alias="from", description="first day")] = None,
+    end: Annotated[date | None, Query(alias="to", description="last day (default today)")] = None,
+) -> dict[str, Any]:
+    """An agent's or a queue's processed calls by week (default: the last 12 weeks): calls,
+    average handle time, agent talk share, non-talk, customer sentiment and trend, categories
+    matched, evaluations and their mean score — over the calls the caller may see."""
+    if start and end and start > end:
+        raise HTTPException(422, "from: a day on or before `to`")
+    return scorecards.scorecard(session, user, agent, queue, start, end)
