@@ -34,6 +34,7 @@ FORM = {
     "language": "en",
     "agent_id": "AG-2",
     "text": "a comment",
+    "decision": "acknowledge",
 }
 
 

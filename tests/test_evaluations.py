@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from callscope import auth, categories, evaluations
 from callscope.audit import Actor
-from callscope.db.models import AuditEvent, Evaluation, EvaluationForm
-from tests.support import PASSWORD, callscope, make_meta
+from callscope.db.models import AuditEvent, Evaluation, EvaluationForm, Queue, User
+from tests.support import PASSWORD, callscope, make_meta, sign_in
 
 FORM = {
     "name": "Support call quality",
@@ -311,3 +311,58 @@ def test_a_scorecard_gives_the_weeks_of_an_agents_calls_that_the_viewer_may_see(
     assert elsewhere.json()["weeks"] == []
     backwards = api.get("/api/v1/scorecards", params={**params, "from": "2026-12-01"})
     assert backwards.status_code == 422 and "from:" in backwards.text
+
+
+def test_sampled_calls_are_evaluated_and_answered_from_the_pages(ctx, api, client, world):
+    with ctx.db.session() as session:
+        boss = auth.add_user(session, "queen", "supervisor", PASSWORD)
+        boss.queues = [session.scalars(select(Queue)).one()]
+    sampled = callscope(
+        ctx, "evaluations", "sample", "--per-agent", "3", "--days", "366", "--seed", "7"
+    )
+    assert sampled.returncode == 0, sampled.stderr
+    assert sampled.stdout.splitlines() == ["queen: 1 call(s)", "assigned 1 call(s)"]
+    again = callscope(ctx, "evaluations", "sample", "--per-agent", "3", "--days", "366")
+    assert again.stdout.strip() == "assigned 0 call(s)"  # (a call is sampled once)
+
+    csrf = sign_in(client, "queen")
+    listed = client.get("/evaluations").text
+    assert f'href="/conversations/{world["id"]}#evaluation"' in listed
+    page = client.get(f"/conversations/{world['id']}").text
+    assert 'id="evaluate"' in page and "Answered automatically: yes" in page
+    res = client.post(
+        f"/conversations/{world['id']}/evaluations",
+        data={
+            "csrf_token": csrf,
+            "form_id": "1",
+            "answer-greeting": "yes",
+            "answer-empathy": "3",
+            "answer-no_promise": "yes",
+            "comment-empathy": "Could acknowledge the wait",
+        },
+        follow_redirects=True,
+    )
+    assert "Evaluation submitted." in res.text and "Could acknowledge the wait" in res.text
+    assert f'href="/conversations/{world["id"]}#evaluation"' not in client.get("/evaluations").text
+    refused = client.post(
+        f"/conversations/{world['id']}/evaluations",
+        data={"csrf_token": csrf, "form_id": "1", "answer-greeting": "no"},
+        follow_redirects=True,
+    )
+    assert "reasons.greeting: say why the automatic answer" in refused.text
+
+    client.post("/logout", data={"csrf_token": csrf})
+    csrf = sign_in(client, "marcus")
+    assert client.get("/evaluations").status_code == 403  # (an agent has no list to work)
+    page = client.get(f"/conversations/{world['id']}").text
+    assert "Acknowledge" in page and 'id="evaluate"' not in page
+    [evaluation] = api.get(f"/api/v1/conversations/{world['id']}/evaluations").json()
+    res = client.post(
+        f"/evaluations/{evaluation['id']}/respond",
+        data={"csrf_token": csrf, "decision": "dispute", "comment": "I apologised twice"},
+        follow_redirects=True,
+    )
+    assert "I apologised twice" in res.text
+    with ctx.db.session() as session:
+        assert session.get(Evaluation, evaluation["id"]).status == "disputed"
+        assert session.scalar(select(User.id).where(User.username == "queen"))

@@ -14,6 +14,13 @@ from callscope.web.pages import JS_MESSAGES
 
 SRC = Path(i18n.__file__).parent.parent
 DYNAMIC = (
+    "submitted",  # an evaluation's status and answers
+    "acknowledged",
+    "disputed",
+    "answered",
+    "yes",
+    "no",
+    "na",
     "complaint",  # the kinds of summary highlights
     "praise",
     "escalation",

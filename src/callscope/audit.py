@@ -53,6 +53,7 @@ ACTIONS = {
     "evaluation.acknowledge": N_("acknowledged an evaluation"),
     "evaluation.dispute": N_("disputed an evaluation"),
     "evaluation.answer": N_("answered the dispute of an evaluation"),
+    "evaluation.sample": N_("sampled calls for supervisors to evaluate"),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -910,3 +911,34 @@ def forms_list() -> None:
         for form in evaluations.latest_forms(session):
             questions = sum(len(s["questions"]) for s in form.definition["sections"])
             click.echo(f"{form.id:4} {form.name}  (version {form.version}, {questions} questions)")
+
+
+@main.group("evaluations")
+def evaluations_group() -> None:
+    """Quality evaluations: sampling calls for supervisors to evaluate."""
+
+
+@evaluations_group.command("sample")
+@click.option("--per-agent", type=int, required=True, help="calls to sample per agent")
+@click.option("--days", type=int, required=True, help="from the calls of the last N days")
+@click.option("--queue", help="only the calls of this queue")
+@click.option("--weighted", is_flag=True, help="likelier: negative customers, falling trends")
+@click.option("--seed", type=int, help="a fixed random seed (the same draw again)")
+def evaluations_sample(
+    per_agent: int, days: int, queue: str | None, weighted: bool, seed: int | None
+) -> None:
+    """Assign random processed calls of each agent, not evaluated yet, to a supervisor of
+    their queue (their *To evaluate* list)."""
+    with opened() as ctx, ctx.db.session() as session:
+        given = evaluations.sample(
+            session,
+            Actor.cli(),
+            per_agent,
+            days,
+            queue,
+            weighted,
+            random.Random(seed) if seed is not None else None,
+        )
+    for name, count in given.items():
+        click.echo(f"{name}: {count} call(s)")
+    click.echo(f"assigned {sum(n for k, n in given.items() if not k.startswith('('))} call(s)")

@@ -5,6 +5,9 @@ agent's acknowledgement or dispute. Audited."""
 
 from __future__ import annotations
 
+import random
+from collections import Counter
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -18,11 +21,15 @@ from callscope.db.models import (
     Conversation,
     ConversationAnalysis,
     Evaluation,
+    EvaluationAssignment,
     EvaluationForm,
+    Queue,
     User,
+    supervised_queues,
     utcnow,
 )
-from callscope.vocabulary import Role
+from callscope.measures.sentiment import TREND_STEP
+from callscope.vocabulary import Role, Status
 
 ANSWERS = {"yes_no": ("yes", "no", "na"), "scale_5": (1, 2, 3, 4, 5, "na")}
 
@@ -410,3 +417,151 @@ def as_dict(session: Session, evaluation: Evaluation) -> dict[str, Any]:
         "responded_at": _iso(evaluation.responded_at),
         "answered_at": _iso(evaluation.answered_at),
     }
+
+
+# --- sampling -------------------------------------------------------------------------------
+
+
+def _weight(sentiment: dict[str, Any] | None) -> float:
+    """How much likelier a call is drawn when sampling is weighted: a negative customer and a
+    falling trend each make it more so."""
+    felt = sentiment or {}
+    weight = 1.0
+    if (felt.get("customer") or {}).get("label") == "negative":
+        weight += 2.0
+    if (felt.get("trend") or 0.0) <= -TREND_STEP:
+        weight += 1.0
+    return weight
+
+
+def sample(
+    session: Session,
+    actor: audit.Actor,
+    per_agent: int,
+    days: int,
+    queue: str | None = None,
+    weighted: bool = False,
+    rng: random.Random | None = None,
+) -> dict[str, int]:
+    """Assign PER_AGENT processed calls of each agent from the last DAYS days (of QUEUE, if
+    named), not evaluated or assigned yet, drawn at random (WEIGHTED: towards negative customers
+    and falling trends), to a supervisor of each call's queue (the one with the fewest calls
+    waiting). Returns how many each supervisor got; audited."""
+    if not 1 <= per_agent <= 100:
+        raise EvaluationError("per_agent: 1 to 100 calls")
+    if not 1 <= days <= 366:
+        raise EvaluationError("days: 1 to 366")
+    rng = rng or random.Random()
+    taken = select(Evaluation.conversation_id).union(select(EvaluationAssignment.conversation_id))
+    query = (
+        select(Conversation, ConversationAnalysis.sentiment)
+        .join(ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id)
+        .where(
+            Conversation.processing_status == Status.PROCESSED,
+            Conversation.primary_agent_id.is_not(None),
+            Conversation.started_at >= utcnow() - timedelta(days=days),
+            Conversation.id.not_in(taken),
+        )
+    )
+    if queue is not None:
+        queue_id = session.scalar(select(Queue.id).where(Queue.name == queue))
+        if queue_id is None:
+            raise EvaluationError(f"queue: no queue named {queue!r}")
+        query = query.where(Conversation.queue_id == queue_id)
+    by_agent: dict[int, list[tuple[Conversation, float]]] = {}
+    for conv, sentiment in session.execute(query):
+        assert conv.primary_agent_id is not None
+        by_agent.setdefault(conv.primary_agent_id, []).append(
+            (conv, _weight(sentiment) if weighted else 1.0)
+        )
+    supervisors: dict[int | None, list[User]] = {}
+    waiting = Counter(session.scalars(select(EvaluationAssignment.supervisor_id)))
+    given: Counter[str] = Counter()
+    for agent_id in sorted(by_agent):
+        pool = by_agent[agent_id]
+        # (weighted drawing without replacement: each call's key is u^(1/weight))
+        drawn = sorted(pool, key=lambda pair: rng.random() ** (1 / pair[1]), reverse=True)
+        for conv, _w in drawn[:per_agent]:
+            if conv.queue_id not in supervisors:
+                supervisors[conv.queue_id] = list(
+                    session.scalars(
+                        select(User)
+                        .join(supervised_queues, supervised_queues.c.user_id == User.id)
+                        .where(
+                            supervised_queues.c.queue_id == conv.queue_id,
+                            User.role == Role.SUPERVISOR,
+                            User.disabled.is_(False),
+                        )
+                        .order_by(User.id)
+                    )
+                )
+            candidates = supervisors[conv.queue_id]
+            if not candidates:
+                given["(no supervisor for the queue)"] += 1
+                continue
+            supervisor = min(candidates, key=lambda u: (waiting[u.id], u.id))
+            waiting[supervisor.id] += 1
+            session.add(EvaluationAssignment(conversation_id=conv.id, supervisor_id=supervisor.id))
+            given[supervisor.username] += 1
+    audit.record(
+        session,
+        actor,
+        "evaluation.sample",
+        "list",
+        None,
+        per_agent=per_agent,
+        days=days,
+        queue=queue,
+        weighted=weighted,
+        assigned=sum(n for name, n in given.items() if not name.startswith("(")),
+    )
+    return dict(sorted(given.items()))
+
+
+def to_evaluate(session: Session, user: User) -> list[Conversation]:
+    """The calls sampled for USER that USER has not evaluated yet, oldest assignment first."""
+    done = select(Evaluation.conversation_id).where(Evaluation.evaluator_id == user.id)
+    return list(
+        session.scalars(
+            select(Conversation)
+            .join(EvaluationAssignment, EvaluationAssignment.conversation_id == Conversation.id)
+            .where(
+                EvaluationAssignment.supervisor_id == user.id,
+                Conversation.id.not_in(done),
+            )
+            .order_by(EvaluationAssignment.id)
+        )
+    )
+
+
+# --- who sees what ----------------------------------------------------------------------------
+
+
+def visible(session: Session, user: User, conv: Conversation) -> list[Evaluation]:
+    """The evaluations of CONV (a call USER may see) that USER may see: an agent only those of
+    their own calls."""
+    if user.role == Role.AGENT and conv.primary_agent_id != user.agent_id:
+        return []
+    return list(
+        session.scalars(
+            select(Evaluation).where(Evaluation.conversation_id == conv.id).order_by(Evaluation.id)
+        )
+    )
+
+
+def panel(session: Session, user: User, conv: Conversation, form_id: int | None) -> dict:
+    """What the conversation page's Evaluation tab shows USER: the call's evaluations, and for
+    a supervisor or administrator the form to fill (FORM_ID, else the first), its automatic
+    answers filled in."""
+    shown = [as_dict(session, e) for e in visible(session, user, conv)]
+    found: dict[str, Any] = {"evaluations": shown, "forms": [], "form": None, "automatic": {}}
+    if user.role in (Role.SUPERVISOR, Role.ADMIN):
+        forms = latest_forms(session)
+        found["forms"] = forms
+        chosen = next((f for f in forms if f.id == form_id), forms[0] if forms else None)
+        if chosen is not None:
+            form = Form.model_validate(chosen.definition)
+            found["form"] = form_dict(chosen)
+            found["automatic"] = automatic_answers(session, form, conv.id)
+    found["agent_of_call"] = user.agent_id is not None and conv.primary_agent_id == user.agent_id
+    return found

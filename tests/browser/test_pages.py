@@ -19,7 +19,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import select
 
-from callscope import auth, categories, comments, policy
+from callscope import auth, categories, comments, evaluations, policy
 from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import AuditEvent, Conversation, User
@@ -69,6 +69,7 @@ def site(tmp_path_factory, model_dir):
         auth.add_user(session, "other", "agent", PASSWORD, agent_external_id="AG-2")
         policy.set_value(session, "recordings.enabled", True)
         categories.add(session, Actor.cli(), "Damaged goods", {"phrases": ["damage*"]})
+        evaluations.import_form(session, Actor.cli(), EVALUATION_FORM)
     result = Ingestor(ctx).ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", recent_meta())
     assert jobs.run_job(ctx, result.job, "test") == "processed"
     with ctx.db.session() as session:  # (every page is checked with a comment and a category)
@@ -235,6 +236,24 @@ def test_the_reader_can_scroll_away_while_the_audio_plays_and_come_back(browser,
 
 
 PHONE = {"width": 390, "height": 844}
+EVALUATION_FORM = {
+    "name": "Support call quality",
+    "sections": [
+        {
+            "title": "Opening",
+            "questions": [
+                {
+                    "id": "damage",
+                    "text": "Agent asked about the damage",
+                    "type": "yes_no",
+                    "weight": 2,
+                    "auto": {"category": "Damaged goods", "when": "matched"},
+                },
+                {"id": "empathy", "text": "Agent showed empathy", "type": "scale_5", "weight": 3},
+            ],
+        }
+    ],
+}
 
 
 def every_page(site, user: str) -> list[str]:
@@ -249,12 +268,14 @@ def every_page(site, user: str) -> list[str]:
         f"/conversations/{site['id']}#details",
         f"/conversations/{site['id']}#metrics",
         f"/conversations/{site['id']}#overview",
+        f"/conversations/{site['id']}#evaluation",
         f"/contacts/{contact}",
         "/dashboard",
         "/preferences",
         "/conversations/999999",  # an error page
     ]
     if user == "boss":
+        paths.append("/evaluations")
         paths += [
             f"/admin/{name}"
             for name in (
@@ -826,4 +847,23 @@ def test_the_summary_opens_first_and_leads_to_its_moments(browser, site):
     rows = page.locator("table.list tbody tr")
     expect(rows.first.locator(".chip", has_text="Damaged goods")).to_be_visible()
     assert rows.count() == page.locator("tbody .chip", has_text="Damaged goods").count()
+    page.close()
+
+
+def test_a_supervisor_evaluates_a_call_from_its_page(browser, site):
+    page = signed_in(browser, site)
+    page.goto(f"{site['base']}/conversations/{site['id']}#evaluation")
+    form = page.locator("#evaluate")
+    expect(form).to_be_visible()
+    # the automatic answer is filled in, with the moment that decided it
+    expect(page.locator("#answer-damage")).to_have_value("yes")
+    expect(form.locator(".moment").first).to_be_visible()
+    page.select_option("#answer-empathy", "4")
+    page.fill("input[name=comment-empathy]", "Apologised before asking")
+    page.get_by_role("button", name="Submit evaluation").click()
+    expect(page.locator("#evaluation")).to_be_visible()
+    card = page.locator("#evaluation article.evaluation").first
+    expect(card).to_contain_text("Support call quality")
+    expect(card).to_contain_text("85")  # (2 × 1 + 3 × 0.75) / 5 = 85 %
+    expect(card).to_contain_text("Apologised before asking")
     page.close()

@@ -513,3 +513,18 @@ class Evaluation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     responded_at: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
+
+
+class EvaluationAssignment(Base):
+    """A call sampled for a supervisor to evaluate (their *To evaluate* list)."""
+
+    __tablename__ = "evaluation_assignments"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    supervisor_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -570,17 +570,6 @@ class EvaluationIn(BaseModel):
     reasons: dict[str, str] = Field(default_factory=dict)
 
 
-def _evaluations_of(session: Session, user: User, conv: Conversation) -> list[Evaluation]:
-    """The evaluations of CONV that USER may see (an agent: only those of their own calls)."""
-    if user.role == Role.AGENT and conv.primary_agent_id != user.agent_id:
-        return []
-    return list(
-        session.scalars(
-            select(Evaluation).where(Evaluation.conversation_id == conv.id).order_by(Evaluation.id)
-        )
-    )
-
-
 @router.post("/conversations/{conversation_id}/evaluations", status_code=201)
 def evaluate(
     request: Request, conversation_id: Id, body: EvaluationIn, session: SessionDep, user: UserDep
@@ -606,7 +595,7 @@ def conversation_evaluations(
 ) -> list[dict[str, Any]]:
     """The call's evaluations the caller may see."""
     conv = visible_conversation(session, user, conversation_id)
-    return [evaluations.as_dict(session, e) for e in _evaluations_of(session, user, conv)]
+    return [evaluations.as_dict(session, e) for e in evaluations.visible(session, user, conv)]
 
 
 class ResponseIn(BaseModel):
@@ -621,7 +610,7 @@ def _visible_evaluation(session: Session, user: User, evaluation_id: int) -> Eva
         conv = session.scalar(
             visible_conversations(user).where(Conversation.id == evaluation.conversation_id)
         )
-        if conv is not None and evaluation in _evaluations_of(session, user, conv):
+        if conv is not None and evaluation in evaluations.visible(session, user, conv):
             return evaluation
     raise HTTPException(404, f"evaluation {evaluation_id} not found")
 

@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from sqlalchemy import select
 
-from callscope import analysis, audit, auth, comments, errors, i18n, policy, search
+from callscope import analysis, audit, auth, comments, errors, evaluations, i18n, policy, search
 from callscope.access import visible_conversations
 from callscope.audit import Actor
 from callscope.db.models import (
@@ -413,7 +413,11 @@ def export_list(
 
 @router.get("/conversations/{conversation_id}")
 def conversation_page(
-    request: Request, conversation_id: Id, session: SessionDep, user: PageUser
+    request: Request,
+    conversation_id: Id,
+    session: SessionDep,
+    user: PageUser,
+    form: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> HTMLResponse:
     """One conversation: overview, details (player and transcript), metrics, sessions."""
     conv = visible_conversation(session, user, conversation_id)
@@ -436,6 +440,7 @@ def conversation_page(
         },
         transcript=Markup(analysis.transcript_json(session, conv.id) if viewing else "[]"),
         timeline=timeline(conv, doc),
+        quality=evaluations.panel(session, user, conv, form),
     )
 
 

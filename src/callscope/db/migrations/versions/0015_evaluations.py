@@ -1,4 +1,4 @@
-"""quality evaluation forms and evaluations
+"""quality evaluation forms, evaluations and the calls sampled for them
 
 Revision ID: 0015
 Revises: 0014
@@ -54,9 +54,36 @@ def upgrade() -> None:
     )
     op.create_index("ix_evaluations_conversation_id", "evaluations", ["conversation_id"])
     op.create_index("ix_evaluations_created_at", "evaluations", ["created_at"])
+    op.create_table(
+        "evaluation_assignments",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column(
+            "conversation_id",
+            sa.Integer(),
+            sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column(
+            "supervisor_id",
+            sa.Integer(),
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sqlite_autoincrement=True,
+    )
+    op.create_index(
+        "ix_evaluation_assignments_conversation_id", "evaluation_assignments", ["conversation_id"]
+    )
+    op.create_index(
+        "ix_evaluation_assignments_supervisor_id", "evaluation_assignments", ["supervisor_id"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_evaluation_assignments_supervisor_id", "evaluation_assignments")
+    op.drop_index("ix_evaluation_assignments_conversation_id", "evaluation_assignments")
+    op.drop_table("evaluation_assignments")
     op.drop_index("ix_evaluations_created_at", "evaluations")
     op.drop_index("ix_evaluations_conversation_id", "evaluations")
     op.drop_table("evaluations")
