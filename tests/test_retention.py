@@ -11,12 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, inspect, select, text
 
-from callscope import auth, policy, retention
+from callscope import auth, categories, policy, retention
 from callscope.audit import Actor
 from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import (
     AuditEvent,
+    CategoryMatch,
     Contact,
     Conversation,
     ConversationAnalysis,
@@ -82,6 +83,8 @@ def test_nothing_is_removed_while_retention_is_off(ctx: Context):
 
 @pytest.mark.model
 def test_old_recordings_are_purged_keeping_metadata_and_metrics(ctx: Context):
+    with ctx.db.session() as session:
+        categories.add(session, Actor.cli(), "Weather", {"phrases": ["weather"]})
     old = processed(ctx, SHORT, meta_days_ago(40))
     recent = processed(ctx, SHORT, meta_days_ago(10, external_id="RECENT"))
     held = Ingestor(ctx).ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", meta_days_ago(41)).id
@@ -102,6 +105,14 @@ def test_old_recordings_are_purged_keeping_metadata_and_metrics(ctx: Context):
         assert session.scalar(select(func.count()).where(Segment.conversation_id == old)) == 0
         result = session.get(ConversationAnalysis, old)
         assert result.metrics["talk_to_listen"] and result.transcript == "[]"
+        # nothing that quotes the transcript stays: the summary, the words categories matched
+        assert result.summary is None
+        [found] = session.scalars(select(CategoryMatch).where(CategoryMatch.conversation_id == old))
+        assert found.matches and all(m["text"] is None for m in found.matches)
+        recent_match = session.scalar(
+            select(CategoryMatch).where(CategoryMatch.conversation_id == recent)
+        )
+        assert "weather" in recent_match.matches[0]["text"].lower()  # (the recent call keeps its)
         assert conv.contact.external_id == "CUST-77"
         entries = session.scalars(select(AuditEvent).where(AuditEvent.action == "recording.purge"))
         assert [(e.actor, e.object_id) for e in entries] == [("system:retention", str(old))]

@@ -19,6 +19,7 @@ from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db import Database
 from callscope.db.models import (
+    CategoryMatch,
     Contact,
     Conversation,
     ConversationAnalysis,
@@ -85,7 +86,8 @@ def delete_unreferenced(
 
 
 def _purge_recording(session: Session, conv: Conversation) -> list[str]:
-    """Remove a conversation's audio and transcript; metadata, sentiment and metrics stay."""
+    """Remove a conversation's audio and transcript (and what quotes it); metadata, sentiment,
+    metrics, categories and comments stay."""
     rec = conv.recording
     assert rec is not None, "only a conversation with a recording has one to purge"
     keys = recording_keys(rec)
@@ -93,7 +95,15 @@ def _purge_recording(session: Session, conv: Conversation) -> list[str]:
     search.remove(session, conv.id)
     result = session.get(ConversationAnalysis, conv.id)
     if result is not None:
+        # what quotes the transcript goes with it: the unredacted copy, the summary, the words
+        # of the category matches (the categories matched and their moments stay)
         result.transcript = "[]"
+        result.original_transcript = None
+        result.summary = None
+    for found in session.scalars(
+        select(CategoryMatch).where(CategoryMatch.conversation_id == conv.id)
+    ):
+        found.matches = [{**m, "text": None} for m in found.matches]
     rec.purged_at = utcnow()
     rec.playback_key = rec.peaks_key = None
     return keys
