@@ -172,7 +172,7 @@ LATER = (
     r"arrange|follow up|escalate|process|cancel|replace|reset|submit|visit|come|bring|return|"
     r"pay|upload|restart|reboot|reply|contact|mail|post|forward|file|review|investigate|"
     r"update|notify|reach out|get back|issue|waive|open|install|activate|check back|try again|"
-    r"keep an eye|confirm by|sign|fill|add|include|apply|put|drop"
+    r"keep an eye|confirm by|sign|fill|add|include|apply|put|drop|ask|bring"
 )
 PROMISE = _any(  # the speaker will do it
     rf"\b(?:i|we)(?:'ll| will| shall|'m going to| am going to|'re going to| are going to)"
@@ -185,7 +185,9 @@ PROMISE = _any(  # the speaker will do it
     r"bantu proses)\w*",
     r"\bnanti (?:saya|kami|aku) (?:kirim|hubungi|telepon|kabari|proses|informasikan)\w*",
     r"\b(?:i|we)(?:'ll| will) (?:do|handle|sort out) (?:that|it|this)\b",
-    r"\b(?:besok|nanti|lusa|minggu depan|sore ini|malam ini|hari ini) (?:saya|aku|kami) \w+",
+    r"\b(?:besok|nanti|lusa|minggu depan|sore ini|malam ini|hari ini)(?: \w+)? "
+    r"(?:saya|aku|kami) \w+",
+    r"\bakan (?:segera )?(?:kami|saya) \w+",
 )
 DELIVERED = _any(  # the company will do it, said as what the customer gets
     r"\byou(?:'ll| will| should) (?:also )?(?:receive|get|see|be (?:receiving|getting|"
@@ -214,7 +216,7 @@ ASKED_OF_OTHER = _any(  # the one spoken to must do it
     r"\b(?:silakan|silahkan|mohon|harap|tolong|jangan lupa) (?:bapak |ibu |kak |kakak |anda )?"
     r"(?!maaf\b)\w+",
     rf"^(?:can|could|would) you (?:please )?(?:ask|{LATER})\b",
-    r"\b(?:bapak|ibu|anda|kakak) (?:perlu|harus|bisa|dapat) (?:\w+)",
+    r"\b(?:bapak|ibu|anda|kakak) (?:perlu|harus|wajib) (?:\w+)",
 )
 # a sentence that starts with a verb: from the agent, an instruction to the customer (from the
 # customer, a request the agent carries out while the call lasts: "just cancel it please")
@@ -272,6 +274,24 @@ MONEY = _any(
 STRONG = 0.5  # a customer sentence at least this negative (or positive) is a highlight
 
 
+# where a sentence holds two things to do: "please call us back and we'll send a technician"
+CLAUSES = re.compile(r",? (?=(?:and|then|but|dan|lalu|terus|tapi) (?:we|i|you|kami|saya)\b)", re.I)
+
+
+def action_items(said: Sequence[Sentence]) -> list[dict[str, Any]]:
+    """The action items of SAID: each clause that leaves something to do, with its owner
+    (one item per sentence and owner)."""
+    found = []
+    for sentence in said:
+        owners = []
+        for clause in CLAUSES.split(sentence.text):
+            owner = action_owner(Sentence(sentence.speaker, sentence.start, sentence.end, clause))
+            if owner is not None and owner not in owners:
+                owners.append(owner)
+        found += [sentence.item(owner=owner) for owner in owners]
+    return found
+
+
 def summarise(
     lines: Sequence[Segment],
     scores: Sequence[float | None] = (),
@@ -283,9 +303,7 @@ def summarise(
         "reason": _reason(said),
         "outcome": _outcome(said),
         "highlights": _highlights(lines, said, line_scores),
-        "action_items": [
-            s.item(owner=owner) for s in said if (owner := action_owner(s)) is not None
-        ],
+        "action_items": action_items(said),
         "questions": [s.item() for s in said if is_question(s.text)],
     }
 
