@@ -71,7 +71,7 @@ class CallscopeGroup(click.Group):
             return super().invoke(ctx)
         except errors.CallscopeError as exc:
             if ctx.invoked_subcommand in ("ingest", "import"):
-                telemetry.INGEST_REFUSALS.labels(telemetry.reason(exc)).inc()
+                telemetry.refused(exc)
             click.echo(f"error: {exc}", err=True)
             sys.exit(next(code for kind, code in EXIT_CODES if isinstance(exc, kind)))
 

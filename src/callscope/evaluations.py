@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from callscope import audit, categories, errors
+from callscope.access import visible_conversations
 from callscope.db.models import (
     Category,
     CategoryMatch,
@@ -537,16 +538,34 @@ def to_evaluate(session: Session, user: User) -> list[Conversation]:
 # --- who sees what ----------------------------------------------------------------------------
 
 
+def _may_see(user: User, conv: Conversation) -> bool:
+    """Whether USER may see the evaluations of CONV (a call USER may see): an agent only those
+    of their own calls."""
+    return user.role != Role.AGENT or conv.primary_agent_id == user.agent_id
+
+
 def visible(session: Session, user: User, conv: Conversation) -> list[Evaluation]:
-    """The evaluations of CONV (a call USER may see) that USER may see: an agent only those of
-    their own calls."""
-    if user.role == Role.AGENT and conv.primary_agent_id != user.agent_id:
+    """The evaluations of CONV (a call USER may see) that USER may see."""
+    if not _may_see(user, conv):
         return []
     return list(
         session.scalars(
             select(Evaluation).where(Evaluation.conversation_id == conv.id).order_by(Evaluation.id)
         )
     )
+
+
+def find_visible(session: Session, user: User, evaluation_id: int) -> Evaluation:
+    """The evaluation if USER may see it (its call, and its agent's evaluations); as if it did
+    not exist otherwise."""
+    evaluation = session.get(Evaluation, evaluation_id)
+    if evaluation is not None:
+        conv = session.scalar(
+            visible_conversations(user).where(Conversation.id == evaluation.conversation_id)
+        )
+        if conv is not None and _may_see(user, conv):
+            return evaluation
+    raise UnknownEvaluation(f"evaluation {evaluation_id} not found")
 
 
 def panel(session: Session, user: User, conv: Conversation, form_id: int | None) -> dict:

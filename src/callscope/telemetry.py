@@ -83,9 +83,11 @@ STORAGE_ERRORS = Counter(
 )
 
 
-def reason(exc: BaseException) -> str:
-    """A refusal's reason as a label: its class name in snake case (`upload_too_large`)."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+def refused(why: BaseException | str) -> None:
+    """Count an ingest refusal, by its reason: the error's class name in snake case
+    (`upload_too_large`), or WHY as given."""
+    label = why if isinstance(why, str) else re.sub(r"(?<!^)(?=[A-Z])", "_", type(why).__name__)
+    INGEST_REFUSALS.labels(label.lower()).inc()
 
 
 class JobsCollector(Collector):

@@ -296,7 +296,7 @@ def import_transcript(
             audio.filename if audio is not None and upload else None,
         )
     except CallscopeError as exc:  # (a refused import has removed its spooled audio)
-        telemetry.INGEST_REFUSALS.labels(telemetry.reason(exc)).inc()
+        telemetry.refused(exc)
         return refused(request, "/admin/import", exc)
     return done(request, f"/conversations/{result.id}", N_("Transcript imported."))
 

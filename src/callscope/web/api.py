@@ -29,7 +29,7 @@ from callscope import (
 )
 from callscope.access import visible_conversations
 from callscope.context import Context
-from callscope.db.models import Conversation, ConversationAnalysis, Evaluation, Job, User
+from callscope.db.models import Conversation, ConversationAnalysis, Job, User
 from callscope.errors import TooLarge
 from callscope.processing.ingest import Ingestor
 from callscope.vocabulary import Role
@@ -472,9 +472,10 @@ class CategoryIn(BaseModel):
     conditions: dict[str, Any] = Field(default_factory=dict)
 
 
-def require_admin(user: User) -> None:
+def require_admin(user: User, what: str) -> None:
+    """403 unless USER is an administrator: only they do WHAT."""
     if user.role != Role.ADMIN:
-        raise HTTPException(403, "only administrators define categories")
+        raise HTTPException(403, f"only administrators {what}")
 
 
 @router.get("/categories")
@@ -489,7 +490,7 @@ def add_category(
     request: Request, body: CategoryIn, session: SessionDep, user: UserDep
 ) -> dict[str, Any]:
     """Add a category (administrators); the workers apply it to stored calls, with progress."""
-    require_admin(user)
+    require_admin(user, "define categories")
     fields = body.model_dump(exclude={"name"})
     category = categories.add(session, actor(request, user), body.name, fields)
     return next(c for c in categories.listing(session) if c["id"] == category.id)
@@ -500,7 +501,7 @@ def remove_category(
     request: Request, category_id: Id, session: SessionDep, user: UserDep
 ) -> Response:
     """Remove a category and its matches (administrators)."""
-    require_admin(user)
+    require_admin(user, "define categories")
     categories.remove(session, actor(request, user), category_id)
     return Response(status_code=204)
 
@@ -554,8 +555,7 @@ def import_form(
     request: Request, body: dict[str, Any], session: SessionDep, user: UserDep
 ) -> dict[str, Any]:
     """Import a form (administrators): a new version when its name exists."""
-    if user.role != Role.ADMIN:
-        raise HTTPException(403, "only administrators import evaluation forms")
+    require_admin(user, "import evaluation forms")
     return evaluations.form_dict(evaluations.import_form(session, actor(request, user), body))
 
 
@@ -603,18 +603,6 @@ class ResponseIn(BaseModel):
     comment: str = Field("", max_length=2000)
 
 
-def _visible_evaluation(session: Session, user: User, evaluation_id: int) -> Evaluation:
-    """The evaluation if USER may see it; 404 otherwise."""
-    evaluation = session.get(Evaluation, evaluation_id)
-    if evaluation is not None:
-        conv = session.scalar(
-            visible_conversations(user).where(Conversation.id == evaluation.conversation_id)
-        )
-        if conv is not None and evaluation in evaluations.visible(session, user, conv):
-            return evaluation
-    raise HTTPException(404, f"evaluation {evaluation_id} not found")
-
-
 def _respond(
     request: Request,
     evaluation_id: int,
@@ -623,7 +611,7 @@ def _respond(
     user: User,
     disputed: bool,
 ) -> dict[str, Any]:
-    evaluation = _visible_evaluation(session, user, evaluation_id)
+    evaluation = evaluations.find_visible(session, user, evaluation_id)
     evaluations.respond(session, actor(request, user), user, evaluation, disputed, body.comment)
     return evaluations.as_dict(session, evaluation)
 
@@ -641,7 +629,7 @@ def answer_dispute(
     request: Request, evaluation_id: Id, body: ResponseIn, session: SessionDep, user: UserDep
 ) -> dict[str, Any]:
     """A supervisor or administrator who may see the call answers the agent's dispute."""
-    evaluation = _visible_evaluation(session, user, evaluation_id)
+    evaluation = evaluations.find_visible(session, user, evaluation_id)
     evaluations.answer(session, actor(request, user), user, evaluation, body.comment)
     return evaluations.as_dict(session, evaluation)
 

@@ -102,7 +102,7 @@ async def error_response(request: Request, exc: Exception) -> Response:
     """A callscope error, with the status of its kind."""
     assert isinstance(exc, errors.CallscopeError)
     if request.method == "POST" and request.url.path in security.UPLOAD_PATHS:
-        telemetry.INGEST_REFUSALS.labels(telemetry.reason(exc)).inc()
+        telemetry.refused(exc)
     return answer(request, status_of(exc), str(exc))
 
 

@@ -8,10 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from callscope import evaluations
-from callscope.db.models import Evaluation, Queue, User
+from callscope.db.models import Queue, User
 from callscope.errors import CallscopeError
 from callscope.i18n import N_
 from callscope.vocabulary import Role
@@ -61,15 +60,6 @@ async def evaluate(
     return done(request, target, N_("Evaluation submitted."))
 
 
-def _own_evaluation(session: Session, user: User, evaluation_id: int) -> Evaluation:
-    evaluation = session.get(Evaluation, evaluation_id)
-    if evaluation is not None:
-        conv = visible_conversation(session, user, evaluation.conversation_id)
-        if evaluation in evaluations.visible(session, user, conv):
-            return evaluation
-    raise HTTPException(404, f"evaluation {evaluation_id} not found")
-
-
 @router.post("/evaluations/{evaluation_id}/respond")
 def respond(
     request: Request,
@@ -80,7 +70,7 @@ def respond(
     comment: Annotated[str, Form(max_length=2000)] = "",
 ) -> RedirectResponse:
     """The agent acknowledges or disputes; a supervisor answers a dispute."""
-    evaluation = _own_evaluation(session, user, evaluation_id)
+    evaluation = evaluations.find_visible(session, user, evaluation_id)
     target = f"/conversations/{evaluation.conversation_id}#evaluation"
     try:
         if decision == "answer":

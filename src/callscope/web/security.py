@@ -118,7 +118,7 @@ class BodyLimit:
 
 def _count(scope: Scope) -> None:
     if scope["path"] in UPLOAD_PATHS:
-        telemetry.INGEST_REFUSALS.labels("too_large").inc()
+        telemetry.refused("too_large")
 
 
 def _too_large(limit: int) -> str:
