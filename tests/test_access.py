@@ -77,6 +77,7 @@ def world(tmp_path_factory, model_dir) -> Iterator[dict[str, Any]]:
         evaluation = evaluations.evaluate(
             session, Actor.of(boss), boss, secret.id, "Q", {"q": "yes"}
         )
+        evaluations.save_draft(session, boss, secret.id, "Q", {"q": "no"})  # the next one
         fill = {
             "conversation_id": secret.id,
             "job_id": secret.job,
@@ -145,7 +146,7 @@ def test_api_tokens_of_users_who_may_not_see_it_get_404(world):
                 # (a body that fits the route: a refusal comes from scoping, not its shape)
                 body = (
                     {"form": "Q", "answers": {}}
-                    if template.endswith("/evaluations")
+                    if template.endswith(("/evaluations", "/evaluations/draft"))
                     else {"comment": "no"}
                     if template.startswith("/api/v1/evaluations/")
                     else {"at_s": 1.0, "text": "a comment"}

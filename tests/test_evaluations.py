@@ -278,6 +278,40 @@ def test_the_agent_acknowledges_or_disputes_and_others_see_nothing(ctx, api, wor
         assert session.scalar(select(func.count()).select_from(Evaluation)) == 1
 
 
+def test_a_draft_is_kept_for_its_evaluator_alone_until_it_is_submitted(ctx, api, world):
+    url = f"/api/v1/conversations/{world['id']}/evaluations"
+    body = {
+        "form": "Support call quality",
+        "answers": {"empathy": 3},
+        "comments": {"empathy": "so far"},
+        "reasons": {"greeting": "half a greeting"},
+    }
+    assert api.get(f"{url}/draft").status_code == 404
+    assert api.put(f"{url}/draft", json=body).json()["answers"] == {"empathy": 3}
+    kept = api.put(f"{url}/draft", json={**body, "answers": {"empathy": 4}}).json()
+    assert kept["answers"] == {"empathy": 4} and kept["reasons"] == {"greeting": "half a greeting"}
+    assert api.get(f"{url}/draft").json() == kept  # (replaced, not added)
+    wrong = api.put(f"{url}/draft", json={**body, "answers": {"empathy": 9}})
+    assert wrong.status_code == 422 and "answers.empathy" in wrong.text
+    assert api.get(f"{url}/draft").json() == kept
+    # nobody else sees it, nothing counts it
+    marcus = as_user(api, world["tokens"]["marcus"])
+    assert api.get(url, headers=marcus).json() == [] and api.get(url).json() == []
+    assert api.get(f"{url}/draft", headers=marcus).status_code == 404
+    card = api.get("/api/v1/scorecards", params={"from": "2026-11-01", "to": "2026-11-30"})
+    assert card.json()["evaluations"] == 0
+    with ctx.db.session() as session:
+        draft_id = session.scalar(select(Evaluation.id))
+    acknowledged = api.post(f"/api/v1/evaluations/{draft_id}/acknowledge", headers=marcus, json={})
+    assert acknowledged.status_code == 404
+    # submitting is done with it
+    submitted = api.post(url, json={"form": "Support call quality", "answers": {"empathy": 4}})
+    assert submitted.status_code == 201
+    assert api.get(f"{url}/draft").status_code == 404
+    with ctx.db.session() as session:
+        assert session.scalars(select(Evaluation.status)).all() == ["submitted"]
+
+
 def test_the_score_is_the_weighted_share_over_answered_questions():
     form = evaluations.Form.model_validate(FORM)
     assert evaluations.score(form, {}) is None

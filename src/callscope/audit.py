@@ -27,6 +27,7 @@ ACTIONS = {
     "recording.download": N_("downloaded a recording's audio"),
     "transcript.download": N_("downloaded a transcript"),
     "conversation.export": N_("exported a conversation (JSON, WebVTT, SRT) or a list (CSV)"),
+    "scorecard.export": N_("downloaded a scorecard's weeks (CSV)"),
     "conversation.legal_hold": N_("put a conversation on legal hold or released it"),
     "recording.purge": N_("retention removed a recording's audio and transcript"),
     "conversation.delete": N_("retention or erasure deleted a whole conversation"),

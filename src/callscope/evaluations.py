@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from callscope import audit, categories, errors
@@ -252,6 +252,48 @@ def score(form: Form, answers: dict[str, Any]) -> float | None:
     return round(100 * earned / weights, 1) if weights else None
 
 
+DRAFT = "draft"  # an evaluation saved as its evaluator goes: seen by nobody else, no score
+
+
+def _checked(
+    session: Session,
+    user: User,
+    conversation_id: int,
+    form_ident: str | int,
+    given: dict[str, dict[str, Any]],
+) -> tuple[EvaluationForm, Form]:
+    """The form USER evaluates the call against, once USER may evaluate it and every answer,
+    comment and reason in GIVEN (by field) fits the form; refused naming the field if not."""
+    if user.role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise NotYours("only supervisors and administrators evaluate calls")
+    conv = session.get_one(Conversation, conversation_id)
+    if user.agent_id is not None and conv.primary_agent_id == user.agent_id:
+        raise NotYours("nobody evaluates their own calls")
+    row = find_form(session, form_ident)
+    form = Form.model_validate(row.definition)
+    questions = {q.id: q for q in form.questions()}
+    for field, values in given.items():
+        for key in values:
+            if key not in questions:
+                raise EvaluationError(f"{field}.{key}: the form has no question {key!r}")
+    for key, value in given["answers"].items():
+        allowed = ANSWERS[questions[key].type]
+        if isinstance(value, bool) or value not in allowed:
+            raise EvaluationError(
+                f"answers.{key}: {questions[key].type} takes "
+                + ", ".join(map(str, allowed))
+                + f", not {value!r}"
+            )
+    for key, text in {**given["comments"], **given["reasons"]}.items():
+        if not isinstance(text, str) or len(text) > 2000:
+            raise EvaluationError(f"{key}: a comment or reason is text of at most 2000 characters")
+    return row, form
+
+
+def _texts(values: dict[str, str]) -> dict[str, str]:
+    return {k: v.strip() for k, v in values.items() if v.strip()}
+
+
 def evaluate(
     session: Session,
     actor: audit.Actor,
@@ -264,31 +306,16 @@ def evaluate(
 ) -> Evaluation:
     """USER (a supervisor or administrator who may see the call) evaluates it against the
     form's newest version: the automatic answers filled in, each override of one kept with who
-    and the reason given in REASONS. Refused whole, the field named, when anything is off."""
-    if user.role not in (Role.SUPERVISOR, Role.ADMIN):
-        raise NotYours("only supervisors and administrators evaluate calls")
-    conv = session.get_one(Conversation, conversation_id)
-    if user.agent_id is not None and conv.primary_agent_id == user.agent_id:
-        raise NotYours("nobody evaluates their own calls")
-    row = find_form(session, form_ident)
-    form = Form.model_validate(row.definition)
-    questions = {q.id: q for q in form.questions()}
+    and the reason given in REASONS; USER's draft of it is done with. Refused whole, the field
+    named, when anything is off."""
     comments, reasons = comments or {}, reasons or {}
-    for field, given in (("answers", answers), ("comments", comments), ("reasons", reasons)):
-        for key in given:
-            if key not in questions:
-                raise EvaluationError(f"{field}.{key}: the form has no question {key!r}")
-    for key, value in answers.items():
-        allowed = ANSWERS[questions[key].type]
-        if isinstance(value, bool) or value not in allowed:
-            raise EvaluationError(
-                f"answers.{key}: {questions[key].type} takes "
-                + ", ".join(map(str, allowed))
-                + f", not {value!r}"
-            )
-    for key, text in {**comments, **reasons}.items():
-        if not isinstance(text, str) or len(text) > 2000:
-            raise EvaluationError(f"{key}: a comment or reason is text of at most 2000 characters")
+    row, form = _checked(
+        session,
+        user,
+        conversation_id,
+        form_ident,
+        {"answers": answers, "comments": comments, "reasons": reasons},
+    )
     automatic = automatic_answers(session, form, conversation_id)
     overrides = {}
     final = {key: found["value"] for key, found in automatic.items()}
@@ -302,6 +329,7 @@ def evaluate(
                 )
             overrides[key] = {"automatic": automatic[key]["value"], "by": actor.name, "why": why}
         final[key] = value
+    session.execute(delete(Evaluation).where(_drafts_of(user, conversation_id)))
     evaluation = Evaluation(
         conversation_id=conversation_id,
         form_id=row.id,
@@ -311,7 +339,7 @@ def evaluate(
         answers=final,
         automatic=automatic,
         overrides=overrides,
-        comments={k: v.strip() for k, v in comments.items() if v.strip()},
+        comments=_texts(comments),
         score_pct=score(form, final),
     )
     session.add(evaluation)
@@ -326,6 +354,66 @@ def evaluate(
         score_pct=evaluation.score_pct,
     )
     return evaluation
+
+
+def _drafts_of(user: User, conversation_id: int) -> Any:
+    return (
+        (Evaluation.conversation_id == conversation_id)
+        & (Evaluation.evaluator_id == user.id)
+        & (Evaluation.status == DRAFT)
+    )
+
+
+def draft(session: Session, user: User, conversation_id: int) -> Evaluation | None:
+    """USER's draft evaluation of the call, if there is one."""
+    return session.scalar(select(Evaluation).where(_drafts_of(user, conversation_id)))
+
+
+def draft_dict(found: Evaluation) -> dict[str, Any]:
+    """A draft as it was saved: the form, answers, comments and reasons by question."""
+    return {
+        "form_id": found.form_id,
+        "answers": found.answers,
+        "comments": found.comments,
+        "reasons": {key: value["why"] for key, value in found.overrides.items()},
+        "saved_at": _iso(found.created_at),
+    }
+
+
+def save_draft(
+    session: Session,
+    user: User,
+    conversation_id: int,
+    form_ident: str | int,
+    answers: dict[str, Any],
+    comments: dict[str, str] | None = None,
+    reasons: dict[str, str] | None = None,
+) -> Evaluation:
+    """Keep what USER has filled in so far (checked as a submission is, but for the reasons
+    an override needs): one draft per evaluator and call, replaced each time, seen by nobody
+    else and counted nowhere until it is submitted."""
+    comments, reasons = comments or {}, reasons or {}
+    row, _form = _checked(
+        session,
+        user,
+        conversation_id,
+        form_ident,
+        {"answers": answers, "comments": comments, "reasons": reasons},
+    )
+    found = draft(session, user, conversation_id) or Evaluation(
+        conversation_id=conversation_id,
+        evaluator_id=user.id,
+        evaluator=user.username,
+        status=DRAFT,
+    )
+    found.form_id = row.id
+    found.answers = dict(answers)
+    found.comments = _texts(comments)
+    found.overrides = {key: {"why": why} for key, why in _texts(reasons).items()}
+    found.created_at = utcnow()
+    session.add(found)
+    session.flush()
+    return found
 
 
 def respond(
@@ -521,7 +609,9 @@ def sample(
 
 def to_evaluate(session: Session, user: User) -> list[Conversation]:
     """The calls sampled for USER that USER has not evaluated yet, oldest assignment first."""
-    done = select(Evaluation.conversation_id).where(Evaluation.evaluator_id == user.id)
+    done = select(Evaluation.conversation_id).where(
+        Evaluation.evaluator_id == user.id, Evaluation.status != DRAFT
+    )
     return list(
         session.scalars(
             select(Conversation)
@@ -550,7 +640,9 @@ def visible(session: Session, user: User, conv: Conversation) -> list[Evaluation
         return []
     return list(
         session.scalars(
-            select(Evaluation).where(Evaluation.conversation_id == conv.id).order_by(Evaluation.id)
+            select(Evaluation)
+            .where(Evaluation.conversation_id == conv.id, Evaluation.status != DRAFT)
+            .order_by(Evaluation.id)
         )
     )
 
@@ -559,7 +651,7 @@ def find_visible(session: Session, user: User, evaluation_id: int) -> Evaluation
     """The evaluation if USER may see it (its call, and its agent's evaluations); as if it did
     not exist otherwise."""
     evaluation = session.get(Evaluation, evaluation_id)
-    if evaluation is not None:
+    if evaluation is not None and evaluation.status != DRAFT:
         conv = session.scalar(
             visible_conversations(user).where(Conversation.id == evaluation.conversation_id)
         )
@@ -573,14 +665,24 @@ def panel(session: Session, user: User, conv: Conversation, form_id: int | None)
     a supervisor or administrator the form to fill (FORM_ID, else the first), its automatic
     answers filled in."""
     shown = [as_dict(session, e) for e in visible(session, user, conv)]
-    found: dict[str, Any] = {"evaluations": shown, "forms": [], "form": None, "automatic": {}}
+    found: dict[str, Any] = {
+        "evaluations": shown,
+        "forms": [],
+        "form": None,
+        "automatic": {},
+        "draft": None,
+    }
     if user.role in (Role.SUPERVISOR, Role.ADMIN):
         forms = latest_forms(session)
         found["forms"] = forms
-        chosen = next((f for f in forms if f.id == form_id), forms[0] if forms else None)
+        mine = draft(session, user, conv.id)
+        wanted = form_id if form_id is not None else mine.form_id if mine else None
+        chosen = next((f for f in forms if f.id == wanted), forms[0] if forms else None)
         if chosen is not None:
             form = Form.model_validate(chosen.definition)
             found["form"] = form_dict(chosen)
             found["automatic"] = automatic_answers(session, form, conv.id)
+            if mine is not None and mine.form_id == chosen.id:
+                found["draft"] = draft_dict(mine)
     found["agent_of_call"] = user.agent_id is not None and conv.primary_agent_id == user.agent_id
     return found

@@ -1,4 +1,5 @@
-"""Exports: a conversation's transcript as WebVTT or SRT, and the metrics of many as CSV.
+"""Exports: a conversation's transcript as WebVTT or SRT, the metrics of many and a scorecard's
+weeks as CSV.
 (The JSON export is the analysis document itself.)
 
 WebVTT cues carry the speaker as a voice span with its role as class, `<v.agent Daniel Reyes>`
@@ -19,6 +20,7 @@ from typing import Any
 import srt
 import webvtt
 
+from callscope import scorecards
 from callscope.db.models import Conversation, ConversationAnalysis
 
 FORMATS = {"vtt": "text/vtt", "srt": "application/x-subrip", "json": "application/json"}
@@ -174,6 +176,24 @@ def metrics_csv(
             "categories": "; ".join(names),
         }
         writer.writerow({k: _cell("" if v is None else v) for k, v in row.items()})
+    return out.getvalue()
+
+
+def scorecard_csv(card: dict[str, Any]) -> str:
+    """A scorecard's weeks as CSV: a line per week, a column per figure and one per category
+    matched in any of the weeks (the calls matching it)."""
+    names = sorted({name for week in card["weeks"] for name in week["categories"]})
+    columns = ["week_start", "calls", *scorecards.MEANS, "evaluations", "score_pct"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([*columns, *(_cell(f"category: {name}") for name in names)])
+    for week in card["weeks"]:
+        writer.writerow(
+            [
+                *("" if week[c] is None else week[c] for c in columns),
+                *(week["categories"].get(name, 0) for name in names),
+            ]
+        )
     return out.getvalue()
 
 

@@ -271,6 +271,7 @@ def every_page(site, user: str) -> list[str]:
         f"/conversations/{site['id']}#evaluation",
         f"/contacts/{contact}",
         "/dashboard",
+        "/scorecards?from=2026-01-01",
         "/preferences",
         "/conversations/999999",  # an error page
     ]
@@ -860,6 +861,11 @@ def test_a_supervisor_evaluates_a_call_from_its_page(browser, site):
     expect(form.locator(".moment").first).to_be_visible()
     page.select_option("#answer-empathy", "4")
     page.fill("input[name=comment-empathy]", "Apologised before asking")
+    # kept as a draft as the supervisor goes: a reload finds the answers where they were left
+    expect(page.locator("#draft-status")).to_contain_text("Draft saved at")
+    page.reload()
+    expect(page.locator("#answer-empathy")).to_have_value("4")
+    expect(page.locator("input[name=comment-empathy]")).to_have_value("Apologised before asking")
     page.get_by_role("button", name="Submit evaluation").click()
     expect(page.locator("#evaluation")).to_be_visible()
     card = page.locator("#evaluation article.evaluation").first

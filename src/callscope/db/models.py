@@ -306,6 +306,10 @@ class ConversationAnalysis(Base):
     sentiment_label: Mapped[str | None] = mapped_column(String(10))
     agent_talk_pct: Mapped[float | None] = mapped_column(Float)
     switches: Mapped[int | None] = mapped_column(Integer)
+    # figures of `sentiment` and `metrics` that scorecards add up by week
+    customer_sentiment: Mapped[float | None] = mapped_column(Float)
+    customer_trend: Mapped[float | None] = mapped_column(Float)
+    non_talk_s: Mapped[float | None] = mapped_column(Float)
     # what a reviewer should know about the result, as codes: "channels_reversed"
     warnings: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     # the mean confidence of the transcript's words (0–1); None when none has one (an import)

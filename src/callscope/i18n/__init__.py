@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import io
 from contextvars import ContextVar
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, available_timezones
 
-from babel.dates import format_datetime, format_timedelta
+from babel.dates import format_date, format_datetime, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -94,6 +94,13 @@ def when(value: datetime | str | None, zone: str = "UTC") -> str:
         offset = value.astimezone(tzinfo).strftime("%z")
         name = f"UTC{offset[:3]}:{offset[3:]}" if offset != "+0000" else "UTC"
     return f"{shown} {name}"
+
+
+def day(value: str | date) -> str:
+    """A day in the current language ("23 Nov 2026")."""
+    if isinstance(value, str):
+        value = date.fromisoformat(value)
+    return format_date(value, "medium", locale=current())
 
 
 @cache

@@ -589,6 +589,29 @@ def evaluate(
     return evaluations.as_dict(session, done)
 
 
+@router.put("/conversations/{conversation_id}/evaluations/draft")
+def save_evaluation_draft(
+    conversation_id: Id, body: EvaluationIn, session: SessionDep, user: UserDep
+) -> dict[str, Any]:
+    """Keep the caller's evaluation of the call as far as it goes (one draft per evaluator
+    and call, replaced each time; seen by nobody else until submitted)."""
+    conv = visible_conversation(session, user, conversation_id)
+    kept = evaluations.save_draft(
+        session, user, conv.id, body.form, body.answers, body.comments, body.reasons
+    )
+    return evaluations.draft_dict(kept)
+
+
+@router.get("/conversations/{conversation_id}/evaluations/draft")
+def evaluation_draft(conversation_id: Id, session: SessionDep, user: UserDep) -> dict[str, Any]:
+    """The caller's draft evaluation of the call; 404 when there is none."""
+    conv = visible_conversation(session, user, conversation_id)
+    found = evaluations.draft(session, user, conv.id)
+    if found is None:
+        raise HTTPException(404, "no draft evaluation of this call")
+    return evaluations.draft_dict(found)
+
+
 @router.get("/conversations/{conversation_id}/evaluations")
 def conversation_evaluations(
     conversation_id: Id, session: SessionDep, user: UserDep
@@ -656,6 +679,4 @@ def scorecard(
     """An agent's or a queue's processed calls by week (default: the last 12 weeks): calls,
     average handle time, agent talk share, non-talk, customer sentiment and trend, categories
     matched, evaluations and their mean score — over the calls the caller may see."""
-    if start and end and start > end:
-        raise HTTPException(422, "from: a day on or before `to`")
     return scorecards.scorecard(session, user, agent, queue, start, end)

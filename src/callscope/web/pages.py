@@ -15,7 +15,18 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from sqlalchemy import select
 
-from callscope import analysis, audit, auth, comments, errors, evaluations, i18n, policy, search
+from callscope import (
+    analysis,
+    audit,
+    auth,
+    comments,
+    errors,
+    evaluations,
+    i18n,
+    policy,
+    scorecards,
+    search,
+)
 from callscope.access import visible_conversations
 from callscope.audit import Actor
 from callscope.db.models import (
@@ -31,7 +42,7 @@ from callscope.db.models import (
 from callscope.i18n import N_
 from callscope.measures import sentiment
 from callscope.vocabulary import Role, Status
-from callscope.web import security
+from callscope.web import charts, security
 from callscope.web.deps import (
     MAX_ID,
     ZONE_COOKIE,
@@ -63,7 +74,7 @@ def translated(value: object) -> str:
     return shown.replace("_", " ") if shown == value and CODE.fullmatch(shown) else shown
 
 
-TEMPLATES.env.filters.update(number=i18n.number, span=i18n.span, t=translated)
+TEMPLATES.env.filters.update(number=i18n.number, span=i18n.span, day=i18n.day, t=translated)
 TEMPLATES.env.globals["faces"] = sentiment.EMOJI
 TEMPLATES.env.globals["sentiment_label"] = sentiment.label
 TEMPLATES.env.globals["unsure_below"] = analysis.UNSURE_BELOW
@@ -121,6 +132,9 @@ JS_MESSAGES = (
     "uncertain: the words may be wrong, so their sentiment is not given",
     "Comment by %(author)s at %(time)s.",
     "Category %(name)s at %(time)s.",
+    "Draft saved at %(time)s.",
+    "The draft was not saved: %(why)s",
+    "no connection",
 )
 
 
@@ -566,6 +580,9 @@ def _averages(rows: Sequence[Any]) -> dict[str, Any]:
     }
 
 
+DASHBOARD_TRENDS = ("customer_sentiment", "average_handle_s", "agent_talk_pct")
+
+
 @router.get("/dashboard")
 def dashboard(request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
     """An agent's recent calls and averages beside the team's; per agent for others."""
@@ -589,6 +606,15 @@ def dashboard(request: Request, session: SessionDep, user: PageUser) -> HTMLResp
             )
             .where(Conversation.queue_id.in_(queues), Conversation.started_at >= since)
         ).all()
+    trend = None
+    if user.role == Role.AGENT:  # the agent's own weeks beside the team's
+        card = scorecards.scorecard(session, user, user.agent.external_id if user.agent else None)
+        weeks = (date.fromisoformat(card["from"]), date.fromisoformat(card["to"]))
+        trend = [
+            c
+            for c in charts.scorecard_charts(card, scorecards.team_weeks(session, user, *weeks))
+            if c[0].key in DASHBOARD_TRENDS
+        ]
     by_agent: dict[str, list] = {}
     for conv, result in rows:
         name = conv.primary_agent.name if conv.primary_agent else "–"
@@ -602,4 +628,5 @@ def dashboard(request: Request, session: SessionDep, user: PageUser) -> HTMLResp
         mine=_averages(mine) if user.role == Role.AGENT else None,
         team=_averages(team if user.role == Role.AGENT else rows),
         agents=sorted((name, _averages(items)) for name, items in by_agent.items()),
+        trend=trend,
     )

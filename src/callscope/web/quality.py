@@ -1,33 +1,36 @@
 """The quality pages: *To evaluate* (the calls sampled for a supervisor, and sampling more),
-evaluating a call from its page, and the agent's acknowledgement or dispute."""
+evaluating a call from its page, the agent's acknowledgement or dispute, and scorecards
+(charts, a table and a CSV download)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from callscope import evaluations
-from callscope.db.models import Queue, User
+from callscope import audit, evaluations, exports, scorecards
+from callscope.access import visible_conversations
+from callscope.db.models import Agent, Conversation, Queue, User
 from callscope.errors import CallscopeError
 from callscope.i18n import N_
 from callscope.vocabulary import Role
-from callscope.web import security
+from callscope.web import charts, security
 from callscope.web.deps import Id, SessionDep, actor, visible_conversation
+from callscope.web.errors import status_of
 from callscope.web.pages import PageUser, done, refused, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(security.csrf_protect)])
 
 
-@router.post("/conversations/{conversation_id}/evaluations")
-async def evaluate(
-    request: Request, conversation_id: Id, session: SessionDep, user: PageUser
-) -> RedirectResponse:
-    """The Evaluation tab's form: `answer-ID`, `reason-ID` and `comment-ID` per question."""
-    conv = visible_conversation(session, user, conversation_id)
-    target = f"/conversations/{conv.id}#evaluation"
+async def _filled(
+    request: Request,
+) -> tuple[str | int, dict[str, Any], dict[str, str], dict[str, str]]:
+    """The Evaluation tab's form as sent: the form's id, and `answer-ID`, `comment-ID` and
+    `reason-ID` per question."""
     fields = await request.form()
     form_id = str(fields.get("form_id", ""))
     answers: dict[str, Any] = {}
@@ -43,21 +46,43 @@ async def evaluate(
             comments[question] = value
         elif kind == "reason" and value.strip():
             reasons[question] = value
+    return (int(form_id) if form_id.isdigit() else form_id), answers, comments, reasons
+
+
+@router.post("/conversations/{conversation_id}/evaluations")
+async def evaluate(
+    request: Request, conversation_id: Id, session: SessionDep, user: PageUser
+) -> RedirectResponse:
+    """The Evaluation tab's form, submitted."""
+    conv = visible_conversation(session, user, conversation_id)
+    target = f"/conversations/{conv.id}#evaluation"
     try:
-        evaluations.evaluate(
-            session,
-            actor(request, user),
-            user,
-            conv.id,
-            int(form_id) if form_id.isdigit() else form_id,
-            answers,
-            comments,
-            reasons,
-        )
+        evaluations.evaluate(session, actor(request, user), user, conv.id, *await _filled(request))
     except CallscopeError as exc:
         session.rollback()
         return refused(request, target, exc)
     return done(request, target, N_("Evaluation submitted."))
+
+
+@router.post("/conversations/{conversation_id}/evaluations/draft")
+async def save_draft(
+    request: Request, conversation_id: Id, session: SessionDep, user: PageUser
+) -> Response:
+    """The Evaluation tab's form kept as a draft: as the supervisor goes (the page's script
+    asks for JSON: the draft, or `{"detail"}` with the refusal's status), or by its button."""
+    conv = visible_conversation(session, user, conversation_id)
+    target = f"/conversations/{conv.id}#evaluation"
+    script = "application/json" in request.headers.get("accept", "")
+    try:
+        kept = evaluations.save_draft(session, user, conv.id, *await _filled(request))
+    except CallscopeError as exc:
+        session.rollback()
+        if script:
+            return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))
+        return refused(request, target, exc)
+    if script:
+        return JSONResponse(evaluations.draft_dict(kept))
+    return done(request, target, N_("Draft saved."))
 
 
 @router.post("/evaluations/{evaluation_id}/respond")
@@ -120,3 +145,109 @@ def sample(
         session.rollback()
         return refused(request, "/evaluations", exc)
     return done(request, "/evaluations", N_("Calls sampled for evaluation."))
+
+
+DAY = r"^(\d{4}-\d{2}-\d{2})?$"  # a day as a date field sends it, or nothing
+NameText = Annotated[str, Query(max_length=200)]
+FromText = Annotated[str, Query(alias="from", max_length=10, pattern=DAY)]
+ToText = Annotated[str, Query(alias="to", max_length=10, pattern=DAY)]
+
+
+def _card(
+    session: SessionDep, user: User, agent: str, queue: str, start: str, end: str
+) -> dict[str, Any]:
+    """The scorecard a page asks for: an agent sees their own calls only."""
+    if user.role == Role.AGENT:
+        agent, queue = (user.agent.external_id if user.agent else ""), ""
+    try:
+        first, last = (date.fromisoformat(d) if d else None for d in (start, end))
+    except ValueError as exc:
+        raise HTTPException(422, "from, to: a day as YYYY-MM-DD") from exc
+    return scorecards.scorecard(session, user, agent or None, queue or None, first, last)
+
+
+@router.get("/scorecards")
+def scorecard(
+    request: Request,
+    session: SessionDep,
+    user: PageUser,
+    agent: NameText = "",
+    queue: NameText = "",
+    start: FromText = "",
+    end: ToText = "",
+) -> Response:
+    """An agent's (or a queue's, or every visible call's) weeks as charts and a table; an
+    agent sees their own beside their team's."""
+    try:
+        card = _card(session, user, agent, queue, start, end)
+    except CallscopeError as exc:
+        return refused(request, "/scorecards", exc)
+    team = None
+    if user.role == Role.AGENT:
+        team = scorecards.team_weeks(
+            session, user, date.fromisoformat(card["from"]), date.fromisoformat(card["to"])
+        )
+    seen = visible_conversations(user)
+    return render(
+        request,
+        "scorecards.html",
+        user,
+        card=card,
+        charts=charts.scorecard_charts(card, team),
+        team_min_calls=scorecards.TEAM_MIN_CALLS,
+        agents=session.execute(
+            select(Agent.external_id, Agent.name)
+            .where(Agent.id.in_(seen.with_only_columns(Conversation.primary_agent_id)))
+            .order_by(Agent.name)
+        ).all(),
+        queues=session.scalars(
+            select(Queue.name)
+            .where(Queue.id.in_(seen.with_only_columns(Conversation.queue_id)))
+            .order_by(Queue.name)
+        ).all(),
+        export=urlencode(
+            {
+                k: v
+                for k, v in (
+                    ("agent", agent),
+                    ("queue", queue),
+                    ("from", card["from"]),
+                    ("to", card["to"]),
+                )
+                if v
+            }
+        ),
+    )
+
+
+@router.get("/scorecards.csv")
+def scorecard_csv(
+    request: Request,
+    session: SessionDep,
+    user: PageUser,
+    agent: NameText = "",
+    queue: NameText = "",
+    start: FromText = "",
+    end: ToText = "",
+) -> Response:
+    """The scorecard's weeks as a CSV download, written to the audit log."""
+    try:
+        card = _card(session, user, agent, queue, start, end)
+    except CallscopeError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    audit.record(
+        session,
+        actor(request, user),
+        "scorecard.export",
+        "scorecard",
+        None,
+        agent=card["agent"],
+        queue=card["queue"],
+        weeks=len(card["weeks"]),
+    )
+    name = f"{card['from']}-{card['to']}"
+    return Response(
+        exports.scorecard_csv(card),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="scorecard-{name}.csv"'},
+    )

@@ -553,6 +553,34 @@ if (commentForm && audio) {
   commentForm.addEventListener("submit", () => { $("#comment-at").value = String(at()); });
 }
 
+// an evaluation in progress is kept as a draft as the supervisor goes, a moment after each change
+const evaluateForm = $("#evaluate");
+if (evaluateForm) {
+  const status = $("#draft-status");
+  let pending = null;
+  const saveDraft = async () => {
+    const res = await fetch(evaluateForm.dataset.draft, {
+      method: "POST",
+      body: new FormData(evaluateForm),
+      headers: { Accept: "application/json" },
+    }).catch(() => null);
+    if (res && res.ok) {
+      const time = new Date().toLocaleTimeString(document.documentElement.lang);
+      status.textContent = t("Draft saved at %(time)s.", { time });
+    } else {
+      const why = res ? (await res.json().catch(() => ({}))).detail : "";
+      status.textContent = t("The draft was not saved: %(why)s", { why: why || t("no connection") });
+    }
+  };
+  const later = () => {
+    clearTimeout(pending);
+    pending = setTimeout(saveDraft, 800);
+  };
+  evaluateForm.addEventListener("input", later);
+  evaluateForm.addEventListener("change", later);
+  evaluateForm.addEventListener("submit", () => clearTimeout(pending));
+}
+
 // --- when processing finishes: the new panels and transcript, without reloading ------------
 
 async function refresh() {

@@ -1,0 +1,188 @@
+"""Scorecards: the database's weekly figures against a plain reference over the same calls,
+weeks on Monday (UTC) on either database, a team's weeks shown to an agent only as means and
+only when there are enough calls, and the page, its charts and its CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from statistics import fmean
+
+import pytest
+from sqlalchemy import select
+
+from callscope import auth, scorecards
+from callscope.db.models import (
+    Agent,
+    Category,
+    CategoryMatch,
+    Conversation,
+    ConversationAnalysis,
+    Evaluation,
+    EvaluationForm,
+    Queue,
+    User,
+)
+from tests.support import PASSWORD, sign_in
+
+START, END = date(2026, 9, 1), date(2026, 11, 30)
+
+
+@pytest.fixture
+def calls(ctx):
+    """120 processed calls of three agents (AG-1 and AG-2 in queue Support, AG-3 in Sales)
+    over the quarter, some with an evaluation or a category; a few outside it, one failed."""
+    rng = random.Random(3)
+    made = []
+    with ctx.db.session() as session:
+        support, sales = Queue(name="Support"), Queue(name="Sales")
+        agents = [Agent(external_id=f"AG-{i}", name=f"Agent {i}") for i in (1, 2, 3)]
+        form = EvaluationForm(name="F", version=1, definition={"sections": []})
+        angry = Category(name="Angry", definition={}, version=1, applied_version=1)
+        session.add_all([support, sales, *agents, form, angry])
+        session.flush()
+        for i in range(130):
+            agent = agents[i % 3]
+            # a quarter of the calls start on a Sunday night or a Monday morning (UTC)
+            started = datetime(2026, 8, 25, tzinfo=UTC) + timedelta(
+                days=rng.randrange(100), seconds=rng.choice([0, 1, 86399, rng.randrange(86400)])
+            )
+            conv = Conversation(
+                external_id=f"S-{i}",
+                channel="voice",
+                status="closed",
+                primary_agent_id=agent.id,
+                queue_id=(sales if agent.external_id == "AG-3" else support).id,
+                started_at=started,
+                duration_s=float(rng.randint(30, 900)),
+                processing_status="failed" if i == 7 else "processed",
+            )
+            session.add(conv)
+            session.flush()
+            figures = {
+                "agent_talk_pct": rng.uniform(20, 80),
+                "customer_sentiment": rng.choice([None, rng.uniform(-1, 1)]),
+                "customer_trend": rng.uniform(-1, 1),
+                "non_talk_s": rng.uniform(0, 60),
+            }
+            session.add(ConversationAnalysis(conversation_id=conv.id, **figures))
+            score = None
+            if i % 4 == 0:
+                score = rng.choice([None, rng.uniform(0, 100)])
+                session.add(
+                    Evaluation(
+                        conversation_id=conv.id, form_id=form.id, evaluator="sup", score_pct=score
+                    )
+                )
+            if i % 5 == 0:
+                session.add(CategoryMatch(conversation_id=conv.id, category_id=angry.id))
+            made.append((conv.id, agent.external_id, started, conv.duration_s, figures, i, score))
+        auth.add_user(session, "admin", "admin", PASSWORD)
+        auth.add_user(session, "one", "agent", PASSWORD, agent_external_id="AG-1")
+    return made
+
+
+def reference(calls, agents):
+    """The weeks of AGENTS' processed calls from START to END, worked out plainly."""
+    weeks = defaultdict(list)
+    for call in calls:
+        _id, agent, started, duration, figures, i, score = call
+        if agent in agents and i != 7 and START <= started.date() <= END:
+            day = started.date()
+            weeks[(day - timedelta(days=day.weekday())).isoformat()].append(call)
+    out = {}
+    for monday, rows in weeks.items():
+        sentiments = [r[4]["customer_sentiment"] for r in rows]
+        scores = [r[6] for r in rows if r[5] % 4 == 0 and r[6] is not None]
+        out[monday] = {
+            "calls": len(rows),
+            "average_handle_s": fmean(r[3] for r in rows),
+            "agent_talk_pct": fmean(r[4]["agent_talk_pct"] for r in rows),
+            "customer_sentiment": fmean(s for s in sentiments if s is not None)
+            if any(s is not None for s in sentiments)
+            else None,
+            "evaluations": sum(r[5] % 4 == 0 for r in rows),
+            "score_pct": fmean(scores) if scores else None,
+            "categories": {"Angry": n} if (n := sum(r[5] % 5 == 0 for r in rows)) else {},
+        }
+    return out
+
+
+def user(session, name):
+    return session.scalars(select(User).where(User.username == name)).one()
+
+
+def test_the_weeks_add_up_as_a_plain_count_of_the_same_calls_does(ctx, calls):
+    with ctx.db.session() as session:
+        card = scorecards.scorecard(session, user(session, "admin"), "AG-1", None, START, END)
+        everyone = scorecards.scorecard(session, user(session, "admin"), None, None, START, END)
+    expected = reference(calls, {"AG-1"})
+    assert [w["week_start"] for w in card["weeks"]] == sorted(expected)
+    for week in card["weeks"]:
+        want = expected[week["week_start"]]
+        assert date.fromisoformat(week["week_start"]).weekday() == 0
+        for name, value in want.items():
+            if isinstance(value, float):
+                assert week[name] == pytest.approx(value, abs=0.01), (week["week_start"], name)
+            else:
+                assert week[name] == value, (week["week_start"], name)
+    assert card["calls"] == sum(w["calls"] for w in expected.values())
+    assert everyone["calls"] == sum(
+        w["calls"] for w in reference(calls, {"AG-1", "AG-2", "AG-3"}).values()
+    )
+    scores = [
+        c[6]
+        for c in calls
+        if c[1] == "AG-1" and c[5] % 4 == 0 and c[6] is not None and START <= c[2].date() <= END
+    ]
+    assert card["score_pct"] == pytest.approx(fmean(scores), abs=0.01)
+
+
+def test_an_agent_sees_their_team_only_as_means_of_weeks_with_enough_calls(ctx, calls):
+    with ctx.db.session() as session:
+        one = user(session, "one")
+        own = scorecards.scorecard(session, one, None, None, START, END)
+        team = scorecards.team_weeks(session, one, START, END)
+    assert own["calls"] == sum(w["calls"] for w in reference(calls, {"AG-1"}).values())
+    expected = reference(calls, {"AG-1", "AG-2"})  # Support; AG-3's Sales calls are no part
+    shown = {m for m, w in expected.items() if w["calls"] >= scorecards.TEAM_MIN_CALLS}
+    assert set(team) == shown and len(shown) < len(expected)  # some weeks have too few
+    for monday in shown:
+        assert set(team[monday]) == set(scorecards.MEANS)  # no counts, categories, scores
+        assert team[monday]["average_handle_s"] == pytest.approx(
+            expected[monday]["average_handle_s"], abs=0.01
+        )
+
+
+def test_the_page_draws_the_weeks_and_downloads_them_as_csv(ctx, client, calls):
+    sign_in(client, "admin")
+    params = {"agent": "AG-2", "from": START.isoformat(), "to": END.isoformat()}
+    page = client.get("/scorecards", params=params)
+    assert page.status_code == 200
+    assert page.text.count('role="img"') == 5  # a chart per figure
+    assert page.text.count("<polyline") >= 4
+    expected = reference(calls, {"AG-2"})
+    download = client.get("/scorecards.csv", params=params)
+    assert download.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(download.text)))
+    assert [r["week_start"] for r in rows] == sorted(expected)
+    assert [int(r["calls"]) for r in rows] == [expected[m]["calls"] for m in sorted(expected)]
+    assert [int(r["category: Angry"]) for r in rows] == [
+        expected[m]["categories"].get("Angry", 0) for m in sorted(expected)
+    ]
+    backwards = client.get("/scorecards", params={**params, "from": "2026-12-31"})
+    assert "from:" in backwards.text  # refused, saying which field
+    assert client.get("/scorecards", params={**params, "to": "30/11/2026"}).status_code == 422
+
+
+def test_an_agents_page_and_dashboard_show_their_own_weeks_beside_the_teams(ctx, client, calls):
+    sign_in(client, "one")
+    page = client.get("/scorecards", params={"agent": "AG-2", "from": "2026-09-01"}).text
+    own = reference(calls, {"AG-1"})
+    assert f"<dd>{sum(w['calls'] for w in own.values())}</dd>" in page  # not AG-2's: their own
+    assert 'class="line team"' in page and 'name="agent"' not in page
+    dashboard = client.get("/dashboard").text
+    assert dashboard.count('role="img"') == 3 and "/scorecards" in dashboard
