@@ -96,3 +96,41 @@ def test_rebuilding_tables_keeps_every_row_and_reference(tmp_path):
         assert "AUTOINCREMENT" in ddl
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     db.dispose()
+
+
+def test_scorecard_figures_of_stored_results_are_filled_in_on_upgrade(tmp_path):
+    """Results stored before 0016 get their customer sentiment, trend and non-talk columns
+    from their JSON, so scorecards count them."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = Database(url)
+    with db.engine.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0015")
+        conn.execute(
+            text(
+                "INSERT INTO conversations (id, external_id, channel, status, consent_status,"
+                " processing_status, legal_hold, metadata_json, created_at, modified_on)"
+                " VALUES (1, 'C-1', 'voice', 'closed', 'granted', 'processed', 0, '{}',"
+                " '2026-11-20 10:00:00', '2026-11-20 10:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO conversation_analysis (conversation_id, sentiment, metrics,"
+                " computed_at) VALUES (1, :sentiment, :metrics, '2026-11-20 10:00:00')"
+            ),
+            {
+                "sentiment": '{"customer": {"score": -0.4, "label": "negative"}, "trend": 0.3}',
+                "metrics": '{"non_talk": {"total_s": 12.5}}',
+            },
+        )
+    db.upgrade()
+    with db.engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT customer_sentiment, customer_trend, non_talk_s FROM conversation_analysis"
+            )
+        ).one()
+    assert tuple(row) == (-0.4, 0.3, 12.5)
+    db.dispose()

@@ -5,13 +5,28 @@ who may do what."""
 from __future__ import annotations
 
 import json
+import random
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from callscope import auth, categories, evaluations
 from callscope.audit import Actor
-from callscope.db.models import AuditEvent, Evaluation, EvaluationForm, Queue, User
+from callscope.db.models import (
+    Agent,
+    AuditEvent,
+    Category,
+    CategoryMatch,
+    Conversation,
+    ConversationAnalysis,
+    Evaluation,
+    EvaluationAssignment,
+    EvaluationForm,
+    Queue,
+    User,
+    utcnow,
+)
 from tests.support import PASSWORD, callscope, make_meta, sign_in
 
 FORM = {
@@ -312,6 +327,74 @@ def test_a_draft_is_kept_for_its_evaluator_alone_until_it_is_submitted(ctx, api,
         assert session.scalars(select(Evaluation.status)).all() == ["submitted"]
 
 
+def test_an_administrator_imports_forms_from_the_page(ctx, client, world):
+    csrf = sign_in(client, "sup")
+    assert "Agent greeted the customer" in client.get("/admin/forms").text
+
+    def send(**fields):
+        return client.post("/admin/forms", data={"csrf_token": csrf, **fields}).text
+
+    assert "definition: not JSON" in send(definition="{name: Support")
+    twice = {**FORM, "sections": [FORM["sections"][0], FORM["sections"][0]]}
+    assert "duplicate question id" in send(definition=json.dumps(twice))
+    changed = {**FORM, "sections": FORM["sections"][:1]}
+    uploaded = client.post(
+        "/admin/forms",
+        data={"csrf_token": csrf},
+        files={"upload": ("form.json", json.dumps(changed).encode(), "application/json")},
+    ).text
+    assert "Form imported." in uploaded
+    with ctx.db.session() as session:
+        versions = session.scalars(select(EvaluationForm.version).order_by(EvaluationForm.id))
+        assert versions.all() == [1, 2]  # the refused ones left nothing
+    listed = client.get("/admin/forms").text
+    assert "<td>2</td>" in listed and "No unauthorised promise" not in listed
+
+
+def test_sampling_leans_towards_calls_of_risk_categories(ctx):
+    """60 calls of the last ten days, 6 of them matching "Churn risk": drawn 5 at a time over
+    40 seeds, the risky ones come up at least twice as often when named as risk as when not."""
+    with ctx.db.session() as session:
+        queue, agent = Queue(name="Retention"), Agent(external_id="AG-9", name="Nina")
+        churn = Category(name="Churn risk", definition={}, version=1, applied_version=1)
+        session.add_all([queue, agent, churn])
+        session.flush()
+        boss = auth.add_user(session, "lead", "supervisor", PASSWORD)
+        boss.queues = [queue]
+        for i in range(60):
+            conv = Conversation(
+                external_id=f"R-{i}",
+                channel="voice",
+                status="closed",
+                primary_agent_id=agent.id,
+                queue_id=queue.id,
+                started_at=utcnow() - timedelta(days=i % 10, hours=1),
+                processing_status="processed",
+            )
+            session.add(conv)
+            session.flush()
+            session.add(ConversationAnalysis(conversation_id=conv.id))
+            if i % 10 == 0:
+                session.add(CategoryMatch(conversation_id=conv.id, category_id=churn.id))
+        risky = set(session.scalars(select(CategoryMatch.conversation_id)))
+
+    def drawn(risk):
+        found = 0
+        for seed in range(40):
+            with ctx.db.session() as session:
+                evaluations.sample(session, Actor.cli(), 5, 10, rng=random.Random(seed), risk=risk)
+                picked = set(session.scalars(select(EvaluationAssignment.conversation_id)))
+                assert len(picked) == 5
+                found += len(picked & risky)
+                session.rollback()
+        return found
+
+    plain, leaning = drawn(None), drawn(["Churn risk"])
+    assert plain > 0 and leaning >= 2 * plain, (plain, leaning)
+    with ctx.db.session() as session, pytest.raises(evaluations.EvaluationError, match="risk:"):
+        evaluations.sample(session, Actor.cli(), 5, 10, risk=["No such"])
+
+
 def test_the_score_is_the_weighted_share_over_answered_questions():
     form = evaluations.Form.model_validate(FORM)
     assert evaluations.score(form, {}) is None
@@ -323,11 +406,13 @@ def test_the_score_is_the_weighted_share_over_answered_questions():
 
 
 def test_a_scorecard_gives_the_weeks_of_an_agents_calls_that_the_viewer_may_see(api, world):
+    params = {"agent": "AG-1", "from": "2026-11-01", "to": "2026-11-30"}
+    first = api.get("/api/v1/scorecards", params=params).json()
+    assert (first["calls"], first["evaluations"], first["score_pct"]) == (1, 0, None)
     api.post(
         f"/api/v1/conversations/{world['id']}/evaluations",
         json={"form": "Support call quality", "answers": {"empathy": 4}},
     )
-    params = {"agent": "AG-1", "from": "2026-11-01", "to": "2026-11-30"}
     card = api.get("/api/v1/scorecards", params=params).json()
     assert card["calls"] == 1 and card["evaluations"] == 1 and card["score_pct"] == 87.5
     [week] = card["weeks"]
@@ -362,6 +447,7 @@ def test_sampled_calls_are_evaluated_and_answered_from_the_pages(ctx, api, clien
     csrf = sign_in(client, "queen")
     listed = client.get("/evaluations").text
     assert f'href="/conversations/{world["id"]}#evaluation"' in listed
+    assert 'name="risk" value="Greeting"' in listed  # (sampling may lean on a category)
     page = client.get(f"/conversations/{world['id']}").text
     assert 'id="evaluate"' in page and "Answered automatically: yes" in page
     res = client.post(

@@ -21,6 +21,10 @@ DYNAMIC = (
     "yes",
     "no",
     "na",
+    "yes_no",  # a form's question types, and when a category answers one
+    "scale_5",
+    "matched",
+    "absent",
     "complaint",  # the kinds of summary highlights
     "praise",
     "escalation",

@@ -12,9 +12,10 @@ from datetime import UTC, date, datetime, timedelta
 from statistics import fmean
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from callscope import auth, scorecards
+from callscope import auth, categories, evaluations, scorecards
+from callscope.audit import Actor
 from callscope.db.models import (
     Agent,
     Category,
@@ -24,11 +25,20 @@ from callscope.db.models import (
     Evaluation,
     EvaluationForm,
     Queue,
+    ScorecardWeek,
     User,
 )
 from tests.support import PASSWORD, sign_in
 
+FORM = {
+    "name": "Q",
+    "sections": [
+        {"title": "A", "questions": [{"id": "q", "text": "Polite", "type": "yes_no", "weight": 1}]}
+    ],
+}
 START, END = date(2026, 9, 1), date(2026, 11, 30)
+# (a range is widened to whole weeks: Monday 31 August to Sunday 6 December)
+FIRST, LAST = START - timedelta(days=START.weekday()), END + timedelta(days=6 - END.weekday())
 
 
 @pytest.fixture
@@ -87,10 +97,11 @@ def calls(ctx):
 
 def reference(calls, agents):
     """The weeks of AGENTS' processed calls from START to END, worked out plainly."""
+    assert (FIRST.weekday(), LAST.weekday()) == (0, 6)
     weeks = defaultdict(list)
     for call in calls:
         _id, agent, started, duration, figures, i, score = call
-        if agent in agents and i != 7 and START <= started.date() <= END:
+        if agent in agents and i != 7 and FIRST <= started.date() <= LAST:
             day = started.date()
             weeks[(day - timedelta(days=day.weekday())).isoformat()].append(call)
     out = {}
@@ -136,7 +147,7 @@ def test_the_weeks_add_up_as_a_plain_count_of_the_same_calls_does(ctx, calls):
     scores = [
         c[6]
         for c in calls
-        if c[1] == "AG-1" and c[5] % 4 == 0 and c[6] is not None and START <= c[2].date() <= END
+        if c[1] == "AG-1" and c[5] % 4 == 0 and c[6] is not None and FIRST <= c[2].date() <= LAST
     ]
     assert card["score_pct"] == pytest.approx(fmean(scores), abs=0.01)
 
@@ -186,3 +197,43 @@ def test_an_agents_page_and_dashboard_show_their_own_weeks_beside_the_teams(ctx,
     assert 'class="line team"' in page and 'name="agent"' not in page
     dashboard = client.get("/dashboard").text
     assert dashboard.count('role="img"') == 3 and "/scorecards" in dashboard
+
+
+def test_the_weekly_cells_follow_every_change_to_their_calls(ctx, calls):
+    """Cells made by a first read are made again where a call changed: after an evaluation,
+    a category applied to the stored calls and one removed, the scorecard is what cells made
+    from nothing give."""
+
+    def card():
+        with ctx.db.session() as session:
+            return scorecards.scorecard(session, user(session, "admin"), None, None, START, END)
+
+    def from_nothing():
+        with ctx.db.session() as session:
+            session.execute(delete(ScorecardWeek))
+        return card()
+
+    before = card()
+    assert before == from_nothing()
+    with ctx.db.session() as session:
+        evaluations.import_form(session, Actor.cli(), FORM)
+        admin = user(session, "admin")
+        evaluations.evaluate(session, Actor.cli(), admin, calls[1][0], "Q", {"q": "no"})
+    evaluated = card()
+    assert evaluated["evaluations"] == before["evaluations"] + 1
+    assert evaluated == from_nothing()
+    with ctx.db.session() as session:
+        categories.add(session, Actor.cli(), "Quiet", {"phrases": ["zzz"], "absent": True})
+    categories.apply_step(ctx.db, batch=40)
+    card()  # (read while the category is being applied: the cells of that moment are made)
+    while categories.apply_step(ctx.db, batch=40) is not None:
+        pass
+    applied = card()
+    assert sum(w["categories"].get("Quiet", 0) for w in applied["weeks"]) == applied["calls"]
+    assert applied == from_nothing()
+    with ctx.db.session() as session:
+        quiet = session.scalars(select(Category.id).where(Category.name == "Quiet")).one()
+        categories.remove(session, Actor.cli(), quiet)
+    removed = card()
+    assert removed == from_nothing()
+    assert not any("Quiet" in week["categories"] for week in removed["weeks"])

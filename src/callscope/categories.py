@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from callscope import audit, errors, search
+from callscope import audit, errors, scorecells, search
 from callscope.db import Database
 from callscope.db.models import (
     Category,
@@ -383,6 +383,7 @@ def apply_step(db: Database, batch: int = BATCH) -> tuple[int, int] | None:
             session.execute(
                 delete(CategoryMatch).where(CategoryMatch.category_id.in_([c.id for c in group]))
             )
+            scorecells.mark_all(session)
         definitions = _definitions(group)
         query = select(Conversation.id).where(
             Conversation.id > cursor, Conversation.processing_status == Status.PROCESSED
@@ -392,6 +393,7 @@ def apply_step(db: Database, batch: int = BATCH) -> tuple[int, int] | None:
         ids = list(session.scalars(query.order_by(Conversation.id).limit(batch)))
         calls = _calls(session, _prefilter(session, [d for _i, d in definitions], ids))
         _keep(session, _matches(calls, definitions))
+        scorecells.mark(session, ids)
         total = (
             session.scalar(
                 select(func.count()).where(Conversation.processing_status == Status.PROCESSED)
@@ -511,6 +513,7 @@ def remove(session: Session, actor: audit.Actor, ident: str | int) -> None:
     category = find_category(session, ident)
     audit.record(session, actor, "category.remove", "category", category.id, name=category.name)
     session.delete(category)
+    scorecells.mark_all(session)
 
 
 def reapply(session: Session) -> int:

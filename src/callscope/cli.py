@@ -923,9 +923,17 @@ def evaluations_group() -> None:
 @click.option("--days", type=int, required=True, help="from the calls of the last N days")
 @click.option("--queue", help="only the calls of this queue")
 @click.option("--weighted", is_flag=True, help="likelier: negative customers, falling trends")
+@click.option(
+    "--risk", multiple=True, help="likelier: calls matching this category (again for more)"
+)
 @click.option("--seed", type=int, help="a fixed random seed (the same draw again)")
 def evaluations_sample(
-    per_agent: int, days: int, queue: str | None, weighted: bool, seed: int | None
+    per_agent: int,
+    days: int,
+    queue: str | None,
+    weighted: bool,
+    risk: tuple[str, ...],
+    seed: int | None,
 ) -> None:
     """Assign random processed calls of each agent, not evaluated yet, to a supervisor of
     their queue (their *To evaluate* list)."""
@@ -938,6 +946,7 @@ def evaluations_sample(
             queue,
             weighted,
             random.Random(seed) if seed is not None else None,
+            list(risk),
         )
     for name, count in given.items():
         click.echo(f"{name}: {count} call(s)")

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from callscope import audit, categories, errors
+from callscope import audit, categories, errors, scorecells
 from callscope.access import visible_conversations
 from callscope.db.models import (
     Category,
@@ -344,6 +344,7 @@ def evaluate(
     )
     session.add(evaluation)
     session.flush()
+    scorecells.mark(session, [conversation_id])
     audit.record(
         session,
         actor,
@@ -511,15 +512,17 @@ def as_dict(session: Session, evaluation: Evaluation) -> dict[str, Any]:
 # --- sampling -------------------------------------------------------------------------------
 
 
-def _weight(sentiment: dict[str, Any] | None) -> float:
-    """How much likelier a call is drawn when sampling is weighted: a negative customer and a
-    falling trend each make it more so."""
+def _weight(sentiment: dict[str, Any] | None, weighted: bool, risky: bool) -> float:
+    """How much likelier a call is drawn: when sampling is WEIGHTED, a negative customer and a
+    falling trend each make it more so; a RISKY call (one matching a risk category) more."""
     felt = sentiment or {}
     weight = 1.0
-    if (felt.get("customer") or {}).get("label") == "negative":
+    if weighted and (felt.get("customer") or {}).get("label") == "negative":
         weight += 2.0
-    if (felt.get("trend") or 0.0) <= -TREND_STEP:
+    if weighted and (felt.get("trend") or 0.0) <= -TREND_STEP:
         weight += 1.0
+    if risky:
+        weight += 3.0
     return weight
 
 
@@ -531,19 +534,30 @@ def sample(
     queue: str | None = None,
     weighted: bool = False,
     rng: random.Random | None = None,
+    risk: list[str] | None = None,
 ) -> dict[str, int]:
     """Assign PER_AGENT processed calls of each agent from the last DAYS days (of QUEUE, if
     named), not evaluated or assigned yet, drawn at random (WEIGHTED: towards negative customers
-    and falling trends), to a supervisor of each call's queue (the one with the fewest calls
-    waiting). Returns how many each supervisor got; audited."""
+    and falling trends; and towards calls matching a category named in RISK), to a supervisor
+    of each call's queue (the one with the fewest calls waiting). Returns how many each
+    supervisor got; audited."""
     if not 1 <= per_agent <= 100:
         raise EvaluationError("per_agent: 1 to 100 calls")
     if not 1 <= days <= 366:
         raise EvaluationError("days: 1 to 366")
     rng = rng or random.Random()
+    risk_ids = []
+    for name in risk or []:
+        found = session.scalar(select(Category.id).where(Category.name == name))
+        if found is None:
+            raise EvaluationError(f"risk: no category named {name!r}")
+        risk_ids.append(found)
+    risky = Conversation.id.in_(
+        select(CategoryMatch.conversation_id).where(CategoryMatch.category_id.in_(risk_ids))
+    )
     taken = select(Evaluation.conversation_id).union(select(EvaluationAssignment.conversation_id))
     query = (
-        select(Conversation, ConversationAnalysis.sentiment)
+        select(Conversation, ConversationAnalysis.sentiment, risky)
         .join(ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id)
         .where(
             Conversation.processing_status == Status.PROCESSED,
@@ -558,10 +572,10 @@ def sample(
             raise EvaluationError(f"queue: no queue named {queue!r}")
         query = query.where(Conversation.queue_id == queue_id)
     by_agent: dict[int, list[tuple[Conversation, float]]] = {}
-    for conv, sentiment in session.execute(query):
+    for conv, sentiment, matched in session.execute(query):
         assert conv.primary_agent_id is not None
         by_agent.setdefault(conv.primary_agent_id, []).append(
-            (conv, _weight(sentiment) if weighted else 1.0)
+            (conv, _weight(sentiment, weighted, bool(matched)))
         )
     supervisors: dict[int | None, list[User]] = {}
     waiting = Counter(session.scalars(select(EvaluationAssignment.supervisor_id)))
@@ -602,6 +616,7 @@ def sample(
         days=days,
         queue=queue,
         weighted=weighted,
+        risk=risk or [],
         assigned=sum(n for name, n in given.items() if not name.startswith("(")),
     )
     return dict(sorted(given.items()))

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from callscope import audit, errors, policy, search
+from callscope import audit, errors, policy, scorecells, search
 from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db import Database
@@ -116,6 +116,7 @@ def _delete_conversation(session: Session, conv: Conversation) -> list[str]:
     search.remove(session, conv.id)  # an FTS5 table has no foreign key to cascade
     # events about it, sent or not, go too (they name it and are kept by id only)
     session.execute(delete(WebhookDelivery).where(WebhookDelivery.conversation_id == conv.id))
+    scorecells.mark(session, [conv.id])
     session.execute(delete(Conversation).where(Conversation.id == conv.id))
     return keys
 

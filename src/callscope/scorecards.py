@@ -1,120 +1,80 @@
 """Scorecards: an agent's (or a queue's) calls by week — handle time, talk share, non-talk,
 customer sentiment and trend, categories matched, evaluations and their score — over the calls
-the viewer may see; and a team's trend beside an agent's own.
+the viewer may see; and a team's weeks beside an agent's own.
 
-The database adds the figures up (one grouped query per kind), so a scorecard over a year of
-calls reads a row per week, not a row per call. Weeks start on Monday, UTC."""
+Weeks run Monday to Sunday, UTC; a range is widened to whole weeks. Supervisors' and
+administrators' scorecards add up the weekly cells of `scorecells` (a row per agent and queue
+and week, not per call), so a year of 100 000 calls reads a few thousand rows; an agent's own
+calls — which include those they took over by a transfer, in any queue — are added up from the
+calls themselves."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from callscope import evaluations
+from callscope import scorecells
 from callscope.access import visible_conversations
 from callscope.db.models import (
     Agent,
     Category,
-    CategoryMatch,
     Conversation,
-    ConversationAnalysis,
-    Evaluation,
     Queue,
     User,
+    supervised_queues,
 )
 from callscope.errors import Refused
 from callscope.search import day_end, day_start
-from callscope.vocabulary import Status
+from callscope.vocabulary import Role, Status
 
 DEFAULT_WEEKS = 12
 # a team's week is shown to an agent only when it has this many calls, so that no single
 # colleague's call can be read from it
 TEAM_MIN_CALLS = 5
 # the figures of a week that are means over its calls, in the order of the CSV's columns
-MEANS = (
-    "average_handle_s",
-    "agent_talk_pct",
-    "non_talk_s",
-    "customer_sentiment",
-    "customer_trend",
-)
+MEANS = tuple(name for name, _prefix in scorecells.MEANS)
 
 
-def _week_start(session: Session, column: Any) -> ColumnElement[Any]:
-    """The Monday (UTC) of COLUMN's week, as the database works it out."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.date(func.date_trunc("week", func.timezone("UTC", column)))
-    return func.date(column, "-6 days", "weekday 1")
+def _ratio(total: Any, count: Any) -> float | None:
+    return round(float(total) / count, 2) if count else None
 
 
-def _rounded(value: Any) -> float | None:
-    return None if value is None else round(float(value), 2)
+def _week(number: int, sums: dict[str, Any], names: dict[int, str]) -> dict[str, Any]:
+    """A week as a scorecard shows it, from its sums (scorecells.add_up, or _live)."""
+    return {
+        "week_start": scorecells.monday(number).isoformat(),
+        "calls": sums["calls"],
+        **{name: _ratio(sums[f"{p}_sum"], sums[f"{p}_n"]) for name, p in scorecells.MEANS},
+        "categories": dict(sorted((names[i], n) for i, n in sums["categories"].items())),
+        "evaluations": sums["evaluations"],
+        "score_pct": _ratio(sums["score_sum"], sums["scored"]),
+    }
 
 
-def _calls(query: Select[Any], start: date, end: date) -> Any:
-    """The processed calls of QUERY (a select of conversations) started from START to END."""
-    return (
-        query.with_only_columns(Conversation.id, Conversation.started_at, Conversation.duration_s)
+def _live(session: Session, query: Select[Any], first: int, last: int) -> dict[int, dict]:
+    """The sums of scorecells.add_up, added up from the calls of QUERY themselves."""
+    week = scorecells.week_number(session, Conversation.started_at).label("week")
+    calls = (
+        query.with_only_columns(Conversation.id, Conversation.duration_s, week)
         .where(
             Conversation.processing_status == Status.PROCESSED,
-            Conversation.started_at >= day_start(start),
-            Conversation.started_at < day_end(end),
+            Conversation.started_at >= day_start(scorecells.monday(first)),
+            Conversation.started_at < day_start(scorecells.monday(last + 1)),
         )
         .subquery()
     )
+    return {
+        key[0]: figures for key, figures in scorecells.sums(session, calls, [calls.c.week]).items()
+    }
 
 
-def _weeks(session: Session, calls: Any, detail: bool = True) -> dict[str, dict[str, Any]]:
-    """The figures of CALLS by week (ISO date of its Monday); with DETAIL, also the categories
-    matched and the evaluations."""
-    week = _week_start(session, calls.c.started_at).label("week")
-    weeks: dict[str, dict[str, Any]] = {}
-    for row in session.execute(
-        select(
-            week,
-            func.count(),
-            func.avg(calls.c.duration_s),
-            func.avg(ConversationAnalysis.agent_talk_pct),
-            func.avg(ConversationAnalysis.non_talk_s),
-            func.avg(ConversationAnalysis.customer_sentiment),
-            func.avg(ConversationAnalysis.customer_trend),
-        )
-        .join(ConversationAnalysis, ConversationAnalysis.conversation_id == calls.c.id)
-        .group_by(week)
-    ):
-        weeks[str(row[0])[:10]] = {
-            "week_start": str(row[0])[:10],
-            "calls": row[1],
-            **{name: _rounded(value) for name, value in zip(MEANS, row[2:], strict=True)},
-            "categories": {},
-            "evaluations": 0,
-            "score_pct": None,
-            "score_sum": 0.0,
-            "scored": 0,
-        }
-    if not detail:
-        return weeks
-    for monday, name, count in session.execute(
-        select(week, Category.name, func.count())
-        .join(CategoryMatch, CategoryMatch.conversation_id == calls.c.id)
-        .join(Category, Category.id == CategoryMatch.category_id)
-        .group_by(week, Category.name)
-        .order_by(Category.name)
-    ):
-        weeks[str(monday)[:10]]["categories"][name] = count
-    for monday, count, scored, total in session.execute(
-        select(week, func.count(), func.count(Evaluation.score_pct), func.sum(Evaluation.score_pct))
-        .join(Evaluation, Evaluation.conversation_id == calls.c.id)
-        .where(Evaluation.status != evaluations.DRAFT)
-        .group_by(week)
-    ):
-        figures = weeks[str(monday)[:10]]
-        figures.update(evaluations=count, scored=scored, score_sum=float(total or 0))
-        figures["score_pct"] = _rounded(total / scored) if scored else None
-    return weeks
+def _id(session: Session, column: Any, where: Any) -> int:
+    """The id named (-1, which nothing has, when nothing is)."""
+    found = session.scalar(select(column).where(where))
+    return -1 if found is None else found
 
 
 def scorecard(
@@ -125,31 +85,46 @@ def scorecard(
     start: date | None = None,
     end: date | None = None,
 ) -> dict[str, Any]:
-    """The weeks from START to END (default: the last 12) of the processed calls of AGENT
-    (external id) or QUEUE (name) that USER may see."""
+    """The weeks from START to END (default: the last 12, widened to whole weeks) of the
+    processed calls of AGENT (external id) or QUEUE (name) that USER may see."""
     end = end or date.today()
     start = start or end - timedelta(weeks=DEFAULT_WEEKS)
     if start > end:
         raise Refused("from: a day on or before `to`")
-    query = visible_conversations(user)
-    if agent is not None:
-        query = query.join(Agent, Agent.id == Conversation.primary_agent_id).where(
-            Agent.external_id == agent
-        )
-    if queue is not None:
-        query = query.join(Queue, Queue.id == Conversation.queue_id).where(Queue.name == queue)
-    by_week = _weeks(session, _calls(query, start, end))
-    weeks = [by_week[monday] for monday in sorted(by_week)]
-    scored = sum(w.pop("scored") for w in weeks)
-    total = sum(w.pop("score_sum") for w in weeks)
+    first, last = scorecells.week_of(start), scorecells.week_of(end)
+    if user.role == Role.AGENT:
+        query = visible_conversations(user)
+        if agent is not None:
+            query = query.join(Agent, Agent.id == Conversation.primary_agent_id).where(
+                Agent.external_id == agent
+            )
+        if queue is not None:
+            query = query.join(Queue, Queue.id == Conversation.queue_id).where(Queue.name == queue)
+        sums = _live(session, query, first, last)
+    else:
+        queues: Any = None
+        if queue is not None:
+            queues = [_id(session, Queue.id, Queue.name == queue)]
+        if user.role == Role.SUPERVISOR:
+            mine = select(supervised_queues.c.queue_id).where(
+                supervised_queues.c.user_id == user.id
+            )
+            queues = (
+                mine if queues is None else mine.where(supervised_queues.c.queue_id.in_(queues))
+            )
+        agent_id = None if agent is None else _id(session, Agent.id, Agent.external_id == agent)
+        sums = scorecells.add_up(session, first, last, agent_id, queues)
+    names = {i: name for i, name in session.execute(select(Category.id, Category.name))}
+    weeks = [_week(number, sums[number], names) for number in sorted(sums)]
+    scored = sum(sums[n]["scored"] for n in sums)
     return {
         "agent": agent,
         "queue": queue,
-        "from": start.isoformat(),
-        "to": end.isoformat(),
+        "from": scorecells.monday(first).isoformat(),
+        "to": (scorecells.monday(last) + timedelta(days=6)).isoformat(),
         "calls": sum(w["calls"] for w in weeks),
         "evaluations": sum(w["evaluations"] for w in weeks),
-        "score_pct": _rounded(total / scored) if scored else None,
+        "score_pct": _ratio(sum(sums[n]["score_sum"] for n in sums), scored),
         "weeks": weeks,
     }
 
@@ -158,14 +133,25 @@ def team_weeks(session: Session, user: User, start: date, end: date) -> dict[str
     """For agent USER, the weeks of their team — every call of the queues their own calls
     went to — as means only (no counts, categories or evaluations: the agent may not open
     those calls), and only for weeks of at least TEAM_MIN_CALLS calls."""
-    own_queues = (
-        visible_conversations(user)
-        .with_only_columns(Conversation.queue_id)
-        .where(Conversation.primary_agent_id == user.agent_id, Conversation.queue_id.is_not(None))
+    first, last = scorecells.week_of(start), scorecells.week_of(end)
+    own_queues = list(
+        session.scalars(
+            visible_conversations(user)
+            .with_only_columns(Conversation.queue_id)
+            .where(
+                Conversation.primary_agent_id == user.agent_id,
+                Conversation.queue_id.is_not(None),
+                Conversation.started_at >= day_start(start),
+                Conversation.started_at < day_end(end),
+            )
+            .distinct()
+        )
     )
-    team = select(Conversation).where(Conversation.queue_id.in_(own_queues))
-    return {
-        monday: {name: week[name] for name in MEANS}
-        for monday, week in _weeks(session, _calls(team, start, end), detail=False).items()
-        if week["calls"] >= TEAM_MIN_CALLS
-    }
+    if not own_queues:
+        return {}
+    found = {}
+    for number, sums in scorecells.add_up(session, first, last, queues=own_queues).items():
+        if sums["calls"] >= TEAM_MIN_CALLS:
+            week = _week(number, {**sums, "categories": {}}, {})
+            found[week["week_start"]] = {name: week[name] for name in MEANS}
+    return found

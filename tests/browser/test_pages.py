@@ -285,6 +285,7 @@ def every_page(site, user: str) -> list[str]:
                 "webhooks",
                 "queues",
                 "categories",
+                "forms",
                 "import",
                 "settings",
                 "audit",

@@ -532,3 +532,49 @@ class EvaluationAssignment(Base):
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScorecardWeek(Base):
+    """A week (numbered from Monday 5 January 1970, UTC) whose scorecard cells are made when a
+    scorecard reads them: fresh while `made` equals `version`, which every change to one of its
+    calls raises (scorecells.mark)."""
+
+    __tablename__ = "scorecard_weeks"
+    week: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    made: Mapped[int] = mapped_column(Integer, default=-1)
+
+
+class ScorecardCell(Base):
+    """A week's processed calls of one agent in one queue (0: none), added up: counts and
+    sums, so that cells add up to any agent's, queue's or supervisor's weeks."""
+
+    __tablename__ = "scorecard_cells"
+    week: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    agent_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    queue_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    calls: Mapped[int] = mapped_column(Integer)
+    handle_sum: Mapped[float] = mapped_column(Float)
+    handle_n: Mapped[int] = mapped_column(Integer)
+    talk_sum: Mapped[float] = mapped_column(Float)
+    talk_n: Mapped[int] = mapped_column(Integer)
+    non_talk_sum: Mapped[float] = mapped_column(Float)
+    non_talk_n: Mapped[int] = mapped_column(Integer)
+    sentiment_sum: Mapped[float] = mapped_column(Float)
+    sentiment_n: Mapped[int] = mapped_column(Integer)
+    trend_sum: Mapped[float] = mapped_column(Float)
+    trend_n: Mapped[int] = mapped_column(Integer)
+    evaluations: Mapped[int] = mapped_column(Integer)
+    score_sum: Mapped[float] = mapped_column(Float)
+    scored: Mapped[int] = mapped_column(Integer)
+
+
+class ScorecardCategoryCell(Base):
+    """How many of a week's processed calls of one agent in one queue matched a category."""
+
+    __tablename__ = "scorecard_category_cells"
+    week: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    agent_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    queue_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    category_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    calls: Mapped[int] = mapped_column(Integer)

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from callscope import errors, logs, telemetry, webhooks
+from callscope import errors, logs, scorecells, telemetry, webhooks
 from callscope.context import Context
 from callscope.db import is_busy, rows_changed
 from callscope.db.models import Conversation, Job, Recording, utcnow
@@ -87,6 +87,8 @@ def _claim(ctx: Context, job_id: int, worker: str) -> bool:
                 .where(Conversation.id == conv_id)
                 .values(processing_status=Status.PROCESSING)
             )
+            if conv_id is not None:  # (a processed call processed again leaves the count)
+                scorecells.mark(session, [conv_id])
     return bool(taken)
 
 
@@ -121,6 +123,7 @@ def _finish(session: Session, job: Job, status: str, error: str | None = None) -
     conv = session.get(Conversation, job.conversation_id)
     if conv is not None:
         conv.processing_status = status
+        scorecells.mark(session, [conv.id])
         if status in FINISHED:
             webhooks.enqueue(session, conv, status, error)
 

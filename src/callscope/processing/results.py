@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from callscope import analysis, audit, categories, errors, search
+from callscope import analysis, audit, categories, errors, scorecells, search
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word, utcnow
 from callscope.measures import metrics, segments, sentiment, summary
 from callscope.speech import attribution, diarization
@@ -132,6 +132,7 @@ def save_results(
     analysis.store_transcript(session, conversation_id)
     search.index(session, conversation_id)
     categories.evaluate(session, conversation_id)
+    scorecells.mark(session, [conversation_id])
 
 
 SWAPPED = {"agent": "customer", "customer": "agent"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from callscope import (
     audit,
     auth,
     categories,
+    evaluations,
     policy,
     retention,
     search,
@@ -330,6 +332,48 @@ def save_vocabulary(
         lambda: admin.set_vocabulary(session, actor(request, user), name, vocabulary),
         N_("Vocabulary saved."),
     )
+
+
+# --- evaluation forms ----------------------------------------------------------------------
+
+MAX_FORM_BYTES = 256 * 1024
+
+
+@router.get("/forms")
+def forms_page(request: Request, session: SessionDep, user: AdminUser) -> HTMLResponse:
+    forms = evaluations.latest_forms(session)
+    return render(
+        request,
+        "admin_forms.html",
+        user,
+        forms=[(form, json.dumps(form.definition, indent=2, ensure_ascii=False)) for form in forms],
+    )
+
+
+@router.post("/forms")
+async def import_form(
+    request: Request,
+    session: SessionDep,
+    user: AdminUser,
+    definition: Annotated[str, Form(max_length=MAX_FORM_BYTES)] = "",
+    upload: Annotated[UploadFile | None, File()] = None,
+) -> RedirectResponse:
+    """A form's JSON, pasted or as a file: a new version when its name exists."""
+    text = definition
+    if upload is not None and upload.filename:
+        data = await upload.read(MAX_FORM_BYTES + 1)
+        if len(data) > MAX_FORM_BYTES:
+            return refused(request, "/admin/forms", TooLarge("file: a form is at most 256 KiB"))
+        text = data.decode("utf-8", errors="replace")
+
+    def imported() -> None:
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise evaluations.EvaluationError(f"definition: not JSON ({exc})") from exc
+        evaluations.import_form(session, actor(request, user), raw)
+
+    return outcome(request, session, "/admin/forms", imported, N_("Form imported."))
 
 
 # --- categories ----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from callscope import audit, evaluations, exports, scorecards
 from callscope.access import visible_conversations
-from callscope.db.models import Agent, Conversation, Queue, User
+from callscope.db.models import Agent, Category, Conversation, Queue, User
 from callscope.errors import CallscopeError
 from callscope.i18n import N_
 from callscope.vocabulary import Role
@@ -125,6 +125,7 @@ def to_evaluate(request: Request, session: SessionDep, user: PageUser) -> HTMLRe
         user,
         calls=evaluations.to_evaluate(session, user),
         queues=session.scalars(select(Queue.name).order_by(Queue.name)).all(),
+        categories=session.scalars(select(Category.name).order_by(Category.name)).all(),
     )
 
 
@@ -137,10 +138,13 @@ def sample(
     days: Annotated[int, Form(ge=1, le=366)],
     queue: Annotated[str, Form(max_length=200)] = "",
     weighted: Annotated[bool, Form()] = False,
+    risk: Annotated[list[str] | None, Form(max_length=50)] = None,
 ) -> RedirectResponse:
     require_reviewer(user)
     try:
-        evaluations.sample(session, actor(request, user), per_agent, days, queue or None, weighted)
+        evaluations.sample(
+            session, actor(request, user), per_agent, days, queue or None, weighted, None, risk
+        )
     except CallscopeError as exc:
         session.rollback()
         return refused(request, "/evaluations", exc)

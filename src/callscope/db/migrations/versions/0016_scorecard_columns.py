@@ -1,4 +1,5 @@
-"""the figures scorecards add up, as columns: customer sentiment and trend, non-talk time
+"""the figures scorecards add up, as columns (customer sentiment and trend, non-talk time), and
+the weekly cells scorecards add up (made when read, made again when one of their calls changes)
 
 Revision ID: 0016
 Revises: 0015
@@ -45,8 +46,40 @@ def upgrade() -> None:
             )
         )
 
+    key = {"primary_key": True, "autoincrement": False}
+    op.create_table(
+        "scorecard_weeks",
+        sa.Column("week", sa.Integer(), **key),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("made", sa.Integer(), nullable=False),
+    )
+    cell = [sa.Column(n, sa.Integer(), **key) for n in ("week", "agent_id", "queue_id")]
+    op.create_table(
+        "scorecard_cells",
+        *cell,
+        sa.Column("calls", sa.Integer(), nullable=False),
+        *(
+            sa.Column(
+                f"{figure}_{part}", sa.Float() if part == "sum" else sa.Integer(), nullable=False
+            )
+            for figure in ("handle", "talk", "non_talk", "sentiment", "trend")
+            for part in ("sum", "n")
+        ),
+        sa.Column("evaluations", sa.Integer(), nullable=False),
+        sa.Column("score_sum", sa.Float(), nullable=False),
+        sa.Column("scored", sa.Integer(), nullable=False),
+    )
+    op.create_table(
+        "scorecard_category_cells",
+        *(sa.Column(n, sa.Integer(), **key) for n in ("week", "agent_id", "queue_id")),
+        sa.Column("category_id", sa.Integer(), **key),
+        sa.Column("calls", sa.Integer(), nullable=False),
+    )
+
 
 def downgrade() -> None:
+    for table in ("scorecard_category_cells", "scorecard_cells", "scorecard_weeks"):
+        op.drop_table(table)
     with op.batch_alter_table("conversation_analysis") as batch:
         for name in COLUMNS:
             batch.drop_column(name)
