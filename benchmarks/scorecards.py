@@ -10,7 +10,7 @@ API token, as an integration or the page asks) for an agent's last 12 weeks and 
 year, every call of the year as an administrator, a supervisor's two queues and an agent's own
 calls — 20 requests each, p50 and p95; and apart, the first request of each, which makes the
 weekly cells not made yet (the first two queries make a year's; an agent's own are added up
-from the calls).
+from the calls); and every call of the year again, a call changed before each request.
 Results go to benchmarks/results/scorecards-<dialect>.json.
 """
 
@@ -103,7 +103,7 @@ def add_quality(ctx, count: int, seed: int = 11) -> dict:  # type: ignore[no-unt
 def measure(ctx, runs: int) -> list[dict]:  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
-    from callscope import auth
+    from callscope import auth, scorecells
     from callscope.web.app import create_app
 
     with ctx.db.session() as session:
@@ -135,6 +135,19 @@ def measure(ctx, runs: int) -> list[dict]:  # type: ignore[no-untyped-def]
             }
             print(json.dumps(row), flush=True)
             out.append(row)
+        # a call changes (an evaluation, its results …) before each request: its week is made
+        # again by the request
+        headers = {"Authorization": f"Bearer {tokens['bench-admin']}"}
+        times = []
+        for i in range(runs):
+            with ctx.db.session() as session:
+                scorecells.mark(session, [1 + (i * 4999) % 100_000])
+            started = time.perf_counter()
+            assert client.get("/api/v1/scorecards", params=YEAR, headers=headers).status_code == 200
+            times.append((time.perf_counter() - started) * 1000)
+        row = {"query": "everyone, a year, a call changed before each", **percentiles(times)}
+        print(json.dumps(row), flush=True)
+        out.append(row)
     return out
 
 

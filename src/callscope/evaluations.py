@@ -30,7 +30,7 @@ from callscope.db.models import (
     utcnow,
 )
 from callscope.measures.sentiment import TREND_STEP
-from callscope.vocabulary import Role, Status
+from callscope.vocabulary import Review, Role, Status
 
 ANSWERS = {"yes_no": ("yes", "no", "na"), "scale_5": (1, 2, 3, 4, 5, "na")}
 
@@ -252,9 +252,6 @@ def score(form: Form, answers: dict[str, Any]) -> float | None:
     return round(100 * earned / weights, 1) if weights else None
 
 
-DRAFT = "draft"  # an evaluation saved as its evaluator goes: seen by nobody else, no score
-
-
 def _checked(
     session: Session,
     user: User,
@@ -335,7 +332,7 @@ def evaluate(
         form_id=row.id,
         evaluator_id=user.id,
         evaluator=user.username,
-        status="submitted",
+        status=Review.SUBMITTED,
         answers=final,
         automatic=automatic,
         overrides=overrides,
@@ -361,7 +358,7 @@ def _drafts_of(user: User, conversation_id: int) -> Any:
     return (
         (Evaluation.conversation_id == conversation_id)
         & (Evaluation.evaluator_id == user.id)
-        & (Evaluation.status == DRAFT)
+        & (Evaluation.status == Review.DRAFT)
     )
 
 
@@ -405,7 +402,7 @@ def save_draft(
         conversation_id=conversation_id,
         evaluator_id=user.id,
         evaluator=user.username,
-        status=DRAFT,
+        status=Review.DRAFT,
     )
     found.form_id = row.id
     found.answers = dict(answers)
@@ -434,7 +431,7 @@ def respond(
         raise EvaluationError("comment: say what is disputed")
     if len(comment) > 2000:
         raise EvaluationError("comment: at most 2000 characters")
-    evaluation.status = "disputed" if disputed else "acknowledged"
+    evaluation.status = Review.DISPUTED if disputed else Review.ACKNOWLEDGED
     evaluation.response = comment or None
     evaluation.responded_at = utcnow()
     audit.record(
@@ -454,12 +451,13 @@ def answer(
     """A supervisor or administrator answers the agent's dispute."""
     if user.role not in (Role.SUPERVISOR, Role.ADMIN):
         raise NotYours("only supervisors and administrators answer a dispute")
-    if evaluation.status != "disputed":
+    if evaluation.status != Review.DISPUTED:
         raise EvaluationError(f"status: the evaluation is {evaluation.status}, not disputed")
     comment = comment.strip()
     if not comment or len(comment) > 2000:
         raise EvaluationError("comment: write the answer (at most 2000 characters)")
-    evaluation.status, evaluation.answer, evaluation.answered_at = "answered", comment, utcnow()
+    evaluation.status, evaluation.answer = Review.ANSWERED, comment
+    evaluation.answered_at = utcnow()
     audit.record(
         session,
         actor,
@@ -625,7 +623,7 @@ def sample(
 def to_evaluate(session: Session, user: User) -> list[Conversation]:
     """The calls sampled for USER that USER has not evaluated yet, oldest assignment first."""
     done = select(Evaluation.conversation_id).where(
-        Evaluation.evaluator_id == user.id, Evaluation.status != DRAFT
+        Evaluation.evaluator_id == user.id, Evaluation.status != Review.DRAFT
     )
     return list(
         session.scalars(
@@ -656,7 +654,7 @@ def visible(session: Session, user: User, conv: Conversation) -> list[Evaluation
     return list(
         session.scalars(
             select(Evaluation)
-            .where(Evaluation.conversation_id == conv.id, Evaluation.status != DRAFT)
+            .where(Evaluation.conversation_id == conv.id, Evaluation.status != Review.DRAFT)
             .order_by(Evaluation.id)
         )
     )
@@ -666,7 +664,7 @@ def find_visible(session: Session, user: User, evaluation_id: int) -> Evaluation
     """The evaluation if USER may see it (its call, and its agent's evaluations); as if it did
     not exist otherwise."""
     evaluation = session.get(Evaluation, evaluation_id)
-    if evaluation is not None and evaluation.status != DRAFT:
+    if evaluation is not None and evaluation.status != Review.DRAFT:
         conv = session.scalar(
             visible_conversations(user).where(Conversation.id == evaluation.conversation_id)
         )

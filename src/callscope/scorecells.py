@@ -28,11 +28,10 @@ from callscope.db.models import (
     ScorecardCell,
     ScorecardWeek,
 )
-from callscope.vocabulary import Status
+from callscope.vocabulary import Review, Status
 
 FIRST_MONDAY = date(1970, 1, 5)  # weeks are numbered from the first Monday of the epoch
 WEEK_S, FIRST_MONDAY_S = 7 * 86400, 4 * 86400
-DRAFT = "draft"  # (evaluations.DRAFT: a draft counts nowhere)
 # a scorecard's means and the columns of a cell they come from (PREFIX_sum / PREFIX_n)
 MEANS = (
     ("average_handle_s", "handle"),
@@ -207,7 +206,7 @@ def sums(session: Session, calls: Any, key: list[Any]) -> dict[tuple[int, ...], 
     for *values, count, total, scored in session.execute(
         select(*key, func.count(), func.sum(Evaluation.score_pct), func.count(Evaluation.score_pct))
         .join(Evaluation, Evaluation.conversation_id == calls.c.id)
-        .where(Evaluation.status != DRAFT)
+        .where(Evaluation.status != Review.DRAFT)
         .group_by(*key)
     ):
         cell = found.get(tuple(int(v) for v in values))

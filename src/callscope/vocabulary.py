@@ -41,3 +41,13 @@ class Status(StrEnum):
 
 
 FINISHED = (Status.PROCESSED, Status.FAILED)
+
+
+class Review(StrEnum):
+    """Where a quality evaluation stands."""
+
+    DRAFT = "draft"  # saved as its evaluator goes: seen by nobody else, counted nowhere
+    SUBMITTED = "submitted"
+    ACKNOWLEDGED = "acknowledged"  # by the agent of the call
+    DISPUTED = "disputed"
+    ANSWERED = "answered"  # a dispute the supervisor answered

@@ -31,21 +31,38 @@ def upgrade() -> None:
         *(sa.column(name, sa.Float()) for name in COLUMNS),
     )
     bind = op.get_bind()
-    rows = bind.execute(
-        sa.select(analysis.c.conversation_id, analysis.c.sentiment, analysis.c.metrics)
-    ).all()
-    for conversation_id, sentiment, metrics in rows:
-        customer = (sentiment or {}).get("customer") or {}
-        bind.execute(
-            analysis.update()
-            .where(analysis.c.conversation_id == conversation_id)
-            .values(
-                customer_sentiment=customer.get("score"),
-                customer_trend=(sentiment or {}).get("trend"),
-                non_talk_s=((metrics or {}).get("non_talk") or {}).get("total_s"),
-            )
+    fill = (
+        analysis.update()
+        .where(analysis.c.conversation_id == sa.bindparam("id"))
+        .values(
+            customer_sentiment=sa.bindparam("sentiment_"),
+            customer_trend=sa.bindparam("trend_"),
+            non_talk_s=sa.bindparam("non_talk_"),
         )
-
+    )
+    after = 0
+    while True:  # a thousand results at a time, in order of their call
+        rows = bind.execute(
+            sa.select(analysis.c.conversation_id, analysis.c.sentiment, analysis.c.metrics)
+            .where(analysis.c.conversation_id > after)
+            .order_by(analysis.c.conversation_id)
+            .limit(1000)
+        ).all()
+        if not rows:
+            break
+        values = []
+        for conversation_id, sentiment, metrics in rows:
+            felt = sentiment or {}
+            values.append(
+                {
+                    "id": conversation_id,
+                    "sentiment_": (felt.get("customer") or {}).get("score"),
+                    "trend_": felt.get("trend"),
+                    "non_talk_": ((metrics or {}).get("non_talk") or {}).get("total_s"),
+                }
+            )
+        bind.execute(fill, values)
+        after = rows[-1][0]
     key = {"primary_key": True, "autoincrement": False}
     op.create_table(
         "scorecard_weeks",
