@@ -27,7 +27,7 @@ class Chart:
     lines: list[tuple[str, list[str]]] = field(default_factory=list)  # style, polylines
     dots: list[tuple[str, float, float, str, str, float]] = field(default_factory=list)
     ticks: list[tuple[float, float]] = field(default_factory=list)  # y, value
-    labels: list[tuple[float, str]] = field(default_factory=list)  # x, week
+    labels: list[tuple[float, str, str]] = field(default_factory=list)  # x, week, text-anchor
     width: int = WIDTH
     height: int = HEIGHT
     left: int = LEFT
@@ -68,7 +68,8 @@ def line_chart(
 
     chart.ticks = [(y(v), v) for v in (bottom, (bottom + top) / 2, top)]
     shown = sorted({0, len(weeks) // 2, len(weeks) - 1})
-    chart.labels = [(x(i), weeks[i]) for i in shown]
+    anchors = {0: "start", len(weeks) - 1: "end"} if len(weeks) > 1 else {}
+    chart.labels = [(x(i), weeks[i], anchors.get(i, "middle")) for i in shown]
     for s in series:
         polylines: list[str] = []
         run: list[str] = []
