@@ -128,9 +128,7 @@ def test_scorecard_figures_of_stored_results_are_filled_in_on_upgrade(tmp_path):
     db.upgrade()
     with db.engine.connect() as conn:
         row = conn.execute(
-            text(
-                "SELECT customer_sentiment, customer_trend, non_talk_s FROM conversation_analysis"
-            )
+            text("SELECT customer_sentiment, customer_trend, non_talk_s FROM conversation_analysis")
         ).one()
     assert tuple(row) == (-0.4, 0.3, 12.5)
     db.dispose()
