@@ -157,6 +157,16 @@ FromText = Annotated[str, Query(alias="from", max_length=10, pattern=DAY)]
 ToText = Annotated[str, Query(alias="to", max_length=10, pattern=DAY)]
 
 
+def _asked(
+    agent: NameText = "", queue: NameText = "", start: FromText = "", end: ToText = ""
+) -> dict[str, str]:
+    """What a scorecard page asks for, as its form sends it."""
+    return {"agent": agent, "queue": queue, "start": start, "end": end}
+
+
+Asked = Annotated[dict[str, str], Depends(_asked)]
+
+
 def _card(
     session: SessionDep, user: User, agent: str, queue: str, start: str, end: str
 ) -> dict[str, Any]:
@@ -175,15 +185,12 @@ def scorecard(
     request: Request,
     session: SessionDep,
     user: PageUser,
-    agent: NameText = "",
-    queue: NameText = "",
-    start: FromText = "",
-    end: ToText = "",
+    asked: Asked,
 ) -> Response:
     """An agent's (or a queue's, or every visible call's) weeks as charts and a table; an
     agent sees their own beside their team's."""
     try:
-        card = _card(session, user, agent, queue, start, end)
+        card = _card(session, user, **asked)
     except CallscopeError as exc:
         return refused(request, "/scorecards", exc)
     team = None
@@ -213,8 +220,8 @@ def scorecard(
             {
                 k: v
                 for k, v in (
-                    ("agent", agent),
-                    ("queue", queue),
+                    ("agent", asked["agent"]),
+                    ("queue", asked["queue"]),
                     ("from", card["from"]),
                     ("to", card["to"]),
                 )
@@ -229,14 +236,11 @@ def scorecard_csv(
     request: Request,
     session: SessionDep,
     user: PageUser,
-    agent: NameText = "",
-    queue: NameText = "",
-    start: FromText = "",
-    end: ToText = "",
+    asked: Asked,
 ) -> Response:
     """The scorecard's weeks as a CSV download, written to the audit log."""
     try:
-        card = _card(session, user, agent, queue, start, end)
+        card = _card(session, user, **asked)
     except CallscopeError as exc:
         raise HTTPException(422, str(exc)) from exc
     audit.record(
