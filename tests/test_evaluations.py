@@ -436,12 +436,14 @@ def test_sampled_calls_are_evaluated_and_answered_from_the_pages(ctx, api, clien
     with ctx.db.session() as session:
         boss = auth.add_user(session, "queen", "supervisor", PASSWORD)
         boss.queues = [session.scalars(select(Queue)).one()]
+        # (the call of yesterday, whenever the test runs: sampling counts back from today)
+        session.get_one(Conversation, world["id"]).started_at = utcnow() - timedelta(days=1)
     sampled = callscope(
-        ctx, "evaluations", "sample", "--per-agent", "3", "--days", "366", "--seed", "7"
+        ctx, "evaluations", "sample", "--per-agent", "3", "--days", "7", "--seed", "7"
     )
     assert sampled.returncode == 0, sampled.stderr
     assert sampled.stdout.splitlines() == ["queen: 1 call(s)", "assigned 1 call(s)"]
-    again = callscope(ctx, "evaluations", "sample", "--per-agent", "3", "--days", "366")
+    again = callscope(ctx, "evaluations", "sample", "--per-agent", "3", "--days", "7")
     assert again.stdout.strip() == "assigned 0 call(s)"  # (a call is sampled once)
 
     csrf = sign_in(client, "queen")

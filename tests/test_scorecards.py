@@ -195,6 +195,21 @@ def test_an_agents_page_and_dashboard_show_their_own_weeks_beside_the_teams(ctx,
     own = reference(calls, {"AG-1"})
     assert f"<dd>{sum(w['calls'] for w in own.values())}</dd>" in page  # not AG-2's: their own
     assert 'class="line team"' in page and 'name="agent"' not in page
+    with ctx.db.session() as session:  # (a call of yesterday: the dashboard's last 12 weeks)
+        conv = Conversation(
+            external_id="S-yesterday",
+            channel="voice",
+            status="closed",
+            primary_agent_id=session.scalar(select(Agent.id).where(Agent.external_id == "AG-1")),
+            started_at=datetime.now(UTC) - timedelta(days=1),
+            duration_s=120.0,
+            processing_status="processed",
+        )
+        session.add(conv)
+        session.flush()
+        session.add(
+            ConversationAnalysis(conversation_id=conv.id, customer_sentiment=0.5, agent_talk_pct=50)
+        )
     dashboard = client.get("/dashboard").text
     assert dashboard.count('role="img"') == 3 and "/scorecards" in dashboard
 
