@@ -430,6 +430,14 @@ def test_a_scorecard_gives_the_weeks_of_an_agents_calls_that_the_viewer_may_see(
     assert elsewhere.json()["weeks"] == []
     backwards = api.get("/api/v1/scorecards", params={**params, "from": "2026-12-01"})
     assert backwards.status_code == 422 and "from:" in backwards.text
+    ages = api.get("/api/v1/scorecards", params={**params, "from": "2000-01-03"})
+    assert ages.status_code == 422 and "at most 260 weeks" in ages.text
+    for far in (
+        {"from": "1969-12-29", "to": "1970-01-31"},
+        {"from": "9999-12-01", "to": "9999-12-31"},
+    ):
+        outside = api.get("/api/v1/scorecards", params=far)
+        assert outside.status_code == 422 and "from, to: days from" in outside.text
 
 
 def test_sampled_calls_are_evaluated_and_answered_from_the_pages(ctx, api, client, world):

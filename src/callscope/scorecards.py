@@ -31,6 +31,8 @@ from callscope.search import day_end, day_start
 from callscope.vocabulary import Role, Status
 
 DEFAULT_WEEKS = 12
+MAX_WEEKS = 260  # five years: a scorecard's range, so no request makes cells without end
+LAST_DAY = date(9000, 12, 31)  # (the weeks after it would pass the calendar's end)
 # a team's week is shown to an agent only when it has this many calls, so that no single
 # colleague's call can be read from it
 TEAM_MIN_CALLS = 5
@@ -91,7 +93,11 @@ def scorecard(
     start = start or end - timedelta(weeks=DEFAULT_WEEKS)
     if start > end:
         raise Refused("from: a day on or before `to`")
+    if start < scorecells.FIRST_MONDAY or end > LAST_DAY:
+        raise Refused(f"from, to: days from {scorecells.FIRST_MONDAY} to {LAST_DAY}")
     first, last = scorecells.week_of(start), scorecells.week_of(end)
+    if last - first >= MAX_WEEKS:
+        raise Refused(f"from: a scorecard spans at most {MAX_WEEKS} weeks (five years)")
     if user.role == Role.AGENT:
         query = visible_conversations(user)
         if agent is not None:
