@@ -110,11 +110,11 @@ def main() -> None:
 
     from sqlalchemy import func, select
 
-    from callscope import categories
-    from callscope.audit import Actor
     from callscope.config import Settings
     from callscope.context import Context
     from callscope.db.models import CategoryMatch
+    from callscope.governance.audit import Actor
+    from callscope.review import categories
 
     with tempfile.TemporaryDirectory() as tmp:
         url = fresh_postgres_database() if args.postgres else ""

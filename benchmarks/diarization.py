@@ -28,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from callscope.analysis import document
 from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import Conversation
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
+from callscope.review.document import document
 from callscope.speech import diarization, media
 from tests.evaluation import diarization_error, mixdown, rttm_turns
 

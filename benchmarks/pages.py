@@ -81,9 +81,9 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from callscope import auth, policy
     from callscope.config import Settings
     from callscope.context import Context
+    from callscope.governance import auth, policy
     from callscope.processing import jobs
     from callscope.processing.ingest import Ingestor
 

@@ -116,12 +116,12 @@ def run_callscope(name: str, warm: bool) -> dict:
     WARM first loads the models as a starting worker does, so that loading them is not
     counted.
     """
-    from callscope.analysis import document
     from callscope.config import load_settings
     from callscope.context import Context
     from callscope.db.models import Conversation
     from callscope.processing import jobs, pipeline
     from callscope.processing.ingest import Ingestor
+    from callscope.review.document import document
 
     path, language = CALLS[name]
     with tempfile.TemporaryDirectory() as tmp:

@@ -43,7 +43,6 @@ QUERIES = [
 
 def add_quality(ctx, count: int, seed: int = 11) -> dict:  # type: ignore[no-untyped-def]
     """EVALUATIONS submitted evaluations of random calls among COUNT, and CATEGORIES matched."""
-    from callscope import auth
     from callscope.db.models import (
         Category,
         CategoryMatch,
@@ -53,6 +52,7 @@ def add_quality(ctx, count: int, seed: int = 11) -> dict:  # type: ignore[no-unt
         User,
         utcnow,
     )
+    from callscope.governance import auth
 
     rng = random.Random(seed)
     with ctx.db.session() as session:
@@ -103,7 +103,8 @@ def add_quality(ctx, count: int, seed: int = 11) -> dict:  # type: ignore[no-unt
 def measure(ctx, runs: int) -> list[dict]:  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
-    from callscope import auth, scorecells
+    from callscope.governance import auth
+    from callscope.review import scorecells
     from callscope.web.app import create_app
 
     with ctx.db.session() as session:

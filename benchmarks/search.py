@@ -115,7 +115,6 @@ def stored_transcript(body: str) -> str:
 def generate(ctx, count: int, seed: int = 7, stored: bool = False) -> dict:  # type: ignore[no-untyped-def]
     """Write COUNT conversations with analysis, a session and a search document each (and,
     STORED, the transcript's JSON as processing keeps it)."""
-    from callscope import auth
     from callscope.db.models import (
         Agent,
         Conversation,
@@ -123,6 +122,7 @@ def generate(ctx, count: int, seed: int = 7, stored: bool = False) -> dict:  # t
         ConversationSession,
         Queue,
     )
+    from callscope.governance import auth
 
     rng = random.Random(seed)
     bank = sentence_bank()
@@ -265,8 +265,8 @@ def percentiles(samples: list[float]) -> dict:
 
 
 def measure(ctx, runs: int) -> list[dict]:  # type: ignore[no-untyped-def]
-    from callscope import search
     from callscope.db.models import User
+    from callscope.review import search
 
     postgres = ctx.db.engine.dialect.name == "postgresql"
     out = []

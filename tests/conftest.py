@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from callscope import auth
 from callscope.config import Settings
 from callscope.context import Context
+from callscope.governance import auth
 from callscope.speech import asr, diarization
 from callscope.web.app import create_app
 from tests.support import make_settings, row_counts, stored_files

@@ -24,11 +24,12 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import func, inspect, make_url, select, table
 
-from callscope import analysis, auth, search
 from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import ConversationAnalysis, Segment, Word
 from callscope.demo import CALLS_DIR
+from callscope.governance import auth
+from callscope.review import document, search
 from callscope.web.app import create_app
 
 # the admin database of a PostgreSQL server: when set, every test gets a database of its own
@@ -251,7 +252,7 @@ def plant_transcript(ctx: Context, conversation_id: int, text: str, **results: A
         session.flush()
         session.merge(ConversationAnalysis(conversation_id=conversation_id, **results))
         session.flush()
-        analysis.store_transcript(session, conversation_id)
+        document.store_transcript(session, conversation_id)
         search.index(session, conversation_id)
 
 

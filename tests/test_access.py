@@ -11,11 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.routing import compile_path
 
-from callscope import auth, categories, comments, evaluations, policy, webhooks
-from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import ApiToken, Conversation, Queue, User
+from callscope.governance import auth, policy
+from callscope.governance.audit import Actor
+from callscope.processing import webhooks
 from callscope.processing.ingest import Ingestor
+from callscope.review import categories, comments, evaluations
 from callscope.web.app import create_app
 from tests.support import DEMO_CALLS, PASSWORD, make_meta, make_settings, routes, sign_in
 

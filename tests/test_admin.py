@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
 
-from callscope import admin, auth, policy
-from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import ApiToken, AuditEvent, Queue, User
+from callscope.governance import admin, auth, policy
+from callscope.governance.audit import Actor
 from callscope.processing.ingest import Ingestor
 from callscope.web.app import create_app
 from tests.support import DEMO_CALLS, PASSWORD, callscope, make_meta, sign_in

@@ -13,9 +13,9 @@ import av
 import pytest
 from fastapi.testclient import TestClient
 
-from callscope import auth, policy
 from callscope.config import Settings
 from callscope.context import Context
+from callscope.governance import auth, policy
 from callscope.web.app import create_app
 from tests.support import (
     DEMO_CALLS,

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from callscope import analysis
 from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import Conversation, Recording
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
 from callscope.processing.worker import Worker
+from callscope.review import document
 from callscope.store import sha256_of
 from tests.support import FORMATS, make_meta
 
@@ -53,7 +53,7 @@ def tree(path: Path) -> dict[str, str]:
 def documents(ctx: Context) -> dict[str, dict]:
     with ctx.db.session() as session:
         return {
-            c.external_id: analysis.document(session, c)
+            c.external_id: document.document(session, c)
             for c in session.scalars(select(Conversation).order_by(Conversation.id))
         }
 

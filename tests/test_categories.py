@@ -15,10 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from callscope import auth, categories, policy, retention, webhooks
-from callscope.audit import Actor
 from callscope.db.models import Comment, WebhookDelivery
+from callscope.governance import auth, policy
+from callscope.governance.audit import Actor
+from callscope.processing import retention, webhooks
 from callscope.processing.ingest import Ingestor
+from callscope.review import categories
 from tests.support import PASSWORD, callscope, make_meta, sign_in
 
 VOCABULARY = ["refund", "refunds", "refunded", "thank", "you", "for", "calling", "café", "Cafe"]

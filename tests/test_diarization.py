@@ -10,13 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from callscope import auth, policy
-from callscope.analysis import document
 from callscope.context import Context
 from callscope.db.models import Agent, AgentVoiceprint, AuditEvent, Conversation, Queue
+from callscope.governance import auth, policy
 from callscope.measures import sentiment
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
+from callscope.review.document import document
 from callscope.speech import diarization, media
 from callscope.web.app import create_app
 from tests.evaluation import (

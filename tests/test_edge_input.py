@@ -8,7 +8,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from callscope import auth
+from callscope.governance import auth
 from tests.support import FORMATS, PASSWORD, make_meta, sign_in
 
 SHORT = FORMATS / "whatstheweatherlike.wav"

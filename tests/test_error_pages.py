@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from callscope import admin, auth
+from callscope.governance import admin, auth
 from tests.support import PASSWORD, sign_in
 
 

@@ -11,8 +11,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from callscope import auth, categories, evaluations
-from callscope.audit import Actor
 from callscope.db.models import (
     Agent,
     AuditEvent,
@@ -27,6 +25,9 @@ from callscope.db.models import (
     User,
     utcnow,
 )
+from callscope.governance import auth
+from callscope.governance.audit import Actor
+from callscope.review import categories, evaluations
 from tests.support import PASSWORD, callscope, make_meta, sign_in
 
 FORM = {

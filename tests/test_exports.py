@@ -14,10 +14,11 @@ import webvtt
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from callscope import auth, exports, policy
 from callscope.context import Context
 from callscope.db.models import AuditEvent
+from callscope.governance import auth, policy
 from callscope.processing.ingest import Ingestor
+from callscope.review import exports
 from callscope.web.app import create_app
 from tests.support import FORMATS, PASSWORD, callscope, make_meta, plant_transcript, sign_in
 

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from callscope import auth, policy
 from callscope.context import Context
 from callscope.db.models import Conversation
+from callscope.governance import auth, policy
 from callscope.processing.ingest import Ingestor
 from callscope.web.app import create_app
 from tests.support import (

@@ -12,13 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from callscope import auth, exports, policy, transcripts
-from callscope.analysis import document
 from callscope.context import Context
 from callscope.db.models import Conversation, Job
+from callscope.governance import auth, policy
 from callscope.measures import sentiment
-from callscope.processing import jobs
+from callscope.processing import jobs, transcripts
 from callscope.processing.ingest import Ingestor
+from callscope.review import exports
+from callscope.review.document import document
 from callscope.web.app import create_app
 from tests.support import DATA, DEMO_CALLS, callscope, make_meta, make_settings
 

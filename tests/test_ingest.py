@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from callscope import policy
 from callscope.context import Context
 from callscope.db.models import Agent, Contact, Conversation, Job, Recording
 from callscope.errors import Conflict, TooLarge
+from callscope.governance import policy
 from callscope.processing.ingest import ConsentMissing, Ingestor, InvalidAudio
 from callscope.processing.metadata import InvalidMetadata, parse_metadata
 from tests.support import DEMO_CALLS, FORMATS, READABLE, make_meta, tone, write_wav

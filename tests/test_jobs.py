@@ -14,10 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from callscope import policy
 from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, Segment, WebhookDelivery, utcnow
+from callscope.governance import policy
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
 from callscope.store import blob_key

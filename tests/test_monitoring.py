@@ -18,8 +18,9 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from callscope import auth, logs, policy
+from callscope import logs
 from callscope.context import Context
+from callscope.governance import auth, policy
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
 from callscope.web.app import create_app
@@ -193,7 +194,7 @@ def test_json_logs_carry_ids_and_no_personal_data(watched, json_log):
     # (the test's HTTP client logs the URLs it asks for; callscope's lines are the rest)
     found = [e for e in lines_of(json_log) if not e["logger"].startswith("httpx")]
     text = "\n".join(json.dumps(e, ensure_ascii=False) for e in found)
-    access = [e for e in found if e["logger"] == "callscope.access"]
+    access = [e for e in found if e["logger"] == "callscope.governance.access"]
     assert len(access) >= 5
     assert all(re.fullmatch(r"[0-9a-f]{32}", e["request_id"]) for e in access)
     assert all(e["duration_ms"] >= 0 for e in access)

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from callscope import auth, policy
-from callscope.analysis import document
 from callscope.context import Context
 from callscope.db.models import Conversation, Queue
+from callscope.governance import auth, policy
 from callscope.measures import pii
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
+from callscope.review.document import document
 from callscope.speech import asr, media
 from callscope.store import blob_key
 from callscope.web.app import create_app

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from callscope import admin
-from callscope.analysis import document, document_json, html_safe_json, transcript_segments
-from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word
+from callscope.governance import admin
+from callscope.governance.audit import Actor
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
+from callscope.review.document import document, document_json, html_safe_json, transcript_segments
 from callscope.speech import asr, media
 from tests.evaluation import quiet_caller, speaker_accuracy, truth_turns
 from tests.support import DEMO_CALLS, make_meta, make_settings, write_wav

@@ -8,9 +8,9 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from callscope import auth, policy
 from callscope.context import Context
 from callscope.db.models import User
+from callscope.governance import auth, policy
 from callscope.processing.ingest import Ingestor
 from tests.support import FORMATS, PASSWORD, make_meta, plant_transcript, sign_in
 

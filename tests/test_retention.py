@@ -11,8 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, inspect, select, text
 
-from callscope import auth, categories, policy, retention
-from callscope.audit import Actor
 from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import (
@@ -24,9 +22,12 @@ from callscope.db.models import (
     Recording,
     Segment,
 )
-from callscope.processing import jobs, worker
+from callscope.governance import auth, policy
+from callscope.governance.audit import Actor
+from callscope.processing import jobs, retention, worker
 from callscope.processing.ingest import Ingestor
-from callscope.retention import ErasureError, recording_keys
+from callscope.processing.retention import ErasureError, recording_keys
+from callscope.review import categories
 from callscope.web.app import create_app
 from tests.support import (
     DEMO_CALLS,

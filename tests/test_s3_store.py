@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
-from callscope import auth, policy, retention
-from callscope.audit import Actor
 from callscope.context import Context
-from callscope.processing import jobs
+from callscope.governance import auth, policy
+from callscope.governance.audit import Actor
+from callscope.processing import jobs, retention
 from callscope.processing.ingest import Ingestor
 from callscope.store import S3MediaStore
 from callscope.web.app import create_app

@@ -14,8 +14,6 @@ from statistics import fmean
 import pytest
 from sqlalchemy import delete, select
 
-from callscope import auth, categories, evaluations, scorecards
-from callscope.audit import Actor
 from callscope.db.models import (
     Agent,
     Category,
@@ -28,6 +26,9 @@ from callscope.db.models import (
     ScorecardWeek,
     User,
 )
+from callscope.governance import auth
+from callscope.governance.audit import Actor
+from callscope.review import categories, evaluations, scorecards
 from tests.support import PASSWORD, sign_in
 
 FORM = {

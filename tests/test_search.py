@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from callscope import auth, policy, retention, search
 from callscope.context import Context
 from callscope.db.models import User
-from callscope.processing import jobs
+from callscope.governance import auth, policy
+from callscope.processing import jobs, retention
 from callscope.processing.ingest import Ingestor
+from callscope.review import search
 from callscope.web import pages
 from callscope.web.app import create_app
 from tests.support import FORMATS, PASSWORD, make_meta, make_settings, plant_transcript, sign_in

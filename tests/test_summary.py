@@ -8,7 +8,7 @@ import json
 import pytest
 
 from benchmarks.summary import SET, held_out, lines_of, scored, totals
-from callscope import policy
+from callscope.governance import policy
 from callscope.measures import summary
 from callscope.measures.segments import Segment, Word
 from tests.support import make_meta

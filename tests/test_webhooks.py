@@ -14,11 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from callscope import auth, retention, webhooks
-from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import Conversation, Job, Recording, WebhookDelivery
-from callscope.processing import jobs, worker
+from callscope.governance import auth
+from callscope.governance.audit import Actor
+from callscope.processing import jobs, retention, webhooks, worker
 from callscope.processing.ingest import Ingestor
 from callscope.store import blob_key
 from callscope.web.app import create_app

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from callscope import auth, policy
 from callscope.context import Context
 from callscope.db.models import Conversation
+from callscope.governance import auth, policy
 from callscope.processing.ingest import Ingestor
 from callscope.web.api import PLAY_RANGE_BYTES
 from tests.support import DEMO_CALLS, FORMATS, make_meta, plant_transcript

@@ -8,12 +8,13 @@ import re
 
 import pytest
 
-from callscope import analysis, auth, policy
-from callscope.audit import Actor
 from callscope.db.models import Conversation
+from callscope.governance import auth, policy
+from callscope.governance.audit import Actor
 from callscope.measures.segments import Word, build_lines, build_segments
 from callscope.processing.ingest import Ingestor
 from callscope.processing.results import save_results, session_spans, swap_speakers
+from callscope.review import document
 from callscope.speech import diarization
 from callscope.speech.asr import RecognisedWord, apply_vocabulary, join_pieces
 from tests.support import DEMO_CALLS, PASSWORD, make_meta, sign_in
@@ -74,7 +75,7 @@ def test_the_transcripts_confidence_is_in_the_document_the_overview_and_the_list
     with ctx.db.session() as session:
         policy.set_value(session, "recordings.enabled", True)
         auth.add_user(session, "boss", "admin", PASSWORD)
-        doc = analysis.document(session, session.get_one(Conversation, conv.id))
+        doc = document.document(session, session.get_one(Conversation, conv.id))
     assert doc["transcript"]["confidence"] == 0.55
     sign_in(client, "boss")
     page = client.get(f"/conversations/{conv.id}").text
@@ -116,14 +117,14 @@ def test_a_channel_map_the_wrong_way_round_is_noticed_and_a_swap_clears_it(
         record.processing_status = "processed"
         auth.add_user(session, "sup", "admin", PASSWORD)
     with ctx.db.session() as session:
-        doc = analysis.document(session, session.get_one(Conversation, conv.id))
+        doc = document.document(session, session.get_one(Conversation, conv.id))
     assert [w["code"] for w in doc["recording"]["warnings"]] == ["channels_reversed"]
     sign_in(client, "sup")
     assert 'id="reversed-warning"' in client.get(f"/conversations/{conv.id}").text
     with ctx.db.session() as session:
         swap_speakers(session, conv.id, Actor.cli())
     with ctx.db.session() as session:
-        doc = analysis.document(session, session.get_one(Conversation, conv.id))
+        doc = document.document(session, session.get_one(Conversation, conv.id))
     assert doc["recording"]["warnings"] == []
     assert 'id="reversed-warning"' not in client.get(f"/conversations/{conv.id}").text
 

@@ -17,26 +17,7 @@ import click
 from sqlalchemy import func, make_url, or_, select
 from sqlalchemy.orm import selectinload
 
-from callscope import (
-    admin,
-    analysis,
-    audit,
-    auth,
-    backup,
-    categories,
-    checks,
-    errors,
-    evaluations,
-    exports,
-    logs,
-    policy,
-    retention,
-    search,
-    telemetry,
-    transcripts,
-    webhooks,
-)
-from callscope.audit import Actor
+from callscope import errors, logs, telemetry
 from callscope.config import Settings, get_settings
 from callscope.context import Context
 from callscope.db.models import (
@@ -49,8 +30,12 @@ from callscope.db.models import (
     Webhook,
     WebhookDelivery,
 )
-from callscope.processing import jobs, results, worker
+from callscope.governance import admin, audit, auth, policy
+from callscope.governance.audit import Actor
+from callscope.ops import backup, checks
+from callscope.processing import jobs, results, retention, transcripts, webhooks, worker
 from callscope.processing.ingest import Ingestor
+from callscope.review import categories, document, evaluations, exports, search
 from callscope.vocabulary import FINISHED, Role, Scope, Status
 
 # exit codes by the kind of error; click's usage errors exit with 2
@@ -317,7 +302,7 @@ def find_conversation(session: Any, ident: str) -> Conversation:
 def show(ident: str, fmt: str) -> None:
     """Show a conversation (by id or external id): its analysis document or a summary."""
     with opened() as ctx, ctx.db.session() as session:
-        doc = analysis.document(session, find_conversation(session, ident))
+        doc = document.document(session, find_conversation(session, ident))
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
@@ -732,7 +717,7 @@ def export(idents: tuple[str, ...], fmt: str, output: Path | None) -> None:
                 rows, search.categories_of(session, [c.id for c, _a in rows])
             )
         else:
-            doc = analysis.document(session, conversations[0])
+            doc = document.document(session, conversations[0])
             text = (
                 json.dumps(doc, ensure_ascii=False, indent=2)
                 if fmt == "json"

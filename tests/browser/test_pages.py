@@ -19,12 +19,13 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import select
 
-from callscope import auth, categories, comments, evaluations, policy
-from callscope.audit import Actor
 from callscope.context import Context
 from callscope.db.models import AuditEvent, Conversation, User
+from callscope.governance import auth, policy
+from callscope.governance.audit import Actor
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
+from callscope.review import categories, comments, evaluations
 from tests.support import (
     CHROMIUM,
     DEMO_CALLS,

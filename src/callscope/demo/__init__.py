@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from callscope import auth, policy
 from callscope.context import Context
 from callscope.db.models import Queue, User
+from callscope.governance import auth, policy
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from callscope import errors, policy, retention, transcripts, webhooks
+from callscope import errors
 from callscope.context import Context
 from callscope.db.models import (
     Agent,
@@ -29,6 +29,8 @@ from callscope.db.models import (
     Skill,
     Workstream,
 )
+from callscope.governance import policy
+from callscope.processing import retention, transcripts, webhooks
 from callscope.processing.metadata import (
     AgentIn,
     InvalidMetadata,

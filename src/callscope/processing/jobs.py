@@ -18,11 +18,12 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from callscope import errors, logs, scorecells, telemetry, webhooks
+from callscope import errors, logs, telemetry
 from callscope.context import Context
 from callscope.db import is_busy, rows_changed
 from callscope.db.models import Conversation, Job, Recording, utcnow
-from callscope.processing import pipeline
+from callscope.processing import pipeline, webhooks
+from callscope.review import scorecells
 from callscope.vocabulary import FINISHED, Status
 
 log = logging.getLogger(__name__)

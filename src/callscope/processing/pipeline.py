@@ -8,11 +8,13 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callscope import errors, policy, retention
+from callscope import errors
 from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import AgentVoiceprint, Conversation
+from callscope.governance import policy
 from callscope.measures import segments
+from callscope.processing import retention
 from callscope.processing.redaction import redact_call
 from callscope.processing.results import save_results, session_spans
 from callscope.speech import asr, attribution, diarization, media

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from callscope import analysis
 from callscope.db.models import Conversation, ConversationAnalysis
 from callscope.measures import pii, segments
+from callscope.review import document
 from callscope.speech import isolation, media
 from callscope.store import MediaStore, blob_key
 
@@ -38,7 +38,7 @@ class Redaction:
             for who, start, end, kind in self.spans
         ]
         result.original_transcript = (
-            analysis.html_safe_json([asdict(w) for w in self.originals]) if keep_originals else None
+            document.html_safe_json([asdict(w) for w in self.originals]) if keep_originals else None
         )
         if self.playback_key is None:
             return []

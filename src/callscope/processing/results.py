@@ -7,9 +7,11 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from callscope import analysis, audit, categories, errors, scorecells, search
+from callscope import errors
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word, utcnow
+from callscope.governance import audit
 from callscope.measures import metrics, segments, sentiment, summary
+from callscope.review import categories, document, scorecells, search
 from callscope.speech import attribution, diarization
 from callscope.vocabulary import Speaker, Status
 
@@ -76,7 +78,7 @@ def save_results(
         ),
         *(
             [LOW_CONFIDENCE]
-            if confidence is not None and confidence < analysis.UNSURE_BELOW
+            if confidence is not None and confidence < document.UNSURE_BELOW
             else []
         ),
     ]
@@ -129,7 +131,7 @@ def save_results(
         )
     )
     session.flush()
-    analysis.store_transcript(session, conversation_id)
+    document.store_transcript(session, conversation_id)
     search.index(session, conversation_id)
     categories.evaluate(session, conversation_id)
     scorecells.mark(session, [conversation_id])

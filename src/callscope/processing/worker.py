@@ -11,11 +11,11 @@ import time
 
 from sqlalchemy import select
 
-from callscope import categories, retention, webhooks
 from callscope.context import Context
 from callscope.db.models import Job
 from callscope.jobqueue import TASK
-from callscope.processing import jobs, pipeline
+from callscope.processing import jobs, pipeline, retention, webhooks
+from callscope.review import categories
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 3600.0

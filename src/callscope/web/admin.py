@@ -11,19 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from callscope import (
-    admin,
-    audit,
-    auth,
-    categories,
-    evaluations,
-    policy,
-    retention,
-    search,
-    telemetry,
-    transcripts,
-    webhooks,
-)
+from callscope import telemetry
 from callscope.db.models import (
     ApiToken,
     AuditEvent,
@@ -35,9 +23,12 @@ from callscope.db.models import (
     WebhookDelivery,
 )
 from callscope.errors import CallscopeError, TooLarge
+from callscope.governance import admin, audit, auth, policy
 from callscope.i18n import N_
+from callscope.processing import retention, transcripts, webhooks
 from callscope.processing.ingest import Ingestor
 from callscope.processing.metadata import MAX_METADATA_BYTES
+from callscope.review import categories, evaluations, search
 from callscope.vocabulary import Role, Scope
 from callscope.web import security
 from callscope.web.deps import ContextDep, Id, PageNumber, SessionDep, actor

@@ -15,23 +15,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callscope import (
-    analysis,
-    audit,
-    categories,
-    comments,
-    evaluations,
-    exports,
-    policy,
-    scorecards,
-    search,
-    transcripts,
-)
-from callscope.access import visible_conversations
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Job, User
 from callscope.errors import TooLarge
+from callscope.governance import audit, policy
+from callscope.governance.access import visible_conversations
+from callscope.processing import transcripts
 from callscope.processing.ingest import Ingestor
+from callscope.review import (
+    categories,
+    comments,
+    document,
+    evaluations,
+    exports,
+    scorecards,
+    search,
+)
 from callscope.vocabulary import Role
 from callscope.web.deps import (
     MAX_ID,
@@ -195,7 +194,7 @@ def list_conversations(
                 "id": hit.conversation.id,
                 "external_id": hit.conversation.external_id,
                 "status": hit.conversation.processing_status,
-                **analysis.overview(hit.conversation),
+                **document.overview(hit.conversation),
                 "sentiment": (
                     {"label": hit.analysis.sentiment_label, "score": hit.analysis.sentiment_score}
                     if hit.analysis
@@ -220,7 +219,7 @@ def get_analysis(
         session, actor(request, user), "conversation.view", "conversation", conv.id, via="api"
     )
     withheld = policy.transcript_withheld(session, user.role)
-    return Response(analysis.document_json(session, conv, withheld), media_type="application/json")
+    return Response(document.document_json(session, conv, withheld), media_type="application/json")
 
 
 @router.post("/conversations/{conversation_id}/swap-speakers")
@@ -233,7 +232,7 @@ def swap_speakers(
     conv = correct_speakers(request, session, user, conversation_id)
     session.flush()
     withheld = policy.transcript_withheld(session, user.role)
-    return Response(analysis.document_json(session, conv, withheld), media_type="application/json")
+    return Response(document.document_json(session, conv, withheld), media_type="application/json")
 
 
 def require_recordings_enabled(session: Session) -> None:
@@ -399,7 +398,7 @@ def get_transcript_html(
     require_download_allowed(session, user, "transcript")
     audit.record(session, actor(request, user), "transcript.download", "conversation", conv.id)
     html = transcript_html(
-        analysis.document(session, conv),
+        document.document(session, conv),
         language=viewer_language(request, user),
         zone=viewer_zone(request, user),
     )
@@ -445,9 +444,9 @@ def export_conversation(
         session, actor(request, user), "conversation.export", "conversation", conv.id, format=fmt
     )
     if fmt == "json":
-        body = analysis.document_json(session, conv)
+        body = document.document_json(session, conv)
     else:
-        doc = analysis.document(session, conv)
+        doc = document.document(session, conv)
         body = exports.webvtt_text(doc) if fmt == "vtt" else exports.srt_text(doc)
     return Response(
         body,

@@ -9,11 +9,12 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from callscope import auth, i18n, logs
-from callscope.access import visible_conversations
-from callscope.audit import Actor
+from callscope import i18n, logs
 from callscope.context import Context
 from callscope.db.models import Conversation, User
+from callscope.governance import auth
+from callscope.governance.access import visible_conversations
+from callscope.governance.audit import Actor
 from callscope.processing import results
 from callscope.vocabulary import Role, Scope
 from callscope.web import security

@@ -10,9 +10,11 @@ from fastapi import Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
-from callscope import audit, exports, i18n, search
-from callscope.audit import Actor
+from callscope import i18n
 from callscope.db.models import User
+from callscope.governance import audit
+from callscope.governance.audit import Actor
+from callscope.review import exports, search
 
 # the templates of the pages and of the downloaded transcript: escaped, translated
 TEMPLATE_ENV = Environment(

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from callscope import checks
 from callscope.context import Context
+from callscope.ops import checks
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from callscope import logs, telemetry
 from callscope.context import Context
 
 router = APIRouter(include_in_schema=False)
-access_log = logging.getLogger("callscope.access")
+access_log = logging.getLogger("callscope.governance.access")
 REQUEST_ID_HEADER = "x-request-id"
 # a caller's own request id is kept if it looks like one; anything else is replaced
 FAIR_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")

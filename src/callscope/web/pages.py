@@ -15,20 +15,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from sqlalchemy import select
 
-from callscope import (
-    analysis,
-    audit,
-    auth,
-    comments,
-    errors,
-    evaluations,
-    i18n,
-    policy,
-    scorecards,
-    search,
-)
-from callscope.access import visible_conversations
-from callscope.audit import Actor
+from callscope import errors, i18n
 from callscope.db.models import (
     Agent,
     Category,
@@ -39,8 +26,12 @@ from callscope.db.models import (
     Queue,
     User,
 )
+from callscope.governance import audit, auth, policy
+from callscope.governance.access import visible_conversations
+from callscope.governance.audit import Actor
 from callscope.i18n import N_
 from callscope.measures import sentiment
+from callscope.review import comments, document, evaluations, scorecards, search
 from callscope.vocabulary import Role, Status
 from callscope.web import charts, security
 from callscope.web.deps import (
@@ -77,7 +68,7 @@ def translated(value: object) -> str:
 TEMPLATES.env.filters.update(number=i18n.number, span=i18n.span, day=i18n.day, t=translated)
 TEMPLATES.env.globals["faces"] = sentiment.EMOJI
 TEMPLATES.env.globals["sentiment_label"] = sentiment.label
-TEMPLATES.env.globals["unsure_below"] = analysis.UNSURE_BELOW
+TEMPLATES.env.globals["unsure_below"] = document.UNSURE_BELOW
 PAGE_SIZE = 25
 DASHBOARD_DAYS = 30
 
@@ -436,7 +427,7 @@ def conversation_page(
     """One conversation: overview, details (player and transcript), metrics, sessions."""
     conv = visible_conversation(session, user, conversation_id)
     audit.record(session, actor(request, user), "conversation.view", "conversation", conv.id)
-    doc = analysis.summary(session, conv)
+    doc = document.summary(session, conv)
     viewing = policy.get(session, "recordings.enabled")
     job = session.scalar(
         select(Job).where(Job.conversation_id == conv.id).order_by(Job.id.desc()).limit(1)
@@ -452,7 +443,7 @@ def conversation_page(
         may_download={
             what: policy.may_download(session, user.role, what) for what in ("audio", "transcript")
         },
-        transcript=Markup(analysis.transcript_json(session, conv.id) if viewing else "[]"),
+        transcript=Markup(document.transcript_json(session, conv.id) if viewing else "[]"),
         timeline=timeline(conv, doc),
         quality=evaluations.panel(session, user, conv, form),
     )

@@ -12,11 +12,12 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from callscope import audit, evaluations, exports, scorecards
-from callscope.access import visible_conversations
 from callscope.db.models import Agent, Category, Conversation, Queue, User
 from callscope.errors import CallscopeError
+from callscope.governance import audit
+from callscope.governance.access import visible_conversations
 from callscope.i18n import N_
+from callscope.review import evaluations, exports, scorecards
 from callscope.vocabulary import Role
 from callscope.web import charts, security
 from callscope.web.deps import Id, SessionDep, actor, visible_conversation

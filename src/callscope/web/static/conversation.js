@@ -414,7 +414,7 @@ if (audio) {
 
 // --- search ----------------------------------------------------------------------------------
 
-// One meaning for both searches (the list's is in search.py): words and "quoted phrases",
+// One meaning for both searches (the list's is in review/search.py): words and "quoted phrases",
 // whole words compared without case or diacritics, a trailing * for a prefix.
 
 const fold = (text) => text.toLowerCase().normalize("NFKD").replace(/\p{M}/gu, "");

@@ -14,8 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from callscope import audit, errors, policy, scorecells, search
-from callscope.audit import Actor
+from callscope import errors
 from callscope.context import Context
 from callscope.db import Database
 from callscope.db.models import (
@@ -28,6 +27,9 @@ from callscope.db.models import (
     WebhookDelivery,
     utcnow,
 )
+from callscope.governance import audit, policy
+from callscope.governance.audit import Actor
+from callscope.review import scorecells, search
 from callscope.store import MediaStore, blob_key
 
 

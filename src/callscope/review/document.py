@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callscope import categories, comments
 from callscope.db.models import Agent, Conversation, ConversationAnalysis, Segment, Word
 from callscope.measures import sentiment
+from callscope.review import categories, comments
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from callscope import audit, errors, scorecells, search
+from callscope import errors
 from callscope.db import Database
 from callscope.db.models import (
     Category,
@@ -29,7 +29,9 @@ from callscope.db.models import (
     ConversationAnalysis,
     Recording,
 )
+from callscope.governance import audit
 from callscope.measures.sentiment import TREND_STEP
+from callscope.review import scorecells, search
 from callscope.vocabulary import Status
 
 MAX_PHRASES = 50

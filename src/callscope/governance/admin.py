@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callscope import audit, auth, errors, policy
-from callscope.audit import Actor
+from callscope import errors
 from callscope.db.models import Agent, ApiToken, Queue, User, utcnow
+from callscope.governance import audit, auth, policy
+from callscope.governance.audit import Actor
 from callscope.vocabulary import Role
 
 

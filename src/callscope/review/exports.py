@@ -20,8 +20,8 @@ from typing import Any
 import srt
 import webvtt
 
-from callscope import scorecards
 from callscope.db.models import Conversation, ConversationAnalysis
+from callscope.review import scorecards
 
 FORMATS = {"vtt": "text/vtt", "srt": "application/x-subrip", "json": "application/json"}
 LIST_LIMIT = 10_000  # rows of a CSV export

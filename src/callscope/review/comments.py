@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callscope import audit, errors
+from callscope import errors
 from callscope.db.models import Comment, ConversationAnalysis, Recording
+from callscope.governance import audit
 
 MAX_CHARS = 2000
 

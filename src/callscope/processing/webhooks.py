@@ -27,11 +27,13 @@ from urllib.parse import urlsplit
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from callscope import audit, errors, search, telemetry
-from callscope.audit import Actor
+from callscope import errors, telemetry
 from callscope.context import Context
 from callscope.db import rows_changed
 from callscope.db.models import Conversation, Webhook, WebhookDelivery, utcnow
+from callscope.governance import audit
+from callscope.governance.audit import Actor
+from callscope.review import search
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Callscope-Signature"

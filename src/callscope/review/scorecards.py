@@ -16,8 +16,6 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from callscope import scorecells
-from callscope.access import visible_conversations
 from callscope.db.models import (
     Agent,
     Category,
@@ -27,7 +25,9 @@ from callscope.db.models import (
     supervised_queues,
 )
 from callscope.errors import Refused
-from callscope.search import day_end, day_start
+from callscope.governance.access import visible_conversations
+from callscope.review import scorecells
+from callscope.review.search import day_end, day_start
 from callscope.vocabulary import Role, Status
 
 DEFAULT_WEEKS = 12

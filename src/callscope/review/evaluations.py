@@ -14,8 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from callscope import audit, categories, errors, scorecells
-from callscope.access import visible_conversations
+from callscope import errors
 from callscope.db.models import (
     Category,
     CategoryMatch,
@@ -29,7 +28,10 @@ from callscope.db.models import (
     supervised_queues,
     utcnow,
 )
+from callscope.governance import audit
+from callscope.governance.access import visible_conversations
 from callscope.measures.sentiment import TREND_STEP
+from callscope.review import categories, scorecells
 from callscope.vocabulary import Review, Role, Status
 
 ANSWERS = {"yes_no": ("yes", "no", "na"), "scale_5": (1, 2, 3, 4, 5, "na")}

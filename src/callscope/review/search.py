@@ -32,7 +32,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, selectinload
 
 from callscope import telemetry
-from callscope.access import visible_conversations
 from callscope.db.models import (
     Agent,
     Category,
@@ -43,6 +42,7 @@ from callscope.db.models import (
     Segment,
     User,
 )
+from callscope.governance.access import visible_conversations
 
 SNIPPET_WORDS = 16
 # A common word is in most transcripts; counting every match would read them all, so a text

@@ -1,0 +1,1 @@
+"""Running an installation: backup, restore and the checks of a setup."""
