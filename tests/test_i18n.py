@@ -10,7 +10,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from callscope import i18n
-from callscope.web.pages import JS_MESSAGES
+from callscope.web.ui import JS_MESSAGES
 
 SRC = Path(i18n.__file__).parent.parent
 DYNAMIC = (

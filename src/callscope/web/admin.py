@@ -32,7 +32,7 @@ from callscope.review import categories, evaluations, search
 from callscope.vocabulary import Role, Scope
 from callscope.web import security
 from callscope.web.deps import ContextDep, Id, PageNumber, SessionDep, actor
-from callscope.web.pages import PageUser, day, done, list_link, refused, render
+from callscope.web.ui import PageUser, day, done, list_link, refused, render
 from callscope.web.upload import MAX_TRANSCRIPT_BYTES
 
 AUDIT_PAGE_SIZE = 50

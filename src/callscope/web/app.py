@@ -20,7 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from callscope import __version__, errors
 from callscope.context import Context
 from callscope.processing.worker import Worker
-from callscope.web import admin, api, health, monitoring, pages, quality
+from callscope.web import admin, api, health, monitoring, pages, quality, ui
 from callscope.web.errors import (
     database_response,
     disk_response,
@@ -66,13 +66,13 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
     app.add_exception_handler(HTTPException, http_response)
     app.add_exception_handler(RequestValidationError, validation_response)
 
-    @app.exception_handler(pages.SignInRequired)
-    async def _sign_in(request: Request, _exc: pages.SignInRequired) -> RedirectResponse:
+    @app.exception_handler(ui.SignInRequired)
+    async def _sign_in(request: Request, _exc: ui.SignInRequired) -> RedirectResponse:
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 
     @app.get("/api/docs", include_in_schema=False)
     def _api_docs(request: Request) -> HTMLResponse:
-        return pages.TEMPLATES.TemplateResponse(request, "api_docs.html")
+        return ui.TEMPLATES.TemplateResponse(request, "api_docs.html")
 
     @app.get("/favicon.ico", include_in_schema=False)
     def _favicon() -> RedirectResponse:

@@ -3,11 +3,9 @@ or images) and the CSV of a list's metrics."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from callscope import i18n
@@ -15,30 +13,7 @@ from callscope.db.models import User
 from callscope.governance import audit
 from callscope.governance.audit import Actor
 from callscope.review import exports, search
-
-# the templates of the pages and of the downloaded transcript: escaped, translated
-TEMPLATE_ENV = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(default=True),
-    extensions=["jinja2.ext.i18n"],
-)
-# (install_gettext_callables is added by the i18n extension)
-TEMPLATE_ENV.install_gettext_callables(  # type: ignore[attr-defined]
-    i18n.gettext, i18n.ngettext, newstyle=True
-)
-
-
-def clock(seconds: float | None) -> str:
-    """Seconds as m:ss, or h:mm:ss from an hour on."""
-    if seconds is None:
-        return "–"
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-TEMPLATE_ENV.filters["clock"] = clock
+from callscope.web.ui import TEMPLATE_ENV
 
 
 def transcript_html(doc: dict[str, Any], language: str, zone: str) -> str:

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from callscope import errors, telemetry
 from callscope.db import is_busy, is_full
 from callscope.i18n import N_
-from callscope.web import pages, security
+from callscope.web import security, ui
 from callscope.web.upload import MalformedBody
 
 # the first kind an error is decides its status: the specific kinds come before the general
@@ -82,9 +82,9 @@ def error_page(
     try:
         with request.app.state.ctx.db.session() as session:
             user = security.session_user(request, session)
-            page = pages.render(request, "error.html", user, status, detail=detail, **context)
+            page = ui.render(request, "error.html", user, status, detail=detail, **context)
     except OperationalError:  # (the database is what failed: a page without the user's menu)
-        page = pages.render(request, "error.html", None, status, detail=detail, **context)
+        page = ui.render(request, "error.html", None, status, detail=detail, **context)
     page.headers.update(headers or {})
     return page
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from sqlalchemy import select
 
@@ -30,9 +27,8 @@ from callscope.governance import audit, auth, policy
 from callscope.governance.access import visible_conversations
 from callscope.governance.audit import Actor
 from callscope.i18n import N_
-from callscope.measures import sentiment
 from callscope.review import comments, document, evaluations, scorecards, search
-from callscope.vocabulary import Role, Status
+from callscope.vocabulary import Role
 from callscope.web import charts, security
 from callscope.web.deps import (
     MAX_ID,
@@ -42,122 +38,15 @@ from callscope.web.deps import (
     SessionDep,
     actor,
     correct_speakers,
-    viewer_language,
-    viewer_zone,
     visible_conversation,
 )
-from callscope.web.download import TEMPLATE_ENV, metrics_csv_response
+from callscope.web.download import metrics_csv_response
+from callscope.web.ui import PageUser, day, done, list_link, refused, render
 
-TEMPLATES = Jinja2Templates(env=TEMPLATE_ENV)
-
-
-CODE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)+")  # a value's code, like "ivr_announcement"
-
-
-def translated(value: object) -> str:
-    """A value shown in the interface language where the catalog knows it, as plain text:
-    unlike `_()` in a template, whose result is trusted markup, it is escaped, so a value that
-    came from outside (a channel, a session role, an error naming input) can never be markup.
-    A code the catalog does not know ("ivr_announcement") reads as words ("ivr announcement")."""
-    if value is None:
-        return ""
-    shown = i18n.gettext(str(value))
-    return shown.replace("_", " ") if shown == value and CODE.fullmatch(shown) else shown
-
-
-TEMPLATES.env.filters.update(number=i18n.number, span=i18n.span, day=i18n.day, t=translated)
-TEMPLATES.env.globals["faces"] = sentiment.EMOJI
-TEMPLATES.env.globals["sentiment_label"] = sentiment.label
-TEMPLATES.env.globals["unsure_below"] = document.UNSURE_BELOW
 PAGE_SIZE = 25
 DASHBOARD_DAYS = 30
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(security.csrf_protect)])
-
-
-class SignInRequired(errors.NotAllowed):
-    """The page needs a signed-in user."""
-
-
-def page_user(request: Request, session: SessionDep) -> User:
-    """The signed-in user of this browser session; otherwise off to the sign-in page."""
-    user = security.session_user(request, session)
-    if user is None:
-        request.session.clear()
-        raise SignInRequired()
-    return user
-
-
-PageUser = Annotated[User, Depends(page_user)]
-
-
-def done(request: Request, target: str, message: str | None = None) -> RedirectResponse:
-    """Back to TARGET, showing MESSAGE there once."""
-    if message:
-        request.session["flash"] = message
-    return RedirectResponse(target, status_code=303)
-
-
-def refused(request: Request, target: str, error: Exception) -> RedirectResponse:
-    """Back to TARGET, showing why ERROR refused what was asked there once (as an error)."""
-    request.session["flash_error"] = str(error)
-    return RedirectResponse(target, status_code=303)
-
-
-JS_MESSAGES = (
-    "Play",
-    "Pause",
-    "%(n)d of %(m)d",
-    *(status.value for status in Status),
-    "agent",
-    "customer",
-    "unknown",
-    "positive",
-    "neutral",
-    "negative",
-    "confidence",
-    "Upper half and lane: the agent; lower: the customer.",
-    "Sentiment by quarter of the call: %(list)s.",
-    "Transferred to %(agent)s at %(time)s.",
-    "%(what)s: %(n)d marked on the timeline",
-    "uncertain: the words may be wrong, so their sentiment is not given",
-    "Comment by %(author)s at %(time)s.",
-    "Category %(name)s at %(time)s.",
-    "Draft saved at %(time)s.",
-    "The draft was not saved: %(why)s",
-    "no connection",
-)
-
-
-def js_messages() -> dict[str, str]:
-    """The strings the page's script shows, in the current language."""
-    return {key: i18n.gettext(key) for key in JS_MESSAGES}
-
-
-def render(
-    request: Request, name: str, user: User | None, status_code: int = 200, **context: Any
-) -> HTMLResponse:
-    """A page in the user's language (their choice, else the browser's)."""
-    language = viewer_language(request, user)
-    i18n.activate(language)
-    zone = viewer_zone(request, user)
-    return TEMPLATES.TemplateResponse(
-        request,
-        name,
-        {
-            "user": user,
-            "lang": language,
-            "languages": i18n.LANGUAGES,
-            "when": lambda value: i18n.when(value, zone),
-            "zone": zone,
-            "js_messages": js_messages,
-            "csrf": security.csrf_token(request),
-            "flash": request.session.pop("flash", None),
-            "flash_error": request.session.pop("flash_error", None),
-            **context,
-        },
-        status_code=status_code,
-    )
 
 
 @router.get("/login")
@@ -269,25 +158,6 @@ def logout(request: Request, session: SessionDep, user: PageUser) -> RedirectRes
 @router.get("/")
 def home(request: Request) -> RedirectResponse:
     return RedirectResponse("/conversations" if request.session.get("user_id") else "/login")
-
-
-def day(value: str | None, field: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise HTTPException(422, f"{field} must be a date (YYYY-MM-DD)") from exc
-
-
-def list_link(filters: dict[str, Any], page: int) -> Callable[..., str]:
-    """The query string of a list page with some parameters changed (for sort and page links)."""
-
-    def link(**changes: Any) -> str:
-        params = {**filters, "page": page, **changes}
-        return urlencode({k: v for k, v in params.items() if v not in (None, "")})
-
-    return link
 
 
 NUMBER = r"^(\d{1,9}(\.\d{1,3})?)?$"  # an optional non-negative number, as typed in a form

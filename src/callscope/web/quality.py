@@ -22,7 +22,7 @@ from callscope.vocabulary import Role
 from callscope.web import charts, security
 from callscope.web.deps import Id, SessionDep, actor, visible_conversation
 from callscope.web.errors import status_of
-from callscope.web.pages import PageUser, done, refused, render
+from callscope.web.ui import PageUser, done, refused, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(security.csrf_protect)])
 
