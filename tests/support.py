@@ -29,7 +29,7 @@ from callscope.context import Context
 from callscope.db.models import ConversationAnalysis, Segment, Word
 from callscope.demo import CALLS_DIR
 from callscope.governance import auth
-from callscope.review import document, search
+from callscope.review import refresh
 from callscope.web.app import create_app
 
 # the admin database of a PostgreSQL server: when set, every test gets a database of its own
@@ -236,7 +236,7 @@ def hostile_meta() -> dict:
 
 def plant_transcript(ctx: Context, conversation_id: int, text: str, **results: Any) -> None:
     """Give a conversation one transcript line of TEXT (as an import or a model might), and
-    RESULTS (columns of its analysis), and put it in the search index."""
+    RESULTS (columns of its analysis), and refresh what derives from it."""
     with ctx.db.session() as session:
         session.add(
             Segment(
@@ -251,9 +251,7 @@ def plant_transcript(ctx: Context, conversation_id: int, text: str, **results: A
         )
         session.flush()
         session.merge(ConversationAnalysis(conversation_id=conversation_id, **results))
-        session.flush()
-        document.store_transcript(session, conversation_id)
-        search.index(session, conversation_id)
+        refresh.changed(session, [conversation_id])
 
 
 # --- audio files callscope reads -------------------------------------------------------------

@@ -537,7 +537,7 @@ class EvaluationAssignment(Base):
 class ScorecardWeek(Base):
     """A week (numbered from Monday 5 January 1970, UTC) whose scorecard cells are made when a
     scorecard reads them: fresh while `made` equals `version`, which every change to one of its
-    calls raises (scorecells.mark)."""
+    calls raises (review/refresh.py)."""
 
     __tablename__ = "scorecard_weeks"
     week: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

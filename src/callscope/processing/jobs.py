@@ -23,7 +23,7 @@ from callscope.context import Context
 from callscope.db import is_busy, rows_changed
 from callscope.db.models import Conversation, Job, Recording, utcnow
 from callscope.processing import pipeline, webhooks
-from callscope.review import scorecells
+from callscope.review import refresh
 from callscope.vocabulary import FINISHED, Status
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def _claim(ctx: Context, job_id: int, worker: str) -> bool:
                 .values(processing_status=Status.PROCESSING)
             )
             if conv_id is not None:  # (a processed call processed again leaves the count)
-                scorecells.mark(session, [conv_id])
+                refresh.counted(session, [conv_id])
     return bool(taken)
 
 
@@ -124,7 +124,7 @@ def _finish(session: Session, job: Job, status: str, error: str | None = None) -
     conv = session.get(Conversation, job.conversation_id)
     if conv is not None:
         conv.processing_status = status
-        scorecells.mark(session, [conv.id])
+        refresh.counted(session, [conv.id])
         if status in FINISHED:
             webhooks.enqueue(session, conv, status, error)
 

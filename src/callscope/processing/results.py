@@ -11,7 +11,7 @@ from callscope import errors
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word, utcnow
 from callscope.governance import audit
 from callscope.measures import metrics, segments, sentiment, summary
-from callscope.review import categories, document, scorecells, search
+from callscope.review import document, refresh
 from callscope.speech import attribution, diarization
 from callscope.vocabulary import Speaker, Status
 
@@ -130,11 +130,7 @@ def save_results(
             computed_at=utcnow(),
         )
     )
-    session.flush()
-    document.store_transcript(session, conversation_id)
-    search.index(session, conversation_id)
-    categories.evaluate(session, conversation_id)
-    scorecells.mark(session, [conversation_id])
+    refresh.changed(session, [conversation_id])
 
 
 SWAPPED = {"agent": "customer", "customer": "agent"}

@@ -18,10 +18,8 @@ from callscope import errors
 from callscope.context import Context
 from callscope.db import Database
 from callscope.db.models import (
-    CategoryMatch,
     Contact,
     Conversation,
-    ConversationAnalysis,
     Recording,
     Segment,
     WebhookDelivery,
@@ -29,7 +27,7 @@ from callscope.db.models import (
 )
 from callscope.governance import audit, policy
 from callscope.governance.audit import Actor
-from callscope.review import scorecells, search
+from callscope.review import refresh, search
 from callscope.store import MediaStore, blob_key
 
 
@@ -94,18 +92,7 @@ def _purge_recording(session: Session, conv: Conversation) -> list[str]:
     assert rec is not None, "only a conversation with a recording has one to purge"
     keys = recording_keys(rec)
     session.execute(delete(Segment).where(Segment.conversation_id == conv.id))
-    search.remove(session, conv.id)
-    result = session.get(ConversationAnalysis, conv.id)
-    if result is not None:
-        # what quotes the transcript goes with it: the unredacted copy, the summary, the words
-        # of the category matches (the categories matched and their moments stay)
-        result.transcript = "[]"
-        result.original_transcript = None
-        result.summary = None
-    for found in session.scalars(
-        select(CategoryMatch).where(CategoryMatch.conversation_id == conv.id)
-    ):
-        found.matches = [{**m, "text": None} for m in found.matches]
+    refresh.removed(session, [conv.id])  # and what quotes the transcript
     rec.purged_at = utcnow()
     rec.playback_key = rec.peaks_key = None
     return keys
@@ -115,10 +102,9 @@ def _delete_conversation(session: Session, conv: Conversation) -> list[str]:
     """Delete a conversation; the database cascades to its sessions, recording, transcript,
     analysis and jobs."""
     keys = recording_keys(conv.recording)
-    search.remove(session, conv.id)  # an FTS5 table has no foreign key to cascade
+    refresh.removed(session, [conv.id])
     # events about it, sent or not, go too (they name it and are kept by id only)
     session.execute(delete(WebhookDelivery).where(WebhookDelivery.conversation_id == conv.id))
-    scorecells.mark(session, [conv.id])
     session.execute(delete(Conversation).where(Conversation.id == conv.id))
     return keys
 

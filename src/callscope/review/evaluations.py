@@ -31,7 +31,7 @@ from callscope.db.models import (
 from callscope.governance import audit
 from callscope.governance.access import visible_conversations
 from callscope.measures.sentiment import TREND_STEP
-from callscope.review import categories, scorecells
+from callscope.review import categories, refresh
 from callscope.vocabulary import Review, Role, Status
 
 ANSWERS = {"yes_no": ("yes", "no", "na"), "scale_5": (1, 2, 3, 4, 5, "na")}
@@ -343,7 +343,7 @@ def evaluate(
     )
     session.add(evaluation)
     session.flush()
-    scorecells.mark(session, [conversation_id])
+    refresh.counted(session, [conversation_id])
     audit.record(
         session,
         actor,
