@@ -13,7 +13,7 @@ from starlette.routing import compile_path
 
 from callscope.context import Context
 from callscope.db.models import ApiToken, Conversation, Queue, User
-from callscope.governance import auth, policy
+from callscope.governance import access, auth, policy
 from callscope.governance.audit import Actor
 from callscope.processing import webhooks
 from callscope.processing.ingest import Ingestor
@@ -192,3 +192,16 @@ def test_supervisor_sees_only_their_queues(world):
         listing = client.get("/conversations").text
         assert "Carl Customer" in listing and SECRET_NAME not in listing
         assert "1 conversation" in listing
+
+
+def test_each_role_may_do_what_the_administration_guide_says():
+    """docs/administration.md#who-sees-what, as access.may answers it."""
+    expected = {
+        "agent": set(),
+        "supervisor": {"evaluate", "answer_dispute", "correct_speakers", "see_colleagues"},
+        "admin": {a.value for a in access.ROLES},
+    }
+    for role, allowed in expected.items():
+        flags = access.flags(User(username=role, role=role))
+        assert {action for action, yes in flags.items() if yes} == allowed, role
+    assert access.flags(None) == dict.fromkeys(flags, False)

@@ -147,3 +147,28 @@ def test_the_web_layer_and_the_cli_import_no_speech_library():
         check=True,
     ).stdout.split()
     assert loaded == []
+
+
+ROLE_TEST = re.compile(r"\b[uU]ser\.role\s*(==|!=|in\b|not in\b)|\(Role\.SUPERVISOR, Role\.ADMIN\)")
+
+
+def test_only_governance_decides_what_a_role_may_do():
+    """Templates receive flags (`can.evaluate`); routes and domain code ask access.may."""
+    files = [p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".html")]
+    found = [
+        f"{p.relative_to(PACKAGE)}:{n}: {line.strip()}"
+        for p in files
+        if p.parent.name != "governance" and "migrations" not in p.parts
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if ROLE_TEST.search(line)
+    ]
+    assert found == []
+
+
+def test_the_role_check_sees_one():
+    for text in (
+        "{% if user.role == 'admin' %}",
+        "if user.role not in (Role.SUPERVISOR, Role.ADMIN):",
+    ):
+        assert ROLE_TEST.search(text), text
+    assert not ROLE_TEST.search("{{ user.role | t }}")

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from callscope.context import Context
 from callscope.db.models import Conversation
-from callscope.governance import auth, policy
+from callscope.governance import access, auth, policy
 from callscope.processing.ingest import Ingestor
 from callscope.web.api import PLAY_RANGE_BYTES
 from tests.support import DEMO_CALLS, FORMATS, make_meta, plant_transcript
@@ -37,7 +37,7 @@ def as_agent(ctx: Context, client: TestClient) -> TestClient:
 def test_with_viewing_off_the_analysis_has_metadata_and_metrics_but_no_words(api, call):
     doc = api.get(f"/api/v1/conversations/{call}/analysis").json()
     assert doc["transcript"]["segments"] == []
-    assert doc["transcript"]["withheld"] == policy.VIEWING_OFF
+    assert doc["transcript"]["withheld"] == access.VIEWING_OFF
     assert doc["overview"]["queue"] == "Internet support"
     assert doc["metrics"] == {"switches": {"count": 0}}
     assert SECRET not in api.get(f"/api/v1/conversations/{call}/analysis").text

@@ -30,13 +30,13 @@ from callscope.db.models import (
     Webhook,
     WebhookDelivery,
 )
-from callscope.governance import admin, audit, auth, policy
+from callscope.governance import access, admin, audit, auth, policy
 from callscope.governance.audit import Actor
 from callscope.ops import backup, checks
 from callscope.processing import jobs, results, retention, transcripts, webhooks, worker
 from callscope.processing.ingest import Ingestor
 from callscope.review import categories, document, evaluations, exports, search
-from callscope.vocabulary import FINISHED, Role, Scope, Status
+from callscope.vocabulary import FINISHED, Scope, Status
 
 # exit codes by the kind of error; click's usage errors exit with 2
 EXIT_CODES: tuple[tuple[type[errors.CallscopeError], int], ...] = (
@@ -391,12 +391,7 @@ def tokens_create(name: str, username: str | None, scope: str | None) -> None:
     """Create an API token and print it (it is shown only this once)."""
     with opened() as ctx, ctx.db.session() as session:
         if username is None:
-            username = session.scalar(
-                select(User.username)
-                .where(User.role == Role.ADMIN, User.disabled.is_(False))
-                .order_by(User.id)
-                .limit(1)
-            )
+            username = session.scalar(access.first_administrator())
             if username is None:
                 raise auth.UserError("no administrator exists: create one or pass --user")
         click.echo(admin.create_token(session, Actor.cli(), username, name, scope))

@@ -188,21 +188,3 @@ def set_value(session: Session, key: str, value: Any) -> None:
 def all_values(session: Session) -> dict[str, Any]:
     """Every setting with the value in force."""
     return {key: get(session, key) for key in sorted(SPECS)}
-
-
-def may_download(session: Session, user_role: str, what: str) -> bool:
-    """Whether a user of USER_ROLE may download WHAT ("audio" or "transcript")."""
-    return user_role in DOWNLOADERS[get(session, f"downloads.{what}")]
-
-
-VIEWING_OFF = "viewing recordings and transcripts is switched off by the administrator"
-
-
-def transcript_withheld(session: Session, user_role: str) -> str | None:
-    """Why a user of USER_ROLE may not have a transcript's text as data (the API's analysis
-    document, exports), or None: viewing is off, or the role may not download transcripts."""
-    if not get(session, "recordings.enabled"):
-        return VIEWING_OFF
-    if not may_download(session, user_role, "transcript"):
-        return f"downloading transcripts is not allowed for your role ({user_role})"
-    return None

@@ -25,14 +25,13 @@ from callscope.db.models import (
     EvaluationForm,
     Queue,
     User,
-    supervised_queues,
     utcnow,
 )
-from callscope.governance import audit
-from callscope.governance.access import visible_conversations
+from callscope.governance import access, audit
+from callscope.governance.access import Action, visible_conversations
 from callscope.measures.sentiment import TREND_STEP
 from callscope.review import categories, refresh
-from callscope.vocabulary import Review, Role, Status
+from callscope.vocabulary import Review, Status
 
 ANSWERS = {"yes_no": ("yes", "no", "na"), "scale_5": (1, 2, 3, 4, 5, "na")}
 
@@ -263,7 +262,7 @@ def _checked(
 ) -> tuple[EvaluationForm, Form]:
     """The form USER evaluates the call against, once USER may evaluate it and every answer,
     comment and reason in GIVEN (by field) fits the form; refused naming the field if not."""
-    if user.role not in (Role.SUPERVISOR, Role.ADMIN):
+    if not access.may(user, Action.EVALUATE):
         raise NotYours("only supervisors and administrators evaluate calls")
     conv = session.get_one(Conversation, conversation_id)
     if user.agent_id is not None and conv.primary_agent_id == user.agent_id:
@@ -451,7 +450,7 @@ def answer(
     session: Session, actor: audit.Actor, user: User, evaluation: Evaluation, comment: str
 ) -> Evaluation:
     """A supervisor or administrator answers the agent's dispute."""
-    if user.role not in (Role.SUPERVISOR, Role.ADMIN):
+    if not access.may(user, Action.ANSWER_DISPUTE):
         raise NotYours("only supervisors and administrators answer a dispute")
     if evaluation.status != Review.DISPUTED:
         raise EvaluationError(f"status: the evaluation is {evaluation.status}, not disputed")
@@ -587,16 +586,7 @@ def sample(
         for conv, _w in drawn[:per_agent]:
             if conv.queue_id not in supervisors:
                 supervisors[conv.queue_id] = list(
-                    session.scalars(
-                        select(User)
-                        .join(supervised_queues, supervised_queues.c.user_id == User.id)
-                        .where(
-                            supervised_queues.c.queue_id == conv.queue_id,
-                            User.role == Role.SUPERVISOR,
-                            User.disabled.is_(False),
-                        )
-                        .order_by(User.id)
-                    )
+                    session.scalars(access.supervisors_of(conv.queue_id))
                 )
             candidates = supervisors[conv.queue_id]
             if not candidates:
@@ -646,7 +636,7 @@ def to_evaluate(session: Session, user: User) -> list[Conversation]:
 def _may_see(user: User, conv: Conversation) -> bool:
     """Whether USER may see the evaluations of CONV (a call USER may see): an agent only those
     of their own calls."""
-    return user.role != Role.AGENT or conv.primary_agent_id == user.agent_id
+    return access.may(user, Action.SEE_COLLEAGUES) or conv.primary_agent_id == user.agent_id
 
 
 def visible(session: Session, user: User, conv: Conversation) -> list[Evaluation]:
@@ -687,7 +677,7 @@ def panel(session: Session, user: User, conv: Conversation, form_id: int | None)
         "automatic": {},
         "draft": None,
     }
-    if user.role in (Role.SUPERVISOR, Role.ADMIN):
+    if access.may(user, Action.EVALUATE):
         forms = latest_forms(session)
         found["forms"] = forms
         mine = draft(session, user, conv.id)

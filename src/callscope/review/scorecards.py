@@ -25,10 +25,11 @@ from callscope.db.models import (
     supervised_queues,
 )
 from callscope.errors import Refused
-from callscope.governance.access import visible_conversations
+from callscope.governance import access
+from callscope.governance.access import Action, visible_conversations
 from callscope.review import scorecells
 from callscope.review.search import day_end, day_start
-from callscope.vocabulary import Role, Status
+from callscope.vocabulary import Status
 
 DEFAULT_WEEKS = 12
 MAX_WEEKS = 260  # five years: a scorecard's range, so no request makes cells without end
@@ -98,8 +99,8 @@ def scorecard(
     first, last = scorecells.week_of(start), scorecells.week_of(end)
     if last - first >= MAX_WEEKS:
         raise Refused(f"from: a scorecard spans at most {MAX_WEEKS} weeks (five years)")
-    if user.role == Role.AGENT:
-        query = visible_conversations(user)
+    if not access.may(user, Action.SEE_COLLEAGUES):
+        query = access.visible_conversations(user)
         if agent is not None:
             query = query.join(Agent, Agent.id == Conversation.primary_agent_id).where(
                 Agent.external_id == agent
@@ -111,10 +112,8 @@ def scorecard(
         queues: Any = None
         if queue is not None:
             queues = [_id(session, Queue.id, Queue.name == queue)]
-        if user.role == Role.SUPERVISOR:
-            mine = select(supervised_queues.c.queue_id).where(
-                supervised_queues.c.user_id == user.id
-            )
+        mine = access.supervised(user)
+        if mine is not None:
             queues = (
                 mine if queues is None else mine.where(supervised_queues.c.queue_id.in_(queues))
             )

@@ -4,9 +4,9 @@ as counts and sums (models.ScorecardCell, ScorecardCategoryCell).
 A week's cells are made when a scorecard first reads the week, and made again when read after
 one of its calls changed. Whatever changes a call's figures — its results, its processing
 state, its evaluations, its categories, its deletion — goes through `review/refresh.py`, which
-calls `mark` in the same transaction and raises the week's version; a week is fresh while the version its cells were made from
-is the current one. (A change committed while cells are being made leaves the week stale, so
-it is made again on the next read.)"""
+calls `mark` in the same transaction and raises the week's version; a week is fresh while the
+version its cells were made from is the current one. (A change committed while cells are
+being made leaves the week stale, so it is made again on the next read.)"""
 
 from __future__ import annotations
 

@@ -23,13 +23,14 @@ from callscope.db.models import (
     WebhookDelivery,
 )
 from callscope.errors import CallscopeError, TooLarge
-from callscope.governance import admin, audit, auth, policy
+from callscope.governance import access, admin, audit, auth, policy
+from callscope.governance.access import Action
 from callscope.i18n import N_
 from callscope.processing import retention, transcripts, webhooks
 from callscope.processing.ingest import Ingestor
 from callscope.processing.metadata import MAX_METADATA_BYTES
 from callscope.review import categories, evaluations, search
-from callscope.vocabulary import Role, Scope
+from callscope.vocabulary import Scope
 from callscope.web import security
 from callscope.web.deps import ContextDep, Id, PageNumber, SessionDep, actor
 from callscope.web.ui import PageUser, day, done, list_link, refused, render
@@ -40,7 +41,7 @@ AUDIT_PAGE_SIZE = 50
 
 def admin_user(user: PageUser) -> User:
     """The signed-in user, who must be an administrator."""
-    if user.role != Role.ADMIN:
+    if not access.may(user, Action.ADMINISTER):
         raise HTTPException(403, "administrators only")
     return user
 

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Job, User
 from callscope.errors import TooLarge
-from callscope.governance import audit, policy
-from callscope.governance.access import visible_conversations
+from callscope.governance import access, audit, policy
+from callscope.governance.access import Action, visible_conversations
 from callscope.processing import transcripts
 from callscope.processing.ingest import Ingestor
 from callscope.review import (
@@ -31,7 +31,6 @@ from callscope.review import (
     scorecards,
     search,
 )
-from callscope.vocabulary import Role
 from callscope.web.deps import (
     MAX_ID,
     ContextDep,
@@ -218,7 +217,7 @@ def get_analysis(
     audit.record(
         session, actor(request, user), "conversation.view", "conversation", conv.id, via="api"
     )
-    withheld = policy.transcript_withheld(session, user.role)
+    withheld = access.transcript_withheld(session, user)
     return Response(document.document_json(session, conv, withheld), media_type="application/json")
 
 
@@ -231,19 +230,22 @@ def swap_speakers(
     Answers the new analysis document."""
     conv = correct_speakers(request, session, user, conversation_id)
     session.flush()
-    withheld = policy.transcript_withheld(session, user.role)
+    withheld = access.transcript_withheld(session, user)
     return Response(document.document_json(session, conv, withheld), media_type="application/json")
 
 
 def require_recordings_enabled(session: Session) -> None:
     """403 with the reason while viewing recordings is switched off."""
     if not policy.get(session, "recordings.enabled"):
-        raise HTTPException(403, policy.VIEWING_OFF)
+        raise HTTPException(403, access.VIEWING_OFF)
+
+
+DOWNLOADS = {"audio": Action.DOWNLOAD_AUDIO, "transcript": Action.DOWNLOAD_TRANSCRIPT}
 
 
 def require_download_allowed(session: Session, user: User, what: str) -> None:
     """403 with the reason when the settings do not let this user's role download WHAT."""
-    if not policy.may_download(session, user.role, what):
+    if not access.may(user, DOWNLOADS[what], session):
         raise HTTPException(403, f"downloading {what} is not allowed for your role ({user.role})")
 
 
@@ -282,7 +284,7 @@ def get_audio(
             conv.id,
             **({"original": True} if original else {}),
         )
-    elif not policy.may_download(session, user.role, "audio"):
+    elif not access.may(user, Action.DOWNLOAD_AUDIO, session):
         bound_range(request)  # playing, not downloading: a part of the file per request
     return FileResponse(
         _playback_file(ctx, conv, "original" if original else "audio"),
@@ -344,7 +346,7 @@ def _playback_file(ctx: Context, conv: Conversation, kind: str) -> Path:
 
 
 def require_original_allowed(user: User) -> None:
-    if user.role != Role.ADMIN:
+    if not access.may(user, Action.SEE_ORIGINALS):
         raise HTTPException(403, "only administrators may see or hear unredacted originals")
 
 
@@ -473,7 +475,7 @@ class CategoryIn(BaseModel):
 
 def require_admin(user: User, what: str) -> None:
     """403 unless USER is an administrator: only they do WHAT."""
-    if user.role != Role.ADMIN:
+    if not access.may(user, Action.ADMINISTER):
         raise HTTPException(403, f"only administrators {what}")
 
 

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from callscope import i18n, logs
 from callscope.context import Context
 from callscope.db.models import Conversation, User
-from callscope.governance import auth
-from callscope.governance.access import visible_conversations
+from callscope.governance import access, auth
+from callscope.governance.access import Action, visible_conversations
 from callscope.governance.audit import Actor
 from callscope.processing import results
-from callscope.vocabulary import Role, Scope
+from callscope.vocabulary import Scope
 from callscope.web import security
 
 MAX_ID = 2**63 - 1  # the largest key a database row can have
@@ -105,7 +105,7 @@ def correct_speakers(
     """Swap agent and customer of a conversation USER may see, as a supervisor or
     administrator (403 otherwise; 409 before it is processed)."""
     conv = visible_conversation(session, user, conversation_id)
-    if user.role not in (Role.SUPERVISOR, Role.ADMIN):
+    if not access.may(user, Action.CORRECT_SPEAKERS):
         raise HTTPException(403, "only supervisors and administrators may correct speakers")
     results.swap_speakers(session, conv.id, actor(request, user))
     return conv

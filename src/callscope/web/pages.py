@@ -23,12 +23,11 @@ from callscope.db.models import (
     Queue,
     User,
 )
-from callscope.governance import audit, auth, policy
-from callscope.governance.access import visible_conversations
+from callscope.governance import access, audit, auth, policy
+from callscope.governance.access import Action, visible_conversations
 from callscope.governance.audit import Actor
 from callscope.i18n import N_
 from callscope.review import comments, document, evaluations, scorecards, search
-from callscope.vocabulary import Role
 from callscope.web import charts, security
 from callscope.web.deps import (
     MAX_ID,
@@ -311,7 +310,8 @@ def conversation_page(
         job=job,
         recordings_enabled=viewing,
         may_download={
-            what: policy.may_download(session, user.role, what) for what in ("audio", "transcript")
+            "audio": access.may(user, Action.DOWNLOAD_AUDIO, session),
+            "transcript": access.may(user, Action.DOWNLOAD_TRANSCRIPT, session),
         },
         transcript=Markup(document.transcript_json(session, conv.id) if viewing else "[]"),
         timeline=timeline(conv, doc),
@@ -457,7 +457,8 @@ def dashboard(request: Request, session: SessionDep, user: PageUser) -> HTMLResp
     ).all()
     mine: Sequence[Any] = []
     team: Sequence[Any] = []
-    if user.role == Role.AGENT and user.agent_id:
+    colleagues = access.may(user, Action.SEE_COLLEAGUES)
+    if not colleagues and user.agent_id:
         mine = [(c, r) for c, r in rows if c.primary_agent_id == user.agent_id]
         queues = {c.queue_id for c, _r in mine if c.queue_id}
         team = session.execute(
@@ -468,7 +469,7 @@ def dashboard(request: Request, session: SessionDep, user: PageUser) -> HTMLResp
             .where(Conversation.queue_id.in_(queues), Conversation.started_at >= since)
         ).all()
     trend = None
-    if user.role == Role.AGENT:  # the agent's own weeks beside the team's
+    if not colleagues:  # the agent's own weeks beside the team's
         card = scorecards.scorecard(session, user, user.agent.external_id if user.agent else None)
         weeks = (date.fromisoformat(card["from"]), date.fromisoformat(card["to"]))
         trend = [
@@ -485,9 +486,9 @@ def dashboard(request: Request, session: SessionDep, user: PageUser) -> HTMLResp
         "dashboard.html",
         user,
         days=DASHBOARD_DAYS,
-        recent=mine[:20] if user.role == Role.AGENT else rows[:20],
-        mine=_averages(mine) if user.role == Role.AGENT else None,
-        team=_averages(team if user.role == Role.AGENT else rows),
+        recent=rows[:20] if colleagues else mine[:20],
+        mine=None if colleagues else _averages(mine),
+        team=_averages(rows if colleagues else team),
         agents=sorted((name, _averages(items)) for name, items in by_agent.items()),
         trend=trend,
     )

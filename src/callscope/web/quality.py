@@ -14,11 +14,10 @@ from sqlalchemy import select
 
 from callscope.db.models import Agent, Category, Conversation, Queue, User
 from callscope.errors import CallscopeError
-from callscope.governance import audit
-from callscope.governance.access import visible_conversations
+from callscope.governance import access, audit
+from callscope.governance.access import Action, visible_conversations
 from callscope.i18n import N_
 from callscope.review import evaluations, exports, scorecards
-from callscope.vocabulary import Role
 from callscope.web import charts, security
 from callscope.web.deps import Id, SessionDep, actor, visible_conversation
 from callscope.web.errors import status_of
@@ -112,7 +111,7 @@ def respond(
 
 
 def require_reviewer(user: User) -> None:
-    if user.role not in (Role.SUPERVISOR, Role.ADMIN):
+    if not access.may(user, Action.EVALUATE):
         raise HTTPException(403, "only supervisors and administrators evaluate calls")
 
 
@@ -172,7 +171,7 @@ def _card(
     session: SessionDep, user: User, agent: str, queue: str, start: str, end: str
 ) -> dict[str, Any]:
     """The scorecard a page asks for: an agent sees their own calls only."""
-    if user.role == Role.AGENT:
+    if not access.may(user, Action.SEE_COLLEAGUES):
         agent, queue = (user.agent.external_id if user.agent else ""), ""
     try:
         first, last = (date.fromisoformat(d) if d else None for d in (start, end))
@@ -195,7 +194,7 @@ def scorecard(
     except CallscopeError as exc:
         return refused(request, "/scorecards", exc)
     team = None
-    if user.role == Role.AGENT:
+    if not access.may(user, Action.SEE_COLLEAGUES):
         team = scorecards.team_weeks(
             session, user, date.fromisoformat(card["from"]), date.fromisoformat(card["to"])
         )

@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from callscope import errors, i18n
 from callscope.db.models import User
+from callscope.governance import access
 from callscope.measures import sentiment
 from callscope.review import document
 from callscope.vocabulary import Status
@@ -143,6 +144,7 @@ def render(
         name,
         {
             "user": user,
+            "can": access.flags(user),
             "lang": language,
             "languages": i18n.LANGUAGES,
             "when": lambda value: i18n.when(value, zone),
