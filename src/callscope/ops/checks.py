@@ -23,7 +23,7 @@ from callscope.vocabulary import Status
 
 PROBE_KEY = "health/readyz-probe"
 PROBE = b"callscope media store probe"
-CLIP = Path(__file__).parent / "demo" / "calls" / "commercial_mono.wav"  # ships in the package
+CLIP = Path(__file__).parent.parent / "demo" / "calls" / "commercial_mono.wav"  # in the package
 MIN_FREE_BYTES = 2 * 1024**3  # below this, or below two uploads of the largest size, warn
 WAITING_TOO_LONG_S = 600.0  # a queued job this old: no worker is taking jobs
 CLOCK_SKEW_S = 60.0
