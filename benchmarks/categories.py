@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.search import RESULTS, fresh_postgres_database, generate
+from benchmarks.search import RESULTS, generate
+from tests.support import fresh_database_url
 
 PHRASES = [
     "refund*",
@@ -117,7 +118,7 @@ def main() -> None:
     from callscope.review import categories
 
     with tempfile.TemporaryDirectory() as tmp:
-        url = fresh_postgres_database() if args.postgres else ""
+        url = fresh_database_url() if args.postgres else ""
         ctx = Context.open(Settings(data_dir=Path(tmp), database_url=url))
         started = time.perf_counter()
         corpus = generate(ctx, args.conversations, stored=True)

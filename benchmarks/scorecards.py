@@ -25,7 +25,8 @@ from pathlib import Path
 
 from sqlalchemy import insert, select, text
 
-from benchmarks.search import RESULTS, fresh_postgres_database, generate, percentiles
+from benchmarks.search import RESULTS, generate, percentiles
+from tests.support import fresh_database_url
 
 EVALUATIONS = 10_000
 CATEGORIES = [("Greeting", 0.3), ("Refund", 0.2), ("Escalation", 0.05), ("Apology", 0.25)]
@@ -167,7 +168,7 @@ def main() -> None:
     from callscope.context import Context
 
     with tempfile.TemporaryDirectory() as tmp:
-        url = fresh_postgres_database() if args.postgres else ""
+        url = fresh_database_url() if args.postgres else ""
         ctx = Context.open(Settings(data_dir=Path(tmp), database_url=url))
         started = time.perf_counter()
         corpus = generate(ctx, args.conversations)

@@ -18,17 +18,17 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import random
 import re
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, make_url, select, text
+from sqlalchemy import insert, select, text
+
+from tests.support import fresh_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -305,18 +305,6 @@ def measure(ctx, runs: int) -> list[dict]:  # type: ignore[no-untyped-def]
     return out
 
 
-def fresh_postgres_database() -> str:
-    import psycopg
-
-    url = make_url(os.environ["TEST_POSTGRES_URL"])
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(
-        host=url.host, port=url.port, user=url.username, dbname=url.database, autocommit=True
-    ) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=100_000)
@@ -332,7 +320,7 @@ def main() -> None:
     from callscope.context import Context
 
     with tempfile.TemporaryDirectory() as tmp:
-        url = fresh_postgres_database() if args.postgres else ""
+        url = fresh_database_url() if args.postgres else ""
         ctx = Context.open(Settings(data_dir=Path(tmp), database_url=url))
         started = time.perf_counter()
         corpus = generate(ctx, args.conversations)

@@ -172,3 +172,64 @@ def test_the_role_check_sees_one():
     ):
         assert ROLE_TEST.search(text), text
     assert not ROLE_TEST.search("{{ user.role | t }}")
+
+
+# the root holds the foundations only; every other module lives in the folder of its layer
+ROOT_MODULES = {
+    "__main__",
+    "cli",
+    "config",
+    "context",
+    "errors",
+    "jobqueue",
+    "logs",
+    "store",
+    "telemetry",
+    "vocabulary",
+}
+# the layers, top down: a module imports from its own layer or those below it
+LAYERS = (
+    ("callscope.web", "callscope.cli", "callscope.__main__", "callscope.demo"),
+    ("callscope.ops",),
+    ("callscope.processing",),
+    ("callscope.review",),
+    ("callscope.governance",),
+    ("callscope",),  # foundations: the root's modules, db/, i18n/ — and speech/, measures/ beside
+)
+
+
+def layer(module: str) -> int:
+    for rank, prefixes in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return rank
+    raise AssertionError(module)
+
+
+def test_the_root_holds_only_the_foundations():
+    root = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
+    assert root == ROOT_MODULES
+    assert len(ROOT_MODULES) <= 10
+
+
+def test_each_layer_imports_only_its_own_or_those_below():
+    edges = graph()
+    upward = sorted(
+        f"{name} → {target}"
+        for name, targets in edges.items()
+        for target in targets
+        if layer(target) < layer(name)
+    )
+    assert upward == []
+    assert layer("callscope.review.refresh") > layer("callscope.processing.results")
+
+
+def test_tests_and_benchmarks_import_in_one_direction():
+    """Benchmarks may reuse the tests' measuring kits; tests never import a benchmark."""
+    tests = Path(__file__).parent
+    found = [
+        f"{p.relative_to(tests.parent)}:{n}"
+        for p in tests.rglob("*.py")
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if re.match(r"\s*(from|import) benchmarks\b", line)
+    ]
+    assert found == []

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from benchmarks.summary import SET, held_out, lines_of, scored, totals
 from callscope.governance import policy
 from callscope.measures import summary
 from callscope.measures.segments import Segment, Word
+from tests.summary_set import SET, held_out, lines_of, scored, totals
 from tests.support import make_meta
 
 ROWS = scored()
