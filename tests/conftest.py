@@ -2,11 +2,18 @@
 
 Markers (pyproject.toml): `model` for a test that loads the speech model or the voice encoder
 (enforced below for this process), `browser` for Chromium, `services` for Redis or an S3 server.
-`pytest -m "not model and not browser and not services"` runs the fast part."""
+`pytest -m "not model and not browser and not services"` runs the fast part.
+
+A test touches the database when it uses a fixture that opens one (`settings`, `ctx` and those
+built on them, or a fixture whose code opens settings, a context or an app), or opens one
+itself. The PostgreSQL pass of `make test` runs only those: the others would run the same code
+twice. Every other test is refused a database (enforced below), so none is left out wrongly."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +22,61 @@ from fastapi.testclient import TestClient
 
 from callscope.config import Settings
 from callscope.context import Context
+from callscope.db import Database
 from callscope.governance import auth
 from callscope.speech import asr, diarization
 from callscope.web.app import create_app
-from tests.support import make_settings, row_counts, stored_files
+from tests.support import POSTGRES, make_settings, row_counts, stored_files
+
+# what opens a database, in a fixture's or a test's own code
+OPENS_DATABASE = ("make_settings(", "Context.open(", "fresh_database_url(", "create_app(")
+
+
+@cache
+def _opens_database(function: Callable[..., Any]) -> bool:
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):  # a fixture of pytest's own
+        return False
+    return any(call in source for call in OPENS_DATABASE)
+
+
+def touches_database(item: pytest.Item) -> bool:
+    """Whether ITEM (a test) uses a database, through its fixtures or its own code."""
+    definitions = item._fixtureinfo.name2fixturedefs  # type: ignore[attr-defined]
+    if any(
+        _opens_database(definition.func)
+        for name in item.fixturenames  # type: ignore[attr-defined]
+        for definition in definitions.get(name, ())
+    ):
+        return True
+    return _opens_database(item.function)  # type: ignore[attr-defined]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, only the tests that touch the database."""
+    if not POSTGRES:
+        return
+    left_out = [item for item in items if not touches_database(item)]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if touches_database(item)]
+
+
+@pytest.fixture(autouse=True)
+def database_only_where_used(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test the PostgreSQL pass leaves out may open no database."""
+    if touches_database(request.node):
+        return
+
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError(
+            f"{request.node.nodeid} opens a database its fixtures do not show: use `ctx`"
+        )
+
+    monkeypatch.setattr(Database, "__init__", refuse)
 
 
 @pytest.fixture(autouse=True)
