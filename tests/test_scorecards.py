@@ -27,6 +27,7 @@ from callscope.db.models import (
     User,
 )
 from callscope.governance import auth
+from callscope.governance.access import visible_conversations
 from callscope.governance.audit import Actor
 from callscope.review import categories, evaluations, scorecards
 from tests.support import PASSWORD, sign_in
@@ -253,3 +254,60 @@ def test_the_weekly_cells_follow_every_change_to_their_calls(ctx, calls):
     removed = card()
     assert removed == from_nothing()
     assert not any("Quiet" in week["categories"] for week in removed["weeks"])
+
+
+def test_the_dashboards_figures_are_a_scorecards_sums_over_its_days(ctx, client, calls):
+    """The dashboard adds up the last 30 days as a scorecard adds up a week; an agent's team
+    shows its means only from TEAM_MIN_CALLS calls on."""
+    since = datetime.now(UTC) - timedelta(days=30)
+
+    def figures():
+        with ctx.db.session() as session:
+            recent = visible_conversations(user(session, "admin")).where(
+                Conversation.started_at >= since
+            )
+            return (
+                scorecards.means(session, recent)[None],
+                scorecards.means(session, recent, Conversation.primary_agent_id),
+                scorecards.team_means(session, user(session, "one"), since),
+            )
+
+    with ctx.db.session() as session:  # AG-1's call of yesterday, alone in the queue's days
+        session.execute(delete(Conversation).where(Conversation.started_at >= since))
+    calls = [c for c in calls if c[2] < since]
+    add_call(ctx, "AG-1", 1, 300.0, 0.5)
+    assert figures()[2] is None
+    for n in range(scorecards.TEAM_MIN_CALLS):
+        add_call(ctx, "AG-2", n, 60.0 * (n + 1), -0.5)
+    everyone, by_agent, team = figures()
+    assert (
+        everyone["calls"]
+        == 1 + scorecards.TEAM_MIN_CALLS
+        == sum(f["calls"] for f in by_agent.values())
+    )
+    durations = [300.0] + [60.0 * (n + 1) for n in range(scorecards.TEAM_MIN_CALLS)]
+    assert everyone["average_handle_s"] == pytest.approx(round(fmean(durations), 2))
+    assert everyone["customer_sentiment"] == pytest.approx(round((0.5 - 2.5) / 6, 2))
+    assert team is not None and "calls" not in team
+    assert team["average_handle_s"] == everyone["average_handle_s"]
+    sign_in(client, "admin")
+    page = client.get("/dashboard").text
+    assert '<tr class="team"><th>All visible calls</th><td>6</td>' in page.replace("\n", "")
+
+
+def add_call(ctx, agent: str, n: int, duration: float, sentiment: float) -> None:
+    """A processed call of AGENT in queue Support, started N hours ago."""
+    with ctx.db.session() as session:
+        conv = Conversation(
+            external_id=f"D-{agent}-{n}",
+            channel="voice",
+            status="closed",
+            primary_agent_id=session.scalar(select(Agent.id).where(Agent.external_id == agent)),
+            queue_id=session.scalar(select(Queue.id).where(Queue.name == "Support")),
+            started_at=datetime.now(UTC) - timedelta(hours=n + 1),
+            duration_s=duration,
+            processing_status="processed",
+        )
+        session.add(conv)
+        session.flush()
+        session.add(ConversationAnalysis(conversation_id=conv.id, customer_sentiment=sentiment))

@@ -15,10 +15,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
     Table,
     Text,
     TypeDecorator,
+    select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -578,3 +580,10 @@ class ScorecardCategoryCell(Base):
     queue_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     category_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     calls: Mapped[int] = mapped_column(Integer)
+
+
+def latest_job(conversation_id: int) -> Select[Job]:
+    """The conversation's latest job (the one its state comes from)."""
+    return (
+        select(Job).where(Job.conversation_id == conversation_id).order_by(Job.id.desc()).limit(1)
+    )

@@ -28,6 +28,7 @@ from callscope.db.models import (
     Recording,
     Skill,
     Workstream,
+    latest_job,
 )
 from callscope.governance import policy
 from callscope.processing import retention, transcripts, webhooks
@@ -286,10 +287,9 @@ class Ingestor:
                 raise errors.Conflict(
                     f"conversation {external_id!r} already exists with different audio"
                 )
-            job = session.scalar(
-                select(Job.id).where(Job.conversation_id == conv.id).order_by(Job.id.desc())
-            )
-            return IngestResult(conv.id, conv.external_id, job, conv.processing_status, False)
+            job = session.scalar(latest_job(conv.id))
+            job_id = job.id if job else None
+            return IngestResult(conv.id, conv.external_id, job_id, conv.processing_status, False)
 
     def _store_media(
         self,

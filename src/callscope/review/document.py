@@ -1,4 +1,6 @@
-"""The analysis document (docs/api.md), built from the store."""
+"""The analysis document (docs/api.md), built from the store, and the conversation view: what
+a user is shown of one call (the document, its player's timeline, the evaluation panel and what
+the user may do with it)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callscope.db.models import Agent, Conversation, ConversationAnalysis, Segment, Word
+from callscope.db.models import (
+    Agent,
+    Conversation,
+    ConversationAnalysis,
+    Segment,
+    User,
+    Word,
+    latest_job,
+)
+from callscope.governance import access, audit, policy
+from callscope.governance.access import Action
 from callscope.measures import sentiment
-from callscope.review import categories, comments
+from callscope.review import categories, comments, evaluations
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -227,3 +239,54 @@ def document_json(session: Session, conv: Conversation, withheld: str | None = N
     head = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     segments = transcript_json(session, conv.id)
     return f'{head[:-1]},"transcript":{about[:-1]},"segments":{segments}}}}}'
+
+
+def timeline(conv: Conversation, doc: dict[str, Any]) -> dict[str, Any]:
+    """What the player draws besides the transcript: duration, state, session boundaries, and
+    the moments categories matched and comments were left at."""
+    rec = conv.recording
+    origin = (rec.started_at if rec else None) or conv.started_at
+    return {
+        "duration": rec.duration_s if rec else (conv.duration_s or 0),
+        "status": conv.processing_status,
+        "sessions": [
+            {
+                "agent": s.agent.name or s.agent.external_id,
+                "start": (s.started_at - origin).total_seconds() if origin else 0,
+            }
+            for s in conv.sessions
+        ],
+        "marks": [
+            *(
+                {"kind": "category", "label": c["name"], "at": m["start_s"]}
+                for c in doc["categories"]
+                for m in c["matches"]
+            ),
+            *({"kind": "comment", "label": c["author"], "at": c["at_s"]} for c in doc["comments"]),
+        ],
+    }
+
+
+def view(
+    session: Session, who: audit.Actor, user: User, conv: Conversation, form_id: int | None = None
+) -> dict[str, Any]:
+    """What USER is shown of CONV (a call USER may see), its viewing written to the audit log:
+    the document without its segments, the latest job, the transcript's segments as JSON
+    while viewing is on, the player's timeline, what USER may download, and the evaluation panel
+    (with the form FORM_ID, else the first)."""
+    audit.record(session, who, "conversation.view", "conversation", conv.id)
+    doc = summary(session, conv)
+    viewing = policy.get(session, "recordings.enabled")
+    return {
+        "conv": conv,
+        "doc": doc,
+        "job": session.scalar(latest_job(conv.id)),
+        "recordings_enabled": viewing,
+        "may_download": {
+            "audio": access.may(user, Action.DOWNLOAD_AUDIO, session),
+            "transcript": access.may(user, Action.DOWNLOAD_TRANSCRIPT, session),
+        },
+        "transcript": transcript_json(session, conv.id) if viewing else "[]",
+        "timeline": timeline(conv, doc),
+        "quality": evaluations.panel(session, user, conv, form_id),
+    }

@@ -10,7 +10,7 @@ calls themselves."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -45,12 +45,17 @@ def _ratio(total: Any, count: Any) -> float | None:
     return round(float(total) / count, 2) if count else None
 
 
+def _means(sums: dict[str, Any]) -> dict[str, float | None]:
+    """The MEANS of some calls, from their sums (scorecells.sums)."""
+    return {name: _ratio(sums[f"{p}_sum"], sums[f"{p}_n"]) for name, p in scorecells.MEANS}
+
+
 def _week(number: int, sums: dict[str, Any], names: dict[int, str]) -> dict[str, Any]:
     """A week as a scorecard shows it, from its sums (scorecells.add_up, or _live)."""
     return {
         "week_start": scorecells.monday(number).isoformat(),
         "calls": sums["calls"],
-        **{name: _ratio(sums[f"{p}_sum"], sums[f"{p}_n"]) for name, p in scorecells.MEANS},
+        **_means(sums),
         "categories": dict(sorted((names[i], n) for i, n in sums["categories"].items())),
         "evaluations": sums["evaluations"],
         "score_pct": _ratio(sums["score_sum"], sums["scored"]),
@@ -71,6 +76,27 @@ def _live(session: Session, query: Select[Any], first: int, last: int) -> dict[i
     )
     return {
         key[0]: figures for key, figures in scorecells.sums(session, calls, [calls.c.week]).items()
+    }
+
+
+def means(session: Session, query: Select[Any], by: Any = None) -> dict[int | None, dict[str, Any]]:
+    """The processed calls of QUERY (a query of conversations) added up as a scorecard's week
+    is — the number of calls and the MEANS — for all of them (key None), or per value of BY (a
+    column of Conversation)."""
+    key = [] if by is None else [by.label("key")]
+    query = query.where(Conversation.processing_status == Status.PROCESSED)
+    if by is not None:
+        query = query.where(by.is_not(None))
+    calls = query.with_only_columns(Conversation.id, Conversation.duration_s, *key).subquery()
+    sums = scorecells.sums(session, calls, [calls.c.key] if by is not None else [])
+    return {
+        (found[0] if found else None): {
+            "calls": figures["calls"],
+            **{
+                name: _ratio(figures[f"{p}_sum"], figures[f"{p}_n"]) for name, p in scorecells.MEANS
+            },
+        }
+        for found, figures in sums.items()
     }
 
 
@@ -160,3 +186,21 @@ def team_weeks(session: Session, user: User, start: date, end: date) -> dict[str
             week = _week(number, {**sums, "categories": {}}, {})
             found[week["week_start"]] = {name: week[name] for name in MEANS}
     return found
+
+
+def team_means(session: Session, user: User, since: datetime) -> dict[str, Any] | None:
+    """For agent USER, the means of their team's calls since SINCE — every call of the queues
+    their own calls went to — without the count (the agent may not open those calls); None
+    when there are fewer than TEAM_MIN_CALLS."""
+    own_queues = (
+        visible_conversations(user)
+        .with_only_columns(Conversation.queue_id)
+        .where(Conversation.primary_agent_id == user.agent_id, Conversation.started_at >= since)
+    )
+    team = select(Conversation).where(
+        Conversation.queue_id.in_(own_queues), Conversation.started_at >= since
+    )
+    figures = means(session, team)[None]
+    if figures["calls"] < TEAM_MIN_CALLS:
+        return None
+    return {name: figures[name] for name in MEANS}

@@ -190,6 +190,7 @@ def sums(session: Session, calls: Any, key: list[Any]) -> dict[tuple[int, ...], 
             *(func.coalesce(func.sum(c), 0).label(f"{p}_sum") for p, c in columns.items()),
             *(func.count(c).label(f"{p}_n") for p, c in columns.items()),
         )
+        .select_from(calls)
         .join(a, a.conversation_id == calls.c.id)
         .group_by(*key)
     ):
@@ -205,6 +206,7 @@ def sums(session: Session, calls: Any, key: list[Any]) -> dict[tuple[int, ...], 
         }
     for *values, count, total, scored in session.execute(
         select(*key, func.count(), func.sum(Evaluation.score_pct), func.count(Evaluation.score_pct))
+        .select_from(calls)
         .join(Evaluation, Evaluation.conversation_id == calls.c.id)
         .where(Evaluation.status != Review.DRAFT)
         .group_by(*key)
@@ -214,6 +216,7 @@ def sums(session: Session, calls: Any, key: list[Any]) -> dict[tuple[int, ...], 
             cell.update(evaluations=count, score_sum=float(total or 0), scored=scored)
     for *values, category_id, count in session.execute(
         select(*key, CategoryMatch.category_id, func.count())
+        .select_from(calls)
         .join(CategoryMatch, CategoryMatch.conversation_id == calls.c.id)
         .group_by(*key, CategoryMatch.category_id)
     ):

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from callscope import errors, i18n
 from callscope.db.models import (
@@ -19,7 +17,6 @@ from callscope.db.models import (
     Contact,
     Conversation,
     ConversationAnalysis,
-    Job,
     Queue,
     User,
 )
@@ -27,7 +24,7 @@ from callscope.governance import access, audit, auth, policy
 from callscope.governance.access import Action, visible_conversations
 from callscope.governance.audit import Actor
 from callscope.i18n import N_
-from callscope.review import comments, document, evaluations, scorecards, search
+from callscope.review import comments, document, scorecards, search
 from callscope.web import charts, security
 from callscope.web.deps import (
     MAX_ID,
@@ -295,28 +292,8 @@ def conversation_page(
 ) -> HTMLResponse:
     """One conversation: overview, details (player and transcript), metrics, sessions."""
     conv = visible_conversation(session, user, conversation_id)
-    audit.record(session, actor(request, user), "conversation.view", "conversation", conv.id)
-    doc = document.summary(session, conv)
-    viewing = policy.get(session, "recordings.enabled")
-    job = session.scalar(
-        select(Job).where(Job.conversation_id == conv.id).order_by(Job.id.desc()).limit(1)
-    )
-    return render(
-        request,
-        "conversation.html",
-        user,
-        conv=conv,
-        doc=doc,
-        job=job,
-        recordings_enabled=viewing,
-        may_download={
-            "audio": access.may(user, Action.DOWNLOAD_AUDIO, session),
-            "transcript": access.may(user, Action.DOWNLOAD_TRANSCRIPT, session),
-        },
-        transcript=Markup(document.transcript_json(session, conv.id) if viewing else "[]"),
-        timeline=timeline(conv, doc),
-        quality=evaluations.panel(session, user, conv, form),
-    )
+    shown = document.view(session, actor(request, user), user, conv, form)
+    return render(request, "conversation.html", user, **shown)
 
 
 @router.post("/conversations/{conversation_id}/played", status_code=204)
@@ -371,32 +348,6 @@ def resolve_comment(
     return done(request, f"/conversations/{conv.id}#details")
 
 
-def timeline(conv: Conversation, doc: dict[str, Any]) -> dict[str, Any]:
-    """What the player draws besides the transcript: duration, state, session boundaries, and
-    the moments categories matched and comments were left at."""
-    rec = conv.recording
-    origin = (rec.started_at if rec else None) or conv.started_at
-    return {
-        "duration": rec.duration_s if rec else (conv.duration_s or 0),
-        "status": conv.processing_status,
-        "sessions": [
-            {
-                "agent": s.agent.name or s.agent.external_id,
-                "start": (s.started_at - origin).total_seconds() if origin else 0,
-            }
-            for s in conv.sessions
-        ],
-        "marks": [
-            *(
-                {"kind": "category", "label": c["name"], "at": m["start_s"]}
-                for c in doc["categories"]
-                for m in c["matches"]
-            ),
-            *({"kind": "comment", "label": c["author"], "at": c["at_s"]} for c in doc["comments"]),
-        ],
-    }
-
-
 @router.get("/contacts/{contact_id}")
 def contact_page(
     request: Request, contact_id: Id, session: SessionDep, user: PageUser
@@ -415,80 +366,48 @@ def contact_page(
     return render(request, "contact.html", user, contact=contact, conversations=conversations)
 
 
-def _averages(rows: Sequence[Any]) -> dict[str, Any]:
-    """Mean handle time, sentiment, agent talk share, switches per minute and response pause."""
-
-    def mean(values: list[float | None]) -> float | None:
-        present = [v for v in values if v is not None]
-        return sum(present) / len(present) if present else None
-
-    results = [r for _c, r in rows if r is not None]
-    return {
-        "count": len(rows),
-        "handle_s": mean(
-            [
-                (c.ended_at - c.started_at).total_seconds()
-                for c, _r in rows
-                if c.started_at and c.ended_at
-            ]
-        ),
-        "sentiment": mean([r.sentiment_score for r in results]),
-        "agent_talk_pct": mean([r.agent_talk_pct for r in results]),
-        "switches_per_min": mean(
-            [r.metrics.get("switches", {}).get("per_minute") for r in results]
-        ),
-        "response_pause_s": mean([r.metrics.get("agent_response_pause_s") for r in results]),
-    }
-
-
 DASHBOARD_TRENDS = ("customer_sentiment", "average_handle_s", "agent_talk_pct")
+
+
+def _with_results(query: Select[Any]) -> Select[Any]:
+    """The latest 20 conversations of QUERY with their results."""
+    return (
+        query.add_columns(ConversationAnalysis)
+        .outerjoin(ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id)
+        .order_by(Conversation.started_at.desc())
+        .limit(20)
+    )
 
 
 @router.get("/dashboard")
 def dashboard(request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
-    """An agent's recent calls and averages beside the team's; per agent for others."""
+    """An agent's recent calls and figures beside the team's; per agent for others. The figures
+    are a scorecard's (the same sums), over the last DASHBOARD_DAYS days."""
     since = datetime.now(UTC) - timedelta(days=DASHBOARD_DAYS)
-    rows = session.execute(
-        visible_conversations(user)
-        .add_columns(ConversationAnalysis)
-        .outerjoin(ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id)
-        .where(Conversation.started_at >= since)
-        .order_by(Conversation.started_at.desc())
-    ).all()
-    mine: Sequence[Any] = []
-    team: Sequence[Any] = []
-    colleagues = access.may(user, Action.SEE_COLLEAGUES)
-    if not colleagues and user.agent_id:
-        mine = [(c, r) for c, r in rows if c.primary_agent_id == user.agent_id]
-        queues = {c.queue_id for c, _r in mine if c.queue_id}
-        team = session.execute(
-            select(Conversation, ConversationAnalysis)
-            .outerjoin(
-                ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id
-            )
-            .where(Conversation.queue_id.in_(queues), Conversation.started_at >= since)
-        ).all()
-    trend = None
-    if not colleagues:  # the agent's own weeks beside the team's
+    recent = visible_conversations(user).where(Conversation.started_at >= since)
+    shown: dict[str, Any] = {"days": DASHBOARD_DAYS, "agents": [], "trend": None, "mine": None}
+    if access.may(user, Action.SEE_COLLEAGUES):
+        names: dict[int, str] = {
+            i: name for i, name in session.execute(select(Agent.id, Agent.name))
+        }
+        by_agent = scorecards.means(session, recent, Conversation.primary_agent_id)
+        shown |= {
+            "recent": session.execute(_with_results(recent)).all(),
+            "team": scorecards.means(session, recent)[None],
+            "agents": sorted((names[i], figures) for i, figures in by_agent.items() if i),
+        }
+    else:
+        own = recent.where(Conversation.primary_agent_id == user.agent_id)
         card = scorecards.scorecard(session, user, user.agent.external_id if user.agent else None)
         weeks = (date.fromisoformat(card["from"]), date.fromisoformat(card["to"]))
-        trend = [
-            c
-            for c in charts.scorecard_charts(card, scorecards.team_weeks(session, user, *weeks))
-            if c[0].key in DASHBOARD_TRENDS
-        ]
-    by_agent: dict[str, list] = {}
-    for conv, result in rows:
-        name = conv.primary_agent.name if conv.primary_agent else "–"
-        by_agent.setdefault(name, []).append((conv, result))
-    return render(
-        request,
-        "dashboard.html",
-        user,
-        days=DASHBOARD_DAYS,
-        recent=rows[:20] if colleagues else mine[:20],
-        mine=None if colleagues else _averages(mine),
-        team=_averages(rows if colleagues else team),
-        agents=sorted((name, _averages(items)) for name, items in by_agent.items()),
-        trend=trend,
-    )
+        team_weeks = scorecards.team_weeks(session, user, *weeks)
+        shown |= {
+            "recent": session.execute(_with_results(own)).all(),
+            "mine": scorecards.means(session, own)[None],
+            "team": scorecards.team_means(session, user, since),
+            "team_min_calls": scorecards.TEAM_MIN_CALLS,
+            "trend": [
+                c for c in charts.scorecard_charts(card, team_weeks) if c[0].key in DASHBOARD_TRENDS
+            ],
+        }
+    return render(request, "dashboard.html", user, **shown)
