@@ -13,11 +13,10 @@ from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import AgentVoiceprint, Conversation
 from callscope.governance import policy
-from callscope.measures import segments
 from callscope.processing import retention
 from callscope.processing.redaction import redact_call
 from callscope.processing.results import save_results, session_spans
-from callscope.speech import asr, attribution, diarization, media
+from callscope.speech import asr, attribution, diarization, media, voices
 from callscope.store import blob_key
 from callscope.vocabulary import Speaker
 
@@ -77,12 +76,12 @@ def process(
             [audio[c] for c in order], language, channel_progress
         )
     ]
-    speakers, voices = None, {}
+    speakers, heard = None, {}
     if diarized:
         report(80, "separating speakers")
         with ctx.db.session() as session:
             prints = _voiceprints(session, agent_ids)
-        words, found = _diarized_words(audio[order[0]], recognised[0], language, prints)
+        words, found = voices.diarized_words(audio[order[0]], recognised[0], language, prints)
         speakers = found.as_dict()
     else:
         report(80, "attributing speakers")
@@ -95,8 +94,10 @@ def process(
             rate,
         )
         agent_channel = next((c for c in order if roles[c] == Speaker.AGENT), None)
-        voices = (
-            _agent_voices(audio[agent_channel], words, spans) if agent_channel is not None else {}
+        heard = (
+            voices.agent_voices(audio[agent_channel], words, spans)
+            if agent_channel is not None
+            else {}
         )
     redaction = None
     if redact:
@@ -106,7 +107,7 @@ def process(
     report(90, "scoring and saving")  # (progress is written in a session of its own)
     with ctx.db.session() as session:
         keep(session)
-        _learn_voiceprints(session, voices)  # (stereo calls only)
+        _learn_voiceprints(session, heard)  # (stereo calls only)
         save_results(session, conversation_id, words, language, spans, speakers)
         if redaction is not None:
             unneeded = redaction.store(session, conversation_id, keep_originals)
@@ -121,55 +122,11 @@ def warm_up(settings: Settings) -> None:
     diarization.warm_up()
 
 
-def _diarized_words(
-    audio: np.ndarray,
-    recognised: list[asr.RecognisedWord],
-    language: str,
-    voiceprints: list[np.ndarray],
-) -> tuple[list[segments.Word], diarization.Roles]:
-    """The words of a single-channel recording with the speaker role of each."""
-    dz = diarization.diarize(audio)
-    who = [dz.speaker_of(w.start, w.end) for w in recognised]
-    texts: dict[int, str] = {}
-    for w, s in zip(recognised, who, strict=True):
-        if s is not None:
-            texts[s] = f"{texts.get(s, '')} {w.text}"
-    first = next((s for s in who if s is not None), None)
-    found = diarization.assign_roles(dz, texts, first, language, voiceprints)
-    words = [
-        segments.Word(found.role(s), w.start, w.end, w.text, w.confidence)
-        for w, s in zip(recognised, who, strict=True)
-    ]
-    return words, found
-
-
 def _voiceprints(session: Session, agent_ids: list[int]) -> list[np.ndarray]:
     rows = session.scalars(
         select(AgentVoiceprint).where(AgentVoiceprint.agent_id.in_(agent_ids))
     ).all()
     return [np.asarray(r.embedding, dtype=np.float32) for r in rows]
-
-
-def _agent_voices(
-    channel: np.ndarray, words: list[segments.Word], spans: list[attribution.SessionSpan]
-) -> dict[int, tuple[np.ndarray, int]]:
-    """Each agent's voice in this call, from the agent channel where that agent's words are."""
-    stretches: dict[int, list[tuple[float, float]]] = {}
-    for w in words:
-        agent = attribution.agent_at(w.start, spans) if w.speaker == Speaker.AGENT else None
-        if agent is None:
-            continue
-        own = stretches.setdefault(agent, [])
-        if own and w.start - own[-1][1] <= VOICE_GAP_S:
-            own[-1] = (own[-1][0], w.end)
-        else:
-            own.append((w.start, w.end))
-    voices = {}
-    for agent, own in stretches.items():
-        voice = diarization.voice_of(channel, own, VOICE_WINDOWS_PER_CALL)
-        if voice is not None:
-            voices[agent] = voice
-    return voices
 
 
 def _learn_voiceprints(session: Session, voices: dict[int, tuple[np.ndarray, int]]) -> None:
@@ -184,7 +141,3 @@ def _learn_voiceprints(session: Session, voices: dict[int, tuple[np.ndarray, int
             session.add(row)
         row.embedding = [round(float(x), 6) for x in merged]
         row.windows = total
-
-
-VOICE_GAP_S = 0.5  # words this close are one stretch of an agent's voice
-VOICE_WINDOWS_PER_CALL = 50  # about 20 s of an agent's speech per stereo call (≤ 0.5 s of work)
