@@ -30,7 +30,7 @@ from callscope.db.models import (
 from callscope.governance import access, audit
 from callscope.governance.access import Action, visible_conversations
 from callscope.measures.sentiment import TREND_STEP
-from callscope.review import categories, refresh
+from callscope.review import categories, scorecells
 from callscope.vocabulary import Review, Status
 
 ANSWERS = {"yes_no": ("yes", "no", "na"), "scale_5": (1, 2, 3, 4, 5, "na")}
@@ -342,7 +342,7 @@ def evaluate(
     )
     session.add(evaluation)
     session.flush()
-    refresh.counted(session, [conversation_id])
+    scorecells.mark(session, [conversation_id])  # the weeks it counts in (as refresh.counted)
     audit.record(
         session,
         actor,

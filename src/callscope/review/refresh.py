@@ -1,11 +1,12 @@
-"""The one door for what is derived from a call: whoever writes a call's words, results, state
-or evaluations calls this module in the same transaction, and nothing outside `review/` names
-a read model (the stored transcript, the search index, category matches, scorecard cells).
+"""The one door for what is derived from a call: whoever outside `review/` writes a call's
+words, results or state calls this module in the same transaction, and nothing outside
+`review/` names a read model (the stored transcript, the search index, category matches,
+scorecard cells). Inside `review/`, evaluations and categories mark the weeks they change.
 
 - `changed`: a call's words and results were written (processed, imported, swapped,
   recomputed): everything derived from them is made again.
-- `counted`: what a call counts for changed (its processing state, an evaluation) but not its
-  words: the weeks it is counted in are made again on their next read.
+- `counted`: what a call counts for changed (its processing state) but not its words: the
+  weeks it is counted in are made again on their next read.
 - `removed`: a call's words are gone (its recording purged) or the call is about to be deleted:
   whatever quotes them goes, and its weeks are made again.
 - `rebuild`: every read model made again from nothing (after a restore, or to check one)."""
@@ -43,8 +44,8 @@ def changed(session: Session, conversation_ids: Iterable[int]) -> None:
 
 
 def counted(session: Session, conversation_ids: Iterable[int]) -> None:
-    """What the calls count for changed (processing state, evaluations): their weeks are made
-    again on the next read."""
+    """What the calls count for changed (their processing state): their weeks are made again
+    on the next read."""
     scorecells.mark(session, conversation_ids)
 
 
