@@ -16,7 +16,7 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/callscope demo
 
-# The whole suite twice: on SQLite, then on a private PostgreSQL server.
+# The whole suite on SQLite, then the tests that touch the database on a private PostgreSQL server.
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy
