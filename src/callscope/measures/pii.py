@@ -23,7 +23,8 @@ DIGIT_WORDS = {
     "enam": "6", "tujuh": "7", "delapan": "8", "sembilan": "9",
 }  # fmt: skip
 REPEAT_WORDS = {"double": 2, "triple": 3}  # "double five" = 55
-JOINERS = {"dash", "hyphen", "strip", "-"}  # spoken or written between digit groups
+# spoken or written between digit groups (a separator standing alone: "4539 . 1488")
+JOINERS = {"dash", "hyphen", "strip", "garis", "-", ".", ",", "/", "–", "—"}
 # words shortly before a number that say what kind it is
 CONTEXT = {
     "card": ("card", "kartu", "visa", "mastercard", "credit", "debit", "kredit"),
@@ -59,14 +60,64 @@ def _bare(text: str) -> str:
     return re.sub(r"[^\w@+.-]", "", text.lower()).strip(".")
 
 
+# a number as a recogniser writes it: digit groups joined by any of . , - / (4.539-1488-…,
+# 4,539, 4539/1488), perhaps with a leading + or hyphen, and punctuation around it
+WRITTEN_NUMBER = re.compile(r"[-+]?\d+(?:[.,/-]\d+)*-?")
+AROUND = "\"'()[]{}.,;:!?…“”‘’"
+# a date: day and month (either order) and year, one separator; or year-month-day
+DATE = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(?:\d{2}|\d{4})|\d{4}-(\d{1,2})-(\d{1,2})")
+TIME = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?")
+# an amount: a currency before it, or a currency or a magnitude word after it
+CURRENCY_BEFORE = re.compile(r"^(?:\$|€|£|¥|rp\.?|usd|idr|eur|sgd)", re.IGNORECASE)
+# money written with cents: 1,200.50 or (Indonesian) 1.200,50
+DECIMAL_AMOUNT = re.compile(r"\d{1,3}(?:,\d{3})*\.\d{2}|\d{1,3}(?:\.\d{3})*,\d{2}")
+AMOUNT_AFTER = {
+    "dollar", "dollars", "dolar", "cents", "cent", "sen", "euro", "euros", "pounds", "rupiah",
+    "ribu", "juta", "miliar", "thousand", "million", "billion", "percent", "persen", "%",
+}  # fmt: skip
+
+
+def _written(token: str) -> str | None:
+    """The digits of a number written with separators ('4.539-1488-0343-6467.', '(0812)',
+    '+62'), or None: not such a number, or a date or a time (never personal data here)."""
+    text = token.strip().strip(AROUND)
+    if not WRITTEN_NUMBER.fullmatch(text) or _date(text) or TIME.fullmatch(text):
+        return None
+    return re.sub(r"\D", "", text)
+
+
+def _date(text: str) -> bool:
+    found = DATE.fullmatch(text)
+    if found is None:
+        return False
+    a, b = (int(v) for v in (found[1], found[3]) if v) if found[1] else map(int, found.groups()[3:])
+    return 1 <= min(a, b) and max(a, b) <= 31 and min(a, b) <= 12
+
+
+def _amount(words: Sequence[Word], j: int) -> bool:
+    """Whether the number at word J is an amount of money (or a share): written with cents
+    ('1,200.50', alone), a currency written before it ('$1,250', 'Rp 4.539') or a currency or
+    magnitude word after it ('… dollars', '… ribu')."""
+    raw = words[j].text.strip()
+    before = words[j - 1].text.strip().lower().strip(AROUND) if j else ""
+    after = _bare(words[j + 1].text) if j + 1 < len(words) else ""
+    following = words[j + 1].text if j + 1 < len(words) else ""
+    alone = not (_digits_of(following) or _joiner(following))  # (not the first group of many)
+    return bool(
+        (DECIMAL_AMOUNT.fullmatch(raw.strip(AROUND)) and alone)
+        or CURRENCY_BEFORE.match(raw)
+        or before in {"$", "rp", "rp.", "usd", "idr", "eur"}
+        or after in AMOUNT_AFTER
+        or raw.endswith("%")
+    )
+
+
 def _digits_of(token: str) -> str | None:
-    """The digits a word stands for ('4815', '48-15', 'four', 'lima'), or None."""
+    """The digits a word stands for ('4815', '4.539-1488', 'four', 'lima'), or None."""
     bare = _bare(token)
     if bare in DIGIT_WORDS:
         return DIGIT_WORDS[bare]
-    if bare and re.fullmatch(r"\+?[\d-]+", bare) and any(c.isdigit() for c in bare):
-        return re.sub(r"\D", "", bare)
-    return None
+    return _written(token)
 
 
 def luhn(number: str) -> bool:
@@ -104,6 +155,10 @@ def _classify(digits: str, context: str | None) -> str | None:
     return "account"
 
 
+def _joiner(token: str) -> bool:
+    return _bare(token) in JOINERS or token.strip() in JOINERS
+
+
 def _misheard_digit(words: Sequence[Word], j: int) -> bool:
     """A one-letter or hyphen-joined token between digits ("453 -I -1488"): a digit the
     recogniser wrote as a letter; it stays inside the number."""
@@ -122,10 +177,12 @@ def _number_spans(words: Sequence[Word]) -> list[Span]:
             bare = _bare(words[j].text)
             if bare in REPEAT_WORDS and j + 1 < len(words) and _digits_of(words[j + 1].text):
                 repeat = REPEAT_WORDS[bare]
-            elif (d := _digits_of(words[j].text)) is not None:
+            elif (d := _digits_of(words[j].text)) is not None and not (
+                not digits and _amount(words, j)  # (within a number, a group is no amount)
+            ):
                 digits += d * repeat if len(d) == 1 else d
                 repeat = 1
-            elif not (digits and (bare in JOINERS or _misheard_digit(words, j))):
+            elif not (digits and (_joiner(words[j].text) or _misheard_digit(words, j))):
                 break
             j += 1
         if digits:
