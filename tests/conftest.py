@@ -29,7 +29,13 @@ from callscope.web.app import create_app
 from tests.support import POSTGRES, make_settings, row_counts, stored_files
 
 # what opens a database, in a fixture's or a test's own code
-OPENS_DATABASE = ("make_settings(", "Context.open(", "fresh_database_url(", "create_app(", "Database(")
+OPENS_DATABASE = (
+    "make_settings(",
+    "Context.open(",
+    "fresh_database_url(",
+    "create_app(",
+    "Database(",
+)
 
 
 @cache

@@ -16,12 +16,13 @@ from sqlalchemy import select
 from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import Conversation, Recording
+from callscope.governance import auth
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
 from callscope.processing.worker import Worker
 from callscope.review import document
 from callscope.store import sha256_of
-from tests.support import FORMATS, make_meta
+from tests.support import FORMATS, PASSWORD, make_meta
 
 SHORT = FORMATS / "whatstheweatherlike.wav"
 
@@ -182,6 +183,10 @@ def test_restore_onto_a_data_dir_in_use_is_refused(backed_up):
         ("newer-schema", "the backup's schema (revision 9999) is newer than this version"),
         ("escape", "the manifest names a file outside the backup: '../secret'"),
         ("garbage", "manifest.json is not a callscope backup manifest"),
+        ("files-a-list", "manifest.json is not a callscope backup manifest"),
+        ("no-count", "manifest.json is not a callscope backup manifest"),
+        ("no-checksum", "manifest.json lists callscope.db without its size and checksum"),
+        ("link", "the backup holds a link, not a file: callscope.db"),
     ],
 )
 def test_a_damaged_or_newer_backup_is_refused_and_nothing_restored(
@@ -201,6 +206,18 @@ def test_a_damaged_or_newer_backup_is_refused_and_nothing_restored(
     elif damage == "newer-schema":
         manifest["schema_revision"] = "9999"
         manifest_path.write_text(json.dumps(manifest))
+    elif damage == "files-a-list":
+        manifest["files"] = list(manifest["files"])
+        manifest_path.write_text(json.dumps(manifest))
+    elif damage == "no-count":
+        del manifest["conversations"]
+        manifest_path.write_text(json.dumps(manifest))
+    elif damage == "no-checksum":
+        manifest["files"]["callscope.db"] = {"size": 1}
+        manifest_path.write_text(json.dumps(manifest))
+    elif damage == "link":  # the same bytes, behind a link that could point anywhere
+        (backup / "callscope.db").rename(tmp_path / "elsewhere.db")
+        (backup / "callscope.db").symlink_to(tmp_path / "elsewhere.db")
     elif damage == "escape":
         manifest["files"]["../secret"] = {"sha256": "0" * 64, "size": 1}
         manifest_path.write_text(json.dumps(manifest))
@@ -210,6 +227,24 @@ def test_a_damaged_or_newer_backup_is_refused_and_nothing_restored(
     message = refused(target, "restore", str(backup))
     assert message.startswith("error: ") and expected in message
     assert not target.data_dir.exists()  # nothing restored, not even the folder
+
+
+def test_restore_never_writes_a_database_outside_the_new_data_dir(backed_up, tmp_path, model_dir):
+    """A database URL left pointing at the live database (outside the new data dir): refused,
+    and the live database is as it was."""
+    settings, backup = backed_up
+    live = settings.data_dir / "callscope.db"
+    ctx = Context.open(settings)
+    with ctx.db.session() as session:
+        auth.add_user(session, "added-after-the-backup", "agent", PASSWORD, "AG-9")
+    ctx.close()
+    before = sha256_of(live)
+    target = Settings(
+        data_dir=tmp_path / "new", database_url=f"sqlite:///{live}", model_dir=model_dir
+    )
+    message = refused(target, "restore", str(backup))
+    assert message.startswith(f"error: the database {live} is outside the new data dir")
+    assert sha256_of(live) == before and not target.data_dir.exists()
 
 
 def test_postgresql_and_object_stores_are_pointed_to_their_own_tools(tmp_path):

@@ -183,12 +183,23 @@ def verify(src: Path) -> dict:
         raise BackupRefused(f"{src} has no {MANIFEST}: not a backup, or an unfinished one") from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise BackupRefused(f"{src / MANIFEST} is not a callscope backup manifest") from exc
+    if not (
+        isinstance(files, dict)
+        and isinstance(revision, str)
+        and isinstance(manifest.get("conversations"), int)
+    ):
+        raise BackupRefused(f"{src / MANIFEST} is not a callscope backup manifest")
     if manifest.get("format") != FORMAT or DATABASE not in files:
         raise BackupRefused(f"{src / MANIFEST} is not a format this version reads")
     for name, expected in _listed(src, files):
         path = src / name
+        inside = [p for p in (path, *path.parents) if p != src and p.is_relative_to(src)]
+        if any(p.is_symlink() for p in inside):
+            raise BackupRefused(f"the backup holds a link, not a file: {name}")
         if not path.is_file():
             raise BackupRefused(f"the backup is incomplete: {name} is missing")
+        if not isinstance(expected, dict) or not {"size", "sha256"} <= expected.keys():
+            raise BackupRefused(f"{src / MANIFEST} lists {name} without its size and checksum")
         if path.stat().st_size != expected["size"] or sha256_of(path) != expected["sha256"]:
             raise BackupRefused(f"the backup is damaged: {name} does not match its checksum")
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
@@ -224,6 +235,12 @@ def restore(settings: Settings, src: Path) -> Summary:
     for place in dict.fromkeys([settings.data_dir, media_root]):
         if not _empty_or_missing(place):
             raise BackupRefused(f"{place} is not empty: restore into a new data dir")
+    if not db_path.resolve().is_relative_to(settings.data_dir.resolve()):
+        # (a database elsewhere may be one in use: restore never writes over it)
+        raise BackupRefused(
+            f"the database {db_path} is outside the new data dir {settings.data_dir}: restore"
+            " writes only a data dir's own database (unset CALLSCOPE_DATABASE_URL)"
+        )
     made = {place: not place.exists() for place in (settings.data_dir, media_root)}
     try:
         for path in (settings.data_dir, db_path.parent, media_root):
