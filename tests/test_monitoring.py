@@ -112,6 +112,25 @@ def test_jobs_requests_refusals_and_searches_are_counted(watched):
     assert not any("4711" in str(labels) for _name, labels in after)
 
 
+def test_made_up_methods_add_no_series(watched):
+    """Anyone can send a request with any method: they are all counted as one "other"."""
+    _ctx, api = watched
+    api.request("BREW", "/api/v1/conversations")
+    scrape(api)
+    before = scrape(api)  # (the scrapes' own series are there now)
+    for n in range(40):
+        api.request(f"BREW{n}", "/api/v1/conversations")
+    after = scrape(api)
+    assert after.keys() == before.keys()
+    assert not any("BREW" in str(labels) for _name, labels in after)
+    counted = sum(
+        v
+        for (name, labels), v in after.items()
+        if name == "callscope_http_requests_total" and ("method", "other") in labels
+    )
+    assert counted == 41
+
+
 @pytest.mark.model
 def test_processing_counts_its_seconds_and_the_audio(watched):
     ctx, api = watched
@@ -194,7 +213,7 @@ def test_json_logs_carry_ids_and_no_personal_data(watched, json_log):
     # (the test's HTTP client logs the URLs it asks for; callscope's lines are the rest)
     found = [e for e in lines_of(json_log) if not e["logger"].startswith("httpx")]
     text = "\n".join(json.dumps(e, ensure_ascii=False) for e in found)
-    access = [e for e in found if e["logger"] == "callscope.governance.access"]
+    access = [e for e in found if e["logger"] == "callscope.access"]
     assert len(access) >= 5
     assert all(re.fullmatch(r"[0-9a-f]{32}", e["request_id"]) for e in access)
     assert all(e["duration_ms"] >= 0 for e in access)

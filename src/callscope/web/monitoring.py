@@ -18,11 +18,14 @@ from callscope import logs, telemetry
 from callscope.context import Context
 
 router = APIRouter(include_in_schema=False)
-access_log = logging.getLogger("callscope.governance.access")
+access_log = logging.getLogger("callscope.access")
 REQUEST_ID_HEADER = "x-request-id"
 # a caller's own request id is kept if it looks like one; anything else is replaced
 FAIR_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 bearer = HTTPBearer(auto_error=False)
+# the methods counted by name; any other (a made-up one) is counted as "other", so that no
+# request can add a series
+METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 class RequestTelemetry:
@@ -58,7 +61,8 @@ class RequestTelemetry:
                 await self.app(scope, receive, send_with_id)
             finally:
                 elapsed = time.perf_counter() - started
-                method, route = scope["method"], route_of(scope)
+                method = scope["method"] if scope["method"] in METHODS else "other"
+                route = route_of(scope)
                 telemetry.HTTP_REQUESTS.labels(method, route, str(status)).inc()
                 telemetry.HTTP_SECONDS.labels(method, route).observe(elapsed)
                 access_log.info(
