@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from statistics import fmean
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from callscope.db.models import (
     Agent,
@@ -20,6 +20,7 @@ from callscope.db.models import (
     CategoryMatch,
     Conversation,
     ConversationAnalysis,
+    ConversationSession,
     Evaluation,
     EvaluationForm,
     Queue,
@@ -311,3 +312,57 @@ def add_call(ctx, agent: str, n: int, duration: float, sentiment: float) -> None
         session.add(conv)
         session.flush()
         session.add(ConversationAnalysis(conversation_id=conv.id, customer_sentiment=sentiment))
+
+
+def test_an_agent_reads_no_colleagues_evaluation_or_category_counts(ctx, client, calls):
+    """A call AG-2 took and handed to AG-1 is AG-1's to see, but its evaluation is AG-2's:
+    AG-1's scorecard filtered on AG-2 counts the call and none of AG-2's evaluations, and the
+    categories' counts are of AG-1's calls only."""
+    with ctx.db.session() as session:
+        ag1, ag2 = (
+            session.scalar(select(Agent).where(Agent.external_id == a)) for a in ("AG-1", "AG-2")
+        )
+        started = datetime(2026, 10, 14, 9, tzinfo=UTC)
+        conv = Conversation(
+            external_id="S-transfer",
+            channel="voice",
+            status="closed",
+            primary_agent_id=ag2.id,
+            started_at=started,
+            duration_s=300.0,
+            processing_status="processed",
+            sessions=[
+                ConversationSession(position=0, agent=ag2, started_at=started),
+                ConversationSession(
+                    position=1, agent=ag1, started_at=started + timedelta(minutes=2)
+                ),
+            ],
+        )
+        session.add(conv)
+        session.flush()
+        session.add(ConversationAnalysis(conversation_id=conv.id, customer_sentiment=0.1))
+        form_id = session.scalar(select(EvaluationForm.id))
+        session.add(
+            Evaluation(conversation_id=conv.id, form_id=form_id, evaluator="sup", score_pct=90.0)
+        )
+        angry = session.scalar(select(Category).where(Category.name == "Angry"))
+        total = session.scalar(select(func.count()).where(CategoryMatch.category_id == angry.id))
+        seen = visible_conversations(user(session, "one")).with_only_columns(Conversation.id)
+        own = session.scalar(
+            select(func.count()).where(
+                CategoryMatch.category_id == angry.id, CategoryMatch.conversation_id.in_(seen)
+            )
+        )
+    sign_in(client, "one")
+    with ctx.db.session() as session:
+        token = auth.create_token(session, "one", "mine", "read")
+    headers = {"Authorization": f"Bearer {token}"}
+    card = client.get(
+        "/api/v1/scorecards",
+        params={"agent": "AG-2", "from": "2026-10-12", "to": "2026-10-18"},
+        headers=headers,
+    ).json()
+    assert card["calls"] == 1 and card["evaluations"] == 0 and card["score_pct"] is None
+    listed = client.get("/api/v1/categories", headers=headers).json()
+    assert [c["calls"] for c in listed if c["name"] == "Angry"] == [own]
+    assert own < total

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -463,13 +463,15 @@ def apply_next(db: Database) -> bool:
 # --- administration -----------------------------------------------------------------------
 
 
-def listing(session: Session) -> list[dict[str, Any]]:
-    """Every category with its definition, how many calls match, and how far applying is."""
-    counts = dict(
-        session.execute(
-            select(CategoryMatch.category_id, func.count()).group_by(CategoryMatch.category_id)
-        ).all()
-    )
+def listing(session: Session, among: Select[Any] | None = None) -> list[dict[str, Any]]:
+    """Every category with its definition, how many calls match (of AMONG, a query of the
+    conversations the caller may see, else of all), and how far applying is."""
+    query = select(CategoryMatch.category_id, func.count()).group_by(CategoryMatch.category_id)
+    if among is not None:
+        query = query.where(
+            CategoryMatch.conversation_id.in_(among.with_only_columns(Conversation.id))
+        )
+    counts: dict[int, int] = {i: n for i, n in session.execute(query)}
     return [
         {
             "id": c.id,

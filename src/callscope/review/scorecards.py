@@ -62,11 +62,16 @@ def _week(number: int, sums: dict[str, Any], names: dict[int, str]) -> dict[str,
     }
 
 
-def _live(session: Session, query: Select[Any], first: int, last: int) -> dict[int, dict]:
-    """The sums of scorecells.add_up, added up from the calls of QUERY themselves."""
+def _live(
+    session: Session, user: User, query: Select[Any], first: int, last: int
+) -> dict[int, dict]:
+    """The sums of scorecells.add_up, added up from the calls of QUERY themselves, for agent
+    USER: the evaluations counted are those of USER's own calls (a call they took over by a
+    transfer is evaluated as its first agent's)."""
     week = scorecells.week_number(session, Conversation.started_at).label("week")
+    primary = Conversation.primary_agent_id.label("primary_agent_id")
     calls = (
-        query.with_only_columns(Conversation.id, Conversation.duration_s, week)
+        query.with_only_columns(Conversation.id, Conversation.duration_s, week, primary)
         .where(
             Conversation.processing_status == Status.PROCESSED,
             Conversation.started_at >= day_start(scorecells.monday(first)),
@@ -74,9 +79,9 @@ def _live(session: Session, query: Select[Any], first: int, last: int) -> dict[i
         )
         .subquery()
     )
-    return {
-        key[0]: figures for key, figures in scorecells.sums(session, calls, [calls.c.week]).items()
-    }
+    own = calls.c.primary_agent_id == user.agent_id
+    found = scorecells.sums(session, calls, [calls.c.week], evaluated=own)
+    return {key[0]: figures for key, figures in found.items()}
 
 
 def means(session: Session, query: Select[Any], by: Any = None) -> dict[int | None, dict[str, Any]]:
@@ -133,7 +138,7 @@ def scorecard(
             )
         if queue is not None:
             query = query.join(Queue, Queue.id == Conversation.queue_id).where(Queue.name == queue)
-        sums = _live(session, query, first, last)
+        sums = _live(session, user, query, first, last)
     else:
         queues: Any = None
         if queue is not None:

@@ -169,11 +169,14 @@ def _make(session: Session, weeks: dict[int, int | None]) -> None:
             )
 
 
-def sums(session: Session, calls: Any, key: list[Any]) -> dict[tuple[int, ...], dict[str, Any]]:
+def sums(
+    session: Session, calls: Any, key: list[Any], evaluated: Any = True
+) -> dict[tuple[int, ...], dict[str, Any]]:
     """The calls of CALLS (a subquery of their `id`, `duration_s` and the KEY columns) added
     up by KEY: `calls`, the sum and the count behind each mean (MEANS), `evaluations`,
-    `score_sum`, `scored` (the submitted evaluations, those with a score, and their sum), and
-    `categories` (category id → calls matching it)."""
+    `score_sum`, `scored` (the submitted evaluations of the calls EVALUATED says — a condition
+    on CALLS' columns —, those with a score, and their sum), and `categories` (category id →
+    calls matching it)."""
     a = ConversationAnalysis
     columns = {  # (as MEANS)
         "handle": calls.c.duration_s,
@@ -208,7 +211,7 @@ def sums(session: Session, calls: Any, key: list[Any]) -> dict[tuple[int, ...], 
         select(*key, func.count(), func.sum(Evaluation.score_pct), func.count(Evaluation.score_pct))
         .select_from(calls)
         .join(Evaluation, Evaluation.conversation_id == calls.c.id)
-        .where(Evaluation.status != Review.DRAFT)
+        .where(Evaluation.status != Review.DRAFT, evaluated)
         .group_by(*key)
     ):
         cell = found.get(tuple(int(v) for v in values))

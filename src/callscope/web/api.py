@@ -482,8 +482,8 @@ def require_admin(user: User, what: str) -> None:
 @router.get("/categories")
 def list_categories(session: SessionDep, user: UserDep) -> list[dict[str, Any]]:
     """Every category with its definition, the number of calls that match it, and whether it
-    has been applied to every stored call yet."""
-    return categories.listing(session)
+    has been applied to every stored call yet. The calls counted are those the caller may see."""
+    return categories.listing(session, visible_conversations(user))
 
 
 @router.post("/categories", status_code=201, responses={403: {}, 422: {}})
@@ -494,7 +494,11 @@ def add_category(
     require_admin(user, "define categories")
     fields = body.model_dump(exclude={"name"})
     category = categories.add(session, actor(request, user), body.name, fields)
-    return next(c for c in categories.listing(session) if c["id"] == category.id)
+    return next(
+        c
+        for c in categories.listing(session, visible_conversations(user))
+        if c["id"] == category.id
+    )
 
 
 @router.delete("/categories/{category_id}", status_code=204, responses={403: {}, 404: {}})
