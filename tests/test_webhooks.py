@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from callscope.context import Context
-from callscope.db.models import Conversation, Job, Recording, WebhookDelivery
+from callscope.db.models import Conversation, Job, Recording, Webhook, WebhookDelivery
 from callscope.governance import auth
 from callscope.governance.audit import Actor
 from callscope.processing import jobs, retention, webhooks, worker
@@ -221,11 +222,34 @@ def plant_event(ctx: Context, url: str) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://crm.example.com/a hook", "http://crm.example.com/\x00x", "http://h:99999/"]
+    ("url", "why"),
+    [
+        ("http://crm.example.com/a hook", "spaces or control characters"),
+        ("http://crm.example.com/\x00x", "spaces or control characters"),
+        ("http://h:99999/", "is not a port number"),
+        ("http://a..b/", "is not a host name"),
+        (f"http://{'a' * 64}.example/", "is not a host name"),
+        ("http://crm.example.com/café", "must be ASCII (percent-encode the rest)"),
+        ("http://[::1", "is not a URL"),
+    ],
 )
-def test_webhook_urls_the_client_cannot_use_are_refused_on_entry(ctx: Context, url):
-    with pytest.raises(webhooks.WebhookError), ctx.db.session() as session:
+def test_webhook_urls_the_client_cannot_use_are_refused_on_entry(ctx: Context, url, why):
+    with pytest.raises(webhooks.WebhookError, match=re.escape(why)), ctx.db.session() as session:
         webhooks.add(session, Actor.cli(), url)
+
+
+def test_a_stored_url_that_cannot_be_sent_fails_its_delivery_like_any_other(ctx: Context):
+    """(As an earlier version stored it.) The attempt is recorded with its error and backs off;
+    nothing is raised, and the other deliveries go on."""
+    conv = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
+    with ctx.db.session() as session:
+        session.add(Webhook(url="http://a..b/", secret="s"))
+        session.flush()
+        webhooks.enqueue(session, session.get_one(Conversation, conv.id), "processed", None)
+    assert webhooks.deliver_due(ctx) == 1
+    [delivery] = deliveries(ctx)
+    assert delivery.status == "pending" and delivery.attempts == 1
+    assert "UnicodeError" in delivery.last_error or "label" in delivery.last_error
 
 
 def test_a_receiver_that_trickles_its_answer_is_cut_off_at_the_deadline(ctx, monkeypatch):

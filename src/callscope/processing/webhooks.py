@@ -59,7 +59,10 @@ def add(session: Session, actor: Actor, url: str) -> tuple[Webhook, str]:
     """Register URL; returns the webhook and its secret (shown once). Administrators are
     trusted with where events go: an internal address is accepted (docs/administration.md)."""
     url = url.strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # ("http://[::1": an address not closed)
+        raise WebhookError(f"{url[:100]!r} is not a URL: {exc}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookError(f"a webhook URL must be http:// or https:// with a host, not {url!r}")
     if any(c.isspace() or not c.isprintable() for c in url) or len(url) > 2000:
@@ -70,6 +73,14 @@ def add(session: Session, actor: Actor, url: str) -> tuple[Webhook, str]:
         parts.port  # noqa: B018 - parsing the port is the check
     except ValueError as exc:
         raise WebhookError(f"the port of {url[:100]!r} is not a port number") from exc
+    try:
+        parts.hostname.encode("idna")  # (empty labels, labels over 63 letters)
+    except UnicodeError as exc:
+        raise WebhookError(f"the host of {url[:100]!r} is not a host name") from exc
+    if not (parts.path + parts.query).isascii():
+        raise WebhookError(
+            f"a webhook URL's path and query must be ASCII (percent-encode the rest): {url[:100]!r}"
+        )
     hook = Webhook(url=url, secret=secrets.token_urlsafe(32))
     session.add(hook)
     session.flush()
@@ -204,7 +215,7 @@ def _attempt(ctx: Context, delivery_id: int, now: Any) -> bool:
             error = f"answered HTTP {code}: a redirect, which is not followed"
         elif not 200 <= code < 300:
             error = f"answered HTTP {code}"
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # (a URL stored before it was checked: failed too)
         error = f"{type(exc).__name__}: {exc}"
     with ctx.db.session() as session:
         found = session.get(WebhookDelivery, delivery_id)
