@@ -307,6 +307,43 @@ def test_no_page_is_wider_than_a_phone(browser, site, user):
     page.close()
 
 
+# the words of MAIN's text that the browser drew over more than one line (a word of up to 24
+# letters fits any column; longer ones — addresses, ids — may break where they must)
+BROKEN_WORDS = """() => {
+  const broken = [];
+  const walker = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const parent = node.parentElement;  // (text for screen readers only is drawn nowhere)
+    const box = parent.getBoundingClientRect();
+    if (!parent.checkVisibility() || box.width < 2 || parent.closest('pre, code, .visually-hidden'))
+      continue;
+    for (const m of node.textContent.matchAll(/[\\p{L}\\p{N}]{2,24}/gu)) {
+      const range = document.createRange();
+      range.setStart(node, m.index);
+      range.setEnd(node, m.index + m[0].length);
+      const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+      if (lines.size > 1) broken.push(m[0]);
+    }
+  }
+  return broken.slice(0, 10);
+}"""
+
+
+@pytest.mark.parametrize("user", ["boss", "marcus"])
+@pytest.mark.parametrize("size", [PHONE, {"width": 1440, "height": 900}], ids=["phone", "desktop"])
+def test_no_word_is_broken_across_lines(browser, site, user, size):
+    page = signed_in(browser, site, user)
+    page.set_viewport_size(size)
+    found = {}
+    for path in every_page(site, user):
+        page.goto(site["base"] + path)
+        page.wait_for_load_state("load")
+        if broken := page.evaluate(BROKEN_WORDS):
+            found[path] = broken
+    page.close()
+    assert not found, found
+
+
 @pytest.mark.parametrize("user", ["boss", "marcus"])
 def test_axe_finds_nothing_serious_on_any_page(browser, site, user):
     """axe-core (from the axe-playwright-python package) on every page, signed out and in."""
