@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as FormFile  # (what a form read by hand holds)
 
 from callscope import telemetry
 from callscope.db.models import (
@@ -22,7 +24,7 @@ from callscope.db.models import (
     Webhook,
     WebhookDelivery,
 )
-from callscope.errors import CallscopeError, TooLarge
+from callscope.errors import CallscopeError, Refused, TooLarge
 from callscope.governance import access, admin, audit, auth, policy
 from callscope.governance.access import Action
 from callscope.i18n import N_
@@ -264,30 +266,34 @@ def import_page(request: Request, user: AdminUser) -> HTMLResponse:
 
 
 @router.post("/import")
-def import_transcript(
-    request: Request,
-    user: AdminUser,
-    ctx: ContextDep,
-    metadata: Annotated[UploadFile, File()],
-    transcript: Annotated[UploadFile, File()],
-    audio: Annotated[UploadFile | None, File()] = None,
-) -> RedirectResponse:
-    """The page's way to `callscope import`: a transcript with its metadata and perhaps audio."""
+async def import_transcript(request: Request, user: AdminUser, ctx: ContextDep) -> RedirectResponse:
+    """The page's way to `callscope import`: a transcript with its metadata and perhaps audio.
+    The form is read once the administrator is known (nothing is read for anyone else)."""
+    form = await request.form()
+    metadata, transcript, audio = (form.get(name) for name in ("metadata", "transcript", "audio"))
+    if not isinstance(metadata, FormFile) or not isinstance(transcript, FormFile):
+        return refused(
+            request,
+            "/admin/import",
+            Refused("the form needs a metadata file and a transcript file"),
+        )
     upload = None
     try:
         ingestor = Ingestor(ctx)
-        meta = ingestor.check_metadata(metadata.file.read(MAX_METADATA_BYTES + 1))
-        raw = transcript.file.read(MAX_TRANSCRIPT_BYTES + 1)
+        meta = ingestor.check_metadata(await metadata.read(MAX_METADATA_BYTES + 1))
+        raw = await transcript.read(MAX_TRANSCRIPT_BYTES + 1)
         if len(raw) > MAX_TRANSCRIPT_BYTES:
             raise TooLarge(f"transcript is larger than {MAX_TRANSCRIPT_BYTES // 2**20} MiB")
-        if audio is not None and audio.filename:
-            upload = ingestor.spool(audio.file, audio.filename)
-        result = ingestor.import_transcript(
+        named = isinstance(audio, FormFile) and audio.filename
+        if isinstance(audio, FormFile) and named:
+            upload = await run_in_threadpool(ingestor.spool, audio.file, audio.filename)
+        result = await run_in_threadpool(
+            ingestor.import_transcript,
             raw,
             transcripts.format_of(transcript.filename),
             meta,
             upload,
-            audio.filename if audio is not None and upload else None,
+            audio.filename if isinstance(audio, FormFile) and upload else None,
         )
     except CallscopeError as exc:  # (a refused import has removed its spooled audio)
         telemetry.refused(exc)

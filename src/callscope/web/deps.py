@@ -71,21 +71,24 @@ UserDep = Annotated[User, Depends(api_user)]
 
 
 def ingesting_user(
-    session: SessionDep,
+    ctx: ContextDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
-    """The user a bearer token with the ingest scope acts as (an administrator's token)."""
-    token = auth.active_token(session, credentials.credentials) if credentials else None
-    if token is None:
-        raise token_required()
-    if token.scope != Scope.INGEST:
-        raise HTTPException(
-            403,
-            "this token may only read: ingesting needs a token with the ingest scope "
-            "(an administrator's)",
-        )
-    logs.note(user_id=token.user.id)
-    return token.user
+    """The user a bearer token with the ingest scope acts as (an administrator's token). Its
+    session ends here: no database connection is held while the upload's bytes arrive."""
+    with ctx.db.session() as session:
+        token = auth.active_token(session, credentials.credentials) if credentials else None
+        if token is None:
+            raise token_required()
+        if token.scope != Scope.INGEST:
+            raise HTTPException(
+                403,
+                "this token may only read: ingesting needs a token with the ingest scope "
+                "(an administrator's)",
+            )
+        user = token.user
+    logs.note(user_id=user.id)
+    return user
 
 
 IngestUserDep = Annotated[User, Depends(ingesting_user)]
