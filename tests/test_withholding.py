@@ -3,13 +3,20 @@ not allowed for the caller's role, no route gives transcript text; metadata and 
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from callscope.context import Context
-from callscope.db.models import Conversation
+from callscope.db.models import Conversation, Evaluation, User
 from callscope.governance import access, auth, policy
+from callscope.governance.audit import Actor
+from callscope.processing import retention
 from callscope.processing.ingest import Ingestor
+from callscope.review import categories, evaluations, refresh
 from callscope.web.api import PLAY_RANGE_BYTES
 from tests.support import DEMO_CALLS, FORMATS, make_meta, plant_transcript
 
@@ -97,3 +104,50 @@ def test_a_caller_who_may_not_download_audio_gets_it_a_part_at_a_time(client, ct
         policy.set_value(session, "downloads.audio", "everyone")
     whole = agent.get(url, headers={"Range": "bytes=0-"})
     assert len(whole.content) == size  # the baseline: a caller who may download gets it all
+
+
+FORM = {
+    "name": "Money back",
+    "sections": [
+        {
+            "title": "Care",
+            "questions": [
+                {
+                    "id": "asked",
+                    "text": "Asked for the money back",
+                    "type": "yes_no",
+                    "weight": 1,
+                    "auto": {"category": "Money back", "when": "matched"},
+                }
+            ],
+        }
+    ],
+}
+
+
+def test_an_evaluations_evidence_follows_the_transcripts_rules(api, ctx, call):
+    """Its evidence quotes the line: withheld with the transcript, and gone with a purge."""
+    with ctx.db.session() as session:
+        session.get_one(Conversation, call).processing_status = "processed"
+        categories.add(session, Actor.cli(), "Money back", {"phrases": [SECRET]})
+        refresh.changed(session, [call])  # (the category matched on the call)
+        form = evaluations.import_form(session, Actor.cli(), FORM)
+        boss = session.scalar(select(User).where(User.role == "admin"))
+        evaluations.evaluate(session, Actor.cli(), boss, call, form.id, {})
+    url = f"/api/v1/conversations/{call}/evaluations"
+    [shown] = api.get(url).json()
+    assert shown["answers"][0]["automatic"]["evidence"][0]["text"] is None  # viewing is off
+    assert SECRET not in api.get(url).text
+    with ctx.db.session() as session:
+        policy.set_value(session, "recordings.enabled", True)
+    assert SECRET in api.get(url).text  # the baseline: the words are there to withhold
+    with ctx.db.session() as session:
+        policy.set_value(session, "retention.mode", "recordings")
+        policy.set_value(session, "retention.days", 1)
+        session.get_one(Conversation, call).started_at = datetime.now(UTC) - timedelta(days=3)
+    assert retention.purge_expired(ctx).recordings == [call]
+    [shown] = api.get(url).json()
+    evidence = shown["answers"][0]["automatic"]["evidence"]
+    assert evidence and evidence[0]["text"] is None and evidence[0]["start_s"] == 0.0
+    with ctx.db.session() as session:
+        assert SECRET not in json.dumps(session.get_one(Evaluation, shown["id"]).automatic)

@@ -27,7 +27,7 @@ from callscope.db.models import (
     User,
     utcnow,
 )
-from callscope.governance import access, audit
+from callscope.governance import access, audit, policy
 from callscope.governance.access import Action, visible_conversations
 from callscope.measures.sentiment import TREND_STEP
 from callscope.review import categories, scorecells
@@ -474,8 +474,19 @@ def _iso(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def as_dict(session: Session, evaluation: Evaluation) -> dict[str, Any]:
-    """An evaluation with its form's questions, answers, evidence, overrides and comments."""
+def unquoted(automatic: dict[str, Any]) -> dict[str, Any]:
+    """Automatic answers without the words of their evidence (its moments stay): where the
+    transcript is withheld or purged, what quotes it is too."""
+    return {
+        key: {**answer, "evidence": [{**m, "text": None} for m in answer.get("evidence") or []]}
+        for key, answer in automatic.items()
+    }
+
+
+def as_dict(session: Session, evaluation: Evaluation, withheld: bool = False) -> dict[str, Any]:
+    """An evaluation with its form's questions, answers, evidence, overrides and comments; when
+    WITHHELD (the caller may not have the transcript's words), its evidence without words."""
+    automatic = unquoted(evaluation.automatic) if withheld else evaluation.automatic
     row = session.get_one(EvaluationForm, evaluation.form_id)
     form = Form.model_validate(row.definition)
     return {
@@ -493,7 +504,7 @@ def as_dict(session: Session, evaluation: Evaluation) -> dict[str, Any]:
                 "type": q.type,
                 "weight": q.weight,
                 "value": evaluation.answers.get(q.id),
-                "automatic": evaluation.automatic.get(q.id),
+                "automatic": automatic.get(q.id),
                 "override": evaluation.overrides.get(q.id),
                 "comment": evaluation.comments.get(q.id),
             }
@@ -669,7 +680,8 @@ def panel(session: Session, user: User, conv: Conversation, form_id: int | None)
     """What the conversation page's Evaluation tab shows USER: the call's evaluations, and for
     a supervisor or administrator the form to fill (FORM_ID, else the first), its automatic
     answers filled in."""
-    shown = [as_dict(session, e) for e in visible(session, user, conv)]
+    withheld = not policy.get(session, "recordings.enabled")
+    shown = [as_dict(session, e, withheld) for e in visible(session, user, conv)]
     found: dict[str, Any] = {
         "evaluations": shown,
         "forms": [],
@@ -686,7 +698,8 @@ def panel(session: Session, user: User, conv: Conversation, form_id: int | None)
         if chosen is not None:
             form = Form.model_validate(chosen.definition)
             found["form"] = form_dict(chosen)
-            found["automatic"] = automatic_answers(session, form, conv.id)
+            automatic = automatic_answers(session, form, conv.id)
+            found["automatic"] = unquoted(automatic) if withheld else automatic
             if mine is not None and mine.form_id == chosen.id:
                 found["draft"] = draft_dict(mine)
     found["agent_of_call"] = user.agent_id is not None and conv.primary_agent_id == user.agent_id

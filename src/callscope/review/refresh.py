@@ -22,12 +22,13 @@ from callscope.db.models import (
     CategoryMatch,
     Conversation,
     ConversationAnalysis,
+    Evaluation,
     Recording,
     ScorecardCategoryCell,
     ScorecardCell,
     ScorecardWeek,
 )
-from callscope.review import categories, document, scorecells, search
+from callscope.review import categories, document, evaluations, scorecells, search
 from callscope.vocabulary import Status
 
 
@@ -52,8 +53,8 @@ def counted(session: Session, conversation_ids: Iterable[int]) -> None:
 def removed(session: Session, conversation_ids: Iterable[int]) -> None:
     """The calls' words are gone, or the calls are about to be deleted: they leave the search
     index, what quotes their transcript goes (the stored transcript and its unredacted copy, the
-    summary, the words of category matches; the categories matched and their moments stay),
-    and their weeks are marked."""
+    summary, the words of category matches and of evaluations' evidence; the categories matched
+    and the moments stay), and their weeks are marked."""
     ids = list(conversation_ids)
     for conversation_id in ids:
         search.remove(session, conversation_id)  # an FTS5 table has no foreign key to cascade
@@ -67,6 +68,10 @@ def removed(session: Session, conversation_ids: Iterable[int]) -> None:
         select(CategoryMatch).where(CategoryMatch.conversation_id.in_(ids))
     ):
         found.matches = [{**m, "text": None} for m in found.matches]
+    for evaluation in session.scalars(
+        select(Evaluation).where(Evaluation.conversation_id.in_(ids))
+    ):
+        evaluation.automatic = evaluations.unquoted(evaluation.automatic)
     scorecells.mark(session, ids)
 
 

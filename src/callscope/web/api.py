@@ -591,7 +591,7 @@ def evaluate(
         body.comments,
         body.reasons,
     )
-    return evaluations.as_dict(session, done)
+    return evaluations.as_dict(session, done, _withheld(session, user))
 
 
 @router.put("/conversations/{conversation_id}/evaluations/draft")
@@ -617,13 +617,21 @@ def evaluation_draft(conversation_id: Id, session: SessionDep, user: UserDep) ->
     return evaluations.draft_dict(found)
 
 
+def _withheld(session: Session, user: User) -> bool:
+    """Whether USER may not have transcript words (nor what quotes them) as data."""
+    return access.transcript_withheld(session, user) is not None
+
+
 @router.get("/conversations/{conversation_id}/evaluations")
 def conversation_evaluations(
     conversation_id: Id, session: SessionDep, user: UserDep
 ) -> list[dict[str, Any]]:
     """The call's evaluations the caller may see."""
     conv = visible_conversation(session, user, conversation_id)
-    return [evaluations.as_dict(session, e) for e in evaluations.visible(session, user, conv)]
+    withheld = _withheld(session, user)
+    return [
+        evaluations.as_dict(session, e, withheld) for e in evaluations.visible(session, user, conv)
+    ]
 
 
 class ResponseIn(BaseModel):
@@ -641,7 +649,7 @@ def _respond(
 ) -> dict[str, Any]:
     evaluation = evaluations.find_visible(session, user, evaluation_id)
     evaluations.respond(session, actor(request, user), user, evaluation, disputed, body.comment)
-    return evaluations.as_dict(session, evaluation)
+    return evaluations.as_dict(session, evaluation, _withheld(session, user))
 
 
 @router.post("/evaluations/{evaluation_id}/acknowledge")
@@ -659,7 +667,7 @@ def answer_dispute(
     """A supervisor or administrator who may see the call answers the agent's dispute."""
     evaluation = evaluations.find_visible(session, user, evaluation_id)
     evaluations.answer(session, actor(request, user), user, evaluation, body.comment)
-    return evaluations.as_dict(session, evaluation)
+    return evaluations.as_dict(session, evaluation, _withheld(session, user))
 
 
 @router.post("/evaluations/{evaluation_id}/dispute")
