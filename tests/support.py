@@ -12,6 +12,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 import uuid
 import wave
 from collections.abc import Iterator
@@ -174,6 +175,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def serving(settings: Settings, log: Path) -> Iterator[str]:
+    """`callscope serve` (without a worker) over SETTINGS' data on a free loopback port, its
+    errors written to LOG; its base URL once it accepts connections."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "callscope", "serve", "--no-worker", "--port", str(port)],
+        env=settings_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "wb"),  # noqa: SIM115 (the server's, closed as it ends)
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def routes(app) -> list[tuple[str, str]]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -16,7 +14,7 @@ import pytest
 
 from callscope.context import Context
 from callscope.governance import auth
-from tests.support import PASSWORD, free_port, make_meta, make_settings, settings_env
+from tests.support import PASSWORD, make_meta, make_settings, serving
 
 BOUNDARY = "callscope-test-boundary"
 SLOW_UPLOADS = 20  # more than the database pool's 5 connections and 10 overflow
@@ -29,23 +27,8 @@ def served(tmp_path_factory, model_dir) -> Iterator[dict]:
     with ctx.db.session() as session:
         auth.add_user(session, "boss", "admin", PASSWORD)
         token = auth.create_token(session, "boss", "feed", "ingest")
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "callscope", "serve", "--no-worker", "--port", str(port)],
-        env=settings_env(ctx.settings),
-        stdout=subprocess.DEVNULL,
-        stderr=open(data / "server.log", "wb"),  # noqa: SIM115
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield {"port": port, "token": token}
-    server.terminate()
-    server.wait(10)
+    with serving(ctx.settings, data / "server.log") as base:
+        yield {"port": int(base.rsplit(":", 1)[1]), "token": token}
     ctx.close()
 
 

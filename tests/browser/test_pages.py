@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import subprocess
-import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,7 +32,7 @@ from tests.support import (
     make_meta,
     make_settings,
     plant_transcript,
-    settings_env,
+    serving,
 )
 
 pytestmark = pytest.mark.browser
@@ -54,12 +50,6 @@ def recent_meta(**changes) -> dict:
     return meta
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, model_dir):
     data = tmp_path_factory.mktemp("site")
@@ -75,25 +65,8 @@ def site(tmp_path_factory, model_dir):
     assert jobs.run_job(ctx, result.job, "test") == "processed"
     with ctx.db.session() as session:  # (every page is checked with a comment and a category)
         comments.add(session, Actor.cli(), result.id, 30.0, "Asked for the order number first")
-    port = free_port()
-    env = settings_env(ctx.settings)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "callscope", "serve", "--no-worker", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(data / "server.log", "wb"),  # noqa: SIM115
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield {"base": base, "ctx": ctx, "id": result.id}
-    server.terminate()
-    server.wait(10)
+    with serving(ctx.settings, data / "server.log") as base:
+        yield {"base": base, "ctx": ctx, "id": result.id}
     ctx.close()
 
 
