@@ -324,3 +324,18 @@ def test_a_category_added_while_another_is_applied_catches_up_and_both_finish(ct
         found = api.get("/api/v1/conversations", params={"category": name, "limit": 50}).json()
         assert sorted(c["id"] for c in found["items"]) == sorted(calls), name
     assert categories.pending(ctx.db) == []
+
+
+def test_a_category_is_found_by_its_name_before_its_id(ctx):
+    """`categories remove 2` removes the category named "2", not the one whose id is 2; a
+    number nobody named is an id; anything else is not found (never a server error)."""
+    with ctx.db.session() as session:
+        first = categories.add(session, Actor.cli(), "Greeting", {"phrases": ["hello"]})
+        second = categories.add(session, Actor.cli(), "Cancel", {"phrases": ["cancel"]})
+        named = categories.add(session, Actor.cli(), str(second.id), {"phrases": ["refund"]})
+        assert categories.find_category(session, str(second.id)).id == named.id
+        assert categories.find_category(session, f" {first.id} ").id == first.id
+        assert categories.find_category(session, second.id).id == second.id
+        for unknown in ("²", "9" * 30, "nobody", "-1"):
+            with pytest.raises(categories.UnknownCategory, match="no category"):
+                categories.find_category(session, unknown)

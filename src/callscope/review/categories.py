@@ -500,13 +500,18 @@ def add(session: Session, actor: audit.Actor, name: str, fields: dict[str, Any])
 
 
 def find_category(session: Session, ident: str | int) -> Category:
-    """A category by id or name."""
-    query = select(Category)
-    if isinstance(ident, int) or str(ident).isdigit():
-        query = query.where(Category.id == int(ident))
-    else:
-        query = query.where(func.lower(Category.name) == str(ident).strip().lower())
-    category = session.scalar(query)
+    """A category by id (a number), or by what is typed: its name (any case), else its id
+    written as digits (a category named "81" is found by its name, not as id 81)."""
+    number: int | None = ident if isinstance(ident, int) else None
+    if isinstance(ident, str):
+        named = session.scalar(
+            select(Category).where(func.lower(Category.name) == ident.strip().lower())
+        )
+        if named is not None:
+            return named
+        typed = ident.strip()
+        number = int(typed) if typed.isascii() and typed.isdigit() and len(typed) < 19 else None
+    category = session.get(Category, number) if number is not None else None
     if category is None:
         raise UnknownCategory(f"no category {ident!r}")
     return category
