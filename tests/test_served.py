@@ -5,14 +5,20 @@ a body nobody signed in may send is refused before it is read."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from http.cookiejar import CookieJar
 
 import pytest
+from sqlalchemy import select
 
 from callscope.context import Context
+from callscope.db.models import AuditEvent
 from callscope.governance import auth
 from tests.support import PASSWORD, make_meta, make_settings, serving
 
@@ -28,7 +34,7 @@ def served(tmp_path_factory, model_dir) -> Iterator[dict]:
         auth.add_user(session, "boss", "admin", PASSWORD)
         token = auth.create_token(session, "boss", "feed", "ingest")
     with serving(ctx.settings, data / "server.log") as base:
-        yield {"port": int(base.rsplit(":", 1)[1]), "token": token}
+        yield {"port": int(base.rsplit(":", 1)[1]), "base": base, "token": token, "ctx": ctx}
     ctx.close()
 
 
@@ -92,3 +98,26 @@ def test_a_body_from_nobody_signed_in_is_refused_before_it_is_read(served):
     finally:
         sock.close()
     assert answer.startswith("HTTP/1.1 403 "), answer
+
+
+def test_a_forwarded_address_is_believed_only_from_a_trusted_proxy(served):
+    """No proxy is configured: a sign-in that says it was forwarded for another address is
+    recorded (and throttled) as coming from its peer, the loopback."""
+    base = served["base"]
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    with browser.open(f"{base}/login", timeout=10) as page:  # (loopback)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.read().decode())[1]
+    form = {"username": "boss", "password": "not the password", "csrf_token": csrf}
+    request = urllib.request.Request(  # noqa: S310 (the loopback)
+        f"{base}/login",
+        data=urllib.parse.urlencode(form).encode(),
+        headers={"X-Forwarded-For": "203.0.113.9"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        browser.open(request, timeout=10)
+    assert refused.value.code == 401
+    with served["ctx"].db.session() as session:
+        sources = session.scalars(
+            select(AuditEvent.source).where(AuditEvent.action == "sign_in_failed")
+        ).all()
+    assert sources == ["127.0.0.1"]

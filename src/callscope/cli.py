@@ -493,13 +493,16 @@ def run_server(
     app = create_app(ctx, with_worker=with_worker)
     if settings.metrics_port:
         telemetry.serve_port(ctx.db, settings.metrics_port, settings.metrics_host)
-    # (the log lines are callscope's: its own access log names the route, not the address)
+    # (the log lines are callscope's: its own access log names the route, not the address; and
+    # a client's address is the peer's unless CALLSCOPE_TRUSTED_PROXIES names it: callscope
+    # reads X-Forwarded-For itself, so the server's own reading of it stays off)
     uvicorn.run(
         app,
         host=host or settings.host,
         port=port or settings.port,
         log_config=None,
         access_log=False,
+        proxy_headers=False,
     )
 
 
