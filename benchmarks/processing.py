@@ -23,7 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.evaluation import quiet_caller, speaker_accuracy, truth_turns, truth_words
+from tests.evaluation import (
+    doc_words,
+    quiet_caller,
+    speaker_accuracy,
+    truth_turns,
+    truth_words,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "src" / "callscope" / "demo" / "calls"
@@ -340,7 +346,9 @@ def main() -> None:
                 else None
             ),
             "attribution": (
-                speaker_accuracy(doc, truth_turns(shipped)) if truth_turns(shipped) else None
+                speaker_accuracy(doc_words(doc), truth_turns(shipped))
+                if truth_turns(shipped)
+                else None
             ),
             "metrics": doc["metrics"],
             "truth_metrics": truth_metrics(shipped),

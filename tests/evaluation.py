@@ -11,7 +11,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from callscope.measures.segments import Word
-from callscope.speech import media
+from callscope.speech import asr, attribution, media
+from callscope.vocabulary import Speaker
 
 TRUTH_DIR = Path(__file__).resolve().parent / "data" / "calls"
 
@@ -52,16 +53,33 @@ def truth_words(turns: list[dict]) -> list[Word]:
     return words
 
 
-def speaker_accuracy(doc: dict, turns: list[dict]) -> float | None:
-    """Share of transcript words whose speaker is the speaker of the truth turn around them."""
-    right = total = 0
-    for seg in doc["transcript"]["segments"]:
-        for word in seg["words"]:
-            mid = (word["start_s"] + word["end_s"]) / 2
-            nearest = min(turns, key=lambda t: max(t["start"] - mid, mid - t["end"], 0.0))
-            total += 1
-            right += nearest["speaker"] == seg["speaker"]
-    return right / total if total else None
+def doc_words(doc: dict) -> list[Word]:
+    """The words of an analysis document's transcript, with their speakers."""
+    return [
+        Word(seg["speaker"], word["start_s"], word["end_s"], word["text"], word.get("confidence"))
+        for seg in doc["transcript"]["segments"]
+        for word in seg["words"]
+    ]
+
+
+def stereo_words(transcriber: asr.Transcriber, path: Path, language: str = "en") -> list[Word]:
+    """The words of a stereo call (agent left, customer right) as processing attributes them:
+    the speech layer alone, without a database."""
+    audio, rate = media.decode(path, sample_rate=media.SAMPLE_RATE)
+    roles = {0: Speaker.AGENT, 1: Speaker.CUSTOMER}
+    return attribution.attribute(
+        attribution.recognise(transcriber, audio, roles, language), audio, rate
+    )
+
+
+def speaker_accuracy(words: list[Word], turns: list[dict]) -> float | None:
+    """Share of WORDS whose speaker is the speaker of the truth turn around them."""
+    right = 0
+    for word in words:
+        mid = (word.start + word.end) / 2
+        nearest = min(turns, key=lambda t: max(t["start"] - mid, mid - t["end"], 0.0))
+        right += nearest["speaker"] == word.speaker
+    return right / len(words) if words else None
 
 
 def rttm_turns(path: Path) -> list[tuple[float, float, str]]:

@@ -62,38 +62,26 @@ def process(
         report(8, "detecting language")
         language = transcriber.detect_language(np.mean(audio, axis=0))
 
-    order = sorted(roles)
-    done = [0.0] * len(order)
+    done = [0.0] * len(roles)
 
     def channel_progress(index: int, fraction: float) -> None:
         done[index] = fraction
         report(10 + 70 * sum(done) / len(done), "transcribing")
 
     report(10, "transcribing")
-    recognised = [
-        asr.apply_vocabulary(words, terms)
-        for words in transcriber.transcribe_channels(
-            [audio[c] for c in order], language, channel_progress
-        )
-    ]
+    channels = attribution.recognise(transcriber, audio, roles, language, terms, channel_progress)
     speakers, heard = None, {}
     if diarized:
         report(80, "separating speakers")
         with ctx.db.session() as session:
             prints = _voiceprints(session, agent_ids)
-        words, found = voices.diarized_words(audio[order[0]], recognised[0], language, prints)
+        only = channels[0]
+        words, found = voices.diarized_words(audio[only.channel], only.words, language, prints)
         speakers = found.as_dict()
     else:
         report(80, "attributing speakers")
-        words = attribution.attribute(
-            [
-                attribution.ChannelWords(c, roles[c], ws)
-                for c, ws in zip(order, recognised, strict=True)
-            ],
-            audio,
-            rate,
-        )
-        agent_channel = next((c for c in order if roles[c] == Speaker.AGENT), None)
+        words = attribution.attribute(channels, audio, rate)
+        agent_channel = next((c.channel for c in channels if c.speaker == Speaker.AGENT), None)
         heard = (
             voices.agent_voices(audio[agent_channel], words, spans)
             if agent_channel is not None

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 
 from callscope.measures.segments import Word
-from callscope.speech.asr import RecognisedWord
+from callscope.speech.asr import ChannelProgress, RecognisedWord, Transcriber, apply_vocabulary
 
 ECHO_DELAY_S = (-0.05, 0.4)  # an echo arrives up to this much later (channels out of step)
 ECHO_SHARE = 0.85  # an echo is this much of its channel's sound, at least
@@ -78,6 +78,24 @@ class Channels:
         sxx, syy = np.mean(np.abs(x) ** 2, axis=0), np.mean(np.abs(y) ** 2, axis=0)
         coherence = sxy / np.maximum(sxx * syy, 1e-30)
         return float(np.sum(coherence * syy) / max(float(np.sum(syy)), 1e-30))
+
+
+def recognise(
+    transcriber: Transcriber,
+    audio: np.ndarray,
+    roles: Mapping[int, str],
+    language: str,
+    terms: Sequence[str] = (),
+    progress: ChannelProgress | None = None,
+) -> list[ChannelWords]:
+    """The words of each channel of AUDIO (16 kHz) that ROLES names, in channel order, with
+    the queue's TERMS spelt as the queue spells them; PROGRESS(index in that order, fraction)."""
+    order = sorted(roles)
+    recognised = transcriber.transcribe_channels([audio[c] for c in order], language, progress)
+    return [
+        ChannelWords(c, roles[c], apply_vocabulary(words, terms))
+        for c, words in zip(order, recognised, strict=True)
+    ]
 
 
 def remove_bleed(

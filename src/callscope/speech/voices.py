@@ -4,6 +4,8 @@ voiceprints the processing keeps)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from callscope.measures import segments
@@ -16,7 +18,7 @@ VOICE_WINDOWS_PER_CALL = 50  # about 20 s of an agent's speech per stereo call (
 
 def diarized_words(
     audio: np.ndarray,
-    recognised: list[asr.RecognisedWord],
+    recognised: Sequence[asr.RecognisedWord],
     language: str,
     voiceprints: list[np.ndarray],
 ) -> tuple[list[segments.Word], diarization.Roles]:
