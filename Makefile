@@ -16,12 +16,16 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/callscope demo
 
-# The whole suite on SQLite, then the tests that touch the database on a private PostgreSQL server.
+# The whole suite on SQLite, then the tests that touch the database on a private PostgreSQL server;
+# each pass spread over the machine's cores (one test file stays on one worker, so a module's
+# processed calls are made once).
+PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile
+
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
-	bash scripts/test-services.sh $(BIN)/python -m pytest
+	$(PYTEST)
+	bash scripts/test-services.sh $(PYTEST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
@@ -30,7 +34,7 @@ lint: $(STAMP)
 
 # The part of the suite without the speech model, a browser or extra services
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not model and not browser and not services"
+	$(PYTEST) -m "not model and not browser and not services"
 
 # Re-resolve the pinned dependencies (needs uv: pip install uv). Torch is pinned to its CPU
 # build (scripts/lock-overrides.txt), found in the local wheel folder pip is configured with.

@@ -7,7 +7,10 @@ Markers (pyproject.toml): `model` for a test that loads the speech model or the 
 A test touches the database when it uses a fixture that opens one (`settings`, `ctx` and those
 built on them, or a fixture whose code opens settings, a context or an app), or opens one
 itself. The PostgreSQL pass of `make test` runs only those: the others would run the same code
-twice. Every other test is refused a database (enforced below), so none is left out wrongly."""
+twice. Every other test is refused a database (enforced below), so none is left out wrongly.
+
+`make test` runs each pass in parallel worker processes (pytest-xdist, a file to a worker): a
+test keeps to its own folders, free ports and databases, never fixed ones."""
 
 from __future__ import annotations
 
