@@ -18,8 +18,8 @@ demo: $(STAMP)
 
 # The whole suite on SQLite, then the tests that touch the database on a private PostgreSQL server;
 # each pass spread over the machine's cores (one test file stays on one worker, so a module's
-# processed calls are made once).
-PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile
+# processed calls are made once; the slowest files first, in the order tests/conftest.py gives).
+PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

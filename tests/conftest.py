@@ -15,6 +15,7 @@ test keeps to its own folders, free ports and databases, never fixed ones."""
 from __future__ import annotations
 
 import inspect
+from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -62,14 +63,23 @@ def touches_database(item: pytest.Item) -> bool:
     return _opens_database(item.function)  # type: ignore[attr-defined]
 
 
+# a test with one of these markers takes seconds to minutes, the others a fraction of a second
+SLOW = {"model": 10, "services": 10, "browser": 3}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On PostgreSQL, only the tests that touch the database."""
-    if not POSTGRES:
-        return
-    left_out = [item for item in items if not touches_database(item)]
-    if left_out:
-        config.hook.pytest_deselected(items=left_out)
-        items[:] = [item for item in items if touches_database(item)]
+    """On PostgreSQL, only the tests that touch the database; the slowest files first, so that
+    the parallel workers of `make test` finish together (a slow file started last would keep
+    one worker busy while the other waits)."""
+    if POSTGRES:
+        left_out = [item for item in items if not touches_database(item)]
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+            items[:] = [item for item in items if touches_database(item)]
+    weight: Counter[Path] = Counter()
+    for item in items:
+        weight[item.path] += max((SLOW.get(m.name, 1) for m in item.iter_markers()), default=1)
+    items.sort(key=lambda item: -weight[item.path])  # (stable: a file's own order is kept)
 
 
 @pytest.fixture(autouse=True)
