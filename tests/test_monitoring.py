@@ -82,6 +82,8 @@ def test_metrics_need_their_token_and_are_off_without_one(watched, client):
 
 def test_jobs_requests_refusals_and_searches_are_counted(watched):
     ctx, api = watched
+    with ctx.db.session() as session:
+        policy.set_value(session, "recordings.enabled", True)  # (words are searched while on)
     before = scrape(api)
     ids = [Ingestor(ctx).ingest_file(EN, make_meta()).id for _ in range(2)]
     refused = api.post(

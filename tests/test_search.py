@@ -146,6 +146,7 @@ def test_processing_indexes_and_retention_removes(tmp_path, model_dir):
     conv = Ingestor(ctx).ingest_file(SHORT, meta)
     assert jobs.run_job(ctx, conv.job, "test") == "processed"
     with ctx.db.session() as session:
+        policy.set_value(session, "recordings.enabled", True)  # (words are searched while on)
         boss = auth.add_user(session, "boss", "admin", PASSWORD)
         assert search.find(session, boss, search.Filters(q="weather"), limit=5).total == 1
         policy.set_value(session, "retention.days", 30)

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, selectinload
 
-from callscope import telemetry
+from callscope import errors, telemetry
 from callscope.db.models import (
     Agent,
     Category,
@@ -42,9 +42,11 @@ from callscope.db.models import (
     Segment,
     User,
 )
-from callscope.governance.access import visible_conversations
+from callscope.governance import policy
+from callscope.governance.access import VIEWING_OFF, visible_conversations
 
 SNIPPET_WORDS = 16
+SEARCH_OFF = f"searching the transcripts' words is not possible: {VIEWING_OFF}"
 # A common word is in most transcripts; counting every match would read them all, so a text
 # search counts up to this many and says "more than" beyond.
 COUNT_CAP = 1000
@@ -216,19 +218,20 @@ def _narrowed(session: Session, user: User, f: Filters) -> tuple[Select[Any], bo
     return query.where(*conditions, *results), bool(results)
 
 
+class SearchWithheld(errors.NotAllowed):
+    """A search by the transcripts' words while viewing them is switched off: which calls hold
+    a word would tell what was said."""
+
+
 @telemetry.SEARCH_SECONDS.time()
-def find(
-    session: Session,
-    user: User,
-    f: Filters,
-    limit: int,
-    offset: int = 0,
-    snippets: bool = True,
-) -> Results:
-    """A page of the conversations USER may see that pass F, with SNIPPETS when F searches."""
+def find(session: Session, user: User, f: Filters, limit: int, offset: int = 0) -> Results:
+    """A page of the conversations USER may see that pass F, with a passage of each when F
+    searches the words (refused while viewing transcripts is switched off)."""
+    found = terms(f.q)
+    if found and not policy.get(session, "recordings.enabled"):
+        raise SearchWithheld(SEARCH_OFF)
     narrowed, joined = _narrowed(session, user, f)
     query = narrowed
-    found = terms(f.q)
     if found:
         query = narrowed.where(matching(session, found))
         ids = session.scalars(query.with_only_columns(Conversation.id).limit(COUNT_CAP + 1)).all()
@@ -255,7 +258,7 @@ def find(
         .offset(offset)
     ).all()
     ids = [c.id for c, _a in rows]
-    passages = _snippets(session, found, ids) if found and snippets else {}
+    passages = _snippets(session, found, ids) if found else {}
     matched = categories_of(session, ids)
     return Results(total, [Hit(c, a, passages.get(c.id), matched.get(c.id, [])) for c, a in rows])
 

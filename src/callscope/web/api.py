@@ -182,9 +182,9 @@ def list_conversations(
 ) -> dict[str, Any]:
     """The conversations the caller may see, newest first; `q` searches the transcripts and
     gives each item a `snippet` (HTML: escaped text, matches in `<mark>`). With `q`, `total` is
-    counted up to 1 001 (`total_is_exact` false beyond 1 000)."""
-    snippets = policy.get(session, "recordings.enabled")  # (passages are transcript text)
-    results = search.find(session, user, filters, limit, offset, snippets)
+    counted up to 1 001 (`total_is_exact` false beyond 1 000); 403 while viewing transcripts is
+    switched off."""
+    results = search.find(session, user, filters, limit, offset)
     return {
         "total": results.total,
         "total_is_exact": results.total_is_exact,
@@ -542,7 +542,7 @@ def resolve_comment(
 ) -> dict[str, Any]:
     """Resolve a comment's thread (`?resolved=false` opens it again)."""
     conv = visible_conversation(session, user, conversation_id)
-    comments.resolve(session, actor(request, user), conv.id, comment_id, resolved)
+    comments.resolve(session, actor(request, user), user, conv.id, comment_id, resolved)
     return {"comments": comments.thread(session, conv.id)}
 
 

@@ -230,14 +230,13 @@ def conversation_list(
     page: PageNumber = 1,
 ) -> HTMLResponse:
     """Closed conversations the user may see: searched, filtered, sorted and paged."""
-    results = search.find(
-        session,
-        user,
-        listed.filters,
-        limit=PAGE_SIZE,
-        offset=(page - 1) * PAGE_SIZE,
-        snippets=policy.get(session, "recordings.enabled"),  # (passages are transcript text)
-    )
+    words_off = None
+    try:
+        results = search.find(
+            session, user, listed.filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        )
+    except search.SearchWithheld:  # (a link from before viewing was switched off)
+        results, words_off = search.Results(0), listed.filters.q
     visible_ids = visible_conversations(user).with_only_columns(Conversation.id)
     agents = session.scalars(
         select(Agent)
@@ -259,6 +258,8 @@ def conversation_list(
         "conversations.html",
         user,
         hits=results.hits,
+        words_searchable=policy.get(session, "recordings.enabled"),
+        words_off=words_off,
         agents=agents,
         queues=queues,
         categories=session.scalars(select(Category.name).order_by(Category.name)).all(),
@@ -344,8 +345,12 @@ def resolve_comment(
 ) -> RedirectResponse:
     """Resolve a comment's thread, or open it again."""
     conv = visible_conversation(session, user, conversation_id)
-    comments.resolve(session, actor(request, user), conv.id, comment_id, resolved)
-    return done(request, f"/conversations/{conv.id}#details")
+    target = f"/conversations/{conv.id}#details"
+    try:
+        comments.resolve(session, actor(request, user), user, conv.id, comment_id, resolved)
+    except errors.CallscopeError as exc:
+        return refused(request, target, exc)
+    return done(request, target)
 
 
 @router.get("/contacts/{contact_id}")
