@@ -199,7 +199,13 @@ def test_each_role_may_do_what_the_administration_guide_says():
     """docs/administration.md#who-sees-what, as access.may answers it."""
     expected = {
         "agent": set(),
-        "supervisor": {"evaluate", "answer_dispute", "correct_speakers", "see_colleagues"},
+        "supervisor": {
+            "evaluate",
+            "answer_dispute",
+            "correct_speakers",
+            "see_colleagues",
+            "resolve_comments",
+        },
         "admin": {a.value for a in access.ROLES},
     }
     for role, allowed in expected.items():

@@ -226,6 +226,8 @@ def test_a_new_category_is_applied_to_stored_calls_by_the_cli_with_progress(ctx,
 
 def test_comments_threads_resolving_refusals_and_erasure(ctx, api):
     conversation_id = imported(api, [("agent", "Hello there"), ("customer", "Hi I have a problem")])
+    with ctx.db.session() as session:
+        policy.set_value(session, "recordings.enabled", True)  # (comments need viewing on)
     url = f"/api/v1/conversations/{conversation_id}/comments"
     first = api.post(url, json={"at_s": 10.5, "text": "Good opening"})
     assert first.status_code == 201

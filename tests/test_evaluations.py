@@ -481,6 +481,8 @@ def test_sampled_calls_are_evaluated_and_answered_from_the_pages(ctx, api, clien
         follow_redirects=True,
     )
     assert "reasons.greeting: say why the automatic answer" in refused.text
+    answers = res.text.split('id="evaluate"')[0]  # (the submitted evaluation, above the form)
+    assert "3 / 5" in answers and "(overridden)" not in answers
 
     client.post("/logout", data={"csrf_token": csrf})
     csrf = sign_in(client, "marcus")
@@ -497,3 +499,16 @@ def test_sampled_calls_are_evaluated_and_answered_from_the_pages(ctx, api, clien
     with ctx.db.session() as session:
         assert session.get(Evaluation, evaluation["id"]).status == "disputed"
         assert session.scalar(select(User.id).where(User.username == "queen"))
+    client.post("/logout", data={"csrf_token": csrf})
+    csrf = sign_in(client, "queen")
+    overridden = client.post(
+        f"/conversations/{world['id']}/evaluations",
+        data={
+            "csrf_token": csrf,
+            "form_id": "1",
+            "answer-greeting": "no",
+            "reason-greeting": "greeted the wrong company",
+        },
+        follow_redirects=True,
+    )
+    assert "(overridden)" in overridden.text and "greeted the wrong company" in overridden.text

@@ -8,17 +8,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from callscope.context import Context
-from callscope.db.models import Conversation, Evaluation, User
+from callscope.db.models import Comment, Conversation, Evaluation, Queue, User
 from callscope.governance import access, auth, policy
 from callscope.governance.audit import Actor
 from callscope.processing import retention
 from callscope.processing.ingest import Ingestor
-from callscope.review import categories, evaluations, refresh
+from callscope.review import categories, evaluations, refresh, search
 from callscope.web.api import PLAY_RANGE_BYTES
-from tests.support import DEMO_CALLS, FORMATS, make_meta, plant_transcript
+from callscope.web.app import create_app
+from tests.support import DEMO_CALLS, FORMATS, PASSWORD, make_meta, plant_transcript, sign_in
 
 SECRET = "refund"
 SAID = f"please send the {SECRET} to my account today"
@@ -50,14 +51,85 @@ def test_with_viewing_off_the_analysis_has_metadata_and_metrics_but_no_words(api
     assert SECRET not in api.get(f"/api/v1/conversations/{call}/analysis").text
 
 
-def test_with_viewing_off_a_search_finds_calls_but_shows_no_passage(api, ctx, call):
-    listed = api.get("/api/v1/conversations", params={"q": SECRET}).json()
-    assert [item["id"] for item in listed["items"]] == [call]
-    assert listed["items"][0]["snippet"] is None
+def test_with_viewing_off_no_search_tells_which_calls_hold_a_word(api, ctx, call):
+    """Which calls hold a word would tell what was said: the API, the list page and the CSV
+    export refuse a search by words (403, or a notice on the page); other filters still work."""
+    res = api.get("/api/v1/conversations", params={"q": SECRET})
+    assert res.status_code == 403 and res.json()["detail"] == search.SEARCH_OFF
+    assert [i["id"] for i in api.get("/api/v1/conversations").json()["items"]] == [call]
+    assert api.get("/api/v1/conversations/export.csv", params={"q": SECRET}).status_code == 403
+    with ctx.db.session() as session:
+        auth.add_user(session, "sue", "supervisor", PASSWORD)
+        session.scalar(select(User).where(User.username == "sue")).queues = session.scalars(
+            select(Queue)
+        ).all()
+    with TestClient(api.app) as browser:
+        sign_in(browser, "sue")
+        page = browser.get("/conversations", params={"q": SECRET}).text
+        assert "cannot be searched for “refund”" in page and f"/conversations/{call}" not in page
+        assert 'name="q"' not in browser.get("/conversations").text  # no field to search
+        assert f"/conversations/{call}" in browser.get("/conversations").text
     with ctx.db.session() as session:
         policy.set_value(session, "recordings.enabled", True)
     listed = api.get("/api/v1/conversations", params={"q": SECRET}).json()
     assert f"<mark>{SECRET}</mark>" in listed["items"][0]["snippet"]  # the baseline
+
+
+def test_with_viewing_off_comments_are_neither_shown_nor_added(api, ctx, call):
+    with ctx.db.session() as session:
+        policy.set_value(session, "recordings.enabled", True)
+    url = f"/api/v1/conversations/{call}/comments"
+    assert api.post(url, json={"at_s": 1.0, "text": f"said {SECRET}"}).status_code == 201
+    with ctx.db.session() as session:
+        policy.set_value(session, "recordings.enabled", False)
+    res = api.post(url, json={"at_s": 1.0, "text": "another"})
+    assert res.status_code == 403 and access.VIEWING_OFF in res.json()["detail"]
+    assert api.post(f"{url}/1/resolve").status_code == 403
+    analysis = api.get(f"/api/v1/conversations/{call}/analysis")
+    assert analysis.json()["comments"] == [] and SECRET not in analysis.text
+    with ctx.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Comment)) == 1  # none added
+
+
+def test_a_coachs_comment_is_resolved_by_its_author_or_a_supervisor_not_the_agent(ctx):
+    call = Ingestor(ctx).ingest_file(FORMATS / "whatstheweatherlike.wav", make_meta(mono=True)).id
+    plant_transcript(ctx, call, SAID)
+    with ctx.db.session() as session:
+        policy.set_value(session, "recordings.enabled", True)
+        auth.add_user(session, "ana", "agent", PASSWORD, "AG-1")
+        auth.add_user(session, "boss", "admin", PASSWORD)
+    app = create_app(ctx)
+    with TestClient(app) as coach, TestClient(app) as agent:
+        csrf = sign_in(coach, "boss")
+        agent_csrf = sign_in(agent, "ana")
+        page = f"/conversations/{call}"
+        for client, token, text in ((coach, csrf, "Greet first"), (agent, agent_csrf, "Noted")):
+            client.post(f"{page}/comments", data={"csrf_token": token, "text": text, "at_s": 0})
+        with ctx.db.session() as session:
+            ids = dict(session.execute(select(Comment.text, Comment.id)).all())
+
+        def resolve(client: TestClient, token: str, comment: int) -> tuple[bool, str]:
+            res = client.post(f"{page}/comments/{comment}/resolve", data={"csrf_token": token})
+            with ctx.db.session() as session:
+                return session.get_one(Comment, comment).resolved, res.text
+
+        shown = agent.get(page).text
+        assert f"comments/{ids['Noted']}/resolve" in shown  # their own thread
+        assert f"comments/{ids['Greet first']}/resolve" not in shown
+        resolved, answer = resolve(agent, agent_csrf, ids["Greet first"])
+        assert not resolved and "only its author or a supervisor" in answer
+        assert resolve(agent, agent_csrf, ids["Noted"])[0]
+        assert resolve(coach, csrf, ids["Greet first"])[0]  # its author
+
+
+def test_a_refused_download_link_opened_in_a_browser_answers_a_page(api, call):
+    url = f"/api/v1/conversations/{call}/transcript.html"
+    in_browser = api.get(url, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert in_browser.status_code == 403
+    assert in_browser.headers["content-type"].startswith("text/html")
+    assert "Not allowed" in in_browser.text and access.VIEWING_OFF in in_browser.text
+    by_program = api.get(url)
+    assert by_program.status_code == 403 and by_program.json()["detail"] == access.VIEWING_OFF
 
 
 def test_with_viewing_off_swapping_speakers_answers_without_words(api, ctx, call):

@@ -26,6 +26,7 @@ class Action(StrEnum):
     CORRECT_SPEAKERS = "correct_speakers"  # swap agent and customer of a call
     SEE_COLLEAGUES = "see_colleagues"  # other agents' calls, evaluations and figures one by one
     SEE_ORIGINALS = "see_originals"  # the unredacted audio and words kept beside redacted ones
+    RESOLVE_COMMENTS = "resolve_comments"  # resolve anyone's comment thread (else one's own)
     DOWNLOAD_AUDIO = "download_audio"  # as the administrator's downloads.audio setting says
     DOWNLOAD_TRANSCRIPT = "download_transcript"  # as downloads.transcript says
 
@@ -38,6 +39,7 @@ ROLES: dict[Action, tuple[Role, ...]] = {
     Action.CORRECT_SPEAKERS: SUPERVISING,
     Action.SEE_COLLEAGUES: SUPERVISING,
     Action.SEE_ORIGINALS: (Role.ADMIN,),
+    Action.RESOLVE_COMMENTS: SUPERVISING,
 }
 # actions an administrator's setting decides: the roles it names
 SETTINGS = {

@@ -1,5 +1,7 @@
-"""Comments at a moment of a call: anyone who may see the call may comment, reply and resolve;
-audited, and erased with the call."""
+"""Comments at a moment of a call: anyone who may see the call may comment and reply, and
+resolve a thread they started (supervisors and administrators any thread); audited, and erased
+with the call. While viewing transcripts is switched off, comments (which quote and point at
+what was said) are neither shown nor added."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callscope import errors
-from callscope.db.models import Comment, ConversationAnalysis, Recording
-from callscope.governance import audit
+from callscope.db.models import Comment, ConversationAnalysis, Recording, User
+from callscope.governance import access, audit, policy
+from callscope.governance.access import Action
 
 MAX_CHARS = 2000
 
@@ -23,6 +26,15 @@ class UnknownComment(CommentError, errors.NotFound):
     """No such comment on that conversation."""
 
 
+class CommentNotAllowed(CommentError, errors.NotAllowed):
+    """A comment the user may not add or resolve; the message says why."""
+
+
+def _viewing(session: Session) -> None:
+    if not policy.get(session, "recordings.enabled"):
+        raise CommentNotAllowed(f"comments: {access.VIEWING_OFF}")
+
+
 def add(
     session: Session,
     actor: audit.Actor,
@@ -33,6 +45,7 @@ def add(
 ) -> Comment:
     """A comment at AT_S seconds of the (visible) conversation, or a reply to one of its
     comments (a reply to a reply answers the first comment)."""
+    _viewing(session)
     text = text.strip()
     if not text:
         raise CommentError("text: write something")
@@ -60,12 +73,23 @@ def add(
 
 
 def resolve(
-    session: Session, actor: audit.Actor, conversation_id: int, comment_id: int, resolved: bool
+    session: Session,
+    actor: audit.Actor,
+    user: User,
+    conversation_id: int,
+    comment_id: int,
+    resolved: bool,
 ) -> Comment:
-    """Mark a comment (and its thread) resolved, or open it again."""
+    """Mark a comment (and its thread) resolved, or open it again: its author may, and whoever
+    may resolve anyone's (a coach's note is not closed by the agent it was written for)."""
+    _viewing(session)
     comment = _comment(session, conversation_id, comment_id, "comment")
     if comment.reply_to is not None:
         raise CommentError("comment: resolve the first comment of a thread, not a reply")
+    if comment.user_id != user.id and not access.may(user, Action.RESOLVE_COMMENTS):
+        raise CommentNotAllowed(
+            "comment: only its author or a supervisor may resolve or reopen this thread"
+        )
     comment.resolved = resolved
     audit.record(
         session,
@@ -113,7 +137,10 @@ def as_dict(comment: Comment) -> dict[str, Any]:
 
 
 def thread(session: Session, conversation_id: int) -> list[dict[str, Any]]:
-    """The conversation's comments in time order, each with its replies."""
+    """The conversation's comments in time order, each with its replies (none while viewing
+    transcripts is switched off)."""
+    if not policy.get(session, "recordings.enabled"):
+        return []
     rows = session.scalars(
         select(Comment)
         .where(Comment.conversation_id == conversation_id)

@@ -61,8 +61,12 @@ EXPLANATIONS = {
 
 def for_api(request: Request) -> bool:
     """Whether REQUEST is answered in JSON (the API, the health check, the metrics) rather
-    than a page."""
-    return request.url.path.startswith("/api/") or request.url.path in ("/healthz", "/metrics")
+    than a page: an API address opened in a browser (a download link, say), which asks for
+    HTML, gets a page."""
+    path = request.url.path
+    if path in ("/healthz", "/metrics"):
+        return True
+    return path.startswith("/api/") and "text/html" not in request.headers.get("accept", "")
 
 
 def error_page(
