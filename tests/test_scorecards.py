@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from statistics import fmean
@@ -31,6 +32,7 @@ from callscope.governance import auth
 from callscope.governance.access import visible_conversations
 from callscope.governance.audit import Actor
 from callscope.review import categories, evaluations, scorecards
+from callscope.web import charts
 from tests.support import PASSWORD, sign_in
 
 FORM = {
@@ -178,6 +180,9 @@ def test_the_page_draws_the_weeks_and_downloads_them_as_csv(ctx, client, calls):
     assert page.status_code == 200
     assert page.text.count('role="img"') == 5  # a chart per figure
     assert page.text.count("<polyline") >= 4
+    handle = page.text.split('id="chart-average_handle_s"')[1].split("</svg>")[0]
+    ticks = re.findall(rf'x="{charts.LEFT - 6}" [^>]*>([^<]+)</text>', handle)  # value axis
+    assert len(ticks) == 3 and all(re.fullmatch(r"\d+:\d\d", t) for t in ticks), ticks
     expected = reference(calls, {"AG-2"})
     download = client.get("/scorecards.csv", params=params)
     assert download.headers["content-type"].startswith("text/csv")

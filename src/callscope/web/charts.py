@@ -87,32 +87,32 @@ def line_chart(
     return chart
 
 
-# what a scorecard draws: figure, title, value axis (low, high), digits, unit, scale
-FIGURES: list[tuple[str, str, float | None, float | None, int, str, float]] = [
-    ("customer_sentiment", N_("Customer sentiment"), -1, 1, 2, "", 1),
-    ("score_pct", N_("Evaluation score"), 0, 100, 0, " %", 1),
-    ("average_handle_s", N_("Average handle time (minutes)"), 0, None, 1, "", 1 / 60),
-    ("agent_talk_pct", N_("Agent talk"), 0, 100, 0, " %", 1),
-    ("non_talk_s", N_("Non-talk time (seconds)"), 0, None, 0, "", 1),
+# what a scorecard draws: figure, title, value axis (low, high), digits (None: a duration, as
+# m:ss like the table beside it), unit
+FIGURES: list[tuple[str, str, float | None, float | None, int | None, str]] = [
+    ("customer_sentiment", N_("Customer sentiment"), -1, 1, 2, ""),
+    ("score_pct", N_("Evaluation score"), 0, 100, 0, " %"),
+    ("average_handle_s", N_("Average handle time"), 0, None, None, ""),
+    ("agent_talk_pct", N_("Agent talk"), 0, 100, 0, " %"),
+    ("non_talk_s", N_("Non-talk time (seconds)"), 0, None, 0, ""),
 ]
 
 
 def scorecard_charts(
     card: dict[str, Any], team: dict[str, dict[str, Any]] | None = None
-) -> list[tuple[Chart, str, int, str]]:
+) -> list[tuple[Chart, str, int | None, str]]:
     """A chart per figure of CARD's weeks — with TEAM's (team_weeks) beside the agent's own
     where given, for the figures a team has — as (chart, title, digits, unit)."""
     own = {week["week_start"]: week for week in card["weeks"]}
     weeks = sorted(own.keys() | (team or {}).keys())
 
-    def values(by_week: dict[str, dict[str, Any]], figure: str, scale: float) -> list[float | None]:
-        found = [by_week.get(w, {}).get(figure) for w in weeks]
-        return [None if v is None else v * scale for v in found]
+    def values(by_week: dict[str, dict[str, Any]], figure: str) -> list[float | None]:
+        return [by_week.get(w, {}).get(figure) for w in weeks]
 
     charts = []
-    for figure, title, low, high, digits, unit, scale in FIGURES:
-        series = [Series(N_("You") if team is not None else title, values(own, figure, scale))]
+    for figure, title, low, high, digits, unit in FIGURES:
+        series = [Series(N_("You") if team is not None else title, values(own, figure))]
         if team is not None and figure != "score_pct":
-            series.append(Series(N_("Your team"), values(team, figure, scale), "team"))
+            series.append(Series(N_("Your team"), values(team, figure), "team"))
         charts.append((line_chart(figure, weeks, series, low, high), title, digits, unit))
     return charts
