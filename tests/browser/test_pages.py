@@ -118,7 +118,7 @@ def test_list_shows_the_call_and_filters(browser, site):
     expect(row).to_contain_text("Helen Brooks")
     expect(row).to_contain_text("5:00")
     page.select_option("select[name=sentiment]", "negative")
-    page.click("text=Filter")
+    page.get_by_role("button", name="Filter").click()
     expect(page.locator("table.list tbody")).to_contain_text("No conversations match.")
     page.close()
 
@@ -280,6 +280,24 @@ def test_no_page_is_wider_than_a_phone(browser, site, user):
     page.close()
 
 
+def test_on_a_phone_the_list_shows_results_first_and_folds_its_filters(browser, site):
+    page = signed_in(browser, site, "boss")
+    page.set_viewport_size(PHONE)
+    page.goto(f"{site['base']}/conversations?sentiment=")
+    first = page.locator("table.list tbody tr").first
+    assert first.bounding_box()["y"] + first.bounding_box()["height"] <= PHONE["height"]
+    expect(page.locator("form.filters")).to_be_hidden()
+    page.get_by_text("Filters", exact=True).click()
+    expect(page.locator("form.filters")).to_be_visible()
+    page.select_option("select[name=sentiment]", "neutral")
+    page.click("form.filters button[type=submit]")
+    expect(page.locator("details.filter-box summary")).to_contain_text("1")  # one filter on
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{site['base']}/conversations")
+    expect(page.locator("form.filters")).to_be_visible()  # (a wide screen shows them open)
+    page.close()
+
+
 # the words of MAIN's text that the browser drew over more than one line (a word of up to 24
 # letters fits any column; longer ones — addresses, ids — may break where they must)
 BROKEN_WORDS = """() => {
@@ -304,8 +322,9 @@ BROKEN_WORDS = """() => {
 
 @pytest.mark.parametrize("user", ["boss", "marcus"])
 @pytest.mark.parametrize("size", [PHONE, {"width": 1440, "height": 900}], ids=["phone", "desktop"])
-def test_no_word_is_broken_across_lines(browser, site, user, size):
-    page = signed_in(browser, site, user)
+@pytest.mark.parametrize("locale", ["en-US", "id-ID"])  # (Indonesian words are longer)
+def test_no_page_breaks_a_word_or_is_wider_than_the_window(browser, site, user, size, locale):
+    page = signed_in(browser, site, user, locale=locale)
     page.set_viewport_size(size)
     found = {}
     for path in every_page(site, user):
@@ -313,6 +332,8 @@ def test_no_word_is_broken_across_lines(browser, site, user, size):
         page.wait_for_load_state("load")
         if broken := page.evaluate(BROKEN_WORDS):
             found[path] = broken
+        if (wide := page.evaluate("document.documentElement.scrollWidth - innerWidth")) > 0:
+            found[path] = f"{wide} px wider than the window"
     page.close()
     assert not found, found
 
