@@ -15,6 +15,7 @@ test keeps to its own folders, free ports and databases, never fixed ones."""
 from __future__ import annotations
 
 import inspect
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -23,6 +24,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+
+# password hashes of 1 MiB instead of 64 (a millisecond, not a fifth of a second, for each of the
+# suite's hundreds of sign-ins): the same argon2id, in this process and the `callscope` ones it
+# starts; the default is tested in test_admin.py
+os.environ["CALLSCOPE_PASSWORD_MEMORY_KIB"] = "1024"
 
 from callscope.config import Settings
 from callscope.context import Context
@@ -115,9 +121,13 @@ def models_only_where_marked(
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One speech-model cache for the whole run (the model is assembled once)."""
-    return tmp_path_factory.mktemp("models")
+def model_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """One speech-model cache for the whole run, its parallel workers included (the model is
+    assembled into place in one rename, so two workers racing to assemble it are safe)."""
+    root = tmp_path_factory.getbasetemp()
+    path = (root.parent if worker_id != "master" else root) / "models"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 @pytest.fixture

@@ -6,10 +6,12 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
 
+from callscope.config import ConfigError, Settings, load_settings
 from callscope.context import Context
 from callscope.db.models import ApiToken, AuditEvent, Queue, User
 from callscope.governance import admin, auth, policy
@@ -465,3 +467,14 @@ def test_cli_audit_and_user_commands(site):
     assert "robot" in listed and res.stdout.strip() not in listed
     assert callscope(ctx, "tokens", "revoke", token_id).returncode == 0
     assert "revoked" in callscope(ctx, "tokens", "list").stdout
+
+
+def test_passwords_are_hashed_with_argon2id_and_the_memory_the_settings_give():
+    assert Settings().password_memory_kib == 65536  # (64 MiB, as RFC 9106 recommends)
+    made = auth.hash_password(PASSWORD)
+    # this suite's setting (tests/conftest.py) is the one in force
+    assert made.startswith("$argon2id$v=19$m=1024,t=3,p=4$"), made
+    before = PasswordHasher(memory_cost=65536).hash(PASSWORD)  # made under the default
+    assert auth.verify_password(before, PASSWORD) and not auth.verify_password(before, "guess")
+    with pytest.raises(ConfigError, match="CALLSCOPE_PASSWORD_MEMORY_KIB: .* 1024"):
+        load_settings({"CALLSCOPE_PASSWORD_MEMORY_KIB": "512"})

@@ -8,12 +8,15 @@ import sys
 
 import pytest
 
-from tests.support import make_settings, settings_env
+from callscope.config import Settings
+from tests.support import settings_env
 
 
 @pytest.mark.model
 def test_demo_sets_up_users_and_processed_calls(tmp_path, model_dir):
-    env = settings_env(make_settings(tmp_path / "data", model_dir=model_dir))
+    """As `make demo` runs it: in a data dir of its own, on the SQLite database there (so the
+    PostgreSQL pass leaves it out)."""
+    env = settings_env(Settings(data_dir=tmp_path / "data", model_dir=model_dir))
     env["CALLSCOPE_PORT"] = "8123"
 
     def callscope(*args: str) -> subprocess.CompletedProcess:

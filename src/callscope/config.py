@@ -72,6 +72,9 @@ class Settings(BaseModel):
     secure_cookies: bool = Field(
         False, description="mark the session cookie Secure (set it when served over HTTPS)"
     )
+    password_memory_kib: int = Field(
+        65536, ge=1024, description="memory each password hash takes (argon2id, KiB)"
+    )
     log_format: Literal["text", "json"] = Field(
         "text", description="log lines as text, or one JSON object per line (json)"
     )
