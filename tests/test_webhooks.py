@@ -13,10 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from callscope.context import Context
-from callscope.db.models import Conversation, Job, Recording, Webhook, WebhookDelivery
+from callscope.db.models import Conversation, Job, Recording, Webhook, WebhookDelivery, utcnow
 from callscope.governance import auth
 from callscope.governance.audit import Actor
 from callscope.processing import jobs, retention, webhooks, worker
@@ -76,17 +76,21 @@ def deliveries(ctx: Context) -> list[WebhookDelivery]:
 
 @pytest.mark.model
 def test_processed_event_is_signed_and_retried_after_a_failure(tmp_path, model_dir, receiver):
-    ctx = Context.open(make_settings(tmp_path / "d", model_dir=model_dir, webhook_retry_base_s=0.3))
+    ctx = Context.open(make_settings(tmp_path / "d", model_dir=model_dir, webhook_retry_base_s=60))
     with ctx.db.session() as session:
         _hook, secret = webhooks.add(session, Actor.cli(), receiver.url)
     conv = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
     assert jobs.run_job(ctx, conv.job, "test") == "processed"
+    failed_at = utcnow()
     assert webhooks.deliver_due(ctx) == 1  # the first attempt
 
     [first] = deliveries(ctx)
     assert (first.status, first.attempts, first.last_status_code) == ("pending", 1, 500)
-    assert webhooks.deliver_due(ctx) == 0  # not due yet: it backs off
-    time.sleep(0.35)
+    wait = (first.next_attempt_at - failed_at).total_seconds()
+    assert 59 < wait < 90  # it backs off by the base …
+    assert webhooks.deliver_due(ctx) == 0  # … and is not due before
+    with ctx.db.session() as session:  # the minute passes
+        session.execute(update(WebhookDelivery).values(next_attempt_at=utcnow()))
     assert webhooks.deliver_due(ctx) == 1
     [done] = deliveries(ctx)
     assert (done.status, done.attempts, done.last_status_code) == ("delivered", 2, 204)
