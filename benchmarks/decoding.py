@@ -14,8 +14,8 @@ import json
 import time
 from typing import Any
 
-from benchmarks.processing import CALLS, RESULTS, SPEAKERS, wer
-from tests.evaluation import truth_turns
+from benchmarks.processing import CALLS, RESULTS, SPEAKERS
+from tests.evaluation import truth_turns, wer
 
 HINTS = {
     "synthetic_en_stereo": "Northwind Electronics, Maria Lopez",

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import resource
 import subprocess
 import sys
@@ -25,10 +24,12 @@ from pathlib import Path
 
 from tests.evaluation import (
     doc_words,
+    normalise,
     quiet_caller,
     speaker_accuracy,
     truth_turns,
     truth_words,
+    wer,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,42 +78,6 @@ def references(name: str) -> list[str] | None:
 
 
 SPEAKERS = ("agent", "customer")
-UNITS = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-]
-TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-NUMBER_WORDS = {w: str(i) for i, w in enumerate(UNITS)} | {
-    w: str(20 + 10 * i) for i, w in enumerate(TENS)
-}
-
-
-def normalise(text: str) -> str:
-    """Lower case, English number words as digits, digits one by one, no punctuation."""
-    text = re.sub(r"[^\w\s']", " ", text.lower().replace("-", " "))
-    text = " ".join(NUMBER_WORDS.get(word, word) for word in text.split())
-    text = re.sub(r"\d", lambda m: f" {m.group(0)} ", text)
-    return " ".join(text.split())
-
-
 # --- the two measured runs, each in its own process ----------------------------------------
 
 
@@ -252,22 +217,6 @@ def words_kept(doc: dict, plain_texts: list[str]) -> list[float]:
 
 
 # --- scoring ---------------------------------------------------------------------------------
-
-
-def edits(ref: list[str], hyp: list[str]) -> int:
-    """Word substitutions, deletions and insertions turning REF into HYP (Levenshtein)."""
-    row = list(range(len(hyp) + 1))
-    for i, word in enumerate(ref, start=1):
-        diagonal, row[0] = row[0], i
-        for j, heard in enumerate(hyp, start=1):
-            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (word != heard))
-    return row[-1]
-
-
-def wer(refs: list[str], hyps: list[str]) -> float:
-    """Word error rate over all pieces (speakers) together."""
-    pairs = [(normalise(r).split(), normalise(h).split()) for r, h in zip(refs, hyps, strict=True)]
-    return sum(edits(r, h) for r, h in pairs) / max(sum(len(r) for r, _h in pairs), 1)
 
 
 def hypotheses(doc: dict, pieces: int) -> list[str]:

@@ -4,6 +4,7 @@ and the benchmarks)."""
 from __future__ import annotations
 
 import json
+import re
 import wave
 from pathlib import Path
 
@@ -142,3 +143,99 @@ def mixdown(path: Path, folder: Path) -> Path:
         out.setframerate(rate)
         out.writeframes(pcm.tobytes())
     return target
+
+
+def _token(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def _matches(word: Word, others: list[Word], slack: float = 0.5) -> bool:
+    return any(
+        _token(o.text) == _token(word.text) and o.start - slack <= word.start <= o.end + slack
+        for o in others
+    )
+
+
+def leaked(heard: list[Word], clean: list[Word]) -> list[Word]:
+    """The words of HEARD (a call with crosstalk) that are the other side's: on a speaker whose
+    clean channel has no such word then, the other speaker's has. CLEAN is the same call read
+    without crosstalk, where each channel holds only its own speaker."""
+    by = {s: [w for w in clean if w.speaker == s] for s in {w.speaker for w in clean}}
+    return [
+        w
+        for w in heard
+        if not _matches(w, by.get(w.speaker, []))
+        and any(_matches(w, words) for s, words in by.items() if s != w.speaker)
+    ]
+
+
+def overlapped(words: list[Word]) -> list[Word]:
+    """The words said while the other side was speaking a word too."""
+    return [
+        w
+        for w in words
+        if any(o.speaker != w.speaker and o.start < w.end and w.start < o.end for o in words)
+    ]
+
+
+def kept(heard: list[Word], clean: list[Word]) -> float | None:
+    """The share of CLEAN's words that HEARD has a word for on the same speaker at the same
+    time, whatever its spelling (a word heard, not lost; its text is WER's business)."""
+    found = [
+        w
+        for w in clean
+        if any(h.speaker == w.speaker and h.start < w.end and w.start < h.end for h in heard)
+    ]
+    return len(found) / len(clean) if clean else None
+
+
+UNITS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+NUMBER_WORDS = {w: str(i) for i, w in enumerate(UNITS)} | {
+    w: str(20 + 10 * i) for i, w in enumerate(TENS)
+}
+
+
+def normalise(text: str) -> str:
+    """Lower case, English number words as digits, digits one by one, no punctuation."""
+    text = re.sub(r"[^\w\s']", " ", text.lower().replace("-", " "))
+    text = " ".join(NUMBER_WORDS.get(word, word) for word in text.split())
+    text = re.sub(r"\d", lambda m: f" {m.group(0)} ", text)
+    return " ".join(text.split())
+
+
+def edits(ref: list[str], hyp: list[str]) -> int:
+    """Word substitutions, deletions and insertions turning REF into HYP (Levenshtein)."""
+    row = list(range(len(hyp) + 1))
+    for i, word in enumerate(ref, start=1):
+        diagonal, row[0] = row[0], i
+        for j, heard in enumerate(hyp, start=1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (word != heard))
+    return row[-1]
+
+
+def wer(refs: list[str], hyps: list[str]) -> float:
+    """Word error rate over all pieces (speakers) together."""
+    pairs = [(normalise(r).split(), normalise(h).split()) for r, h in zip(refs, hyps, strict=True)]
+    return sum(edits(r, h) for r, h in pairs) / max(sum(len(r) for r, _h in pairs), 1)

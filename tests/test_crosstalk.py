@@ -10,10 +10,20 @@ import numpy as np
 import pytest
 
 from callscope.config import Settings
-from callscope.measures.segments import Word
+from callscope.measures import metrics
+from callscope.measures.segments import Word, build_segments
 from callscope.speech import asr, media
 from callscope.vocabulary import Speaker
-from tests.evaluation import quiet_caller, speaker_accuracy, stereo_words, truth_turns
+from tests.evaluation import (
+    kept,
+    leaked,
+    quiet_caller,
+    speaker_accuracy,
+    stereo_words,
+    truth_turns,
+    wer,
+)
+from tests.lines import Line, on_line, truth_calls
 from tests.support import DEMO_CALLS, write_wav
 
 pytestmark = pytest.mark.model
@@ -107,3 +117,43 @@ def test_a_quiet_caller_on_a_phone_line_keeps_their_words(transcriber, tmp_path)
     turns = [t for t in truth_turns("synthetic_en_stereo") if t["speaker"] == "customer"]
     missed = [t["text"] for t in turns if not any(t["start"] <= m <= t["end"] for m in heard)]
     assert missed == []
+
+
+# The corners of the fidelity benchmark's grid of line conditions (benchmarks/fidelity.py):
+# real calls with human transcripts, and the Indonesian synthetic call, each through a line
+# whose channels hear each other. Each is compared with the same call through the same line
+# without crosstalk, which is what it should read as.
+CORNERS = {
+    "loud, at once, both ways": ("0002f70f7386445b", Line(-10, 0)),
+    "loud, late, one way, unfiltered, 16 kHz": (
+        "0091a706bc604188",
+        Line(-10, 150, both_ways=False, band=False, rate=16000, codec="pcm"),
+    ),
+    "faint, late, A-law": ("00d676d7058c49bb", Line(-40, 150, codec="alaw")),
+    "mobile codec in line noise": ("010eaccb7a23436f", Line(-20, 40, codec="amr", snr_db=20)),
+    "a quiet caller": ("01f7ec3700424bc0", Line(-15, 80, caller_db=-25)),
+    "Indonesian through Opus": ("synthetic_id_stereo", Line(-20, 40, rate=16000, codec="opus")),
+}
+
+
+@pytest.mark.parametrize("corner", CORNERS)
+def test_crosstalk_leaves_each_side_its_own_words(transcriber, tmp_path, corner):
+    name, line = CORNERS[corner]
+    source, turns, language = truth_calls()[name]
+    heard = stereo_words(transcriber, on_line(source, line, tmp_path / "line.wav"), language)
+    clean = stereo_words(transcriber, on_line(source, line.clean(), tmp_path / "c.wav"), language)
+    assert len(leaked(heard, clean)) <= 0.01 * len(heard), leaked(heard, clean)
+    speakers = (Speaker.AGENT, Speaker.CUSTOMER)
+    for speaker in speakers:
+        assert kept(heard, said_by(clean, speaker)) >= 0.95, speaker
+    truth = [" ".join(t["text"] for t in turns if t["speaker"] == s) for s in speakers]
+
+    def transcripts(words: list[Word]) -> list[str]:
+        return [" ".join(w.text for w in said_by(words, s)) for s in speakers]
+
+    assert wer(truth, transcripts(heard)) <= wer(truth, transcripts(clean)) + 0.03
+    with_crosstalk = metrics.compute(build_segments(heard))["talk_time_s"]
+    without = metrics.compute(build_segments(clean))["talk_time_s"]
+    for speaker in speakers:  # (word times vary a little from one reading to the next)
+        off = abs(with_crosstalk[speaker] - without[speaker])
+        assert off <= max(0.1 * without[speaker], 1.5), speaker

@@ -12,10 +12,11 @@ from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word
 from callscope.governance import admin
 from callscope.governance.audit import Actor
-from callscope.processing import jobs
+from callscope.processing import jobs, results
 from callscope.processing.ingest import Ingestor
 from callscope.review.document import document, document_json, html_safe_json, transcript_segments
 from tests.evaluation import doc_words, speaker_accuracy, truth_turns
+from tests.lines import REAL_CALLS, Line, on_line, real_call
 from tests.support import DEMO_CALLS, make_meta, make_settings
 
 pytestmark = pytest.mark.model
@@ -178,3 +179,19 @@ def test_stored_transcript_json_is_inert_inside_a_script_element():
     text = html_safe_json([{"text": "</script><img src=x onerror=alert(1)> & ☺ \u2028"}])
     assert "<" not in text and ">" not in text and "&" not in text
     assert json.loads(text) == [{"text": "</script><img src=x onerror=alert(1)> & ☺ \u2028"}]
+
+
+def test_a_call_whose_channels_carry_each_other_loudly_says_so(module_ctx, tmp_path):
+    """Crosstalk 3 dB below each voice cannot be told fully from it: the call still gets its
+    transcript and metrics, with a warning that stays when the speakers are swapped."""
+    path = on_line(real_call(REAL_CALLS[0]), Line(-3, 20), tmp_path / "loud.wav")
+    doc = process(module_ctx, path, make_meta())
+    assert [w["code"] for w in doc["recording"]["warnings"]] == ["crosstalk"]
+    assert "other side's voice" in doc["recording"]["warnings"][0]["message"]
+    assert {s["speaker"] for s in doc["transcript"]["segments"]} == {"agent", "customer"}
+    assert doc["metrics"]["talk_time_s"]["customer"] > 0
+    with module_ctx.db.session() as session:
+        results.swap_speakers(session, doc["id"], Actor.cli())
+    with module_ctx.db.session() as session:
+        again = document(session, session.get(Conversation, doc["id"]))
+    assert "crosstalk" in [w["code"] for w in again["recording"]["warnings"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -15,7 +16,7 @@ from callscope.db.models import AgentVoiceprint, Conversation
 from callscope.governance import policy
 from callscope.processing import retention
 from callscope.processing.redaction import redact_call
-from callscope.processing.results import save_results, session_spans
+from callscope.processing.results import CROSSTALK, save_results, session_spans
 from callscope.speech import asr, attribution, diarization, media, voices
 from callscope.store import blob_key
 from callscope.vocabulary import Speaker
@@ -70,6 +71,11 @@ def process(
 
     report(10, "transcribing")
     channels = attribution.recognise(transcriber, audio, roles, language, terms, channel_progress)
+    noted = (
+        [CROSSTALK]
+        if any((c.leak_db or -math.inf) >= attribution.INSEPARABLE_LEAK_DB for c in channels)
+        else []
+    )
     speakers, heard = None, {}
     if diarized:
         report(80, "separating speakers")
@@ -96,7 +102,7 @@ def process(
     with ctx.db.session() as session:
         keep(session)
         _learn_voiceprints(session, heard)  # (stereo calls only)
-        save_results(session, conversation_id, words, language, spans, speakers)
+        save_results(session, conversation_id, words, language, spans, speakers, heard=noted)
         if redaction is not None:
             unneeded = redaction.store(session, conversation_id, keep_originals)
     if redaction is not None:  # (this recording no longer needs what it lists)

@@ -4,6 +4,8 @@ produced the words (processing, an import, a speaker swap)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -26,6 +28,8 @@ def session_spans(conv: Conversation) -> list[attribution.SessionSpan]:
 
 CHANNELS_REVERSED = "channels_reversed"
 LOW_CONFIDENCE = "low_confidence"
+CROSSTALK = "crosstalk"  # from the sound, not the words: kept when results are made again
+HEARD_WARNINGS = (CROSSTALK,)
 
 
 def mean_confidence(words: list[segments.Word]) -> float | None:
@@ -51,12 +55,14 @@ def save_results(
     spans: list[attribution.SessionSpan],
     speakers: dict | None,
     line_starts: frozenset[tuple[str, float]] | None = None,
+    heard: Sequence[str] = (),
 ) -> None:
     """Lines, sentiment and metrics of WORDS, replacing the conversation's earlier results.
 
     Metrics and the conversation's sentiment come from the segments of docs/metrics.md; the
     transcript is stored as the lines a reader reads (those starting at LINE_STARTS, if given),
-    each with its own sentiment."""
+    each with its own sentiment. HEARD: warnings that recognition found in the sound
+    (HEARD_WARNINGS), stored with those the words give."""
     segs = segments.build_segments(words)
     scored = [
         {"speaker": s.speaker, "start_s": s.start, "end_s": s.end, "score": score}
@@ -81,6 +87,7 @@ def save_results(
             if confidence is not None and confidence < document.UNSURE_BELOW
             else []
         ),
+        *heard,
     ]
     session.execute(delete(Segment).where(Segment.conversation_id == conversation_id))
     for position, (seg, score) in enumerate(zip(lines, scores, strict=True)):
@@ -199,7 +206,11 @@ def _save_again(
     """CONV's results made again from its stored words (speakers renamed by RENAME), keeping
     its lines."""
     words, lines = stored_words(session, conv.id, rename)
-    save_results(session, conv.id, words, language or "en", session_spans(conv), speakers, lines)
+    earlier = session.get(ConversationAnalysis, conv.id)
+    heard = [w for w in (earlier.warnings if earlier else None) or [] if w in HEARD_WARNINGS]
+    save_results(
+        session, conv.id, words, language or "en", session_spans(conv), speakers, lines, heard
+    )
 
 
 def swap_speakers(session: Session, conversation_id: int, actor: audit.Actor) -> None:

@@ -160,6 +160,11 @@ WARNINGS = {
         "the agent's channel sounds like the customer and the other way round: the channel map "
         "may be reversed (swap agent and customer if so)"
     ),
+    "crosstalk": (
+        "each channel also carries the other side's voice, nearly as loud as its own: it was "
+        "taken out before recognition, but words said by both at once may be missing or on "
+        "the wrong speaker"
+    ),
     "low_confidence": (
         "the recogniser was unsure of many words (mean confidence below 60 %): check the "
         "transcript against the audio"

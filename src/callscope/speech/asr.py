@@ -340,7 +340,8 @@ class Transcriber:
         Each channel is brought to a common speech level (a quiet caller's side is as loud as
         the agent's), then transcribed with voice activity detection unless it is off; when
         there are fewer channels than workers (a mono call on two cores), a channel is cut at
-        pauses into parts holding about equal speech, so that every worker has work.
+        pauses into parts holding about equal speech, so that every worker has work. Speech the
+        recogniser skipped (`unheard_speech`) is read again on its own.
         """
         channels = [normalised(audio) for audio in channels]
         per_channel = -(-self.workers // len(channels))
@@ -372,7 +373,28 @@ class Transcriber:
         with ThreadPoolExecutor(self.workers) as pool:
             for index, words in pool.map(run, plans):
                 results[index].extend(words)
+            holes = [
+                (index, hole)
+                for index, audio in enumerate(channels)
+                for hole in unheard_speech(audio, results[index], self.speech_finder)
+            ]
+            for index, words in pool.map(lambda h: self._fill(channels, language, *h), holes):
+                results[index] = sorted([*results[index], *words], key=lambda w: w.start)
         return results
+
+    def _fill(
+        self, channels: list[np.ndarray], language: str, index: int, hole: tuple[int, int]
+    ) -> tuple[int, list[RecognisedWord]]:
+        """The words of a stretch of speech the channel's first reading skipped, read alone."""
+        start, end = hole
+        offset = start / SAMPLE_RATE
+        words = self._transcribe_part(channels[index][start:end], language)
+        return index, [
+            RecognisedWord(
+                w.text, round(w.start + offset, 3), round(w.end + offset, 3), w.confidence
+            )
+            for w in words
+        ]
 
 
 SPEECH_LEVEL = 0.1  # a channel's loud frames are brought to this RMS (−20 dBFS) …
@@ -380,15 +402,21 @@ MAX_GAIN = 100.0  # … by at most +40 dB, so that a silent channel's hiss is no
 LEVEL_FRAME = SAMPLE_RATE // 50  # 20 ms
 
 
+def loud_level(audio: np.ndarray, percentile: float) -> float:
+    """The level (RMS) of AUDIO's loud parts: a PERCENTILE of its 20 ms RMS levels."""
+    frames = audio[: len(audio) // LEVEL_FRAME * LEVEL_FRAME].reshape(-1, LEVEL_FRAME)
+    levels = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
+    return float(np.percentile(levels, percentile)) if len(frames) else 0.0
+
+
 def normalised(audio: np.ndarray) -> np.ndarray:
     """AUDIO (16 kHz) at a common speech level: scaled so that its loud frames (the 95th
     percentile of the 20 ms RMS levels) are at −20 dBFS, peaks clipped. Voice activity
     detection misses quiet speech (a caller's side of a phone call is often 20 dB below the
     agent's); this brings every channel to the level it works best at."""
-    frames = audio[: len(audio) // LEVEL_FRAME * LEVEL_FRAME].reshape(-1, LEVEL_FRAME)
-    if not len(frames):
+    if len(audio) < LEVEL_FRAME:
         return audio
-    loud = float(np.percentile(np.sqrt(np.mean(np.square(frames), axis=1)), 95))
+    loud = loud_level(audio, 95)
     gain = min(SPEECH_LEVEL / loud, MAX_GAIN) if loud > 0 else 1.0
     return np.clip(audio * gain, -1.0, 1.0).astype(np.float32)
 
@@ -417,6 +445,44 @@ def split_at_pauses(audio: np.ndarray, parts: int, options: VadOptions) -> list[
         cuts.append((spans[i]["end"] + spans[i + 1]["start"]) // 2)
     bounds = [0, *sorted(set(cuts)), len(audio)]
     return list(itertools.pairwise(bounds))
+
+
+HOLE_S = 1.5  # speech this long without a word was skipped by the recogniser …
+HOLE_PAD_S = 0.3  # … and is read again alone, with this much around it
+HOLE_LEVEL = 10 ** (-12 / 20)  # if its loud parts are this near the channel's speech (−12 dB)
+
+
+def unheard_speech(
+    audio: np.ndarray, words: Sequence[RecognisedWord], options: VadOptions
+) -> list[tuple[int, int]]:
+    """Sample ranges of AUDIO's speech (voice activity) that hold no word of WORDS for at
+    least HOLE_S, about as loud as the channel's speech: where Whisper skipped ahead, as it now
+    and then does, losing a stretch of a channel (its timestamps jump over it). Faint sound is
+    left out: the other side heard faintly, a breath, a line's hum."""
+    from faster_whisper.vad import get_speech_timestamps
+
+    heard = sorted(
+        (int((w.start - HOLE_PAD_S) * SAMPLE_RATE), int((w.end + HOLE_PAD_S) * SAMPLE_RATE))
+        for w in words
+    )
+    holes: list[tuple[int, int]] = []
+    loud = loud_level(audio, 95)
+    for span in get_speech_timestamps(audio, options):
+        pieces = [(span["start"], span["end"])]
+        for a, b in heard:
+            pieces = [
+                part
+                for lo, hi in pieces
+                for part in ((lo, min(hi, a)), (max(lo, b), hi))
+                if part[1] > part[0]
+            ]
+        holes += [
+            (lo, hi)
+            for lo, hi in pieces
+            if hi - lo >= HOLE_S * SAMPLE_RATE and loud_level(audio[lo:hi], 90) >= loud * HOLE_LEVEL
+        ]
+    pad = int(HOLE_PAD_S * SAMPLE_RATE)
+    return [(max(0, lo - pad), min(len(audio), hi + pad)) for lo, hi in holes]
 
 
 _cache: dict[tuple, Transcriber] = {}

@@ -10,12 +10,21 @@ from datetime import datetime
 import numpy as np
 
 from callscope.measures.segments import Word
-from callscope.speech.asr import ChannelProgress, RecognisedWord, Transcriber, apply_vocabulary
+from callscope.speech import crosstalk
+from callscope.speech.asr import (
+    SAMPLE_RATE,
+    ChannelProgress,
+    RecognisedWord,
+    Transcriber,
+    apply_vocabulary,
+)
 
 ECHO_DELAY_S = (-0.05, 0.4)  # an echo arrives up to this much later (channels out of step)
 ECHO_SHARE = 0.85  # an echo is this much of its channel's sound, at least
 ECHO_MIN_SPAN_S = 0.4  # the stretch compared, at least
 BLOCK_S = 0.032  # the block of the spectral comparison
+INSEPARABLE_LEAK_DB = -6.0  # the other side this loud in a channel cannot be fully told apart
+LEAK_RESIDUE_DB = -10.0  # a word whose sound crosstalk removal took this much of was a leak
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,7 @@ class ChannelWords:
     channel: int
     speaker: str
     words: Sequence[RecognisedWord]
+    leak_db: float | None = None  # the loudest other side's voice removed from it, if any
 
 
 class Channels:
@@ -89,12 +99,32 @@ def recognise(
     progress: ChannelProgress | None = None,
 ) -> list[ChannelWords]:
     """The words of each channel of AUDIO (16 kHz) that ROLES names, in channel order, with
-    the queue's TERMS spelt as the queue spells them; PROGRESS(index in that order, fraction)."""
+    the queue's TERMS spelt as the queue spells them; PROGRESS(index in that order, fraction).
+
+    The other side's voice leaking into a channel (crosstalk) is taken out of its sound before
+    recognition (`crosstalk.remove`), and a word heard in what little of a leak is left (a word
+    whose sound the removal took almost all of) is dropped."""
     order = sorted(roles)
-    recognised = transcriber.transcribe_channels([audio[c] for c in order], language, progress)
+    clean, leaks = crosstalk.remove(audio[order], SAMPLE_RATE)
+    recognised = transcriber.transcribe_channels(list(clean), language, progress)
+    leaked_into = {leak.into for leak in leaks}
+
+    def own(index: int, word: RecognisedWord) -> bool:
+        """Not a word heard in what the removal left of a leak."""
+        span = (int(word.start * SAMPLE_RATE), int(word.end * SAMPLE_RATE) + 1)
+        return (
+            index not in leaked_into
+            or crosstalk.kept_db(audio[order[index]], clean[index], *span) > LEAK_RESIDUE_DB
+        )
+
     return [
-        ChannelWords(c, roles[c], apply_vocabulary(words, terms))
-        for c, words in zip(order, recognised, strict=True)
+        ChannelWords(
+            c,
+            roles[c],
+            apply_vocabulary([w for w in words if own(i, w)], terms),
+            max((leak.level_db for leak in leaks if leak.into == i), default=None),
+        )
+        for i, (c, words) in enumerate(zip(order, recognised, strict=True))
     ]
 
 
