@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,11 @@ from callscope.context import Context
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word
 from callscope.governance import admin
 from callscope.governance.audit import Actor
+from callscope.ops import checks
 from callscope.processing import jobs, results
 from callscope.processing.ingest import Ingestor
 from callscope.review.document import document, document_json, html_safe_json, transcript_segments
+from callscope.speech import asr
 from tests.evaluation import doc_words, speaker_accuracy, truth_turns
 from tests.lines import REAL_CALLS, Line, on_line, real_call
 from tests.support import DEMO_CALLS, make_meta, make_settings
@@ -195,3 +198,28 @@ def test_a_call_whose_channels_carry_each_other_loudly_says_so(module_ctx, tmp_p
     with module_ctx.db.session() as session:
         again = document(session, session.get(Conversation, doc["id"]))
     assert "crosstalk" in [w["code"] for w in again["recording"]["warnings"]]
+
+
+def test_a_language_can_have_a_speech_model_of_its_own(tmp_path, model_dir):
+    """CALLSCOPE_ASR_MODEL_ID names the model of Indonesian calls (here a second copy of the
+    bundled one, in a folder of its own); English calls keep the default. Each call's
+    document names the model that heard it, and doctor says which model serves which
+    language, with its digest."""
+    bundled = asr.resolve_model("base", model_dir)
+    own = tmp_path / "whisper-for-indonesian"
+    shutil.copytree(bundled, own)
+    ctx = Context.open(make_settings(tmp_path / "d", model_dir=model_dir, asr_model_id=str(own)))
+    try:
+        indonesian = make_meta()
+        indonesian["recording"]["language"] = "id"
+        doc = process(ctx, DEMO_CALLS / "synthetic_id_stereo.wav", indonesian)
+        assert doc["transcript"]["model"] == str(own)
+        assert "selamat" in " ".join(s["text"] for s in doc["transcript"]["segments"]).lower()
+        english = make_meta()
+        english["recording"]["language"] = "en"
+        assert process(ctx, real_call(REAL_CALLS[0]), english)["transcript"]["model"] == "base"
+        found = checks.speech_model(ctx)
+        assert "detection, en: 'base' assembled, SHA-256 905e5bf8336b… as pinned" in found
+        assert f"id: {own} (a model of your own), SHA-256 905e5bf8336b…" in found
+    finally:
+        ctx.close()

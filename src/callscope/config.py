@@ -34,6 +34,14 @@ class Settings(BaseModel):
     max_upload_mb: int = Field(1024, gt=0, description="largest audio file accepted at ingest")
     max_audio_hours: float = Field(12.0, gt=0, description="longest recording accepted at ingest")
     asr_model: str = Field("base", description="bundled Whisper model (base, tiny.en) or a path")
+    asr_model_en: str = Field(
+        "",
+        description="Whisper model for English calls (bundled name or path); default ASR_MODEL",
+    )
+    asr_model_id: str = Field(
+        "",
+        description="Whisper model for Indonesian calls (bundled name or path); default ASR_MODEL",
+    )
     asr_device: str = Field("cpu", description="cpu or cuda")
     asr_compute_type: str = Field("int8", description="CTranslate2 compute type")
     asr_beam_size: int = Field(1, ge=1, le=10, description="beam size of the decoder")
@@ -120,6 +128,12 @@ class Settings(BaseModel):
     def tmp_dir(self) -> Path:
         """Where uploads are spooled before they are accepted (same filesystem as media)."""
         return self.data_dir / "tmp"
+
+    def speech_model(self, language: str | None) -> str:
+        """The Whisper model that transcribes calls in LANGUAGE (None: the default model, which
+        also tells the language of a call that does not give it)."""
+        chosen = {"en": self.asr_model_en, "id": self.asr_model_id}.get(language or "", "")
+        return chosen or self.asr_model
 
     @property
     def model_cache_dir(self) -> Path:

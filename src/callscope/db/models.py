@@ -314,6 +314,8 @@ class ConversationAnalysis(Base):
     non_talk_s: Mapped[float | None] = mapped_column(Float)
     # what a reviewer should know about the result, as codes: "channels_reversed"
     warnings: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    # the speech model that heard the words (a bundled name or a path); None for an import
+    asr_model: Mapped[str | None] = mapped_column(String(500))
     # the mean confidence of the transcript's words (0–1); None when none has one (an import)
     confidence: Mapped[float | None] = mapped_column(Float)
     sentiment: Mapped[dict[str, Any]] = mapped_column(default=dict)

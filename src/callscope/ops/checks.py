@@ -14,12 +14,12 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 
 from callscope import errors
-from callscope.config import load_settings
+from callscope.config import Settings, load_settings
 from callscope.context import Context
 from callscope.db import schema_revisions
 from callscope.db.models import Job, utcnow
 from callscope.speech import asr, media
-from callscope.vocabulary import Status
+from callscope.vocabulary import LANGUAGES, Status
 
 PROBE_KEY = "health/readyz-probe"
 PROBE = b"callscope media store probe"
@@ -76,10 +76,19 @@ def speech_model_loaded(ctx: Context, with_worker: bool) -> str:
     """The worker of this process has its model ready (readiness of a server)."""
     if not with_worker:
         return "not used here (no worker in this process)"
-    name = ctx.settings.asr_model
-    if not asr.model_ready(name, ctx.settings.model_cache_dir):
-        raise Failed(f"speech model {name!r} is not assembled yet (the worker is loading it)")
+    for name in _models(ctx.settings):
+        if not asr.model_ready(name, ctx.settings.model_cache_dir):
+            raise Failed(f"speech model {name!r} is not assembled yet (the worker is loading it)")
     return "ok"
+
+
+def _models(settings: Settings) -> dict[str, list[str]]:
+    """Each speech model in use, with the languages it transcribes ("detection": the default
+    model, which tells a call's language when its metadata does not)."""
+    served: dict[str, list[str]] = {}
+    for language in (None, *LANGUAGES):
+        served.setdefault(settings.speech_model(language), []).append(language or "detection")
+    return served
 
 
 def settings_valid() -> str:
@@ -112,11 +121,19 @@ def workers(ctx: Context) -> str:
 
 
 def speech_model(ctx: Context) -> str:
-    """The configured model is present and its digest is the pinned one."""
-    try:
-        return asr.check_model(ctx.settings.asr_model, ctx.settings.model_cache_dir)
-    except errors.CallscopeError as exc:
-        raise Failed(str(exc), "reinstall callscope's packages (make) or fix ASR_MODEL") from exc
+    """Each configured model is present (a bundled one with its pinned digest), and which
+    languages it serves."""
+    found = []
+    for name, languages in _models(ctx.settings).items():
+        try:
+            found.append(
+                f"{', '.join(languages)}: {asr.check_model(name, ctx.settings.model_cache_dir)}"
+            )
+        except errors.CallscopeError as exc:
+            raise Failed(
+                str(exc), "reinstall callscope's packages (make) or fix ASR_MODEL (_EN, _ID)"
+            ) from exc
+    return "; ".join(found)
 
 
 def decoding(_ctx: Context) -> str:

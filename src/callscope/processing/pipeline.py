@@ -19,7 +19,7 @@ from callscope.processing.redaction import redact_call
 from callscope.processing.results import CROSSTALK, save_results, session_spans
 from callscope.speech import asr, attribution, diarization, media, voices
 from callscope.store import blob_key
-from callscope.vocabulary import Speaker
+from callscope.vocabulary import LANGUAGES, Speaker
 
 Report = Callable[[float, str | None], None]
 
@@ -58,10 +58,10 @@ def process(
     report(2, "decoding")
     audio, rate = media.decode(ctx.store.local_path(original), sample_rate=media.SAMPLE_RATE)
     report(5, "loading model")
-    transcriber = asr.transcriber(ctx.settings)
     if language is None:
         report(8, "detecting language")
-        language = transcriber.detect_language(np.mean(audio, axis=0))
+        language = asr.transcriber(ctx.settings).detect_language(np.mean(audio, axis=0))
+    transcriber = asr.transcriber(ctx.settings, language)  # (a model of its own, if set)
 
     done = [0.0] * len(roles)
 
@@ -102,7 +102,10 @@ def process(
     with ctx.db.session() as session:
         keep(session)
         _learn_voiceprints(session, heard)  # (stereo calls only)
-        save_results(session, conversation_id, words, language, spans, speakers, heard=noted)
+        save_results(
+            session, conversation_id, words, language, spans, speakers,
+            heard=noted, model=transcriber.model_name,
+        )  # fmt: skip
         if redaction is not None:
             unneeded = redaction.store(session, conversation_id, keep_originals)
     if redaction is not None:  # (this recording no longer needs what it lists)
@@ -112,7 +115,9 @@ def process(
 def warm_up(settings: Settings) -> None:
     """Load every model a job can need (speech model, voice activity detector, speaker
     encoder) and run each once, so that a worker's first call does not wait for them."""
-    asr.transcriber(settings).warm_up()
+    one_language_each = {settings.speech_model(lang): lang for lang in (None, *LANGUAGES)}
+    for language in one_language_each.values():  # (each model once)
+        asr.transcriber(settings, language).warm_up()
     diarization.warm_up()
 
 

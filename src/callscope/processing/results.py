@@ -56,13 +56,15 @@ def save_results(
     speakers: dict | None,
     line_starts: frozenset[tuple[str, float]] | None = None,
     heard: Sequence[str] = (),
+    model: str | None = None,
 ) -> None:
     """Lines, sentiment and metrics of WORDS, replacing the conversation's earlier results.
 
     Metrics and the conversation's sentiment come from the segments of docs/metrics.md; the
     transcript is stored as the lines a reader reads (those starting at LINE_STARTS, if given),
     each with its own sentiment. HEARD: warnings that recognition found in the sound
-    (HEARD_WARNINGS), stored with those the words give."""
+    (HEARD_WARNINGS), stored with those the words give. MODEL: the speech model that heard
+    the words (None for a transcript made elsewhere)."""
     segs = segments.build_segments(words)
     scored = [
         {"speaker": s.speaker, "start_s": s.start, "end_s": s.end, "score": score}
@@ -133,6 +135,7 @@ def save_results(
             metrics=conversation_metrics,
             speakers=speakers,
             warnings=warnings,
+            asr_model=model,
             summary=summary.summarise(lines, scores),
             computed_at=utcnow(),
         )
@@ -208,9 +211,11 @@ def _save_again(
     words, lines = stored_words(session, conv.id, rename)
     earlier = session.get(ConversationAnalysis, conv.id)
     heard = [w for w in (earlier.warnings if earlier else None) or [] if w in HEARD_WARNINGS]
+    model = earlier.asr_model if earlier else None
     save_results(
-        session, conv.id, words, language or "en", session_spans(conv), speakers, lines, heard
-    )
+        session, conv.id, words, language or "en", session_spans(conv), speakers, lines, heard,
+        model,
+    )  # fmt: skip
 
 
 def swap_speakers(session: Session, conversation_id: int, actor: audit.Actor) -> None:

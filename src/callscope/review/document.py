@@ -167,7 +167,8 @@ WARNINGS = {
     ),
     "low_confidence": (
         "the recogniser was unsure of many words (mean confidence below 60 %): check the "
-        "transcript against the audio"
+        "transcript against the audio (administrators can give each language a larger speech "
+        "model: CALLSCOPE_ASR_MODEL_EN, CALLSCOPE_ASR_MODEL_ID)"
     ),
 }
 
@@ -218,6 +219,7 @@ def summary(session: Session, conv: Conversation) -> dict[str, Any]:
         "transcript": {
             "language": (result.language if result else None) or conv.language,
             "confidence": result.confidence if result else None,
+            "model": result.asr_model if result else None,
         },
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import itertools
 import os
@@ -118,12 +119,23 @@ def check_model(name_or_path: str, cache_dir: Path) -> str:
     if bundled is None or model_ready(name_or_path, cache_dir):
         path = resolve_model(name_or_path, cache_dir)
         if bundled is None:
-            return f"{path} (a model of your own: no pinned digest to check)"
+            return f"{path} (a model of your own), SHA-256 {_digest(path / 'model.bin')[:12]}…"
         return f"{name_or_path!r} assembled, SHA-256 {bundled.sha256[:12]}… as pinned"
     for package, inner in bundled.parts:
         if not (_package_dir(package) / inner).is_file():
             raise ModelError(f"the package {package!r} lacks {inner}: reinstall it")
     return f"{name_or_path!r} not assembled yet; its packages are installed (a worker does it)"
+
+
+@functools.cache
+def _digest_of(path: Path, size: int, mtime_ns: int) -> str:
+    return sha256_of(path)
+
+
+def _digest(path: Path) -> str:
+    """The SHA-256 of a model file, computed once while it is unchanged."""
+    stat = path.stat()
+    return _digest_of(path, stat.st_size, stat.st_mtime_ns)
 
 
 def resolve_model(name_or_path: str, cache_dir: Path) -> Path:
@@ -251,12 +263,12 @@ def apply_vocabulary(words: Sequence[RecognisedWord], terms: Sequence[str]) -> l
 class Transcriber:
     """A loaded Whisper model that transcribes channels, two at a time on a multi-core CPU."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, model: str | None = None) -> None:
         from faster_whisper import WhisperModel
         from faster_whisper.vad import VadOptions
 
-        self.model_name = settings.asr_model
-        path = resolve_model(settings.asr_model, settings.model_cache_dir)
+        self.model_name = model or settings.asr_model
+        path = resolve_model(self.model_name, settings.model_cache_dir)
         cores = os.cpu_count() or 1
         threads = settings.asr_threads or cores
         self.workers = 2 if threads >= 2 else 1
@@ -489,10 +501,12 @@ _cache: dict[tuple, Transcriber] = {}
 _lock = threading.Lock()
 
 
-def transcriber(settings: Settings) -> Transcriber:
-    """The transcriber for these settings, loaded once per process."""
+def transcriber(settings: Settings, language: str | None = None) -> Transcriber:
+    """The transcriber for these settings and calls in LANGUAGE (None: the default model, which
+    also detects languages), loaded once per process."""
+    model = settings.speech_model(language)
     key = (
-        settings.asr_model,
+        model,
         settings.asr_device,
         settings.asr_compute_type,
         settings.asr_beam_size,
@@ -505,5 +519,5 @@ def transcriber(settings: Settings) -> Transcriber:
     )
     with _lock:
         if key not in _cache:
-            _cache[key] = Transcriber(settings)
+            _cache[key] = Transcriber(settings, model)
         return _cache[key]
