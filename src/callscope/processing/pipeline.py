@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -71,9 +70,10 @@ def process(
 
     report(10, "transcribing")
     channels = attribution.recognise(transcriber, audio, roles, language, terms, channel_progress)
+    inseparable = attribution.INSEPARABLE_LEAK_DB
     noted = (
         [CROSSTALK]
-        if any((c.leak_db or -math.inf) >= attribution.INSEPARABLE_LEAK_DB for c in channels)
+        if any(c.leak_db is not None and c.leak_db >= inseparable for c in channels)
         else []
     )
     speakers, heard = None, {}

@@ -6,21 +6,23 @@ A recogniser hears that leak as words and puts them on the wrong speaker. Removi
 recognition, from the sound itself:
 
 1. **The delay** of each leak (one channel into another), from the cross-correlation of the
-   two over the whole call (whitened, so that the voice's own colour does not decide), within
+   two over the whole call (whitened, so that the voice's own colour does not decide; over
+   the telephone band; summed over blocks, so that a long call needs little memory), within
    0 … `MAX_DELAY_S`.
-2. **How much leaks, frequency by frequency**: with the source aligned by that delay, the median
-   over the call's frames, where the source is the louder, of the target's power against the
-   source's. A median, not a mean: frames where the target's own speaker talks too (overlap)
-   are the minority and do not move it. Powers, not a complex filter, so that codecs that change
-   the phase (Opus, AMR, G.711) do not spoil the estimate.
-3. **Suppression**: in each short frame and frequency, the target keeps what is left of its power
-   after taking away `MARGIN` times the leak the source predicts there (unless that leak is
-   below the channel's own line noise, which then hides it). Where the leak is all
-   there is, nothing is left; where the target's own speaker is louder than the leak, almost
-   all of it is.
+2. **How much leaks, frequency by frequency**: with the source aligned by that delay, the
+   transfer from source to target over the frames where the source is the louder (a Wiener
+   estimate: the target's own voice, in some of those frames, does not correlate with the
+   source and drops out of it).
+3. **Suppression**: in each short frame and frequency, the target keeps what is left of its
+   power after taking away `MARGIN` times the leak the source predicts there (unless that leak
+   is below the channel's own line noise, which then hides it). Where the leak is all there
+   is, nothing is left; where the target's own speaker is louder than the leak, almost all of
+   it is.
 
-The result says, per channel, how strong the leak was and how much of the channel's sound was
-taken away, so that a call can carry a warning when the leak could not be told from the voice.
+All of it twice: when both sides leak, a source also carries the target's own voice, which the
+first estimate takes for more leak; the second predicts from the sources the first cleaned.
+The leaks found (delay, level) tell a caller when a leak was too loud to be told from the
+voice.
 """
 
 from __future__ import annotations
@@ -36,11 +38,8 @@ MARGIN = 4.0  # take away this many times the predicted leak (6 dB to spare)
 FLOOR = 10 ** (-40 / 20)  # a suppressed frequency keeps at least this (no silence-holes)
 NEGLIGIBLE_DB = -45.0  # a leak quieter than this against its source is left alone
 NOISE_PERCENTILE = 20  # a channel's line noise: this percentile of its power, per frequency
-BLOCK_S = 4.0
-BAND_HZ = (
-    300,
-    3400,
-)  # what every telephone line carries  # the cross-correlation is summed over blocks of this length
+BLOCK_S = 4.0  # the cross-correlation is summed over blocks of this length
+BAND_HZ = (300, 3400)  # what every telephone line carries
 
 
 @dataclass(frozen=True)
