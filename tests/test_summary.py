@@ -75,6 +75,97 @@ def test_action_items_and_their_owner(speaker, text, owner):
     assert summary.action_owner(sentence(speaker, text)) == owner
 
 
+@pytest.mark.parametrize(
+    ("said", "outcome"),
+    [
+        ("A credit of twenty dollars was applied to your account.", "credit"),
+        ("I applied a credit of twenty dollars.", "credit"),
+        ("I've gone ahead and waived the late fee.", "waived"),
+        ("Your service will be back by six tonight.", "back by six"),
+        ("It should be working again within two hours.", "working again"),
+        ("A text message will follow with the details.", "text message"),
+        ("You'll receive a confirmation email shortly.", "confirmation"),
+        ("The refund takes five to seven business days to reach your card.", "refund"),
+        ("Pulsanya sudah kami kembalikan ya Bu.", "kembalikan"),
+        ("Internetnya akan kembali normal paling lambat jam enam sore.", "normal"),
+        ("Nanti ada SMS konfirmasi ke nomor Bapak.", "SMS"),
+        ("Teknisi kami akan datang besok pagi.", "Teknisi"),
+    ],
+)
+def test_an_agent_stating_a_resolution_credit_fix_time_or_follow_up_gives_the_outcome(
+    said, outcome
+):
+    call = lines_of(
+        [
+            ["agent", "Thanks for calling, how can I help?"],
+            ["customer", "My internet has been down since this morning."],
+            ["agent", "I'm sorry to hear that, let me check."],
+            ["agent", said],
+            ["customer", "Okay, thank you."],
+        ]
+    )
+    found = summary.summarise(call)["outcome"]
+    assert found is not None and outcome in found["text"]
+
+
+def test_what_is_done_only_on_a_condition_is_not_the_outcome():
+    call = lines_of(
+        [
+            ["customer", "My card was charged twice."],
+            ["agent", "I've refunded the second charge."],
+            ["agent", "You will get an email once the refund is processed."],
+        ]
+    )
+    assert "refunded" in summary.summarise(call)["outcome"]["text"]
+
+
+@pytest.mark.parametrize(
+    "introduction",
+    [
+        "I'm Michelle, my name is Jack.",
+        "Hi, this is Maria Lopez.",
+        "hi my name is jack",
+        "Selamat pagi, dengan Budi.",
+        "Halo, nama saya Rina.",
+        "Good morning.",
+    ],
+)
+def test_why_they_called_is_never_a_greeting_or_a_name(introduction):
+    call = lines_of(
+        [
+            ["agent", "Thank you for calling, my name is Daniel, how can I help you today?"],
+            ["customer", introduction],
+            ["customer", "Well the speaker I got last week arrived broken."],
+            ["agent", "I'm sorry about that, could you give me the order number please?"],
+            ["customer", "Sure, it is four eight one five two seven."],
+            ["agent", "Thank you, I'll send a replacement today with express shipping."],
+        ]
+    )
+    assert "arrived broken" in summary.summarise(call)["reason"]["text"]
+
+
+def test_a_name_said_with_the_reason_leaves_the_reason():
+    call = lines_of([["customer", "Hi, my name is Jack and my bill is wrong again."]])
+    assert "bill is wrong" in summary.summarise(call)["reason"]["text"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "questions"),
+    [
+        ([["customer", "is the"]], []),  # a piece left by crosstalk, though its whole line
+        ([["agent", "what do for"]], []),
+        ([["agent", "okay so is the"], ["agent", "let me see"]], []),
+        ([["customer", "Four hours? That is far too long."]], ["Four hours?"]),
+        ([["customer", "why"]], ["why"]),  # a short question that is all the line
+        ([["agent", "Is the router on?"]], ["Is the router on?"]),
+        ([["agent", "What is it for?"]], ["What is it for?"]),
+    ],
+)
+def test_a_piece_of_a_question_is_no_question(lines, questions):
+    found = summary.summarise(lines_of(lines))["questions"]
+    assert [q["text"] for q in found] == questions
+
+
 def test_sentences_keep_their_words_times():
     words = [
         Word("agent", 0.0, 0.4, "Hello."),

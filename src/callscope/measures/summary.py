@@ -6,6 +6,7 @@ by the phrases below (English and Indonesian). Pure functions over lines of word
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ class Sentence:
     start: float
     end: float
     text: str
+    whole: bool = False  # the sentence is all its speaker said in that line
 
     def item(self, **extra: Any) -> dict[str, Any]:
         return {
@@ -42,6 +44,7 @@ def sentences(lines: Sequence[Segment]) -> list[Sentence]:
     help")."""
     found: list[Sentence] = []
     for line in lines:
+        before = len(found)
         punctuated = any(SENTENCE_END.search(w.text) for w in line.words)
         run: list = []
         for i, word in enumerate(line.words):
@@ -56,6 +59,8 @@ def sentences(lines: Sequence[Segment]) -> list[Sentence]:
                 run = []
         if run:
             found.append(_sentence(line.speaker, run))
+        if len(found) == before + 1:
+            found[-1] = dataclasses.replace(found[-1], whole=True)
     return sorted(found, key=lambda s: (s.start, s.end))
 
 
@@ -94,6 +99,29 @@ def is_question(text: str) -> bool:
     return stripped.endswith("?") or bool(QUESTION_START.search(stripped))
 
 
+MIN_QUESTION_WORDS = 3  # fewer is a fragment ("is the"), unless it is all the speaker said
+# no question ends on these without a question mark: "is the", "what do for" are pieces
+DANGLING = re.compile(
+    r"\b(?:the|a|an|to|of|for|with|my|your|our|and|or|but|from|yang|di|ke|dari|"
+    r"untuk|dan|atau|dengan)$",
+    re.IGNORECASE,
+)
+
+
+def asked(sentence: Sentence) -> bool:
+    """SENTENCE is a question someone asked, not a piece of one (as crosstalk and cut-off
+    speech leave): three words or more, or a shorter one heard as a question ("Four hours?")
+    or said as the speaker's whole line; none that ends on "the" or "for" unless heard as a
+    question."""
+    text = sentence.text.strip()
+    heard = text.endswith("?")
+    if not heard and DANGLING.search(text.rstrip(" ,.!")):
+        return False
+    if len(text.split()) < MIN_QUESTION_WORDS and not (heard or sentence.whole):
+        return False
+    return is_question(text)
+
+
 # --- why they called ----------------------------------------------------------------------
 # the agent's opening question; the customer's answer to it states the reason
 HOW_CAN_I_HELP = _any(
@@ -110,8 +138,8 @@ REASON = _any(
     r"\bi (?:want|wanted|need|needed|would like|'d like|d like) to\b",
     r"\bi'd like\b",
     r"\bi(?: have|'ve got| got) (?:a|an|some) (?:problem|issue|question|complaint|query)\b",
-    r"\b(?:my|our) [\w' -]{1,30}? (?:is|isn't|is not|was|wasn't|has|hasn't|doesn't|does not|"
-    r"won't|will not|keeps|stopped|broke|arrived|never|still|can't|cannot)\b",
+    r"\b(?:my|our) (?!name\b)[\w' -]{1,30}? (?:is|isn't|is not|was|wasn't|has|hasn't|doesn't|"
+    r"does not|won't|will not|keeps|stopped|broke|arrived|never|still|can't|cannot)\b",
     r"\bi (?:ordered|bought|paid|was charged|received|got|lost|can't|cannot|haven't|have not|"
     r"didn't|did not|never)\b",
     r"\b(?:there's|there is) (?:a|an) (?:problem|issue|charge|error)\b",
@@ -123,6 +151,17 @@ REASON = _any(
     r"transaksi) (?:saya|aku|kami)\b",
     r"\b(?:saya|aku) (?:kehilangan|sudah bayar|belum (?:terima|menerima|dapat))\b",
 )
+# who is speaking, not why: "my name is Jack", "nama saya Rina" (the name: a word, and a
+# second if it is capitalised) anywhere; "I'm Michelle", "ini dengan Budi" as a whole clause
+NAMED = _any(
+    r"\b(?:my name(?:'s| is)|nama saya(?: adalah)?|saya bernama) \w+(?: (?-i:[A-Z])\w+)?",
+)
+SELF = _any(
+    r"^(?:(?:hi|hello|hey|yes|yeah|ok(?:ay)?|halo|ya|iya|selamat \w+)[,.!]? )*"
+    r"(?:(?:this is|it's|i'm|i am|saya|ini) (?-i:[A-Z])\w+(?: (?-i:[A-Z])\w+)?|"
+    r"(?:ini )?dengan (?:(?:bapak|ibu|pak|bu|mas|mbak|kak) )?\w+)$",
+)
+CLAUSE_BREAK = re.compile(r"(?<=[,.!?])\s+|\s+(?=(?:and|dan) )", re.IGNORECASE)
 GREETING_ONLY = _any(
     r"^(?:hi|hello|hey|yes|yeah|yep|sure|ok|okay|good (?:morning|afternoon|evening)|thanks?|"
     r"thank you|halo|selamat (?:pagi|siang|sore|malam)|iya|ya|baik|oke|terima kasih)"
@@ -143,6 +182,12 @@ OUTCOME_DONE = _any(  # what was done, or cannot be
     r"\b(?:i|we)(?:'ve| have) (?:now |just |already )?(?!(?:checked|looked|noticed|found|"
     r"pulled|seen|reviewed|verified|confirmed that|tried)\b)(?:\w+ed|put in|set up|made)\b",
     r"^(?:ok(?:ay)?,? )?(?:done|all done|all set)\b",
+    # said in the past or passive: "I applied a credit", "a credit of $20 was applied"
+    rf"\b(?:i|we) (?:just |now |already |also )?(?:{DONE})\b",
+    rf"\b(?:was|were|got) (?:now |just |already |also )?(?:{DONE})\b",
+    r"\b(?:i|we)(?:'ve| have)? (?:gone|went) ahead and\b",
+    r"\b(?:refund|credit|payment|replacement|order|request|ticket|claim)\b[\w ]{0,20}? "
+    r"(?:has|have) gone through\b",
     r"\b(?:is|are) now (?:for|on|set|booked|active|scheduled)\b",
     rf"\b(?:has|have) (?:now |just |already )?been (?:{DONE})\b",
     rf"\b(?:is|are|'s|'re) (?:now |all )?(?:{DONE}|set|done|sorted|on (?:its|the) way|set up)\b",
@@ -151,17 +196,36 @@ OUTCOME_DONE = _any(  # what was done, or cannot be
     r"\b(?:i|we)(?:'m| am|'re| are) (?:not able|unable)\b",
     r"\b(?:i|we) (?:can't|cannot|won't be able)\b",
     r"\bsudah (?:saya|kami|kita)? ?(?:proses|blokir|kirim|kirimkan|ajukan|batalkan|ganti|buat|"
-    r"buatkan|aktifkan|perbaiki|catat|teruskan|selesaikan|ubah|reset)\w*",
+    r"buatkan|aktifkan|perbaiki|catat|teruskan|selesaikan|ubah|reset|kreditkan|kembalikan|"
+    r"refund|jadwalkan|transfer|tambahkan|hapus|masukkan|input|buka)\w*",
     r"\bsudah (?:saya|kami|kita) (?!cek|periksa|lihat|tanyakan)\w+kan\b",
     r"\bsudah (?:di\w+|ter\w+|selesai|aktif|normal|beres)\b",
     r"\b(?:tidak|belum) (?:bisa|dapat) (?:kami|saya) \w+",
 )
-OUTCOME_NEXT = _any(  # what will happen
+OUTCOME_NEXT = _any(  # what will happen: a fix time, a credit or refund to come, a follow-up
     r"\b(?:will|should) (?:be )?(?:arrive|get it to you|be delivered|be refunded|be credited|"
     r"be shipped|reach you|show up|appear|be back)\b",
+    r"\b(?:will|should|'ll) be (?:back|up|working|restored|running|fixed|resolved|sorted|"
+    r"reconnected|online)\b",
+    r"\b(?:text|sms|e-?mail|message|confirmation|letter|call|technician|engineer|courier)\b"
+    r"[\w' ]{0,30}? (?:will|'ll|should) (?:follow|come|arrive|be with you|reach you|call)\b",
+    r"\byou(?:'ll| will| should) (?:also )?(?:receive|get|see|be (?:getting|receiving|"
+    r"contacted|called|notified|refunded|credited|emailed|texted|sent))\b",
+    r"\b(?:refund|credit|money|amount|funds?)\b[\w' ]{0,30}? (?:within|in|takes?|up to) "
+    r"(?:\d+|one|two|three|four|five|six|seven|ten|fourteen|a few) (?:to \w+ )?"
+    r"(?:business |working )?(?:days?|hours?|weeks?)\b",
     r"\bwill be (?:sent|issued|corrected|processed|fixed|replaced|posted|emailed|reviewed)\b",
     r"\b(?:akan|bakal) (?:dikirim|diproses|dikembalikan|dikreditkan|sampai|tiba|aktif|"
     r"diganti|ditransfer|dihubungi)\w*",
+    r"\b(?:akan|bakal|sudah bisa) (?:kembali|normal|pulih|menyala|nyala|masuk|diperbaiki|"
+    r"tersambung|terhubung)\w*",
+    r"\b(?:anda|bapak|ibu|kakak|kak) (?:juga |nanti |langsung )?(?:akan|nanti) "
+    r"(?:menerima|mendapat|mendapatkan|dihubungi|ditelepon|dikirimi)\w*",
+    r"\b(?:nanti|akan) (?:ada )?(?:sms|email|notifikasi|konfirmasi|teknisi|petugas|kurir)\b",
+    r"\b(?:teknisi|petugas|kurir|tim) (?:kami )?(?:akan|nanti|segera) (?:datang|ke|menghubungi|"
+    r"mengirim|memperbaiki|mengecek)\w*",
+    r"\b(?:paling lambat|maksimal|dalam (?:waktu )?(?:\d+|satu|dua|tiga|tujuh|empat belas) ?"
+    r"(?:x ?24 )?(?:jam|hari))\b",
 )
 
 
@@ -299,12 +363,13 @@ def summarise(
     """The summary of the call made of LINES (with their sentiment SCORES, if known)."""
     said = sentences(lines)
     line_scores = {id(line): score for line, score in zip(lines, scores, strict=False)}
+    reason = _reason(said)
     return {
-        "reason": _reason(said),
-        "outcome": _outcome(said),
+        "reason": reason,
+        "outcome": _outcome(said, reason["end_s"] if reason else None),
         "highlights": _highlights(lines, said, line_scores),
         "action_items": action_items(said),
-        "questions": [s.item() for s in said if is_question(s.text)],
+        "questions": [s.item() for s in said if asked(s)],
     }
 
 
@@ -315,36 +380,66 @@ def _reason(said: list[Sentence]) -> dict[str, Any] | None:
     if not said:
         return None
     half = said[0].start + (said[-1].end - said[0].start) / 2
-    asked = next(
+    opened = next(
         (s.end for s in said if s.speaker != Speaker.CUSTOMER and HOW_CAN_I_HELP.search(s.text)),
         None,
     )
-    customer = [s for s in said if s.speaker == Speaker.CUSTOMER and s.start <= half]
-    after = [s for s in customer if asked is None or s.start >= asked]
+    customer = [
+        s
+        for s in said
+        if s.speaker == Speaker.CUSTOMER and s.start <= half and _without_introduction(s.text)
+    ]
+    after = [s for s in customer if opened is None or s.start >= opened]
     for pool in (after, customer):
-        stated = next((s for s in pool if REASON.search(s.text) and not is_question(s.text)), None)
-        stated = stated or next((s for s in pool if REASON.search(s.text)), None)
-        if stated is not None:
-            return stated.item()
+        stated = [s for s in pool if REASON.search(_without_introduction(s.text))]
+        chosen = next((s for s in stated if not is_question(s.text)), None)
+        if chosen or stated:
+            return (chosen or stated[0]).item()
     first = next(
-        (s for s in after if not GREETING_ONLY.search(s.text) and len(s.text.split()) >= 4),
+        (
+            s
+            for s in after
+            if not GREETING_ONLY.search(rest := _without_introduction(s.text))
+            and len(rest.split()) >= 4
+        ),
         None,
     )
     return first.item() if first else None
 
 
-def _outcome(said: list[Sentence]) -> dict[str, Any] | None:
-    """The last agent sentence in the second half of the call that says what was done (or
-    that it cannot be), else the last that says what will happen."""
+def _without_introduction(text: str) -> str:
+    """TEXT without the speaker's name ("Hi, I'm Michelle, my name is Jack." leaves nothing)."""
+    clauses = [c.strip(" ,.!") for c in CLAUSE_BREAK.split(NAMED.sub("", text))]
+    return " ".join(" ".join(c for c in clauses if c and not SELF.search(c)).split())
+
+
+def _outcome(said: list[Sentence], reason_end: float | None) -> dict[str, Any] | None:
+    """The last agent sentence after the customer said why they called (or in the second half
+    of the call) that says what was done (or that it cannot be), else the last that says what
+    will happen: a fix time, a credit or refund to come, a follow-up."""
     if not said:
         return None
     half = said[0].start + (said[-1].end - said[0].start) / 2
-    late = [s for s in said if s.speaker == Speaker.AGENT and s.end >= half]
+    since = half if reason_end is None else min(half, reason_end)
+    late = [s for s in said if s.speaker == Speaker.AGENT and s.start >= since]
     for pattern in (OUTCOME_DONE, OUTCOME_NEXT):
-        stated = [s for s in late if pattern.search(s.text) and not is_question(s.text)]
+        stated = [s for s in late if _states(pattern, s.text) and not is_question(s.text)]
         if stated:
             return stated[-1].item()
     return None
+
+
+# "… when it is restored": what is done only on a condition has not been done
+CONDITION = re.compile(
+    r"\b(?:when|once|after|if|until|as soon as|begitu|setelah|kalau|jika|bila)\s+"
+    r"(?:[^\s,]+\s+){0,3}$",
+    re.IGNORECASE,
+)
+
+
+def _states(pattern: re.Pattern[str], text: str) -> bool:
+    """TEXT says what PATTERN finds, and not as a condition."""
+    return any(not CONDITION.search(text[: m.start()]) for m in pattern.finditer(text))
 
 
 def _highlights(
