@@ -19,20 +19,21 @@ LAST = held_out(ROWS)
 
 def test_the_development_calls_are_summarised_as_labelled():
     found = totals([r for r in ROWS if r["round"] < LAST])
-    assert found["calls"] == 28
+    assert found["calls"] == 34
     assert found["reason"] >= 0.95 and found["outcome"] >= 0.95
     assert found["action_precision"] >= 0.95 and found["action_recall"] >= 0.95
     assert found["question_precision"] >= 0.95 and found["question_recall"] >= 0.95
 
 
 def test_the_held_out_calls_stay_near_what_docs_report():
-    # docs/benchmarks.md#call-summary, round 4: reason 100 %, outcome 83 %, action items 100 / 86 %,
-    # questions 95 / 95 % (floors with a margin: a change that loses more fails here)
+    # docs/benchmarks.md#call-summary, round 5 with the rules mended on it: reason 100 %, outcome
+    # 100 %, action items 93 / 100 %, questions 97 / 100 % (floors with a margin: a change that
+    # loses more fails here)
     found = totals([r for r in ROWS if r["round"] == LAST])
-    assert LAST == 4 and found["calls"] == 6
-    assert found["reason"] >= 0.8 and found["outcome"] >= 0.66
-    assert found["action_precision"] >= 0.85 and found["action_recall"] >= 0.7
-    assert found["question_recall"] >= 0.85
+    assert LAST == 5 and found["calls"] == 8
+    assert found["reason"] >= 0.85 and found["outcome"] >= 0.85
+    assert found["action_precision"] >= 0.85 and found["action_recall"] >= 0.85
+    assert found["question_precision"] >= 0.9 and found["question_recall"] >= 0.9
 
 
 def sentence(speaker: str, text: str) -> summary.Sentence:

@@ -74,6 +74,10 @@ def _any(*patterns: str) -> re.Pattern[str]:
 
 # --- questions ----------------------------------------------------------------------------
 # a sentence ending with "?", or one that starts the way a question starts
+ID_LEAD = (
+    r"(?:(?:baik|oke|ok|ya|iya|nah|terus|lalu|jadi|trus),? )+"
+    r"(?:(?:pak|bu|bapak|ibu|kak|mas|mbak),? )?"
+)
 QUESTION_START = _any(
     r"^(?:so |and |but |um,? |uh,? |okay,? |ok,? )?(?:what|when|where|which|who|whom|whose|why|"
     r"how)\b",
@@ -82,7 +86,11 @@ QUESTION_START = _any(
     r" (?:you|i|we|it|they|he|she|there|this|that|my|your|the)\b",
     r"^(?:apa|apakah|bagaimana|gimana|kapan|berapa|mengapa|kenapa|siapa|dimana|di mana|ke mana|"
     r"kemana|bisakah|bolehkah|adakah|sudahkah)\b",
-    # (Indonesian requests for details, which recognition often leaves without "?")
+    # (Indonesian requests for details, which recognition often leaves without "?"; after
+    # "baik bu", "terus", as they often start)
+    rf"^{ID_LEAD}(?:apa|apakah|bagaimana|gimana|kapan|berapa|mengapa|kenapa|siapa|boleh "
+    r"(?:saya|minta|disebutkan|dibantu|tahu)|bisa (?:dibantu|disebutkan|minta|sebutkan))\b",
+    r"^(?:kalau|kalo) .+ (?:bisa|boleh|gimana|bagaimana|berapa|kapan|ya)$",
     r"^(?:ada yang bisa (?:saya |kami )?(?:bantu|dibantu)|boleh (?:saya|minta|disebutkan|"
     r"dibantu|tahu)|bisa (?:dibantu|disebutkan|minta|sebutkan))\b",
 )
@@ -258,11 +266,12 @@ DELIVERED = _any(  # the company will do it, said as what the customer gets
     r"contacted|called|notified|charged|refunded|credited|emailed|texted|sent))\b",
     r"\b(?:a|an|the|our) (?:\w+ ){0,2}(?:technician|engineer|courier|specialist|team|"
     r"supervisor|manager|handler|replacement|refund|email|text|sms|message|confirmation|link|"
-    r"label|letter|agent|representative|someone|crew|driver|plumber|staff)\b[\w ]{0,20}? will\b",
+    r"label|letter|agent|representative|someone|crew|driver|plumber|staff|assessor|adjuster|"
+    r"inspector|installer|surveyor|advisor|adviser|consultant|nurse|doctor)\b[\w ]{0,20}? will\b",
     r"\b(?:anda|bapak|ibu|bapak/ibu|kakak|kak|mas|mbak) (?:juga |nanti |langsung )?(?:akan|nanti) "
     r"(?:menerima|mendapat|mendapatkan|dihubungi|ditelepon|dikirimi|dikirimkan)\w*",
     r"\bakan (?:segera |langsung )?di(?:kirim|proses|ganti|kembalikan|hubungi|transfer|"
-    r"jadwalkan|tindaklanjuti|perbaiki|aktifkan)\w*",
+    r"jadwalkan|tindaklanjuti|perbaiki|aktifkan|informasikan|kabarkan|beritahukan)\w*",
     r"\b(?:teknisi|kurir|petugas|tim kami|sms|email|kartu baru|dana|refund|pengembalian dana)"
     r"[\w ]{0,20}? (?:akan|nanti)\b",
     r"\bwill be (?:sent|delivered|shipped|refunded|credited|issued|posted|emailed|corrected|"
@@ -274,18 +283,25 @@ ASKED_OF_OTHER = _any(  # the one spoken to must do it
     r"\b(?:please|kindly) (?!(?:hold|wait|bear|confirm|give|tell|spell|repeat|verify|provide|"
     r"read|let me|note)\b)[a-z]+ (?:up|back|off|in|out|down|over)\b",
     r"\byou(?:'ll| will)? (?:need|have) to\b",
-    r"\byou (?:should|must|can) (?:\w+ )?(?:call|send|bring|return|restart|check|visit|log|"
+    r"\byou (?:should|must) (?:\w+ )?(?:call|send|bring|return|restart|check|visit|log|"
     r"upload|pay|reply|contact|try|go|use|keep|wait)\b",
+    # ("you can keep watching" allows, it asks nothing)
+    r"\byou can (?:\w+ )?(?:call|send|bring|return|visit|upload|pay|reply|contact)\b",
     r"\bmake sure (?:you|to)\b",
     r"\b(?:silakan|silahkan|mohon|harap|tolong|jangan lupa) (?:bapak |ibu |kak |kakak |anda )?"
     r"(?!maaf\b)\w+",
     rf"^(?:can|could|would) you (?:please )?(?:ask|{LATER})\b",
-    r"\b(?:bapak|ibu|anda|kakak) (?:perlu|harus|wajib) (?:\w+)",
+    r"\b(?:bapak|ibu|anda|kakak) (?:perlu|harus|wajib|cukup|tinggal) (?:\w+)",
+    # what the customer collects, bringing what: "bisa diambil di cabang dengan membawa KTP"
+    r"\b(?:bisa|dapat) (?:diambil|dijemput|diunduh|ditukarkan)\b",
+    r"\bdengan membawa\b",
 )
 # a sentence that starts with a verb: from the agent, an instruction to the customer (from the
 # customer, a request the agent carries out while the call lasts: "just cancel it please")
 INSTRUCTION = re.compile(
-    rf"^(?:just |simply |also )?(?:{LATER}|keep|bring|unplug|log in)\b(?! you\b)", re.IGNORECASE
+    r"^(?:(?:yes|yeah|ok|okay|so|then|and),? )?(?:just |simply |also )?"
+    rf"(?:{LATER}|keep|bring|unplug|log in|dial|press|enter|download|top up)\b(?! you\b)",
+    re.IGNORECASE,
 )
 IN_CALL = _any(  # said while it happens: not left to do after the call
     r"\b(?:one|a) moment\b",
