@@ -12,14 +12,17 @@ Markdown and written to benchmarks/results/processing-beamN.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.evaluation import (
@@ -31,6 +34,7 @@ from tests.evaluation import (
     truth_words,
     wer,
 )
+from tests.lines import REAL_CALLS, real_call, real_turns
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "src" / "callscope" / "demo" / "calls"
@@ -48,6 +52,8 @@ CALLS = {
     # the caller's side 20 dB quieter, both sides at 8 kHz through G.711 mu-law (made by quiet)
     "auto_repairs_40_quiet_caller": (MADE / "auto_repairs_40_quiet_caller.wav", "en"),
     "synthetic_id_quiet_caller": (MADE / "synthetic_id_quiet_caller.wav", "id"),
+    # real two-party calls, 8 kHz stereo, with human transcripts (tests/data/calls/hvb)
+    **{f"hvb_{name}": (real_call(name), "en") for name in REAL_CALLS},
 }
 QUIET = {
     "auto_repairs_40_quiet_caller": "auto_repairs_40_stereo",
@@ -62,10 +68,17 @@ def quiet(name: str) -> None:
     quiet_caller(CALLS[QUIET[name]][0], CALLS[name][0], QUIET_DB)
 
 
+def turns_of(name: str) -> list[dict] | None:
+    """Who said what when in a call, where the project knows it."""
+    if name.startswith("hvb_"):
+        return real_turns(name.removeprefix("hvb_"))
+    return truth_turns(name)
+
+
 def references(name: str) -> list[str] | None:
     """Reference transcripts of a call: one per speaker (agent, customer) where the truth says
     who spoke, else one for the whole call; None where the project ships no reference."""
-    turns = truth_turns(name)
+    turns = turns_of(name)
     if turns:
         return [" ".join(t["text"] for t in turns if t["speaker"] == s) for s in SPEAKERS]
     ref = TESTS / f"{name}.ref.txt"
@@ -173,9 +186,10 @@ def child(kind: str, name: str) -> dict:
     return result
 
 
-def end_to_end(name: str) -> float:
+def end_to_end(name: str, worker: bool = False) -> float:
     """Seconds `callscope ingest CALL --meta META --wait` takes in a fresh process, on a fresh
-    data dir, the model already assembled."""
+    data dir, the model already assembled. WORKER: with `callscope worker` running beside it
+    (its models loaded), to which the command hands the job."""
     path, language = CALLS[name]
     with tempfile.TemporaryDirectory() as tmp:
         meta = Path(tmp) / "meta.json"
@@ -196,9 +210,41 @@ def end_to_end(name: str) -> float:
             "CALLSCOPE_MODEL_DIR": str(ROOT / ".bench-models"),
         }
         command = [sys.executable, "-m", "callscope", "ingest", str(path), "--meta", str(meta)]
-        t0 = time.perf_counter()
-        subprocess.run([*command, "--wait"], cwd=ROOT, env=env, capture_output=True, check=True)
-        return time.perf_counter() - t0
+        with running_worker(env) if worker else contextlib.nullcontext():
+            t0 = time.perf_counter()
+            subprocess.run([*command, "--wait"], cwd=ROOT, env=env, capture_output=True, check=True)
+            return time.perf_counter() - t0
+
+
+@contextlib.contextmanager
+def running_worker(env: dict[str, str]) -> Iterator[None]:
+    """`callscope worker` on ENV's data dir, from when it says its models are loaded."""
+    from callscope.config import load_settings
+    from callscope.context import Context
+    from callscope.processing import presence
+
+    subprocess.run([sys.executable, "-m", "callscope", "init"], env=env, check=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "callscope", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    settings = load_settings().model_copy(
+        update={"data_dir": Path(env["CALLSCOPE_DATA_DIR"]), "model_dir": ROOT / ".bench-models"}
+    )
+    ctx = Context.open(settings)
+    try:
+        while not presence.ready_workers(ctx):
+            if worker.poll() is not None:
+                raise RuntimeError("the worker stopped before it was ready")
+            time.sleep(0.2)
+        yield
+    finally:
+        ctx.close()
+        worker.send_signal(signal.SIGINT)
+        worker.wait(60)
 
 
 def words_kept(doc: dict, plain_texts: list[str]) -> list[float]:
@@ -227,11 +273,24 @@ def hypotheses(doc: dict, pieces: int) -> list[str]:
     return [" ".join(s["text"] for s in segs if s["speaker"] == sp) for sp in SPEAKERS]
 
 
+def per_speaker_wer(refs: list[str], doc: dict, plain: dict | None) -> dict:
+    """WER of each speaker (agent, customer): callscope's, and plain faster-whisper's on that
+    speaker's channel."""
+    ours = hypotheses(doc, len(refs))
+    return {
+        speaker: {
+            "callscope": wer([ref], [hyp]),
+            "plain": wer([ref], [plain["texts"][i]]) if plain else None,
+        }
+        for i, (speaker, ref, hyp) in enumerate(zip(SPEAKERS, refs, ours, strict=True))
+    }
+
+
 def truth_metrics(name: str) -> dict | None:
     from callscope.measures import metrics
     from callscope.measures.segments import build_segments
 
-    turns = truth_turns(name)
+    turns = turns_of(name) if not name.startswith("hvb_") else None
     return metrics.compute(build_segments(truth_words(turns))) if turns else None
 
 
@@ -268,6 +327,7 @@ def main() -> None:
         ours = child("warm", name)
         cold = child("cold", name)
         e2e = end_to_end(name)
+        handed = end_to_end(name, worker=True)
         plain = None if args.no_plain else child("plain", name)
         doc = ours["document"]
         refs = references(shipped)
@@ -285,6 +345,8 @@ def main() -> None:
             "plain_s": plain["process_s"] if plain else None,
             "plain_wall_s": plain["wall_s"] if plain else None,
             "end_to_end_vs_plain": e2e / plain["wall_s"] if plain else None,
+            "handed_s": handed,
+            "handed_vs_plain": handed / plain["wall_s"] if plain else None,
             "words_kept": words_kept(doc, plain["texts"]) if plain else None,
             "plain_rss_mb": plain["peak_rss_mb"] if plain else None,
             "vs_plain": ours["process_s"] / plain["process_s"] if plain else None,
@@ -295,12 +357,11 @@ def main() -> None:
                 else None
             ),
             "attribution": (
-                speaker_accuracy(doc_words(doc), truth_turns(shipped))
-                if truth_turns(shipped)
-                else None
+                speaker_accuracy(doc_words(doc), turns_of(shipped)) if turns_of(shipped) else None
             ),
             "metrics": doc["metrics"],
             "truth_metrics": truth_metrics(shipped),
+            "speaker_wer": per_speaker_wer(refs, doc, plain) if refs and len(refs) > 1 else None,
         }
         rows.append(row)
         print(f"{name}: rtf {row['rtf']:.3f}", file=sys.stderr)
@@ -327,14 +388,16 @@ def report(rows: list[dict]) -> str:
 
     out = [
         "| call | audio s | RTF (warm worker) | end to end s | plain s | end to end ÷ plain | "
+        "handed to a worker s | ÷ plain | "
         "peak RSS MB | WER | plain WER | words kept | words to right speaker |",
-        "|" + "---|" * 11,
+        "|" + "---|" * 13,
     ]
     for r in rows:
         out.append(
             f"| {r['call']} | {r['duration_s']:.1f} | {r['rtf']:.3f} | "
             f"{r['end_to_end_s']:.1f} | {f(r['plain_wall_s'], '.1f')} | "
             f"{f(r['end_to_end_vs_plain'], '.2f')} | "
+            f"{f(r.get('handed_s'), '.1f')} | {f(r.get('handed_vs_plain'), '.2f')} | "
             f"{r['peak_rss_mb']:.0f} | {f(r['wer'], '.1%')} | {f(r['plain_wer'], '.1%')} "
             f"| {kept(r)} | {f(r['attribution'], '.1%')} |"
         )
@@ -346,6 +409,21 @@ def report(rows: list[dict]) -> str:
             for r in rows
         ),
     ]
+    speakers = [r for r in rows if r.get("speaker_wer")]
+    if speakers:
+        out += [
+            "",
+            "WER per speaker, callscope against plain faster-whisper on the same channel:",
+            "",
+            "| call | agent | plain agent | customer | plain customer |",
+            "|---|---|---|---|---|",
+        ]
+        for r in speakers:
+            w = r["speaker_wer"]
+            out.append(
+                f"| {r['call']} | {w['agent']['callscope']:.1%} | {f(w['agent']['plain'], '.1%')} "
+                f"| {w['customer']['callscope']:.1%} | {f(w['customer']['plain'], '.1%')} |"
+            )
     for r in rows:
         t, m = r["truth_metrics"], r["metrics"]
         if not t:

@@ -9,17 +9,20 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
+from callscope import cli
 from callscope.config import Settings
 from callscope.context import Context
-from callscope.db.models import Conversation, Job, Segment, WebhookDelivery, utcnow
+from callscope.db.models import Conversation, Job, Segment, WebhookDelivery, WorkerSeen, utcnow
 from callscope.governance import policy
-from callscope.processing import jobs
+from callscope.processing import jobs, presence
 from callscope.processing.ingest import Ingestor
+from callscope.processing.presence import Presence
 from callscope.store import blob_key
 from callscope.web.app import create_app
 from tests.support import DEMO_CALLS, FORMATS, admin_api, make_meta, make_settings, settings_env
@@ -201,6 +204,86 @@ def test_cli_ingest_wait_shows_progress_and_ends_processed(tmp_path, model_dir):
     doc = json.loads(shown.stdout)
     assert doc["status"] == "processed" and doc["metrics"] is not None
     assert "weather" in doc["transcript"]["segments"][0]["text"].lower()
+
+
+def cli_ingest(env: dict[str, str], folder: Path) -> dict:
+    meta = folder / "meta.json"
+    meta.write_text(json.dumps(make_meta(mono=True)))  # (a new call each time)
+    proc = subprocess.run(
+        [sys.executable, "-m", "callscope", "ingest", str(SHORT), "--meta", str(meta)]
+        + ["--wait", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return {**json.loads(proc.stdout), "stderr": proc.stderr}
+
+
+@pytest.mark.model
+def test_cli_ingest_wait_hands_its_job_to_a_running_worker(tmp_path, model_dir):
+    settings = make_settings(tmp_path / "data", model_dir=model_dir)
+    ctx = Context.open(settings)
+    env = settings_env(settings)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "callscope", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not presence.ready_workers(ctx):  # (its models loaded)
+            assert time.monotonic() < deadline, "the worker never said it was ready"
+            assert worker.poll() is None, "the worker stopped"
+            time.sleep(0.2)
+        [name] = presence.ready_workers(ctx)
+        assert name.startswith("worker@") and f":{worker.pid}:" in name
+        ingested = cli_ingest(env, tmp_path)
+        assert ingested["status"] == "processed" and "100% done" in ingested["stderr"]
+        assert job_row(ctx, ingested["job"]).worker == name  # the worker ran it, not the command
+        worker.send_signal(signal.SIGINT)  # (Ctrl-C: the worker stops and takes its row away)
+        worker.wait(30)
+        assert presence.ready_workers(ctx) == []
+        with ctx.db.session() as session:
+            assert session.scalar(select(func.count()).select_from(WorkerSeen)) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    # a worker that died without a word (its row left, no longer renewed) is not waited for
+    with ctx.db.session() as session:
+        gone = utcnow() - timedelta(seconds=presence.GONE_AFTER_S + 1)
+        session.add(WorkerSeen(name="worker@dead:1:1", seen_at=gone, ready=True))
+    assert presence.ready_workers(ctx) == []
+    ingested = cli_ingest(env, tmp_path)
+    assert ingested["status"] == "processed"
+    assert job_row(ctx, ingested["job"]).worker.startswith("cli@")
+    ctx.close()
+
+
+@pytest.mark.model
+def test_a_job_no_worker_takes_is_run_by_the_waiting_command(ctx: Context, monkeypatch):
+    """A worker says it is ready but does not take the job (busy with a long call): after the
+    handover time the command processes it itself."""
+    result = Ingestor(ctx).ingest_file(SHORT, make_meta(mono=True))
+    busy = Presence(ctx, "worker@busy:1:1")
+    busy.mark_ready()
+    monkeypatch.setattr(cli, "HANDOVER_S", 0.5)
+    taken_over_at = []
+    real_run_job = jobs.run_job
+
+    def run_job(*args, **kwargs):
+        taken_over_at.append(job_row(ctx, result.job).status)
+        return real_run_job(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "run_job", run_job)
+    assert cli.wait_for_job(ctx, result.job, poll_s=0.05) == "processed"
+    assert taken_over_at == ["queued"]  # (after waiting for the worker, not before)
+    assert job_row(ctx, result.job).worker.startswith("cli@")
+    busy.stop()
+    with ctx.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(WorkerSeen)) == 0
 
 
 @pytest.mark.model

@@ -33,7 +33,7 @@ from callscope.db.models import (
 from callscope.governance import access, admin, audit, auth, policy
 from callscope.governance.audit import Actor
 from callscope.ops import backup, checks
-from callscope.processing import jobs, results, retention, transcripts, webhooks, worker
+from callscope.processing import jobs, presence, results, retention, transcripts, webhooks, worker
 from callscope.processing.ingest import Ingestor
 from callscope.review import categories, document, evaluations, exports, search
 from callscope.vocabulary import FINISHED, Scope, Status
@@ -261,19 +261,18 @@ class ProgressBar:
             self.stream.flush()
 
 
-def wait_for_job(ctx: Context, job_id: int, poll_s: float = 0.5) -> str:
-    """Follow a job to its end with a progress bar on stderr; returns its final status."""
+HANDOVER_S = 10.0  # a running worker that has not taken the job by then is busy: run it here
+
+
+def wait_for_job(ctx: Context, job_id: int, poll_s: float = 0.2) -> str:
+    """Follow a job to its end with a progress bar on stderr; returns its final status. A
+    running worker with its models loaded is left to process it (this process loads none);
+    else, or if no worker takes it within HANDOVER_S, it is processed here."""
     bar = ProgressBar()
     try:
-        if jobs.run_job(ctx, job_id, jobs.worker_name("cli"), progress=bar) is None:
-            while True:
-                with ctx.db.session() as session:
-                    job = session.get_one(Job, job_id)
-                    status, progress, stage = job.status, job.progress, job.stage
-                bar(progress, stage)
-                if status in FINISHED:
-                    break
-                time.sleep(poll_s)
+        handed = bool(presence.ready_workers(ctx)) and follow_job(ctx, job_id, bar, poll_s)
+        if not handed and jobs.run_job(ctx, job_id, jobs.worker_name("cli"), progress=bar) is None:
+            follow_job(ctx, job_id, bar, poll_s, queued_for=None)
     finally:
         bar.close()
     with ctx.db.session() as session:
@@ -283,6 +282,31 @@ def wait_for_job(ctx: Context, job_id: int, poll_s: float = 0.5) -> str:
         click.echo(f"error: processing failed: {error}", err=True)
     webhooks.deliver_due(ctx)  # (its event, in case no worker runs to send it)
     return final
+
+
+def follow_job(
+    ctx: Context,
+    job_id: int,
+    bar: ProgressBar,
+    poll_s: float,
+    queued_for: float | None = HANDOVER_S,
+) -> bool:
+    """Show the progress of a job another worker runs until it ends (True); False if it is
+    still waiting in the queue after QUEUED_FOR seconds (None: however long)."""
+    since = time.monotonic()
+    while True:
+        with ctx.db.session() as session:
+            job = session.get_one(Job, job_id)
+            status, progress, stage = job.status, job.progress, job.stage
+        if status in FINISHED:
+            bar(progress, stage)
+            return True
+        if status == Status.QUEUED:
+            if queued_for is not None and time.monotonic() - since > queued_for:
+                return False
+        else:
+            bar(progress, stage)
+        time.sleep(poll_s)
 
 
 def find_conversation(session: Any, ident: str) -> Conversation:

@@ -370,6 +370,17 @@ class Job(Base):
     finished_at: Mapped[datetime | None]
 
 
+class WorkerSeen(Base):
+    """A worker that is running: it says so every few seconds (`processing/presence.py`), so that
+    a command can hand it a job instead of loading the models itself."""
+
+    __tablename__ = "workers"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    ready: Mapped[bool] = mapped_column(Boolean, default=False)  # its models are loaded
+
+
 class Setting(Base):
     """An administrator-controlled setting (recordings, consent, retention …), as JSON."""
 

@@ -15,6 +15,7 @@ from callscope.context import Context
 from callscope.db.models import Job
 from callscope.jobqueue import TASK
 from callscope.processing import jobs, pipeline, retention, webhooks
+from callscope.processing.presence import Presence
 from callscope.review import categories
 
 log = logging.getLogger(__name__)
@@ -83,12 +84,15 @@ class Worker:
     def run_forever(self) -> None:
         """Process jobs (and send events) until stop() is called."""
         sender = start_sender(self.ctx, self._stop)
+        presence = Presence(self.ctx, self.name).start()
         try:
             if self.warm_up:
                 warm_up(self.ctx)
+            presence.mark_ready()
             self._process()
         finally:
             self._stop.set()
+            presence.stop()
             sender.join(timeout=webhooks.TIMEOUT_S + 1)
 
     def _process(self) -> None:
@@ -143,12 +147,15 @@ def run_celery_worker(ctx: Context) -> None:
         target=sweep, args=(ctx, stop), name="callscope-sweeper", daemon=True
     )
     sweeper.start()
+    presence = Presence(ctx, name).start()
     warm_up(ctx)
+    presence.mark_ready()
     try:
         # the solo pool runs the job in this process: killing the worker stops the job with it
         app.worker_main(["worker", "--pool=solo", "--loglevel=INFO", f"--hostname={name}"])
     finally:
         stop.set()
+        presence.stop()
 
 
 def sweep(ctx: Context, stop: threading.Event) -> None:
