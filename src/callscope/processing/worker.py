@@ -71,7 +71,7 @@ class Worker:
     events in another."""
 
     def __init__(
-        self, ctx: Context, poll_s: float = 1.0, name: str | None = None, warm_up: bool = False
+        self, ctx: Context, poll_s: float = 0.5, name: str | None = None, warm_up: bool = False
     ) -> None:
         self.ctx = ctx
         self.poll_s = poll_s
