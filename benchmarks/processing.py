@@ -243,7 +243,7 @@ def running_worker(env: dict[str, str]) -> Iterator[None]:
         yield
     finally:
         ctx.close()
-        worker.send_signal(signal.SIGINT)
+        worker.send_signal(signal.SIGTERM)
         worker.wait(60)
 
 

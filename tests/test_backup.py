@@ -182,7 +182,7 @@ def test_restore_onto_a_data_dir_in_use_is_refused(backed_up):
         ("flip-database", "the backup is damaged: callscope.db does not match its checksum"),
         ("newer-schema", "the backup's schema (revision 9999) is newer than this version"),
         ("escape", "the manifest names a file outside the backup: '../secret'"),
-        ("garbage", "manifest.json is not a callscope backup manifest"),
+        ("garbage", "manifest.json is not valid JSON"),
         ("files-a-list", "manifest.json is not a callscope backup manifest"),
         ("no-count", "manifest.json is not a callscope backup manifest"),
         ("no-checksum", "manifest.json lists callscope.db without its size and checksum"),

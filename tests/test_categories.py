@@ -341,3 +341,18 @@ def test_a_category_is_found_by_its_name_before_its_id(ctx):
         for unknown in ("²", "9" * 30, "nobody", "-1"):
             with pytest.raises(categories.UnknownCategory, match="no category"):
                 categories.find_category(session, unknown)
+
+
+def test_category_names_are_one_in_any_case_of_any_alphabet(ctx, api):
+    """ "Ä1" and "ä1" are one name (SQLite's lower() knows only ASCII): the second is refused,
+    and either finds the first by name, in the commands and in the list's filter."""
+    with ctx.db.session() as session:
+        first = categories.add(session, Actor.cli(), "Ä1", {"phrases": ["refund"]})
+        with pytest.raises(categories.CategoryError, match="a category named 'ä1' exists"):
+            categories.add(session, Actor.cli(), "ä1", {"phrases": ["cancel"]})
+        assert categories.find_category(session, "ä1").id == first.id
+        assert categories.find_category(session, " ä1 ").id == first.id
+    refused = api.post("/api/v1/categories", json={"name": "ä1", "phrases": ["cancel"]})
+    assert refused.status_code == 422 and "exists" in refused.text
+    listed = api.get("/api/v1/conversations", params={"category": "ä1"})
+    assert listed.status_code == 200 and listed.json()["items"] == []

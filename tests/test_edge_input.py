@@ -8,8 +8,8 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from callscope.governance import auth
-from tests.support import FORMATS, PASSWORD, make_meta, sign_in
+from callscope.governance import auth, policy
+from tests.support import FORMATS, PASSWORD, callscope, make_meta, sign_in
 
 SHORT = FORMATS / "whatstheweatherlike.wav"
 NESTED = "[" * 100_000 + "]" * 100_000
@@ -97,3 +97,49 @@ def test_the_last_day_of_the_calendar_is_a_valid_filter(api, client, ctx):
     sign_in(client, "boss")
     for path in ("/conversations", "/admin/audit", "/conversations/export.csv"):
         assert client.get(path, params={"end": "9999-12-31"}).status_code == 200, path
+
+
+def test_a_transcript_with_a_number_thousands_of_digits_long_is_refused(api, assert_nothing_stored):
+    transcript = '{"segments": [{"speaker": "agent", "start_s": ' + "9" * 5000 + "}]}"
+    detail = import_transcript(api, transcript, "t.json")["detail"]
+    assert detail == "transcript is not valid JSON: a number in it is too long to read"
+    assert_nothing_stored()
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_metadata_with_a_number_json_does_not_have_is_refused(api, constant, assert_nothing_stored):
+    meta = '{"n": ' + constant + ", " + json.dumps(make_meta(mono=True))[1:]
+    detail = ingest(api, meta)["detail"]
+    assert detail == f"metadata is not valid JSON: {constant} is not a number JSON allows"
+    assert_nothing_stored()
+
+
+@pytest.mark.parametrize("at", [b"NaN", b"Infinity", b"1e999"])
+def test_a_comment_at_no_moment_of_the_call_is_refused(ctx, api, at):
+    with ctx.db.session() as session:
+        policy.set_value(session, "recordings.enabled", True)
+    res = api.post(
+        "/api/v1/conversations/import",
+        files={
+            "metadata": (None, json.dumps(make_meta(mono=True)), "application/json"),
+            "transcript": ("t.vtt", "WEBVTT\n\n00:00.000 --> 00:02.000\n<v.agent Ana>hello\n"),
+        },
+    )
+    url = f"/api/v1/conversations/{res.json()['id']}/comments"
+    body = b'{"at_s": ' + at + b', "text": "here"}'
+    refused = api.post(url, content=body, headers={"content-type": "application/json"})
+    assert refused.status_code == 422 and "at_s" in refused.text  # (NaN echoed as text)
+    assert api.get(f"{url.removesuffix('/comments')}/analysis").json()["comments"] == []
+
+
+def test_a_form_file_nested_too_deeply_or_with_a_huge_number_is_refused(ctx, tmp_path):
+    for name, text, problem in [
+        ("nested.json", NESTED, "it is nested too deeply"),
+        ("digits.json", '{"name": ' + "9" * 5000 + "}", "a number in it is too long to read"),
+        ("nan.json", '{"name": NaN}', "NaN is not a number JSON allows"),
+    ]:
+        path = tmp_path / name
+        path.write_text(text)
+        done = callscope(ctx, "forms", "import", str(path))
+        assert done.returncode == 1 and problem in done.stderr
+        assert "Traceback" not in done.stderr

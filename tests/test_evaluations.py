@@ -231,7 +231,8 @@ def test_a_form_imported_again_is_a_new_version_and_old_evaluations_keep_theirs(
     assert again[0]["id"] == first["id"]
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    assert callscope(ctx, "forms", "import", str(bad)).returncode == 2
+    refused = callscope(ctx, "forms", "import", str(bad))
+    assert refused.returncode == 1 and "bad.json is not valid JSON" in refused.stderr
 
 
 def test_wrong_answers_are_refused_naming_the_question(api, world):
@@ -335,7 +336,7 @@ def test_an_administrator_imports_forms_from_the_page(ctx, client, world):
     def send(**fields):
         return client.post("/admin/forms", data={"csrf_token": csrf, **fields}).text
 
-    assert "definition: not JSON" in send(definition="{name: Support")
+    assert "definition is not valid JSON" in send(definition="{name: Support")
     twice = {**FORM, "sections": [FORM["sections"][0], FORM["sections"][0]]}
     assert "duplicate question id" in send(definition=json.dumps(twice))
     changed = {**FORM, "sections": FORM["sections"][:1]}

@@ -243,7 +243,7 @@ def test_cli_ingest_wait_hands_its_job_to_a_running_worker(tmp_path, model_dir):
         ingested = cli_ingest(env, tmp_path)
         assert ingested["status"] == "processed" and "100% done" in ingested["stderr"]
         assert job_row(ctx, ingested["job"]).worker == name  # the worker ran it, not the command
-        worker.send_signal(signal.SIGINT)  # (Ctrl-C: the worker stops and takes its row away)
+        worker.send_signal(signal.SIGTERM)  # (as a service manager stops it: its row goes too)
         worker.wait(30)
         assert presence.ready_workers(ctx) == []
         with ctx.db.session() as session:

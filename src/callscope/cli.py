@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -553,10 +554,15 @@ def run_worker(once: bool, metrics_port: int | None) -> None:
             return
         runner = worker.Worker(ctx, warm_up=True)
         click.echo(f"worker {runner.name} waiting for jobs (Ctrl-C stops)", err=True)
+        signal.signal(signal.SIGTERM, _interrupt)  # (a service manager stops it as Ctrl-C does)
         try:
             runner.run_forever()
         except KeyboardInterrupt:
             runner.stop()
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 @main.command()
@@ -902,10 +908,7 @@ def forms_group() -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def forms_import(path: Path) -> None:
     """Import a form from its JSON file: a new version when its name exists."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise click.BadParameter(f"{path} is not JSON: {exc}") from exc
+    raw = errors.read_json(path.read_bytes(), str(path), evaluations.EvaluationError)
     with opened() as ctx, ctx.db.session() as session:
         form = evaluations.import_form(session, Actor.cli(), raw)
         click.echo(f"form {form.name!r} version {form.version} imported (id {form.id})")

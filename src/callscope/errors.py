@@ -8,6 +8,9 @@ status codes in `web/errors.py`, exit codes in `cli.py`. Nothing here knows of H
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 
 class CallscopeError(Exception):
     """Something callscope refuses or cannot do; the message says what and why."""
@@ -35,3 +38,20 @@ class Conflict(CallscopeError):
 
 class Unavailable(CallscopeError):
     """A part callscope needs cannot be used now (a model, the broker, the media store)."""
+
+
+def read_json(raw: bytes | str, what: str, error: type[CallscopeError] = Refused) -> Any:
+    """RAW read as JSON, or ERROR naming WHAT and the problem: not JSON, nested too deeply to
+    read, a number too long to read, or NaN / Infinity (which JSON does not have)."""
+
+    def constant(name: str) -> Any:
+        raise error(f"{what} is not valid JSON: {name} is not a number JSON allows")
+
+    try:
+        return json.loads(raw, parse_constant=constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{what} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise error(f"{what} is not valid JSON: it is nested too deeply") from exc
+    except ValueError as exc:  # (Python reads no integer of more than 4300 digits)
+        raise error(f"{what} is not valid JSON: a number in it is too long to read") from exc

@@ -22,7 +22,7 @@ from sqlalchemy import (
     TypeDecorator,
     select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from callscope.vocabulary import Status
 
@@ -600,3 +600,10 @@ def latest_job(conversation_id: int) -> Select[Job]:
     return (
         select(Job).where(Job.conversation_id == conversation_id).order_by(Job.id.desc()).limit(1)
     )
+
+
+def category_named(session: Session, name: str) -> Category | None:
+    """The category whose name is NAME in any case, in any alphabet ("Ä1" is "ä1"): compared
+    here, since SQLite's lower() knows only ASCII."""
+    wanted = name.strip().casefold()
+    return next((c for c in session.scalars(select(Category)) if c.name.casefold() == wanted), None)

@@ -176,7 +176,9 @@ def verify(src: Path) -> dict:
     """The manifest of the backup in SRC once every file it lists is there with its checksum;
     BackupRefused naming the first problem otherwise."""
     try:
-        manifest = json.loads((src / MANIFEST).read_text(encoding="utf-8"))
+        manifest = errors.read_json(
+            (src / MANIFEST).read_bytes(), str(src / MANIFEST), BackupRefused
+        )
         files = manifest["files"]
         revision = manifest["schema_revision"]
     except FileNotFoundError as exc:

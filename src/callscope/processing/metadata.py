@@ -3,7 +3,6 @@ field that is wrong."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -139,12 +138,7 @@ def parse_metadata(raw: bytes | str | dict[str, Any]) -> Metadata:
     if isinstance(raw, (bytes, str)):
         if len(raw) > MAX_METADATA_BYTES:
             raise InvalidMetadata(f"metadata is larger than {MAX_METADATA_BYTES // 1024} KiB")
-        try:
-            raw = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidMetadata(f"metadata is not valid JSON: {exc}") from exc
-        except RecursionError as exc:
-            raise InvalidMetadata("metadata is not valid JSON: it is nested too deeply") from exc
+        raw = errors.read_json(raw, "metadata", InvalidMetadata)
     if not isinstance(raw, dict):
         raise InvalidMetadata("metadata must be a JSON object")
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import itertools
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -96,12 +95,7 @@ def parse_json(raw: bytes | str) -> Transcript:
     """Our format: `{"language", "segments": [{"speaker", "start_s", "end_s", "text",
     "words": [{"text", "start_s", "end_s", "confidence"}]}]}`, alone or as the `transcript` of
     an analysis document (an export). A segment without words has its text spread evenly."""
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TranscriptError(f"transcript is not valid JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise TranscriptError("transcript is not valid JSON: it is nested too deeply") from exc
+    data = errors.read_json(raw, "transcript", TranscriptError)
     if isinstance(data, dict) and isinstance(data.get("transcript"), dict):
         data = data["transcript"]
     try:

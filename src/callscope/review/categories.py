@@ -28,6 +28,7 @@ from callscope.db.models import (
     Conversation,
     ConversationAnalysis,
     Recording,
+    category_named,
 )
 from callscope.governance import audit
 from callscope.measures.sentiment import TREND_STEP
@@ -490,7 +491,7 @@ def add(session: Session, actor: audit.Actor, name: str, fields: dict[str, Any])
     if not name or len(name) > 100:
         raise CategoryError("invalid category: name: give a name of 1 to 100 characters")
     definition = parse(fields)
-    if session.scalar(select(Category.id).where(func.lower(Category.name) == name.lower())):
+    if category_named(session, name) is not None:
         raise CategoryError(f"invalid category: name: a category named {name!r} exists")
     category = Category(name=name, definition=definition.as_dict(), version=1, applied_version=0)
     session.add(category)
@@ -504,9 +505,7 @@ def find_category(session: Session, ident: str | int) -> Category:
     written as digits (a category named "81" is found by its name, not as id 81)."""
     number: int | None = ident if isinstance(ident, int) else None
     if isinstance(ident, str):
-        named = session.scalar(
-            select(Category).where(func.lower(Category.name) == ident.strip().lower())
-        )
+        named = category_named(session, ident)
         if named is not None:
             return named
         typed = ident.strip()

@@ -41,6 +41,7 @@ from callscope.db.models import (
     Queue,
     Segment,
     User,
+    category_named,
 )
 from callscope.governance import policy
 from callscope.governance.access import VIEWING_OFF, visible_conversations
@@ -189,9 +190,8 @@ def _narrowed(session: Session, user: User, f: Filters) -> tuple[Select[Any], bo
     if f.end:
         conditions.append(Conversation.started_at < day_end(f.end))
     if f.category:
-        category_id = session.scalar(
-            select(Category.id).where(func.lower(Category.name) == f.category.strip().lower())
-        )
+        named = category_named(session, f.category)
+        category_id = named.id if named else None
         conditions.append(
             Conversation.id.in_(
                 select(CategoryMatch.conversation_id).where(

@@ -24,7 +24,7 @@ from callscope.db.models import (
     Webhook,
     WebhookDelivery,
 )
-from callscope.errors import CallscopeError, Refused, TooLarge
+from callscope.errors import CallscopeError, Refused, TooLarge, read_json
 from callscope.governance import access, admin, audit, auth, policy
 from callscope.governance.access import Action
 from callscope.i18n import N_
@@ -365,10 +365,7 @@ async def import_form(
         text = data.decode("utf-8", errors="replace")
 
     def imported() -> None:
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise evaluations.EvaluationError(f"definition: not JSON ({exc})") from exc
+        raw = read_json(text, "definition", evaluations.EvaluationError)
         evaluations.import_form(session, actor(request, user), raw)
 
     return outcome(request, session, "/admin/forms", imported, N_("Form imported."))

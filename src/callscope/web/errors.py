@@ -4,12 +4,14 @@ is answered: JSON for the API, a page in the user's language for a browser."""
 from __future__ import annotations
 
 import errno
+import math
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import (
     http_exception_handler,
-    request_validation_exception_handler,
 )
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -122,12 +124,24 @@ async def validation_response(request: Request, exc: Exception) -> Response:
     """A request whose path, query or form does not fit: the API keeps FastAPI's list of
     problems; a page names the fields."""
     assert isinstance(exc, RequestValidationError)
-    if for_api(request):
-        return await request_validation_exception_handler(request, exc)
+    if for_api(request):  # (the input is echoed: NaN or Infinity written as text, not as JSON)
+        problems = _finite(jsonable_encoder(exc.errors()))
+        return JSONResponse({"detail": problems}, status_code=422)
     fields = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
     return error_page(
         request, 422, ", ".join(fields), explanation=N_("A value of this page cannot be used:")
     )
+
+
+def _finite(value: Any) -> Any:
+    """VALUE with every NaN or infinite number as its text ("nan", "inf")."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 BUSY = "the database is busy with other work (a backup or a long task); try again in a moment"
