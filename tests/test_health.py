@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from alembic import command
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 from callscope.context import Context
 from callscope.db import alembic_config, schema_revisions
 from callscope.db.models import Conversation, Job, utcnow
+from callscope.ops import checks
 from callscope.store import LocalMediaStore
 from callscope.web.app import create_app
 from tests.support import make_settings, settings_env
@@ -153,3 +155,12 @@ def test_doctor_with_unusable_settings_says_which(ctx: Context):
     assert done.returncode == 1
     assert done.stdout.startswith("✗ settings      invalid settings: CALLSCOPE_PORT: ")
     assert "→ correct it in the environment or the settings file" in done.stdout
+
+
+def test_media_store_checks_made_at_once_all_pass_and_leave_nothing(ctx: Context):
+    """/readyz is asked by several probes at once: each check writes a file of its own (one
+    shared file had one check take away another's, and 14 of 40 answered 503)."""
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        answers = list(pool.map(lambda _: checks.media_store(ctx), range(40)))
+    assert answers == ["writable and readable"] * 40
+    assert not any(ctx.store.local_path("health").iterdir())

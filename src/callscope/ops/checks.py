@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,16 +52,18 @@ def database(ctx: Context) -> str:
 
 
 def media_store(ctx: Context) -> str:
-    """A file written to the media store is there and reads back the same; then it is removed."""
+    """A file written to the media store is there and reads back the same; then it is removed.
+    Each check writes a file of its own (checks made at once do not take each other's away)."""
+    key = f"{PROBE_KEY}-{uuid.uuid4().hex}"
     with tempfile.TemporaryDirectory() as tmp:
         probe = Path(tmp) / "probe"
         probe.write_bytes(PROBE)
-        ctx.store.put_file(PROBE_KEY, probe)
+        ctx.store.put_file(key, probe)
     try:
-        if not ctx.store.exists(PROBE_KEY) or ctx.store.local_path(PROBE_KEY).read_bytes() != PROBE:
+        if not ctx.store.exists(key) or ctx.store.local_path(key).read_bytes() != PROBE:
             raise Failed("a file written to the media store does not read back")
     finally:
-        ctx.store.delete(PROBE_KEY)
+        ctx.store.delete(key)
     return "writable and readable"
 
 
