@@ -101,6 +101,32 @@ def test_sign_in_is_throttled_after_five_failures(site):
     assert sign_in(client, "boss")
 
 
+def test_a_name_no_account_has_is_not_written_down_yet_is_throttled(site):
+    """A name nobody has (often a password typed into the name field, or an attacker's list)
+    is recorded as a keyed digest: the audit log and its page never show it, and the same name
+    is still refused after five failures."""
+    client = site["client"]
+
+    def fail(username: str) -> int:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+        data = {"username": username, "password": "x", "csrf_token": token.group(1)}
+        return client.post("/login", data=data).status_code
+
+    typed = "Tr0ub4dor&3-my-password"
+    assert [fail(typed) for _ in range(6)] == [401] * 5 + [429]
+    assert fail("another-made-up-name") == 401  # (another name: its own count)
+    failed = events(site["ctx"], "sign_in_failed")
+    recorded = {(e.actor, e.object_id) for e in failed}
+    assert len(recorded) == 2 and all(
+        actor == name and name.startswith("unknown:") and len(name) == 24
+        for actor, name in recorded
+    )
+    assert typed not in str([(e.actor, e.object_id, e.details) for e in failed])
+    sign_in(client, "boss")
+    page = client.get("/admin/audit", params={"action": "sign_in_failed"}).text
+    assert typed not in page and "another-made-up-name" not in page and "unknown:" in page
+
+
 def attempt(client: TestClient, username: str, password: str, address: str) -> int:
     """A sign-in from ADDRESS (as the trusted proxy in front of callscope reports it)."""
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)

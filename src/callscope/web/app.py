@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.util import find_spec
@@ -20,7 +19,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from callscope import __version__, errors
 from callscope.context import Context
 from callscope.processing.worker import Worker
-from callscope.web import admin, api, health, monitoring, pages, quality, ui
+from callscope.web import admin, api, health, monitoring, pages, quality, security, ui
 from callscope.web.errors import (
     database_response,
     disk_response,
@@ -80,7 +79,7 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
 
     app.add_middleware(
         SessionMiddleware,
-        secret_key=secret_key(ctx),
+        secret_key=security.secret_key(ctx),
         session_cookie="callscope_session",
         same_site="lax",
         https_only=ctx.settings.secure_cookies,
@@ -98,12 +97,3 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
     app.include_router(quality.router)
     app.include_router(admin.router)
     return app
-
-
-def secret_key(ctx: Context) -> str:
-    """The key that signs session cookies: made once, kept in the data dir (mode 600)."""
-    path = ctx.settings.data_dir / "secret.key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
-        path.chmod(0o600)
-    return path.read_text(encoding="utf-8").strip()

@@ -29,6 +29,7 @@ from callscope.web import charts, security
 from callscope.web.deps import (
     MAX_ID,
     ZONE_COOKIE,
+    ContextDep,
     Id,
     PageNumber,
     SessionDep,
@@ -62,22 +63,24 @@ def _safe_next(target: str) -> str:
 def login(
     request: Request,
     session: SessionDep,
+    ctx: ContextDep,
     username: Annotated[str, Form(max_length=150)],
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str, Form(max_length=2000)] = "/conversations",  # noqa: A002 (the field's name)
 ) -> Response:
     source = security.client_address(request)
-    wait = security.throttled_for(session, username, source)
+    recorded = security.name_to_record(ctx, session, username)
+    wait = security.throttled_for(session, recorded, source)
     user = session.scalar(select(User).where(User.username == username))
     if wait is None and not auth.password_matches(user, password):
         wait, user = timedelta(0), None
     if wait is not None:
         audit.record(
             session,
-            Actor(user.id if user else None, username, source),
+            Actor(user.id if user else None, recorded, source),
             "sign_in_failed",
             "user",
-            username,
+            recorded,
             throttled=wait > timedelta(0),
         )
         session.commit()

@@ -3,6 +3,8 @@ throttled sign-in."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callscope import logs, telemetry
+from callscope.context import Context
 from callscope.db.models import AuditEvent, User
 
 CSRF_FIELD = "csrf_token"
@@ -176,6 +179,29 @@ def client_address(request: Request) -> str | None:
             if hop and hop not in trusted:
                 return hop[:64]
     return peer
+
+
+def secret_key(ctx: Context) -> str:
+    """The key that signs session cookies: made once, kept in the data dir (mode 600)."""
+    path = ctx.settings.data_dir / "secret.key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+UNKNOWN_NAME = "unknown:"
+
+
+def name_to_record(ctx: Context, session: Session, username: str) -> str:
+    """USERNAME as a sign-in records it: an account's name as it is; a name no account has as
+    "unknown:" and a keyed digest of it. A name nobody has is often a password typed into the
+    wrong field, or an attacker's list: the audit log keeps neither, yet the same name is still
+    counted against the same name."""
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        return username
+    key = secret_key(ctx).encode()
+    return UNKNOWN_NAME + hmac.new(key, username.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def throttled_for(session: Session, username: str, source: str | None) -> timedelta | None:
