@@ -18,6 +18,7 @@ from callscope.db.models import (
     CategoryMatch,
     Conversation,
     ConversationAnalysis,
+    ConversationSession,
     Evaluation,
     EvaluationAssignment,
     EvaluationForm,
@@ -395,6 +396,62 @@ def test_sampling_leans_towards_calls_of_risk_categories(ctx):
     assert plain > 0 and leaning >= 2 * plain, (plain, leaning)
     with ctx.db.session() as session, pytest.raises(evaluations.EvaluationError, match="risk:"):
         evaluations.sample(session, Actor.cli(), 5, 10, risk=["No such"])
+
+
+def test_nobody_evaluates_or_is_sampled_a_call_they_took_part_in_or_no_longer_see(ctx):
+    """A supervisor linked to an agent who took a call over by a transfer neither evaluates it
+    nor is sampled it (another supervisor of the queue is); a supervisor moved off a queue no
+    longer finds its sampled calls in To evaluate."""
+    with ctx.db.session() as session:
+        queue, other = Queue(name="Billing"), Queue(name="Sales")
+        first, lead_as_agent = Agent(external_id="AG-1"), Agent(external_id="AG-LEAD")
+        session.add_all([queue, other, first, lead_as_agent])
+        session.flush()
+        lead = auth.add_user(session, "lead", "supervisor", PASSWORD)
+        lead.agent_id, lead.queues = lead_as_agent.id, [queue]
+        deputy = auth.add_user(session, "deputy", "supervisor", PASSWORD)
+        deputy.queues = [queue]
+        started = utcnow() - timedelta(days=1)
+        conv = Conversation(
+            external_id="T-1",
+            channel="voice",
+            status="closed",
+            primary_agent_id=first.id,
+            queue_id=queue.id,
+            started_at=started,
+            processing_status="processed",
+        )
+        conv.sessions = [
+            ConversationSession(position=0, agent_id=first.id, started_at=started),
+            ConversationSession(
+                position=1, agent_id=lead_as_agent.id, role="transfer", started_at=started
+            ),
+        ]
+        session.add_all([conv, ConversationAnalysis(conversation=conv)])
+        session.flush()
+        evaluations.import_form(session, Actor.cli(), FORM)
+        assert evaluations.took_part(lead, conv) and not evaluations.took_part(deputy, conv)
+        with pytest.raises(evaluations.NotYours, match="nobody evaluates their own calls"):
+            evaluations.evaluate(session, Actor.cli(), lead, conv.id, "Support call quality", {})
+        assert evaluations.panel(session, lead, conv, None)["form"] is None
+        assert evaluations.sample(session, Actor.cli(), 5, 10) == {"deputy": 1}
+        session.rollback()
+    with ctx.db.session() as session:  # (the deputy alone took part: nobody is sampled it)
+        deputy = session.scalar(select(User).where(User.username == "deputy"))
+        conv = session.scalar(select(Conversation).where(Conversation.external_id == "T-1"))
+        conv.sessions[0].agent_id = deputy.agent_id = session.scalar(
+            select(Agent.id).where(Agent.external_id == "AG-LEAD")
+        )
+        given = evaluations.sample(session, Actor.cli(), 5, 10)
+        assert given == {"(only a supervisor who took part in the call)": 1}
+        session.rollback()
+    with ctx.db.session() as session:
+        deputy = session.scalar(select(User).where(User.username == "deputy"))
+        evaluations.sample(session, Actor.cli(), 5, 10)
+        assert [c.external_id for c in evaluations.to_evaluate(session, deputy)] == ["T-1"]
+        deputy.queues = [session.scalar(select(Queue).where(Queue.name == "Sales"))]
+        session.flush()
+        assert evaluations.to_evaluate(session, deputy) == []
 
 
 def test_the_score_is_the_weighted_share_over_answered_questions():

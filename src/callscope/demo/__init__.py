@@ -12,10 +12,12 @@ from pathlib import Path
 from sqlalchemy import select
 
 from callscope.context import Context
-from callscope.db.models import Queue, User
+from callscope.db.models import Queue, User, category_named
 from callscope.governance import auth, policy
+from callscope.governance.audit import Actor
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
+from callscope.review import categories, evaluations
 
 DEMO_DIR = Path(__file__).parent
 CALLS_DIR = DEMO_DIR / "calls"
@@ -59,9 +61,26 @@ def _credentials(ctx: Context) -> dict[str, str]:
     return creds
 
 
+def _quality(ctx: Context, echo: Callable[[str], None]) -> None:
+    """The example categories (English and Indonesian phrases) and an evaluation form that
+    uses them (quality.json), added once: a first run has something on every tab."""
+    example = json.loads((DEMO_DIR / "quality.json").read_text(encoding="utf-8"))
+    with ctx.db.session() as session:
+        for fields in example["categories"]:
+            name = fields.pop("name")
+            if category_named(session, name) is None:
+                categories.add(session, Actor.cli(), name, fields)
+                echo(f"category {name!r} added")
+        if not any(f.name == example["form"]["name"] for f in evaluations.latest_forms(session)):
+            evaluations.import_form(session, Actor.cli(), example["form"])
+            echo(f"evaluation form {example['form']['name']!r} imported")
+
+
 def setup(ctx: Context, echo: Callable[[str], None] = print) -> Iterator[str]:
-    """Create demo users, ingest and process the sample calls; yields the sign-in lines."""
+    """Create demo users, the example categories and form, ingest and process the sample calls;
+    yields the sign-in lines."""
     creds = _credentials(ctx)
+    _quality(ctx, echo)
     for call in calls():
         result = Ingestor(ctx).ingest_file(call["audio"], call["metadata"])
         state = "ingested" if result.created else "already there"

@@ -265,8 +265,8 @@ def _checked(
     if not access.may(user, Action.EVALUATE):
         raise NotYours("only supervisors and administrators evaluate calls")
     conv = session.get_one(Conversation, conversation_id)
-    if user.agent_id is not None and conv.primary_agent_id == user.agent_id:
-        raise NotYours("nobody evaluates their own calls")
+    if took_part(user, conv):
+        raise NotYours("nobody evaluates their own calls (nor one they took over or joined)")
     row = find_form(session, form_ident)
     form = Form.model_validate(row.definition)
     questions = {q.id: q for q in form.questions()}
@@ -536,6 +536,13 @@ def _weight(sentiment: dict[str, Any] | None, weighted: bool, risky: bool) -> fl
     return weight
 
 
+def took_part(user: User, conv: Conversation) -> bool:
+    """USER, linked to an agent, was an agent of CONV: its first, or one it was transferred
+    to or who joined it."""
+    agents = {conv.primary_agent_id, *(s.agent_id for s in conv.sessions)}
+    return user.agent_id is not None and user.agent_id in agents
+
+
 def sample(
     session: Session,
     actor: audit.Actor,
@@ -549,7 +556,7 @@ def sample(
     """Assign PER_AGENT processed calls of each agent from the last DAYS days (of QUEUE, if
     named), not evaluated or assigned yet, drawn at random (WEIGHTED: towards negative customers
     and falling trends; and towards calls matching a category named in RISK), to a supervisor
-    of each call's queue (the one with the fewest calls waiting). Returns how many each
+    of each call's queue who took no part in it (the one with the fewest calls waiting). Returns how many each
     supervisor got; audited."""
     if not 1 <= per_agent <= 100:
         raise EvaluationError("per_agent: 1 to 100 calls")
@@ -599,9 +606,13 @@ def sample(
                 supervisors[conv.queue_id] = list(
                     session.scalars(access.supervisors_of(conv.queue_id))
                 )
-            candidates = supervisors[conv.queue_id]
+            candidates = [u for u in supervisors[conv.queue_id] if not took_part(u, conv)]
             if not candidates:
-                given["(no supervisor for the queue)"] += 1
+                given[
+                    "(only a supervisor who took part in the call)"
+                    if supervisors[conv.queue_id]
+                    else "(no supervisor for the queue)"
+                ] += 1
                 continue
             supervisor = min(candidates, key=lambda u: (waiting[u.id], u.id))
             waiting[supervisor.id] += 1
@@ -624,13 +635,14 @@ def sample(
 
 
 def to_evaluate(session: Session, user: User) -> list[Conversation]:
-    """The calls sampled for USER that USER has not evaluated yet, oldest assignment first."""
+    """The calls sampled for USER that USER has not evaluated yet and may still see, oldest
+    assignment first."""
     done = select(Evaluation.conversation_id).where(
         Evaluation.evaluator_id == user.id, Evaluation.status != Review.DRAFT
     )
     return list(
         session.scalars(
-            select(Conversation)
+            visible_conversations(user)  # (a queue taken from USER takes its calls too)
             .join(EvaluationAssignment, EvaluationAssignment.conversation_id == Conversation.id)
             .where(
                 EvaluationAssignment.supervisor_id == user.id,
@@ -689,7 +701,7 @@ def panel(session: Session, user: User, conv: Conversation, form_id: int | None)
         "automatic": {},
         "draft": None,
     }
-    if access.may(user, Action.EVALUATE):
+    if access.may(user, Action.EVALUATE) and not took_part(user, conv):
         forms = latest_forms(session)
         found["forms"] = forms
         mine = draft(session, user, conv.id)
