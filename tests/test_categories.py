@@ -356,3 +356,39 @@ def test_category_names_are_one_in_any_case_of_any_alphabet(ctx, api):
     assert refused.status_code == 422 and "exists" in refused.text
     listed = api.get("/api/v1/conversations", params={"category": "ä1"})
     assert listed.status_code == 200 and listed.json()["items"] == []
+
+
+def test_a_category_an_evaluation_form_answers_from_is_not_removed(ctx, api):
+    with ctx.db.session() as session:
+        categories.add(session, Actor.cli(), "Greeting", {"phrases": ["hello"]})
+    form = {
+        "name": "Quality",
+        "sections": [
+            {
+                "title": "Opening",
+                "questions": [
+                    {
+                        "id": "greet",
+                        "text": "Greeted",
+                        "type": "yes_no",
+                        "weight": 1,
+                        "auto": {"category": "greeting"},
+                    }
+                ],
+            }
+        ],
+    }
+    assert api.post("/api/v1/evaluation-forms", json=form).status_code == 201
+    [greeting] = api.get("/api/v1/categories").json()
+    refused = api.delete(f"/api/v1/categories/{greeting['id']}")
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == (
+        "category 'Greeting' answers form 'Quality', question greet: change the form first"
+    )
+    assert [c["name"] for c in api.get("/api/v1/categories").json()] == ["Greeting"]
+    changed = {**form, "sections": [{**form["sections"][0]}]}
+    changed["sections"][0]["questions"] = [
+        {"id": "greet", "text": "Greeted", "type": "yes_no", "weight": 1}
+    ]
+    assert api.post("/api/v1/evaluation-forms", json=changed).status_code == 201  # version 2
+    assert api.delete(f"/api/v1/categories/{greeting['id']}").status_code == 204

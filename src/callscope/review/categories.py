@@ -27,6 +27,7 @@ from callscope.db.models import (
     CategoryMatch,
     Conversation,
     ConversationAnalysis,
+    EvaluationForm,
     Recording,
     category_named,
 )
@@ -46,6 +47,10 @@ class CategoryError(errors.Refused):
 
 class UnknownCategory(CategoryError, errors.NotFound):
     """No category with that id or name."""
+
+
+class CategoryInUse(CategoryError, errors.Conflict):
+    """An evaluation form answers a question from the category."""
 
 
 class Conditions(BaseModel):
@@ -517,11 +522,31 @@ def find_category(session: Session, ident: str | int) -> Category:
 
 
 def remove(session: Session, actor: audit.Actor, ident: str | int) -> None:
-    """Remove a category and its matches."""
+    """Remove a category and its matches; refused while the newest version of an evaluation
+    form answers a question from it."""
     category = find_category(session, ident)
+    if users := _forms_using(session, category.name):
+        raise CategoryInUse(
+            f"category {category.name!r} answers {', '.join(users)}: change the form first"
+        )
     audit.record(session, actor, "category.remove", "category", category.id, name=category.name)
     session.delete(category)
     scorecells.mark_all(session)
+
+
+def _forms_using(session: Session, name: str) -> list[str]:
+    """The questions ("form 'F', question q") of the newest form versions answered from the
+    category NAME."""
+    newest: dict[str, dict[str, Any]] = {}
+    for form in session.scalars(select(EvaluationForm).order_by(EvaluationForm.version)):
+        newest[form.name] = form.definition
+    return [
+        f"form {form_name!r}, question {question['id']}"
+        for form_name, definition in newest.items()
+        for section in definition["sections"]
+        for question in section["questions"]
+        if (question.get("auto") or {}).get("category", "").casefold() == name.casefold()
+    ]
 
 
 def reapply(session: Session) -> int:

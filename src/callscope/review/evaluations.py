@@ -556,8 +556,8 @@ def sample(
     """Assign PER_AGENT processed calls of each agent from the last DAYS days (of QUEUE, if
     named), not evaluated or assigned yet, drawn at random (WEIGHTED: towards negative customers
     and falling trends; and towards calls matching a category named in RISK), to a supervisor
-    of each call's queue who took no part in it (the one with the fewest calls waiting). Returns how many each
-    supervisor got; audited."""
+    of each call's queue who took no part in it (the one with the fewest calls waiting).
+    Returns how many each supervisor got; audited."""
     if not 1 <= per_agent <= 100:
         raise EvaluationError("per_agent: 1 to 100 calls")
     if not 1 <= days <= 366:
