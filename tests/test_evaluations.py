@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import timedelta
 
 import pytest
@@ -137,7 +138,10 @@ def test_overriding_an_automatic_answer_needs_a_reason_and_is_kept(api, world):
     url = f"/api/v1/conversations/{world['id']}/evaluations"
     refused = api.post(url, json={"form": "Support call quality", "answers": {"greeting": "no"}})
     assert refused.status_code == 422
-    assert "reasons.greeting: say why the automatic answer 'yes' is overridden" in refused.text
+    assert (
+        "reasons.greeting: say why the automatic answer 'yes' "
+        "to “Agent greeted the customer” is overridden"
+    ) in refused.json()["detail"]
     res = api.post(
         url,
         json={
@@ -535,10 +539,18 @@ def test_sampled_calls_are_evaluated_and_answered_from_the_pages(ctx, api, clien
     assert f'href="/conversations/{world["id"]}#evaluation"' not in client.get("/evaluations").text
     refused = client.post(
         f"/conversations/{world['id']}/evaluations",
-        data={"csrf_token": csrf, "form_id": "1", "answer-greeting": "no"},
+        data={
+            "csrf_token": csrf,
+            "form_id": "1",
+            "answer-greeting": "no",
+            "answer-empathy": "2",
+            "comment-empathy": "Typed before the refusal",
+        },
         follow_redirects=True,
     )
     assert "reasons.greeting: say why the automatic answer" in refused.text
+    form = refused.text.split('id="evaluate"')[1]  # nothing typed is lost: kept as a draft
+    assert "Typed before the refusal" in form and re.search(r'value="2"\s+selected', form)
     answers = res.text.split('id="evaluate"')[0]  # (the submitted evaluation, above the form)
     assert "3 / 5" in answers and "(overridden)" not in answers
 

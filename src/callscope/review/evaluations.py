@@ -315,6 +315,7 @@ def evaluate(
         {"answers": answers, "comments": comments, "reasons": reasons},
     )
     automatic = automatic_answers(session, form, conversation_id)
+    questions = {q.id: q for q in form.questions()}
     overrides = {}
     final = {key: found["value"] for key, found in automatic.items()}
     for key, value in answers.items():
@@ -322,11 +323,14 @@ def evaluate(
             why = reasons.get(key, "").strip()
             if not why:
                 raise EvaluationError(
-                    f"reasons.{key}: say why the automatic answer "
-                    f"{automatic[key]['value']!r} is overridden"
+                    f"reasons.{key}: say why the automatic answer {automatic[key]['value']!r} "
+                    f"to “{questions[key].text}” is overridden"
                 )
             overrides[key] = {"automatic": automatic[key]["value"], "by": actor.name, "why": why}
         final[key] = value
+    for key, question in questions.items():
+        if final.get(key) is None:
+            raise EvaluationError(f"answers.{key}: answer “{question.text}”, or mark it N/A")
     session.execute(delete(Evaluation).where(_drafts_of(user, conversation_id)))
     evaluation = Evaluation(
         conversation_id=conversation_id,

@@ -56,10 +56,16 @@ async def evaluate(
     """The Evaluation tab's form, submitted."""
     conv = visible_conversation(session, user, conversation_id)
     target = f"/conversations/{conv.id}#evaluation"
+    filled = await _filled(request)
     try:
-        evaluations.evaluate(session, actor(request, user), user, conv.id, *await _filled(request))
+        evaluations.evaluate(session, actor(request, user), user, conv.id, *filled)
     except CallscopeError as exc:
         session.rollback()
+        try:  # what was typed is kept, as a draft, for the page to show again
+            evaluations.save_draft(session, user, conv.id, *filled)
+            session.commit()
+        except CallscopeError:
+            session.rollback()
         return refused(request, target, exc)
     return done(request, target, N_("Evaluation submitted."))
 
