@@ -21,7 +21,7 @@ from callscope.processing.ingest import Ingestor
 from callscope.review import exports
 from callscope.review.document import document
 from callscope.web.app import create_app
-from tests.support import DATA, DEMO_CALLS, callscope, make_meta, make_settings
+from tests.support import DATA, DEMO_CALLS, callscope, make_meta, make_settings, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 EN = DEMO_CALLS / "synthetic_en_stereo.wav"
@@ -314,3 +314,28 @@ def test_imported_segments_stay_lines_with_their_own_sentiment_unless_uncertain(
     confident = sentiment.score(f"{lines[1][1]} {lines[2][1]}", "en", "customer")
     assert customer == pytest.approx(confident, abs=0.01)
     assert sentiment.score(lines[3][1], "en", "customer") > confident
+
+
+def test_a_call_heard_with_little_confidence_says_so_on_its_summary_and_evaluation(world):
+    """Where automation picks from the transcript (summary, categories, automatic answers), a
+    call whose words were recognised with little confidence says so at the top of the tab."""
+
+    def call(confidence: float) -> int:
+        text = "My internet has been down since yesterday and nobody called me back"
+        words = [
+            {"text": w, "start_s": i * 0.4, "end_s": i * 0.4 + 0.3, "confidence": confidence}
+            for i, w in enumerate(text.split())
+        ]
+        segment = {"speaker": "customer", "start_s": 0.0, "end_s": 5.0, "text": text}
+        transcript = {"language": "en", "segments": [{**segment, "words": words}]}
+        res = imported(world, json.dumps(transcript), "t.json")
+        assert res.status_code == 201, res.text
+        return res.json()["id"]
+
+    unsure, sure = call(0.3), call(0.95)
+    with TestClient(create_app(world["ctx"])) as pages:
+        sign_in(pages, "root")
+        page = pages.get(f"/conversations/{unsure}").text
+        assert 'id="unsure-summary"' in page and 'id="unsure-evaluation"' in page
+        assert "The transcript is uncertain (30 % confidence)" in page
+        assert "unsure-" not in pages.get(f"/conversations/{sure}").text
