@@ -536,6 +536,7 @@ def test_sampled_calls_are_evaluated_and_answered_from_the_pages(ctx, api, clien
         follow_redirects=True,
     )
     assert "Evaluation submitted." in res.text and "Could acknowledge the wait" in res.text
+    assert '<details id="evaluate-again" >' in res.text  # (no blank form under the submitted one)
     assert f'href="/conversations/{world["id"]}#evaluation"' not in client.get("/evaluations").text
     refused = client.post(
         f"/conversations/{world['id']}/evaluations",

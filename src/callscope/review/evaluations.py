@@ -719,4 +719,6 @@ def panel(session: Session, user: User, conv: Conversation, form_id: int | None)
             if mine is not None and mine.form_id == chosen.id:
                 found["draft"] = draft_dict(mine)
     found["agent_of_call"] = user.agent_id is not None and conv.primary_agent_id == user.agent_id
+    # (USER's own evaluation stands above: a second one is asked for, not offered blank)
+    found["evaluated"] = any(e["evaluator"] == user.username for e in shown)
     return found
