@@ -338,4 +338,5 @@ def test_a_call_heard_with_little_confidence_says_so_on_its_summary_and_evaluati
         page = pages.get(f"/conversations/{unsure}").text
         assert 'id="unsure-summary"' in page and 'id="unsure-evaluation"' in page
         assert "The transcript is uncertain (30 % confidence)" in page
+        assert "unsure: 30 % confidence" in page.split('id="reason"')[1]  # (on the item too)
         assert "unsure-" not in pages.get(f"/conversations/{sure}").text

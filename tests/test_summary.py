@@ -182,6 +182,16 @@ def test_sentences_keep_their_words_times():
     ]
 
 
+def test_each_item_carries_the_confidence_of_its_words():
+    heard = [Word("customer", i * 0.4, i * 0.4 + 0.3, w, c) for i, (w, c) in enumerate(
+        [("My", 0.9), ("bill", 0.3), ("is", 0.9), ("wrong", 0.2), ("again.", 0.7)]
+    )]  # fmt: skip
+    reason = summary.summarise([Segment.of(heard)])["reason"]
+    assert reason["confidence"] == 0.6 and reason["text"] == "My bill is wrong again."
+    unknown = [Word("customer", w.start, w.end, w.text) for w in heard]
+    assert "confidence" not in summary.summarise([Segment.of(unknown)])["reason"]
+
+
 def test_an_empty_call_has_an_empty_summary():
     assert summary.summarise([]) == {
         "reason": None,

@@ -27,15 +27,19 @@ class Sentence:
     end: float
     text: str
     whole: bool = False  # the sentence is all its speaker said in that line
+    confidence: float | None = None  # the mean of its words' (None: not known)
 
     def item(self, **extra: Any) -> dict[str, Any]:
-        return {
+        found = {
             **extra,
             "speaker": self.speaker,
             "start_s": round(self.start, 3),
             "end_s": round(self.end, 3),
             "text": self.text,
         }
+        if self.confidence is not None:
+            found["confidence"] = round(self.confidence, 2)
+        return found
 
 
 def sentences(lines: Sequence[Segment]) -> list[Sentence]:
@@ -65,7 +69,14 @@ def sentences(lines: Sequence[Segment]) -> list[Sentence]:
 
 
 def _sentence(speaker: str, words: list) -> Sentence:
-    return Sentence(speaker, words[0].start, words[-1].end, " ".join(w.text for w in words))
+    known = [w.confidence for w in words if w.confidence is not None]
+    return Sentence(
+        speaker,
+        words[0].start,
+        words[-1].end,
+        " ".join(w.text for w in words),
+        confidence=sum(known) / len(known) if known else None,
+    )
 
 
 def _any(*patterns: str) -> re.Pattern[str]:
