@@ -134,6 +134,27 @@ def test_a_call_is_evaluated_with_automatic_answers_and_their_evidence(ctx, api,
     assert [e["id"] for e in listed] == [done["id"]]
 
 
+def test_an_uncertain_transcript_decides_no_answer_from_its_words(ctx, api, world):
+    """Heard with little confidence, the call's category answers are left to the evaluator
+    (a misheard greeting would answer "no"), who must then give them."""
+    with ctx.db.session() as session:
+        session.get(ConversationAnalysis, world["id"]).confidence = 0.4
+        form = evaluations.Form.model_validate(FORM)
+        assert evaluations.automatic_answers(session, form, world["id"]) == {}
+        conv = session.get(Conversation, world["id"])
+        user = session.scalar(select(User).where(User.username == "sup"))
+        assert evaluations.panel(session, user, conv, None)["unsure"] == ["greeting", "no_promise"]
+    url = f"/api/v1/conversations/{world['id']}/evaluations"
+    refused = api.post(url, json={"form": "Support call quality", "answers": {"empathy": 4}})
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == (
+        "answers.greeting: answer “Agent greeted the customer”, or mark it N/A"
+    )
+    answers = {"empathy": 4, "greeting": "yes", "no_promise": "na"}
+    done = api.post(url, json={"form": "Support call quality", "answers": answers}).json()
+    assert done["score_pct"] == 85.0 and all(not a.get("override") for a in done["answers"])
+
+
 def test_overriding_an_automatic_answer_needs_a_reason_and_is_kept(api, world):
     url = f"/api/v1/conversations/{world['id']}/evaluations"
     refused = api.post(url, json={"form": "Support call quality", "answers": {"greeting": "no"}})

@@ -7,6 +7,9 @@ from enum import StrEnum
 
 # the languages of speech recognition, sentiment, personal data and the interface
 LANGUAGES = ("en", "id")
+# words recognised with a mean confidence below this need checking against the audio: a
+# transcript is marked uncertain, and automation does not decide from it
+UNSURE_BELOW = 0.6
 
 
 class Role(StrEnum):

@@ -13,9 +13,9 @@ from callscope import errors
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word, utcnow
 from callscope.governance import audit
 from callscope.measures import metrics, segments, sentiment, summary
-from callscope.review import document, refresh
+from callscope.review import refresh
 from callscope.speech import attribution, diarization
-from callscope.vocabulary import Speaker, Status
+from callscope.vocabulary import UNSURE_BELOW, Speaker, Status
 
 
 def session_spans(conv: Conversation) -> list[attribution.SessionSpan]:
@@ -84,11 +84,7 @@ def save_results(
             if source == "channels" and diarization.looks_reversed(words, language)
             else []
         ),
-        *(
-            [LOW_CONFIDENCE]
-            if confidence is not None and confidence < document.UNSURE_BELOW
-            else []
-        ),
+        *([LOW_CONFIDENCE] if confidence is not None and confidence < UNSURE_BELOW else []),
         *heard,
     ]
     session.execute(delete(Segment).where(Segment.conversation_id == conversation_id))

@@ -154,7 +154,6 @@ def transcript_json(session: Session, conversation_id: int) -> str:
     return stored or html_safe_json(transcript_segments(session, conversation_id))
 
 
-UNSURE_BELOW = 0.6  # a transcript whose mean word confidence is lower needs checking
 WARNINGS = {
     "channels_reversed": (
         "the agent's channel sounds like the customer and the other way round: the channel map "

@@ -31,7 +31,7 @@ from callscope.governance import access, audit, policy
 from callscope.governance.access import Action, visible_conversations
 from callscope.measures.sentiment import TREND_STEP
 from callscope.review import categories, scorecells
-from callscope.vocabulary import Review, Status
+from callscope.vocabulary import UNSURE_BELOW, Review, Status
 
 ANSWERS = {"yes_no": ("yes", "no", "na"), "scale_5": (1, 2, 3, 4, 5, "na")}
 
@@ -196,7 +196,9 @@ def form_dict(form: EvaluationForm) -> dict[str, Any]:
 
 def automatic_answers(session: Session, form: Form, conversation_id: int) -> dict[str, Any]:
     """The questions the call answers by itself: {id: {"value", "evidence"}}, the evidence
-    being the matched moments of the category (none for absence or a condition)."""
+    being the matched moments of the category (none for absence or a condition). Where the
+    transcript is uncertain, what rests on its words (a category, the customer's sentiment) is
+    left for the evaluator: a misheard word would decide it."""
     matched = {
         name.lower(): moments
         for name, moments in session.execute(
@@ -209,7 +211,7 @@ def automatic_answers(session: Session, form: Form, conversation_id: int) -> dic
     found: dict[str, Any] = {}
     for question in form.questions():
         auto = question.auto
-        if auto is None:
+        if auto is None or (unsure_of(result) and rests_on_words(auto)):
             continue
         if auto.category is not None:
             moments = matched.get(auto.category.strip().lower())
@@ -227,6 +229,22 @@ def automatic_answers(session: Session, form: Form, conversation_id: int) -> dic
             value = 5 if holds else 1
         found[question.id] = {"value": value, "evidence": evidence}
     return found
+
+
+def unsure_of(result: ConversationAnalysis | None) -> bool:
+    """The call's words were recognised with little confidence."""
+    confidence = result.confidence if result is not None else None
+    return confidence is not None and confidence < UNSURE_BELOW
+
+
+def rests_on_words(auto: Automatic) -> bool:
+    """AUTO decides from what was said (a category, or the customer's sentiment), not from
+    timing alone."""
+    condition = auto.condition
+    return auto.category is not None or (
+        condition is not None
+        and (condition.customer_sentiment is not None or condition.customer_trend is not None)
+    )
 
 
 def points(question: Question, value: Any) -> float | None:
@@ -703,6 +721,7 @@ def panel(session: Session, user: User, conv: Conversation, form_id: int | None)
         "forms": [],
         "form": None,
         "automatic": {},
+        "unsure": [],
         "draft": None,
     }
     if access.may(user, Action.EVALUATE) and not took_part(user, conv):
@@ -716,6 +735,9 @@ def panel(session: Session, user: User, conv: Conversation, form_id: int | None)
             found["form"] = form_dict(chosen)
             automatic = automatic_answers(session, form, conv.id)
             found["automatic"] = unquoted(automatic) if withheld else automatic
+            found["unsure"] = [
+                q.id for q in form.questions() if q.auto is not None and q.id not in automatic
+            ]
             if mine is not None and mine.form_id == chosen.id:
                 found["draft"] = draft_dict(mine)
     found["agent_of_call"] = user.agent_id is not None and conv.primary_agent_id == user.agent_id

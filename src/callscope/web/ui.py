@@ -21,8 +21,7 @@ from callscope import errors, i18n
 from callscope.db.models import User
 from callscope.governance import access
 from callscope.measures import sentiment
-from callscope.review import document
-from callscope.vocabulary import Status
+from callscope.vocabulary import UNSURE_BELOW, Status
 from callscope.web import security
 from callscope.web.deps import SessionDep, viewer_language, viewer_zone
 
@@ -70,7 +69,7 @@ def translated(value: object) -> str:
 TEMPLATES.env.filters.update(number=i18n.number, span=i18n.span, day=i18n.day, t=translated)
 TEMPLATES.env.globals["faces"] = sentiment.EMOJI
 TEMPLATES.env.globals["sentiment_label"] = sentiment.label
-TEMPLATES.env.globals["unsure_below"] = document.UNSURE_BELOW
+TEMPLATES.env.globals["unsure_below"] = UNSURE_BELOW
 
 
 class SignInRequired(errors.NotAllowed):
