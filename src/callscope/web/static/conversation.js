@@ -22,6 +22,17 @@ function showTab(id) {
     document.getElementById(tab.getAttribute("aria-controls")).hidden = !selected;
   }
   if (id === "details") draw();
+  const mini = $("#mini-player");
+  if (mini) mini.hidden = !PLAYS_IN_PLACE.includes(id);
+}
+
+// on these tabs a moment plays where it is, with a small player kept at the bottom, so that
+// the reader (an evaluator at the form) keeps their place
+const PLAYS_IN_PLACE = ["summary", "evaluation"];
+
+function currentTab() {
+  const tab = tabs.find((x) => x.getAttribute("aria-selected") === "true");
+  return tab ? tab.getAttribute("aria-controls") : null;
 }
 
 function chooseTab(tab) {
@@ -378,6 +389,23 @@ if (audio) {
   }, { once: true });
   audio.addEventListener("pause", () => { play.textContent = "▶"; play.setAttribute("aria-label", t("Play")); });
   audio.addEventListener("timeupdate", () => follow(!audio.paused));
+  const miniPlay = $("#mini-play");
+  if (miniPlay) {
+    miniPlay.addEventListener("click", toggle);
+    const shown = () => {
+      const playing = !audio.paused;
+      miniPlay.textContent = playing ? "❚❚" : "▶";
+      miniPlay.setAttribute("aria-label", t(playing ? "Pause" : "Play"));
+    };
+    audio.addEventListener("play", shown);
+    audio.addEventListener("pause", shown);
+    audio.addEventListener("timeupdate", () => {
+      $("#mini-time").textContent = clock(audio.currentTime) + " / " + clock(duration());
+      const index = lineAt(audio.currentTime + 0.05);
+      const line = index >= 0 ? segments[index] : null;
+      $("#mini-line").textContent = line ? t(line.speaker) + ": " + line.text : "";
+    });
+  }
   window.addEventListener("scroll", pageScrolled, { passive: true });
   for (const kind of ["wheel", "touchmove"]) window.addEventListener(kind, readerMoved, { passive: true });
   $("#follow").addEventListener("click", () => {
@@ -517,6 +545,11 @@ if ($("#clear-evidence")) {
 // --- moments: summary items, category matches and comments lead to their place in the call ---
 
 function goTo(seconds) {
+  if (audio && PLAYS_IN_PLACE.includes(currentTab())) {
+    audio.currentTime = Math.min(Math.max(0, seconds), duration());
+    audio.play().catch(() => {});
+    return;
+  }
   showTab("details");
   history.replaceState(null, "", "#details");
   if (audio) {
