@@ -452,12 +452,21 @@ def test_nobody_evaluates_or_is_sampled_a_call_they_took_part_in_or_no_longer_se
                 position=1, agent_id=lead_as_agent.id, role="transfer", started_at=started
             ),
         ]
-        session.add_all([conv, ConversationAnalysis(conversation=conv)])
+        session.add(conv)
         session.flush()
-        evaluations.import_form(session, Actor.cli(), FORM)
+        session.add(ConversationAnalysis(conversation_id=conv.id))
+        session.flush()
+        empathy = FORM["sections"][0]["questions"][1]
+        plain = {"name": "Plain", "sections": [{"title": "All", "questions": [empathy]}]}
+        evaluations.import_form(session, Actor.cli(), plain)
+    with ctx.db.session() as session:
+        lead, deputy = (
+            session.scalar(select(User).where(User.username == name)) for name in ("lead", "deputy")
+        )
+        conv = session.scalar(select(Conversation).where(Conversation.external_id == "T-1"))
         assert evaluations.took_part(lead, conv) and not evaluations.took_part(deputy, conv)
         with pytest.raises(evaluations.NotYours, match="nobody evaluates their own calls"):
-            evaluations.evaluate(session, Actor.cli(), lead, conv.id, "Support call quality", {})
+            evaluations.evaluate(session, Actor.cli(), lead, conv.id, "Plain", {"empathy": 3})
         assert evaluations.panel(session, lead, conv, None)["form"] is None
         assert evaluations.sample(session, Actor.cli(), 5, 10) == {"deputy": 1}
         session.rollback()
@@ -600,6 +609,7 @@ def test_sampled_calls_are_evaluated_and_answered_from_the_pages(ctx, api, clien
             "form_id": "1",
             "answer-greeting": "no",
             "reason-greeting": "greeted the wrong company",
+            "answer-empathy": "na",
         },
         follow_redirects=True,
     )
