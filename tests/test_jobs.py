@@ -30,6 +30,16 @@ from tests.support import DEMO_CALLS, FORMATS, admin_api, make_meta, make_settin
 SHORT = FORMATS / "whatstheweatherlike.wav"
 
 
+def start_worker(env: dict[str, str]) -> subprocess.Popen:
+    """`callscope worker` in a process of its own, with ENV's settings."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "callscope", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def job_row(ctx: Context, job_id: int) -> Job:
     with ctx.db.session() as session:
         return session.get(Job, job_id)
@@ -136,12 +146,7 @@ def test_worker_killed_mid_job_loses_nothing(tmp_path, model_dir):
     ctx = Context.open(settings)
     result = Ingestor(ctx).ingest_file(DEMO_CALLS / "synthetic_en_stereo.wav", make_meta())
     env = {**settings_env(settings), "CALLSCOPE_JOB_STALE_AFTER_S": "3"}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "callscope", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = start_worker(env)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -226,12 +231,7 @@ def test_cli_ingest_wait_hands_its_job_to_a_running_worker(tmp_path, model_dir):
     settings = make_settings(tmp_path / "data", model_dir=model_dir)
     ctx = Context.open(settings)
     env = settings_env(settings)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "callscope", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = start_worker(env)
     try:
         deadline = time.monotonic() + 120
         while not presence.ready_workers(ctx):  # (its models loaded)
