@@ -572,6 +572,9 @@ def test_overview_and_sessions_show_the_metadata(browser, site):
     expect(overview.locator("#sentiment-quarters tbody tr")).to_have_count(2)
     expect(overview.locator("#sentiment-quarters tbody tr").first.locator("td")).to_have_count(4)
     expect(overview.locator("#sentiment-quarters caption .trend")).to_have_count(1)
+    box = overview.get_by_role("region", name="Sentiment by quarter of the call")
+    box.focus()  # (on a phone it scrolls sideways: the keyboard reaches it)
+    expect(box).to_be_focused()
     expect(overview.get_by_role("link", name="Internet outage")).to_have_attribute(
         "href", "https://crm.example.com/cases/77"
     )
@@ -769,6 +772,9 @@ def test_a_mono_call_says_how_its_speakers_were_found_and_can_be_swapped(browser
     share = page.locator("table.metrics tr", has_text="Talk-to-listen").locator("td").first
     before = re.findall(r"[\d.]+ %", share.inner_text())
     assert len(before) == 2
+    ratio = re.search(r"agent : customer ([\d.]+) : 1", share.inner_text())
+    agent_pct, customer_pct = (float(x.split()[0]) for x in before)
+    assert float(ratio.group(1)) == pytest.approx(agent_pct / customer_pct, abs=0.01)
     page.get_by_role("tab", name="Overview").click()
     page.get_by_role("button", name="Swap agent and customer").click()
     expect(page.get_by_role("status")).to_have_text("Agent and customer swapped.")
