@@ -482,7 +482,8 @@ def test_nobody_evaluates_or_is_sampled_a_call_they_took_part_in_or_no_longer_se
     with ctx.db.session() as session:
         deputy = session.scalar(select(User).where(User.username == "deputy"))
         evaluations.sample(session, Actor.cli(), 5, 10)
-        assert [c.external_id for c in evaluations.to_evaluate(session, deputy)] == ["T-1"]
+        [(call, assigned)] = evaluations.to_evaluate(session, deputy)
+        assert call.external_id == "T-1" and utcnow() - assigned < timedelta(minutes=5)
         deputy.queues = [session.scalar(select(Queue).where(Queue.name == "Sales"))]
         session.flush()
         assert evaluations.to_evaluate(session, deputy) == []
@@ -550,6 +551,7 @@ def test_sampled_calls_are_evaluated_and_answered_from_the_pages(ctx, api, clien
     csrf = sign_in(client, "queen")
     listed = client.get("/evaluations").text
     assert f'href="/conversations/{world["id"]}#evaluation"' in listed
+    assert "<th>Assigned</th>" in listed  # (with when each call was assigned)
     assert 'name="risk" value="Greeting"' in listed  # (sampling may lean on a category)
     page = client.get(f"/conversations/{world['id']}").text
     assert 'id="evaluate"' in page and "Answered automatically: yes" in page

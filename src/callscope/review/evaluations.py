@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -656,23 +656,20 @@ def sample(
     return dict(sorted(given.items()))
 
 
-def to_evaluate(session: Session, user: User) -> list[Conversation]:
-    """The calls sampled for USER that USER has not evaluated yet and may still see, oldest
-    assignment first."""
+def to_evaluate(session: Session, user: User) -> list[tuple[Conversation, datetime]]:
+    """The calls sampled for USER that USER has not evaluated yet and may still see, with when
+    each was assigned, oldest assignment first."""
     done = select(Evaluation.conversation_id).where(
         Evaluation.evaluator_id == user.id, Evaluation.status != Review.DRAFT
     )
-    return list(
-        session.scalars(
-            visible_conversations(user)  # (a queue taken from USER takes its calls too)
-            .join(EvaluationAssignment, EvaluationAssignment.conversation_id == Conversation.id)
-            .where(
-                EvaluationAssignment.supervisor_id == user.id,
-                Conversation.id.not_in(done),
-            )
-            .order_by(EvaluationAssignment.id)
-        )
+    rows = session.execute(
+        visible_conversations(user)  # (a queue taken from USER takes its calls too)
+        .add_columns(EvaluationAssignment.created_at)
+        .join(EvaluationAssignment, EvaluationAssignment.conversation_id == Conversation.id)
+        .where(EvaluationAssignment.supervisor_id == user.id, Conversation.id.not_in(done))
+        .order_by(EvaluationAssignment.id)
     )
+    return [(conv, assigned) for conv, assigned in rows]
 
 
 # --- who sees what ----------------------------------------------------------------------------
