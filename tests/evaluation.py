@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from scipy.optimize import linear_sum_assignment
 from callscope.measures.segments import Word
 from callscope.speech import asr, attribution, media
 from callscope.vocabulary import Speaker
+from tests.support import write_wav
 
 TRUTH_DIR = Path(__file__).resolve().parent / "data" / "calls"
 
@@ -135,14 +135,7 @@ def diarization_error(reference: list, hypothesis: list, collar: float = 0.0) ->
 def mixdown(path: Path, folder: Path) -> Path:
     """A single-channel copy of a stereo recording (the channels averaged), as WAV in FOLDER."""
     audio, rate = media.decode(path)
-    target = folder / f"{path.stem}_mono.wav"
-    pcm = (np.clip(audio.mean(axis=0), -1, 1) * 32767).astype("<i2")
-    with wave.open(str(target), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(pcm.tobytes())
-    return target
+    return write_wav(folder / f"{path.stem}_mono.wav", [audio.mean(axis=0)], rate)
 
 
 def _token(text: str) -> str:

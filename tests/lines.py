@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import re
 import tempfile
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from scipy import signal
 
 from callscope.speech import media
 from tests.evaluation import truth_turns
-from tests.support import DEMO_CALLS
+from tests.support import DEMO_CALLS, write_wav
 
 REAL_DIR = Path(__file__).resolve().parent / "data" / "calls" / "hvb"
 REAL_CALLS = sorted(p.stem for p in REAL_DIR.glob("*.flac"))
@@ -95,7 +94,7 @@ def on_line(source: Path, line: Line, target: Path, seed: int = 0) -> Path:
         for ch in audio:
             ch += rng.normal(0, speech_rms(ch, rate) * 10 ** (-line.snr_db / 20), len(ch))
     audio = np.stack([through_codec(ch, rate, line.codec) for ch in np.clip(audio, -1, 1)])
-    return write_pcm(target, audio, rate)
+    return write_wav(target, audio, rate)
 
 
 def through_codec(channel: np.ndarray, rate: int, codec: str) -> np.ndarray:
@@ -132,17 +131,6 @@ def encode(path: Path, samples: np.ndarray, rate: int, coded_rate: int, codec: s
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
-
-
-def write_pcm(target: Path, audio: np.ndarray, rate: int) -> Path:
-    """AUDIO (channels × samples, −1…1) as 16-bit PCM WAV."""
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
-    with wave.open(str(target), "wb") as out:
-        out.setnchannels(audio.shape[0])
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(pcm.T.tobytes())
-    return target
 
 
 def real_turns(name: str) -> list[dict]:

@@ -9,7 +9,6 @@ import math
 import os
 import re
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
@@ -94,17 +94,16 @@ def make_meta(mono: bool = False, **changes: Any) -> dict[str, Any]:
     return meta
 
 
-def write_wav(path: Path, channels: list[list[float]], rate: int = 16000) -> Path:
-    """Write 16-bit PCM WAV from per-channel float samples in [−1, 1]."""
-    frames = bytearray()
-    for samples in zip(*channels, strict=True):
-        for s in samples:
-            frames += struct.pack("<h", int(max(-1.0, min(1.0, s)) * 32767))
+def write_wav(path: Path, channels: Any, rate: int = 16000) -> Path:
+    """Write 16-bit PCM WAV from per-channel float samples in [−1, 1] (channels × samples, as
+    lists or an array; the channels of one length)."""
+    audio = np.asarray(channels, dtype=np.float64)
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
     with wave.open(str(path), "wb") as w:
-        w.setnchannels(len(channels))
+        w.setnchannels(audio.shape[0])
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes(bytes(frames))
+        w.writeframes(pcm.T.tobytes())
     return path
 
 
