@@ -324,6 +324,7 @@ def test_admin_settings_page_changes_and_audits_the_policy(site):
         "retention.days": "30",
         "retention.mode": "recordings",
         "pii.originals": "administrators",
+        "evaluations.amend_days": "7",
     }
     res = client.post("/admin/settings", data=form)
     assert "Settings saved." in res.text

@@ -27,7 +27,7 @@ from callscope.db.models import (
     User,
     utcnow,
 )
-from callscope.governance import auth
+from callscope.governance import auth, policy
 from callscope.governance.audit import Actor
 from callscope.review import categories, evaluations
 from tests.support import PASSWORD, callscope, make_meta, sign_in
@@ -160,8 +160,8 @@ def test_overriding_an_automatic_answer_needs_a_reason_and_is_kept(api, world):
     refused = api.post(url, json={"form": "Support call quality", "answers": {"greeting": "no"}})
     assert refused.status_code == 422
     assert (
-        "reasons.greeting: say why the automatic answer 'yes' "
-        "to “Agent greeted the customer” is overridden"
+        "reasons.greeting: say why the automatic answer “yes” "
+        "to “Agent greeted the customer” is changed"
     ) in refused.json()["detail"]
     res = api.post(
         url,
@@ -319,6 +319,58 @@ def test_the_agent_acknowledges_or_disputes_and_others_see_nothing(ctx, api, wor
             "evaluation.answer",
         } <= actions
         assert session.scalar(select(func.count()).select_from(Evaluation)) == 1
+
+
+def test_its_evaluator_amends_an_evaluation_audited_and_counted_again(ctx, api, world):
+    """Amend: the evaluator alone, while disputed or within `evaluations.amend_days`; the same
+    checks as a submission, refused whole; before and after in the audit; the scorecard
+    follows; a disputed evaluation is answered by the amendment."""
+    evaluation = api.post(
+        f"/api/v1/conversations/{world['id']}/evaluations",
+        json={"form": "Support call quality", "answers": {"empathy": 2}},
+    ).json()
+    assert evaluation["score_pct"] == 62.5  # (2 × 1 + 3 × 0.25 + 1 × 1) / 6
+    card = {"agent": "AG-1", "from": "2026-11-01", "to": "2026-11-30"}
+    assert api.get("/api/v1/scorecards", params=card).json()["score_pct"] == 62.5
+    with ctx.db.session() as session:
+        sup = {"Authorization": f"Bearer {auth.create_token(session, 'sup', 't')}"}
+    marcus = as_user(api, world["tokens"]["marcus"])
+    url = f"/api/v1/evaluations/{evaluation['id']}/amend"
+    better = {"why": "Listened again: the apology was warm", "answers": {"empathy": 4}}
+    for who, status in ((marcus, 403), (sup, 403)):  # the agent; another administrator
+        assert api.post(url, headers=who, json=better).status_code == status
+    refusals = {
+        "why: say why you amend": {**better, "why": "  "},
+        "reasons.greeting: say why the automatic answer “yes”": {
+            **better,
+            "answers": {"greeting": "no"},
+        },
+        "answers.empathy: scale_5 takes": {**better, "answers": {"empathy": 9}},
+        "the form has no question 'tone'": {**better, "comments": {"tone": "x"}},
+    }
+    for said, body in refusals.items():
+        res = api.post(url, json=body)
+        assert res.status_code == 422 and said in res.json()["detail"], res.text
+    dispute = {"comment": "I apologised twice"}
+    api.post(f"/api/v1/evaluations/{evaluation['id']}/dispute", headers=marcus, json=dispute)
+    amended = api.post(url, json=better).json()
+    assert amended["score_pct"] == 87.5 and amended["status"] == "answered"
+    assert amended["answer"] == amended["amended_why"] == better["why"]
+    answers = {a["id"]: a for a in amended["answers"]}
+    assert answers["greeting"]["value"] == "yes" and answers["greeting"]["automatic"]
+    assert api.get("/api/v1/scorecards", params=card).json()["score_pct"] == 87.5
+    with ctx.db.session() as session:
+        [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "evaluation.amend"))
+        assert event.details["before"]["score_pct"] == 62.5
+        assert event.details["after"]["answers"]["empathy"] == 4
+        assert event.details["why"] == better["why"]
+    # once answered, the setting's window: amendable today, not after it closes
+    again = api.post(url, json={**better, "answers": {"empathy": 5}}).json()
+    assert again["score_pct"] == 100.0 and again["status"] == "submitted"
+    with ctx.db.session() as session:
+        policy.set_value(session, "evaluations.amend_days", 0)
+    closed = api.post(url, json=better)
+    assert closed.status_code == 403 and "within 0 days" in closed.json()["detail"]
 
 
 def test_a_draft_is_kept_for_its_evaluator_alone_until_it_is_submitted(ctx, api, world):
@@ -581,7 +633,8 @@ def test_sampled_calls_are_evaluated_and_answered_from_the_pages(ctx, api, clien
         },
         follow_redirects=True,
     )
-    assert "reasons.greeting: say why the automatic answer" in refused.text
+    said = "say why the automatic answer “yes” to “Agent greeted the customer” is changed"
+    assert f'data-control="reason-greeting">{said}</p>' in refused.text  # (the field marked)
     form = refused.text.split('id="evaluate"')[1]  # nothing typed is lost: kept as a draft
     assert "Typed before the refusal" in form and re.search(r'value="2"\s+selected', form)
     answers = res.text.split('id="evaluate"')[0]  # (the submitted evaluation, above the form)
@@ -616,3 +669,24 @@ def test_sampled_calls_are_evaluated_and_answered_from_the_pages(ctx, api, clien
         follow_redirects=True,
     )
     assert "(overridden)" in overridden.text and "greeted the wrong company" in overridden.text
+    # the disputed evaluation amended by its evaluator, a refusal said in her language
+    assert f'id="amend-{evaluation["id"]}"' in overridden.text
+    amend = f"/evaluations/{evaluation['id']}/amend"
+    typed = {"csrf_token": csrf, "answer-greeting": "no", "answer-empathy": "4", "why": "heard"}
+    refused = client.post(
+        amend, data=typed, headers={"Accept-Language": "id"}, follow_redirects=False
+    )
+    page = client.get(refused.headers["location"], headers={"Accept-Language": "id"}).text
+    said = "jelaskan mengapa jawaban otomatis “ya” untuk “Agent greeted the customer” diubah"
+    assert f'data-form="{amend}" data-control="reason-greeting">{said}</p>' in page
+    typed = {**typed, "reason-greeting": "wrong company", "why": "Heard it again"}
+    amended = client.post(amend, data=typed, follow_redirects=True).text
+    assert "Evaluation amended." in amended and "Heard it again" in amended
+    with ctx.db.session() as session:
+        done = session.get_one(Evaluation, evaluation["id"])
+        assert (done.status, done.answer, done.answers["empathy"]) == (
+            "answered",
+            "Heard it again",
+            4,
+        )
+        assert done.overrides["greeting"]["why"] == "wrong company"

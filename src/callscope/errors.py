@@ -13,7 +13,17 @@ from typing import Any
 
 
 class CallscopeError(Exception):
-    """Something callscope refuses or cannot do; the message says what and why."""
+    """Something callscope refuses or cannot do; the message says what and why.
+
+    A message a page shows its user may be given as a catalogue message (marked `N_`) with
+    its PARAMS, and the FIELD it is about (`answers.greet`): the text is the message filled in,
+    after the field (`answers.greet: …`) as the API gives it; a page translates the message
+    and marks the field."""
+
+    def __init__(self, message: str = "", *, field: str | None = None, **params: Any) -> None:
+        self.message, self.field, self.params = message, field, params
+        said = message % params if params else message
+        super().__init__(f"{field}: {said}" if field else said)
 
 
 class Refused(CallscopeError):

@@ -916,10 +916,34 @@ def test_a_supervisor_evaluates_a_call_from_its_page(browser, site):
     page.reload()
     expect(page.locator("#answer-empathy")).to_have_value("4")
     expect(page.locator("input[name=comment-empathy]")).to_have_value("Apologised before asking")
+    # changing an automatic answer without a reason is stopped before anything is sent
+    page.select_option("#answer-damage", "no")
+    page.get_by_role("button", name="Submit evaluation").click()
+    reason = form.locator("input[name=reason-damage]")
+    assert reason.evaluate("e => e.validationMessage") == "Say why you change the automatic answer."
+    expect(page.locator("article.evaluation")).to_have_count(0)
+    page.select_option("#answer-damage", "yes")
     page.get_by_role("button", name="Submit evaluation").click()
     expect(page.locator("#evaluation")).to_be_visible()
     card = page.locator("#evaluation article.evaluation").first
     expect(card).to_contain_text("Support call quality")
     expect(card).to_contain_text("85")  # (2 × 1 + 3 × 0.75) / 5 = 85 %
     expect(card).to_contain_text("Apologised before asking")
+    # amended by its evaluator; a refusal the server makes marks the field and opens it
+    card.get_by_text("Amend", exact=True).click()
+    amend = card.locator("form.evaluation-form")
+    amend.locator("select[name=answer-damage]").select_option("no")
+    amend.locator("[name=why]").fill("Heard it again")
+    amend.evaluate("f => f.submit()")  # (as a browser without the page's script sends it)
+    expect(page.locator("#refusal")).to_contain_text("say why the automatic answer")
+    marked = page.locator("article.evaluation form.evaluation-form [name=reason-damage]").first
+    expect(marked).to_have_attribute("aria-invalid", "true")
+    expect(marked).to_be_focused()
+    amend = page.locator("article.evaluation form.evaluation-form").first
+    amend.locator("select[name=answer-empathy]").select_option("5")
+    amend.locator("[name=why]").fill("Heard it again: the apology came first")
+    amend.get_by_role("button", name="Save the amendment").click()
+    card = page.locator("#evaluation article.evaluation").first
+    expect(card).to_contain_text("100")  # (2 × 1 + 3 × 1) / 5
+    expect(card.locator(".amended")).to_contain_text("Heard it again: the apology came first")
     page.close()

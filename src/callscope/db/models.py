@@ -532,6 +532,8 @@ class Evaluation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     responded_at: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
+    amended_at: Mapped[datetime | None]  # last changed by its evaluator, after submitting
+    amended_why: Mapped[str | None] = mapped_column(Text)
 
 
 class EvaluationAssignment(Base):

@@ -54,6 +54,7 @@ ACTIONS = {
     "evaluation.acknowledge": N_("acknowledged an evaluation"),
     "evaluation.dispute": N_("disputed an evaluation"),
     "evaluation.answer": N_("answered the dispute of an evaluation"),
+    "evaluation.amend": N_("amended an evaluation"),
     "evaluation.sample": N_("sampled calls for supervisors to evaluate"),
 }
 

@@ -132,6 +132,17 @@ SPECS = {
             choices=("delete", "administrators"),
             labels=(N_("delete them"), N_("keep them for administrators")),
         ),
+        SettingSpec(
+            "evaluations.amend_days",
+            N_("Days to amend an evaluation"),
+            7,
+            int,
+            N_(
+                "for how many days after submitting its evaluator may amend an evaluation (a"
+                " disputed one may be amended until the dispute is answered)"
+            ),
+            minimum=0,
+        ),
     )
 }
 

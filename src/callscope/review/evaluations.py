@@ -29,6 +29,7 @@ from callscope.db.models import (
 )
 from callscope.governance import access, audit, policy
 from callscope.governance.access import Action, visible_conversations
+from callscope.i18n import N_
 from callscope.measures.sentiment import TREND_STEP
 from callscope.review import categories, scorecells
 from callscope.vocabulary import UNSURE_BELOW, Review, Status
@@ -333,22 +334,7 @@ def evaluate(
         {"answers": answers, "comments": comments, "reasons": reasons},
     )
     automatic = automatic_answers(session, form, conversation_id)
-    questions = {q.id: q for q in form.questions()}
-    overrides = {}
-    final = {key: found["value"] for key, found in automatic.items()}
-    for key, value in answers.items():
-        if key in automatic and value != automatic[key]["value"]:
-            why = reasons.get(key, "").strip()
-            if not why:
-                raise EvaluationError(
-                    f"reasons.{key}: say why the automatic answer {automatic[key]['value']!r} "
-                    f"to “{questions[key].text}” is overridden"
-                )
-            overrides[key] = {"automatic": automatic[key]["value"], "by": actor.name, "why": why}
-        final[key] = value
-    for key, question in questions.items():
-        if final.get(key) is None:
-            raise EvaluationError(f"answers.{key}: answer “{question.text}”, or mark it N/A")
+    final, overrides = _final(form, automatic, answers, reasons, actor.name)
     session.execute(delete(Evaluation).where(_drafts_of(user, conversation_id)))
     evaluation = Evaluation(
         conversation_id=conversation_id,
@@ -373,6 +359,114 @@ def evaluate(
         conversation_id,
         evaluation=evaluation.id,
         score_pct=evaluation.score_pct,
+    )
+    return evaluation
+
+
+def _final(
+    form: Form,
+    automatic: dict[str, Any],
+    answers: dict[str, Any],
+    reasons: dict[str, str],
+    by: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every question's answer (the AUTOMATIC ones where ANSWERS leaves them), and each
+    override of an automatic answer with BY and its reason; refused naming the question when
+    an override has no reason or a question has no answer."""
+    questions = {q.id: q for q in form.questions()}
+    overrides = {}
+    final = {key: found["value"] for key, found in automatic.items()}
+    for key, value in answers.items():
+        if key in automatic and value != automatic[key]["value"]:
+            why = reasons.get(key, "").strip()
+            if not why:
+                raise EvaluationError(
+                    N_("say why the automatic answer “%(was)s” to “%(question)s” is changed"),
+                    field=f"reasons.{key}",
+                    was=automatic[key]["value"],
+                    question=questions[key].text,
+                )
+            overrides[key] = {"automatic": automatic[key]["value"], "by": by, "why": why}
+        final[key] = value
+    for key, question in questions.items():
+        if final.get(key) is None:
+            raise EvaluationError(
+                N_("answer “%(question)s”, or mark it N/A"),
+                field=f"answers.{key}",
+                question=question.text,
+            )
+    return final, overrides
+
+
+def may_amend(session: Session, user: User, evaluation: Evaluation) -> bool:
+    """Whether USER may amend the evaluation: its own evaluator, while it is disputed or
+    within the days the `evaluations.amend_days` setting gives after submitting."""
+    if evaluation.evaluator_id != user.id or not access.may(user, Action.EVALUATE):
+        return False
+    if evaluation.status == Review.DISPUTED:
+        return True
+    days = policy.get(session, "evaluations.amend_days")
+    return evaluation.status != Review.DRAFT and utcnow() - evaluation.created_at <= timedelta(
+        days=days
+    )
+
+
+def amend(
+    session: Session,
+    actor: audit.Actor,
+    user: User,
+    evaluation: Evaluation,
+    why: str,
+    answers: dict[str, Any],
+    comments: dict[str, str] | None = None,
+    reasons: dict[str, str] | None = None,
+) -> Evaluation:
+    """USER, the evaluation's evaluator, changes its answers, comments and override reasons
+    (against the same form version and automatic answers) saying WHY: audited with the answers
+    and score before and after, the scorecard's weeks counted again. A disputed evaluation is
+    answered by it (WHY its answer); any other goes back to the agent to acknowledge or
+    dispute. Refused whole, the field named."""
+    if not may_amend(session, user, evaluation):
+        days = policy.get(session, "evaluations.amend_days")
+        raise NotYours(
+            "only its evaluator amends an evaluation, while it is disputed or within "
+            f"{days} days of submitting it"
+        )
+    why = why.strip()
+    if not why or len(why) > 2000:
+        raise EvaluationError(
+            N_("say why you amend the evaluation (at most 2000 characters)"), field="why"
+        )
+    comments, reasons = comments or {}, reasons or {}
+    _row, form = _checked(
+        session,
+        user,
+        evaluation.conversation_id,
+        evaluation.form_id,
+        {"answers": answers, "comments": comments, "reasons": reasons},
+    )
+    final, overrides = _final(form, evaluation.automatic, answers, reasons, actor.name)
+    before = {"answers": evaluation.answers, "score_pct": evaluation.score_pct}
+    evaluation.answers, evaluation.overrides = final, overrides
+    evaluation.comments = _texts(comments)
+    evaluation.score_pct = score(form, final)
+    evaluation.amended_at, evaluation.amended_why = utcnow(), why
+    if evaluation.status == Review.DISPUTED:
+        evaluation.status, evaluation.answer = Review.ANSWERED, why
+        evaluation.answered_at = evaluation.amended_at
+    else:
+        evaluation.status = Review.SUBMITTED
+    scorecells.mark(session, [evaluation.conversation_id])
+    audit.record(
+        session,
+        actor,
+        "evaluation.amend",
+        "conversation",
+        evaluation.conversation_id,
+        evaluation=evaluation.id,
+        why=why,
+        before=before,
+        after={"answers": final, "score_pct": evaluation.score_pct},
     )
     return evaluation
 
@@ -451,7 +545,7 @@ def respond(
         raise NotYours("only the agent of the call acknowledges or disputes its evaluation")
     comment = comment.strip()
     if disputed and not comment:
-        raise EvaluationError("comment: say what is disputed")
+        raise EvaluationError(N_("say what is disputed"), field="comment")
     if len(comment) > 2000:
         raise EvaluationError("comment: at most 2000 characters")
     evaluation.status = Review.DISPUTED if disputed else Review.ACKNOWLEDGED
@@ -478,7 +572,7 @@ def answer(
         raise EvaluationError(f"status: the evaluation is {evaluation.status}, not disputed")
     comment = comment.strip()
     if not comment or len(comment) > 2000:
-        raise EvaluationError("comment: write the answer (at most 2000 characters)")
+        raise EvaluationError(N_("write the answer (at most 2000 characters)"), field="comment")
     evaluation.status, evaluation.answer = Review.ANSWERED, comment
     evaluation.answered_at = utcnow()
     audit.record(
@@ -538,6 +632,8 @@ def as_dict(session: Session, evaluation: Evaluation, withheld: bool = False) ->
         "created_at": _iso(evaluation.created_at),
         "responded_at": _iso(evaluation.responded_at),
         "answered_at": _iso(evaluation.answered_at),
+        "amended_at": _iso(evaluation.amended_at),
+        "amended_why": evaluation.amended_why,
     }
 
 
@@ -712,9 +808,11 @@ def panel(session: Session, user: User, conv: Conversation, form_id: int | None)
     a supervisor or administrator the form to fill (FORM_ID, else the first), its automatic
     answers filled in."""
     withheld = not policy.get(session, "recordings.enabled")
-    shown = [as_dict(session, e, withheld) for e in visible(session, user, conv)]
+    seen = visible(session, user, conv)
+    shown = [as_dict(session, e, withheld) for e in seen]
     found: dict[str, Any] = {
         "evaluations": shown,
+        "amendable": {e.id for e in seen if may_amend(session, user, e)},
         "forms": [],
         "form": None,
         "automatic": {},

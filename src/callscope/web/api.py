@@ -678,6 +678,38 @@ def dispute(
     return _respond(request, evaluation_id, body, session, user, disputed=True)
 
 
+class AmendmentIn(BaseModel):
+    """An evaluation amended: why, and its answers, comments and override reasons afresh (the
+    same form version; automatic answers stay where ANSWERS leaves them)."""
+
+    model_config = ConfigDict(extra="forbid")
+    why: str = Field(max_length=2000)
+    answers: dict[str, Any] = Field(default_factory=dict)
+    comments: dict[str, str] = Field(default_factory=dict)
+    reasons: dict[str, str] = Field(default_factory=dict)
+
+
+@router.post("/evaluations/{evaluation_id}/amend")
+def amend_evaluation(
+    request: Request, evaluation_id: Id, body: AmendmentIn, session: SessionDep, user: UserDep
+) -> dict[str, Any]:
+    """Its evaluator amends an evaluation, while it is disputed or within the days the
+    `evaluations.amend_days` setting gives (audited with the answers and score before and
+    after; a disputed one is answered by it)."""
+    evaluation = evaluations.find_visible(session, user, evaluation_id)
+    evaluations.amend(
+        session,
+        actor(request, user),
+        user,
+        evaluation,
+        body.why,
+        body.answers,
+        body.comments,
+        body.reasons,
+    )
+    return evaluations.as_dict(session, evaluation, _withheld(session, user))
+
+
 @router.get("/scorecards")
 def scorecard(
     session: SessionDep,

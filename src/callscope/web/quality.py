@@ -49,6 +49,13 @@ async def _filled(
     return (int(form_id) if form_id.isdigit() else form_id), answers, comments, reasons
 
 
+def _control(exc: CallscopeError) -> str | None:
+    """The field of the Evaluation tab's forms a refusal is about (`reasons.greet` is the
+    control `reason-greet`)."""
+    kind, _, question = (exc.field or "").partition(".")
+    return f"{kind.removesuffix('s')}-{question}" if question else exc.field
+
+
 @router.post("/conversations/{conversation_id}/evaluations")
 async def evaluate(
     request: Request, conversation_id: Id, session: SessionDep, user: PageUser
@@ -66,7 +73,7 @@ async def evaluate(
             session.commit()
         except CallscopeError:
             session.rollback()
-        return refused(request, target, exc)
+        return refused(request, target, exc, _control(exc))
     return done(request, target, N_("Evaluation submitted."))
 
 
@@ -112,8 +119,27 @@ def respond(
             )
     except CallscopeError as exc:
         session.rollback()
-        return refused(request, target, exc)
+        return refused(request, target, exc, _control(exc))
     return done(request, target, N_("Saved."))
+
+
+@router.post("/evaluations/{evaluation_id}/amend")
+async def amend(
+    request: Request, evaluation_id: Id, session: SessionDep, user: PageUser
+) -> RedirectResponse:
+    """An evaluation's Amend form: its evaluator's answers afresh, and why."""
+    evaluation = evaluations.find_visible(session, user, evaluation_id)
+    target = f"/conversations/{evaluation.conversation_id}#evaluation"
+    _form, answers, comments, reasons = await _filled(request)
+    why = str((await request.form()).get("why", ""))
+    try:
+        evaluations.amend(
+            session, actor(request, user), user, evaluation, why, answers, comments, reasons
+        )
+    except CallscopeError as exc:
+        session.rollback()
+        return refused(request, target, exc, _control(exc))
+    return done(request, target, N_("Evaluation amended."))
 
 
 def require_reviewer(user: User) -> None:

@@ -95,10 +95,30 @@ def done(request: Request, target: str, message: str | None = None) -> RedirectR
     return RedirectResponse(target, status_code=303)
 
 
-def refused(request: Request, target: str, error: Exception) -> RedirectResponse:
-    """Back to TARGET, showing why ERROR refused what was asked there once (as an error)."""
-    request.session["flash_error"] = str(error)
+def refused(
+    request: Request, target: str, error: Exception, control: str | None = None
+) -> RedirectResponse:
+    """Back to TARGET, showing why ERROR refused what was asked there once (as an error), in
+    the user's language where ERROR gives its message from the catalogue; CONTROL, the form
+    field it is about (by name, in the form the request came from), is marked there."""
+    said: Any = str(error)
+    if isinstance(error, errors.CallscopeError) and error.message:
+        params = {k: v if isinstance(v, int | float) else str(v) for k, v in error.params.items()}
+        said = {"message": error.message, "params": params}
+    request.session["flash_error"] = said
+    if control:
+        request.session["flash_control"] = {"form": request.url.path, "name": control}
     return RedirectResponse(target, status_code=303)
+
+
+def _refusal(said: Any) -> str | None:
+    """A refusal kept by `refused`, in the current language."""
+    if not isinstance(said, dict):
+        return i18n.gettext(said) if said else None
+    values = {k: i18n.gettext(v) if isinstance(v, str) else v for k, v in said["params"].items()}
+    template: str = said["message"]
+    message = i18n.gettext(template)
+    return message % values if values else message
 
 
 JS_MESSAGES = (
@@ -123,6 +143,7 @@ JS_MESSAGES = (
     "Draft saved at %(time)s.",
     "The draft was not saved: %(why)s",
     "no connection",
+    "Say why you change the automatic answer.",
 )
 
 
@@ -151,7 +172,8 @@ def render(
             "js_messages": js_messages,
             "csrf": security.csrf_token(request),
             "flash": request.session.pop("flash", None),
-            "flash_error": request.session.pop("flash_error", None),
+            "flash_error": _refusal(request.session.pop("flash_error", None)),
+            "flash_control": request.session.pop("flash_control", None),
             **context,
         },
         status_code=status_code,

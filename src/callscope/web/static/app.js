@@ -15,3 +15,18 @@ if (zone && !document.cookie.split("; ").includes(`tz=${zone}`)) {
 if (matchMedia("(max-width: 40rem)").matches) {
   for (const box of document.querySelectorAll("details.filter-box")) box.open = false;
 }
+
+// A refused form: the field the refusal is about is marked, described by it and focused (in a
+// folded part of the page, opened) once the page's own scripts have shown its tab.
+const refusal = document.querySelector("#refusal[data-control]");
+if (refusal) {
+  window.addEventListener("load", () => {
+    const form = [...document.forms].find((f) => new URL(f.action).pathname === refusal.dataset.form);
+    const field = form && form.elements.namedItem(refusal.dataset.control);
+    if (!(field instanceof HTMLElement)) return;
+    field.setAttribute("aria-invalid", "true");
+    field.setAttribute("aria-describedby", "refusal");
+    for (let up = field.closest("details"); up; up = up.parentElement.closest("details")) up.open = true;
+    field.focus();
+  });
+}

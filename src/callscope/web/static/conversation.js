@@ -614,6 +614,22 @@ if (evaluateForm) {
   evaluateForm.addEventListener("submit", () => clearTimeout(pending));
 }
 
+// changing an automatic answer needs a reason: asked for before the form is sent
+for (const form of document.querySelectorAll("form.evaluation-form")) {
+  const check = () => {
+    for (const question of form.querySelectorAll(".question[data-auto]")) {
+      const reason = question.querySelector("input.reason");
+      const chosen = question.querySelector("select").value; // (none chosen: the automatic one)
+      const changed = chosen !== "" && chosen !== question.dataset.auto;
+      reason.required = changed;
+      reason.setCustomValidity(changed && !reason.value.trim() ? t("Say why you change the automatic answer.") : "");
+    }
+  };
+  form.addEventListener("change", check);
+  form.addEventListener("input", check);
+  check();
+}
+
 // --- when processing finishes: the new panels and transcript, without reloading ------------
 
 async function refresh() {

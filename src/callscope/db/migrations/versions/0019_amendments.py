@@ -1,0 +1,27 @@
+"""an evaluation amended by its evaluator: when, and why
+
+Revision ID: 0019
+Revises: 0018
+Create Date: 2026-12-07
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0019"
+down_revision: str | None = "0018"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("evaluations", sa.Column("amended_at", sa.DateTime(timezone=True)))
+    op.add_column("evaluations", sa.Column("amended_why", sa.Text()))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("evaluations") as batch:
+        batch.drop_column("amended_why")
+        batch.drop_column("amended_at")
