@@ -463,8 +463,13 @@ def test_sampling_leans_towards_calls_of_risk_categories(ctx):
         for seed in range(40):
             with ctx.db.session() as session:
                 evaluations.sample(session, Actor.cli(), 5, 10, rng=random.Random(seed), risk=risk)
-                picked = set(session.scalars(select(EvaluationAssignment.conversation_id)))
+                rows = session.execute(
+                    select(EvaluationAssignment.conversation_id, EvaluationAssignment.reasons)
+                ).all()
+                picked = {conv_id for conv_id, _why in rows}
                 assert len(picked) == 5
+                for conv_id, why in rows:  # (each says why it was likelier drawn)
+                    assert why == (["risk:Churn risk"] if risk and conv_id in risky else [])
                 found += len(picked & risky)
                 session.rollback()
         return found
@@ -535,7 +540,8 @@ def test_nobody_evaluates_or_is_sampled_a_call_they_took_part_in_or_no_longer_se
         deputy = session.scalar(select(User).where(User.username == "deputy"))
         evaluations.sample(session, Actor.cli(), 5, 10)
         [(call, assigned)] = evaluations.to_evaluate(session, deputy)
-        assert call.external_id == "T-1" and utcnow() - assigned < timedelta(minutes=5)
+        assert call.external_id == "T-1" and utcnow() - assigned.created_at < timedelta(minutes=5)
+        assert assigned.reasons == []  # (drawn at random)
         deputy.queues = [session.scalar(select(Queue).where(Queue.name == "Sales"))]
         session.flush()
         assert evaluations.to_evaluate(session, deputy) == []
@@ -603,7 +609,8 @@ def test_sampled_calls_are_evaluated_and_answered_from_the_pages(ctx, api, clien
     csrf = sign_in(client, "queen")
     listed = client.get("/evaluations").text
     assert f'href="/conversations/{world["id"]}#evaluation"' in listed
-    assert "<th>Assigned</th>" in listed  # (with when each call was assigned)
+    assert "<th>Assigned</th>" in listed  # (with when each call was assigned, and why)
+    assert '<td class="why-sampled">at random</td>' in listed
     assert 'name="risk" value="Greeting"' in listed  # (sampling may lean on a category)
     page = client.get(f"/conversations/{world['id']}").text
     assert 'id="evaluate"' in page and "Answered automatically: yes" in page

@@ -549,6 +549,8 @@ class EvaluationAssignment(Base):
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # why it was likelier drawn: "negative", "falling", "risk:NAME"; [] at random (None: not kept)
+    reasons: Mapped[list[Any] | None]
 
 
 class ScorecardWeek(Base):

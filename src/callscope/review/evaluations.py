@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -640,18 +640,24 @@ def as_dict(session: Session, evaluation: Evaluation, withheld: bool = False) ->
 # --- sampling -------------------------------------------------------------------------------
 
 
-def _weight(sentiment: dict[str, Any] | None, weighted: bool, risky: bool) -> float:
-    """How much likelier a call is drawn: when sampling is WEIGHTED, a negative customer and a
-    falling trend each make it more so; a RISKY call (one matching a risk category) more."""
+def _weight(
+    sentiment: dict[str, Any] | None, weighted: bool, risks: list[str]
+) -> tuple[float, list[str]]:
+    """How much likelier a call is drawn, and why: when sampling is WEIGHTED, a negative
+    customer ("negative") and a falling trend ("falling") each make it more so; matching a risk
+    category named in RISKS ("risk:NAME") more."""
     felt = sentiment or {}
-    weight = 1.0
+    weight, why = 1.0, list[str]()
     if weighted and (felt.get("customer") or {}).get("label") == "negative":
         weight += 2.0
+        why.append("negative")
     if weighted and (felt.get("trend") or 0.0) <= -TREND_STEP:
         weight += 1.0
-    if risky:
+        why.append("falling")
+    if risks:
         weight += 3.0
-    return weight
+        why += [f"risk:{name}" for name in risks]
+    return weight, why
 
 
 def took_part(user: User, conv: Conversation) -> bool:
@@ -687,12 +693,18 @@ def sample(
         if found is None:
             raise EvaluationError(f"risk: no category named {name!r}")
         risk_ids.append(found)
-    risky = Conversation.id.in_(
-        select(CategoryMatch.conversation_id).where(CategoryMatch.category_id.in_(risk_ids))
-    )
+    risks: dict[int, list[str]] = {}
+    for conv_id, name in session.execute(
+        select(CategoryMatch.conversation_id, Category.name)
+        .join(Category, Category.id == CategoryMatch.category_id)
+        .where(CategoryMatch.category_id.in_(risk_ids))
+        .distinct()
+        .order_by(Category.name)
+    ):
+        risks.setdefault(conv_id, []).append(name)
     taken = select(Evaluation.conversation_id).union(select(EvaluationAssignment.conversation_id))
     query = (
-        select(Conversation, ConversationAnalysis.sentiment, risky)
+        select(Conversation, ConversationAnalysis.sentiment)
         .join(ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id)
         .where(
             Conversation.processing_status == Status.PROCESSED,
@@ -706,11 +718,11 @@ def sample(
         if queue_id is None:
             raise EvaluationError(f"queue: no queue named {queue!r}")
         query = query.where(Conversation.queue_id == queue_id)
-    by_agent: dict[int, list[tuple[Conversation, float]]] = {}
-    for conv, sentiment, matched in session.execute(query):
+    by_agent: dict[int, list[tuple[Conversation, tuple[float, list[str]]]]] = {}
+    for conv, sentiment in session.execute(query):
         assert conv.primary_agent_id is not None
         by_agent.setdefault(conv.primary_agent_id, []).append(
-            (conv, _weight(sentiment, weighted, bool(matched)))
+            (conv, _weight(sentiment, weighted, risks.get(conv.id, [])))
         )
     supervisors: dict[int | None, list[User]] = {}
     waiting = Counter(session.scalars(select(EvaluationAssignment.supervisor_id)))
@@ -718,8 +730,8 @@ def sample(
     for agent_id in sorted(by_agent):
         pool = by_agent[agent_id]
         # (weighted drawing without replacement: each call's key is u^(1/weight))
-        drawn = sorted(pool, key=lambda pair: rng.random() ** (1 / pair[1]), reverse=True)
-        for conv, _w in drawn[:per_agent]:
+        drawn = sorted(pool, key=lambda pair: rng.random() ** (1 / pair[1][0]), reverse=True)
+        for conv, (_weight_of, why) in drawn[:per_agent]:
             if conv.queue_id not in supervisors:
                 supervisors[conv.queue_id] = list(
                     session.scalars(access.supervisors_of(conv.queue_id))
@@ -734,7 +746,11 @@ def sample(
                 continue
             supervisor = min(candidates, key=lambda u: (waiting[u.id], u.id))
             waiting[supervisor.id] += 1
-            session.add(EvaluationAssignment(conversation_id=conv.id, supervisor_id=supervisor.id))
+            session.add(
+                EvaluationAssignment(
+                    conversation_id=conv.id, supervisor_id=supervisor.id, reasons=why
+                )
+            )
             given[supervisor.username] += 1
     audit.record(
         session,
@@ -752,15 +768,15 @@ def sample(
     return dict(sorted(given.items()))
 
 
-def to_evaluate(session: Session, user: User) -> list[tuple[Conversation, datetime]]:
-    """The calls sampled for USER that USER has not evaluated yet and may still see, with when
-    each was assigned, oldest assignment first."""
+def to_evaluate(session: Session, user: User) -> list[tuple[Conversation, EvaluationAssignment]]:
+    """The calls sampled for USER that USER has not evaluated yet and may still see, with
+    their assignment (when, and why the call was drawn), oldest assignment first."""
     done = select(Evaluation.conversation_id).where(
         Evaluation.evaluator_id == user.id, Evaluation.status != Review.DRAFT
     )
     rows = session.execute(
         visible_conversations(user)  # (a queue taken from USER takes its calls too)
-        .add_columns(EvaluationAssignment.created_at)
+        .add_columns(EvaluationAssignment)
         .join(EvaluationAssignment, EvaluationAssignment.conversation_id == Conversation.id)
         .where(EvaluationAssignment.supervisor_id == user.id, Conversation.id.not_in(done))
         .order_by(EvaluationAssignment.id)

@@ -1,4 +1,4 @@
-"""an evaluation amended by its evaluator: when, and why
+"""an evaluation amended by its evaluator (when, and why); why a call was sampled
 
 Revision ID: 0019
 Revises: 0018
@@ -19,9 +19,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column("evaluations", sa.Column("amended_at", sa.DateTime(timezone=True)))
     op.add_column("evaluations", sa.Column("amended_why", sa.Text()))
+    op.add_column("evaluation_assignments", sa.Column("reasons", sa.JSON()))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("evaluation_assignments") as batch:
+        batch.drop_column("reasons")
     with op.batch_alter_table("evaluations") as batch:
         batch.drop_column("amended_why")
         batch.drop_column("amended_at")
