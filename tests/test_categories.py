@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from callscope.db.models import Comment, WebhookDelivery
+from callscope.db.models import AuditEvent, Comment, WebhookDelivery
 from callscope.governance import auth, policy
 from callscope.governance.audit import Actor
 from callscope.processing import retention, webhooks
@@ -303,6 +303,18 @@ def test_administrators_define_categories_on_their_page(ctx, client):
     assert "not said:" in row and "panggilan ini direkam" in row and "first 30 s" in row
     again = client.post("/admin/categories", data=form, follow_redirects=True)
     assert "name: a category named &#39;No disclosure&#39; exists" in again.text
+    # its Edit form holds the definition as it is; saved, the definition is the new one
+    category_id = re.search(r'<tr id="category-(\d+)">', res.text).group(1)
+    edit = again.text.split(f'id="edit-category-{category_id}"')[1].split("</details>")[0]
+    assert "this call is recorded\npanggilan ini direkam</textarea>" in edit
+    assert '<option value="first" selected>' in edit and 'value="30.0"' in edit
+    assert 'name="absent" value="true" checked' in edit
+    changed = {**form, "phrases": "this call may be recorded", "window": "all", "absent": ""}
+    res = client.post(f"/admin/categories/{category_id}", data=changed, follow_redirects=True)
+    assert "Category changed: the stored calls are being matched again." in res.text
+    row = re.search(rf'<tr id="category-{category_id}">(.*?)</tr>', res.text, re.S).group(1)
+    assert "this call may be recorded" in row and "not said:" not in row
+    assert "first 30 s" not in row.split("</td>")[2]
     bad = client.post("/admin/categories", data={**form, "name": "x", "seconds": "-5"})
     assert bad.status_code == 422 and "seconds" in bad.text
     client.post("/logout", data={"csrf_token": csrf})
@@ -386,9 +398,62 @@ def test_a_category_an_evaluation_form_answers_from_is_not_removed(ctx, api):
         "category 'Greeting' answers form 'Quality', question greet: change the form first"
     )
     assert [c["name"] for c in api.get("/api/v1/categories").json()] == ["Greeting"]
+    url = f"/api/v1/categories/{greeting['id']}"
+    renamed = api.put(url, json={"name": "Welcome", "phrases": ["hello"]})
+    assert renamed.status_code == 409 and "keeps its name" in renamed.json()["detail"]
+    rephrased = api.put(url, json={"name": "GREETING", "phrases": ["hello", "good morning"]})
+    assert rephrased.status_code == 200 and rephrased.json()["phrases"] == ["hello", "good morning"]
     changed = {**form, "sections": [{**form["sections"][0]}]}
     changed["sections"][0]["questions"] = [
         {"id": "greet", "text": "Greeted", "type": "yes_no", "weight": 1}
     ]
     assert api.post("/api/v1/evaluation-forms", json=changed).status_code == 201  # version 2
     assert api.delete(f"/api/v1/categories/{greeting['id']}").status_code == 204
+
+
+def test_a_changed_category_matches_the_stored_calls_again_with_progress(ctx, api):
+    calls = [imported(api, [("customer", f"I want a refund for order {i}")]) for i in range(3)]
+    calls.append(imported(api, [("customer", "please cancel my contract")]))
+    with ctx.db.session() as session:
+        categories.add(session, Actor.cli(), "Refund", {"phrases": ["refund"]})
+        categories.add(session, Actor.cli(), "Other", {"phrases": ["contract"]})
+    while categories.apply_step(ctx.db) is not None:
+        pass
+    refund = next(c for c in api.get("/api/v1/categories").json() if c["name"] == "Refund")
+    assert refund["calls"] == 3 and refund["progress_pct"] is None
+    url = f"/api/v1/categories/{refund['id']}"
+    for body, status, said in (
+        ({"name": "Leaving", "phrases": ["*"]}, 422, "phrases"),
+        ({"name": "other", "phrases": ["cancel*"]}, 422, "a category named 'other' exists"),
+        ({"name": " ", "phrases": ["cancel*"]}, 422, "name: give a name"),
+    ):
+        res = api.put(url, json=body)
+        assert res.status_code == status and said in res.json()["detail"], res.text
+    assert (
+        api.put("/api/v1/categories/999", json={"name": "x", "phrases": ["y"]}).status_code == 404
+    )
+    body = {"name": "Leaving", "phrases": ["cancel*"], "speaker": "customer"}
+    changed = api.put(url, json=body).json()
+    assert (changed["name"], changed["applied"], changed["progress_pct"]) == ("Leaving", False, 0)
+    assert categories.apply_step(ctx.db, batch=2) == (2, 4)
+    leaving = next(c for c in api.get("/api/v1/categories").json() if c["name"] == "Leaving")
+    assert leaving["progress_pct"] == 50.0
+    while categories.apply_step(ctx.db, batch=2) is not None:
+        pass
+    found = api.get("/api/v1/conversations", params={"category": "Leaving"}).json()
+    assert [c["id"] for c in found["items"]] == [calls[3]]
+    with ctx.db.session() as session:
+        [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "category.change"))
+        assert event.details["before"]["name"] == "Refund"
+        assert event.details["after"]["definition"]["phrases"] == ["cancel*"]
+    # from the command line: the definition given replaces the old one
+    res = callscope(
+        ctx, "categories", "change", "leaving", "--name", "Refund", "--phrase", "refund"
+    )
+    assert res.returncode == 0, res.stderr
+    assert re.search(
+        r"Refund +\d+ call\(s\) .*\(being applied\)", callscope(ctx, "categories", "list").stdout
+    )
+    callscope(ctx, "categories", "apply")
+    found = api.get("/api/v1/conversations", params={"category": "Refund"}).json()
+    assert sorted(c["id"] for c in found["items"]) == sorted(calls[:3])

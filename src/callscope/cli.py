@@ -812,27 +812,39 @@ def categories_group() -> None:
     """Categories: phrases said (or not) by whom and when, and conditions, that calls match."""
 
 
-@categories_group.command("add")
-@click.argument("name")
-@click.option("--phrase", "phrases", multiple=True, help="a phrase; a trailing * is a prefix")
-@click.option("--speaker", type=click.Choice(["agent", "customer", "any"]), default="any")
-@click.option("--first-s", type=float, help="said within the first N seconds")
-@click.option("--last-s", type=float, help="said within the last N seconds")
-@click.option("--absent", is_flag=True, help="matches when none of the phrases is said")
-@click.option("--non-talk-over-s", type=float, help="condition: non-talk time over N seconds")
-@click.option("--interruptions-at-least", type=int, help="condition: at least N interruptions")
-@click.option(
-    "--customer-sentiment",
-    type=click.Choice(["negative", "neutral", "positive"]),
-    help="condition: the customer's sentiment over the call",
-)
-@click.option(
-    "--customer-trend",
-    type=click.Choice(["falling", "rising"]),
-    help="condition: the customer's sentiment trend",
-)
-def categories_add(name: str, phrases: tuple[str, ...], **options: Any) -> None:
-    """Add a category; stored calls are matched by the workers (or `categories apply`)."""
+def _category_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that define a category (`categories add` and `change`)."""
+    options = [
+        click.option(
+            "--phrase", "phrases", multiple=True, help="a phrase; a trailing * is a prefix"
+        ),
+        click.option("--speaker", type=click.Choice(["agent", "customer", "any"]), default="any"),
+        click.option("--first-s", type=float, help="said within the first N seconds"),
+        click.option("--last-s", type=float, help="said within the last N seconds"),
+        click.option("--absent", is_flag=True, help="matches when none of the phrases is said"),
+        click.option(
+            "--non-talk-over-s", type=float, help="condition: non-talk time over N seconds"
+        ),
+        click.option(
+            "--interruptions-at-least", type=int, help="condition: at least N interruptions"
+        ),
+        click.option(
+            "--customer-sentiment",
+            type=click.Choice(["negative", "neutral", "positive"]),
+            help="condition: the customer's sentiment over the call",
+        ),
+        click.option(
+            "--customer-trend",
+            type=click.Choice(["falling", "rising"]),
+            help="condition: the customer's sentiment trend",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _category_fields(phrases: tuple[str, ...], options: dict[str, Any]) -> dict[str, Any]:
     conditions = {
         key: options.pop(key)
         for key in (
@@ -843,18 +855,42 @@ def categories_add(name: str, phrases: tuple[str, ...], **options: Any) -> None:
         )
         if options.get(key) is not None
     }
+    return {
+        "phrases": list(phrases),
+        **{k: v for k, v in options.items() if v is not None},
+        "conditions": conditions,
+    }
+
+
+@categories_group.command("add")
+@click.argument("name")
+@_category_options
+def categories_add(name: str, phrases: tuple[str, ...], **options: Any) -> None:
+    """Add a category; stored calls are matched by the workers (or `categories apply`)."""
     with opened() as ctx, ctx.db.session() as session:
-        category = categories.add(
+        category = categories.add(session, Actor.cli(), name, _category_fields(phrases, options))
+    click.echo(f"category {category.id} ({category.name}) added")
+
+
+@categories_group.command("change")
+@click.argument("name")
+@click.option("--name", "new_name", help="its new name (default: it keeps its name)")
+@_category_options
+def categories_change(
+    name: str, new_name: str | None, phrases: tuple[str, ...], **options: Any
+) -> None:
+    """Change a category (by name or id): the definition given replaces the old one, and the
+    stored calls are matched again by the workers (or `categories apply`)."""
+    with opened() as ctx, ctx.db.session() as session:
+        category = categories.find_category(session, name)
+        categories.change(
             session,
             Actor.cli(),
-            name,
-            {
-                "phrases": list(phrases),
-                **{k: v for k, v in options.items() if v is not None},
-                "conditions": conditions,
-            },
+            category.id,
+            new_name or category.name,
+            _category_fields(phrases, options),
         )
-    click.echo(f"category {category.id} ({category.name}) added")
+        click.echo(f"category {category.id} ({category.name}) changed")
 
 
 @categories_group.command("list")

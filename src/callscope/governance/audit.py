@@ -45,6 +45,7 @@ ACTIONS = {
     "conversation.swap_speakers": N_("swapped the agent and customer of a conversation"),
     "conversation.recompute": N_("computed a conversation's sentiment again"),
     "category.add": N_("added a category"),
+    "category.change": N_("changed a category"),
     "category.remove": N_("removed a category"),
     "category.apply": N_("applied the categories to the stored calls again"),
     "comment.add": N_("commented on a conversation"),

@@ -478,6 +478,17 @@ def listing(session: Session, among: Select[Any] | None = None) -> list[dict[str
             CategoryMatch.conversation_id.in_(among.with_only_columns(Conversation.id))
         )
     counts: dict[int, int] = {i: n for i, n in session.execute(query)}
+    processed = Conversation.processing_status == Status.PROCESSED
+    total = session.scalar(select(func.count()).where(processed)) or 0
+
+    def progress(category: Category) -> float | None:
+        """How far matching the stored calls against its definition has got (in %)."""
+        if category.applied_version >= category.version:
+            return None
+        through = Conversation.id <= category.applied_through
+        done = session.scalar(select(func.count()).where(processed, through)) or 0
+        return round(100 * done / total, 1) if total else 0.0
+
     return [
         {
             "id": c.id,
@@ -485,23 +496,64 @@ def listing(session: Session, among: Select[Any] | None = None) -> list[dict[str
             **c.definition,
             "calls": counts.get(c.id, 0),
             "applied": c.applied_version >= c.version,
+            "progress_pct": progress(c),
         }
         for c in session.scalars(select(Category).order_by(Category.name))
     ]
 
 
-def add(session: Session, actor: audit.Actor, name: str, fields: dict[str, Any]) -> Category:
-    """A new category (applied to stored calls by the workers, or `categories apply`)."""
+def _free_name(session: Session, name: str, category: Category | None = None) -> str:
+    """NAME, stripped, once it is a name no other category than CATEGORY has."""
     name = name.strip()
     if not name or len(name) > 100:
         raise CategoryError("invalid category: name: give a name of 1 to 100 characters")
-    definition = parse(fields)
-    if category_named(session, name) is not None:
+    if (named := category_named(session, name)) is not None and named is not category:
         raise CategoryError(f"invalid category: name: a category named {name!r} exists")
+    return name
+
+
+def add(session: Session, actor: audit.Actor, name: str, fields: dict[str, Any]) -> Category:
+    """A new category (applied to stored calls by the workers, or `categories apply`)."""
+    definition = parse(fields)
+    name = _free_name(session, name)
     category = Category(name=name, definition=definition.as_dict(), version=1, applied_version=0)
     session.add(category)
     session.flush()
     audit.record(session, actor, "category.add", "category", category.id, name=name)
+    return category
+
+
+def change(
+    session: Session, actor: audit.Actor, ident: str | int, name: str, fields: dict[str, Any]
+) -> Category:
+    """A category's name and definition changed: its stored matches are made again from the
+    new definition by the workers (or `categories apply`), as a new category's are. A category
+    an evaluation form answers from keeps its name (change the form first). Audited with the
+    definition before and after."""
+    category = find_category(session, ident)
+    definition = parse(fields).as_dict()
+    name = _free_name(session, name, category)
+    if name.casefold() != category.name.casefold() and (
+        users := _forms_using(session, category.name)
+    ):
+        raise CategoryInUse(
+            f"category {category.name!r} answers {', '.join(users)}: it keeps its name until "
+            "the form is changed"
+        )
+    before = {"name": category.name, "definition": category.definition}
+    if definition != category.definition:
+        category.version += 1
+        category.applied_through = 0  # (matched again from the first call)
+    category.name, category.definition = name, definition
+    audit.record(
+        session,
+        actor,
+        "category.change",
+        "category",
+        category.id,
+        before=before,
+        after={"name": name, "definition": definition},
+    )
     return category
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -384,11 +384,7 @@ def _number(value: str) -> float | None:
     return float(value) if value.strip() else None
 
 
-@router.post("/categories")
-def add_category(
-    request: Request,
-    session: SessionDep,
-    user: AdminUser,
+def category_form(
     name: Annotated[str, Form(max_length=100)],
     phrases: Annotated[str, Form(max_length=20000)] = "",
     speaker: Annotated[str, Form(max_length=20)] = "any",
@@ -399,8 +395,8 @@ def add_category(
     interruptions_at_least: Annotated[str, Form(pattern=r"^\d{0,4}$")] = "",
     customer_sentiment: Annotated[str, Form(pattern="^(|negative|neutral|positive)$")] = "",
     customer_trend: Annotated[str, Form(pattern="^(|falling|rising)$")] = "",
-) -> RedirectResponse:
-    """A category from the page's form: one phrase per line."""
+) -> tuple[str, dict[str, Any]]:
+    """A category's name and definition from the page's form: one phrase per line."""
     conditions = {
         "non_talk_over_s": _number(non_talk_over_s),
         "interruptions_at_least": int(interruptions_at_least) if interruptions_at_least else None,
@@ -415,12 +411,37 @@ def add_category(
     }
     if window != "all":
         fields[f"{window}_s"] = _number(seconds)
+    return name, fields
+
+
+CategoryForm = Annotated[tuple[str, dict[str, Any]], Depends(category_form)]
+
+
+@router.post("/categories")
+def add_category(
+    request: Request, session: SessionDep, user: AdminUser, form: CategoryForm
+) -> RedirectResponse:
+    """A new category from the page's form."""
     return outcome(
         request,
         session,
         "/admin/categories",
-        lambda: categories.add(session, actor(request, user), name, fields),
+        lambda: categories.add(session, actor(request, user), *form),
         N_("Category added: the stored calls are being matched."),
+    )
+
+
+@router.post("/categories/{category_id}")
+def change_category(
+    request: Request, category_id: Id, session: SessionDep, user: AdminUser, form: CategoryForm
+) -> RedirectResponse:
+    """A category changed from its Edit form: the stored calls are matched again."""
+    return outcome(
+        request,
+        session,
+        "/admin/categories",
+        lambda: categories.change(session, actor(request, user), category_id, *form),
+        N_("Category changed: the stored calls are being matched again."),
     )
 
 

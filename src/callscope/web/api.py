@@ -494,10 +494,27 @@ def add_category(
     require_admin(user, "define categories")
     fields = body.model_dump(exclude={"name"})
     category = categories.add(session, actor(request, user), body.name, fields)
+    return _listed(session, user, category.id)
+
+
+@router.put("/categories/{category_id}", responses={403: {}, 404: {}, 409: {}, 422: {}})
+def change_category(
+    request: Request, category_id: Id, body: CategoryIn, session: SessionDep, user: UserDep
+) -> dict[str, Any]:
+    """Change a category's name and definition (administrators); the workers match the stored
+    calls again, with progress. 409 renaming a category an evaluation form answers from."""
+    require_admin(user, "define categories")
+    fields = body.model_dump(exclude={"name"})
+    category = categories.change(session, actor(request, user), category_id, body.name, fields)
+    return _listed(session, user, category.id)
+
+
+def _listed(session: Session, user: User, category_id: int) -> dict[str, Any]:
+    """The category as the list gives it to USER."""
     return next(
         c
         for c in categories.listing(session, visible_conversations(user))
-        if c["id"] == category.id
+        if c["id"] == category_id
     )
 
 
