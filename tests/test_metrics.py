@@ -154,6 +154,10 @@ def test_metric_invariants(words):
     assert m["talk_time_s"]["agent"] + m["talk_time_s"]["customer"] >= 0
     assert max(m["talk_time_s"].values()) <= span + 1e-6
     assert sum(len(s.words) for s in segs) == len(words)
+    for speaker, spans in m["evidence"]["talk"].items():  # (talk time is the evidence's sum)
+        assert all(a["end_s"] <= b["start_s"] for a, b in zip(spans, spans[1:], strict=False))
+        length = sum(x["end_s"] - x["start_s"] for x in spans)
+        assert length == pytest.approx(m["talk_time_s"][speaker], abs=0.002 * (len(spans) + 1))
 
 
 @settings(max_examples=100, deadline=None)

@@ -600,8 +600,12 @@ def test_metric_evidence_jumps_to_the_timeline(browser, site):
         "Average pause": evidence["pauses"],
         "Non-talk time": evidence["non_talk"],
         "Interruptions": evidence["interruptions"],
+        # (talk share, talking speed and talk time rest on each speaker's talk)
+        "Talking speed, agent": evidence["talk"]["agent"],
+        "Talk-to-listen, customer": evidence["talk"]["customer"],
     }
     assert evidence["pauses"], "the test call has pauses"
+    assert evidence["talk"]["agent"] and evidence["talk"]["customer"]
     for name, found in spans.items():
         if found:
             page.get_by_role("tab", name="Metrics").click()

@@ -19,25 +19,24 @@ def _r(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def union_length(spans: Sequence[tuple[float, float]]) -> float:
-    """Length of the union of [start, end] spans."""
-    total = 0.0
-    current: tuple[float, float] | None = None
+def union(spans: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The [start, end] spans merged where they overlap or touch, in order."""
+    merged: list[tuple[float, float]] = []
     for start, end in sorted(spans):
-        if current is None or start > current[1]:
-            if current is not None:
-                total += current[1] - current[0]
-            current = (start, end)
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
-            current = (current[0], max(current[1], end))
-    if current is not None:
-        total += current[1] - current[0]
-    return total
+            merged.append((start, end))
+    return merged
+
+
+def _talk(segments: Sequence[Segment], speaker: str) -> list[tuple[float, float]]:
+    return union([(s.start, s.end) for s in segments if s.speaker == speaker])
 
 
 def talk_time(segments: Sequence[Segment], speaker: str) -> float:
     """T(s): the length of the union of the speaker's segments."""
-    return union_length([(s.start, s.end) for s in segments if s.speaker == speaker])
+    return sum(end - start for start, end in _talk(segments, speaker))
 
 
 def gaps(spans: Sequence[tuple[float, float]], lo: float, hi: float) -> list[tuple[float, float]]:
@@ -169,5 +168,10 @@ def compute(segments: Sequence[Segment]) -> dict[str, Any]:
                 {"speaker": f["speaker"], "start_s": _r(f["start_s"]), "end_s": _r(f["end_s"])}
                 for f in found
             ],
+            # what talk time, talk share and talking speed are measured over
+            "talk": {
+                s: [{"start_s": _r(a), "end_s": _r(b)} for a, b in _talk(segments, s)]
+                for s in (AGENT, CUSTOMER)
+            },
         },
     }

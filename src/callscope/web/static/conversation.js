@@ -525,7 +525,10 @@ function bindEvidence() {
       const kind = button.dataset.kind;
       if (kind === "monologue") evidence = [{ start: Number(button.dataset.start), end: Number(button.dataset.end) }];
       else if (kind === "switches") evidence = evidenceData.switches.map((at) => ({ start: at, end: at }));
-      else evidence = evidenceData[kind].map((span) => ({ start: span.start_s, end: span.end_s }));
+      else {
+        const spans = kind === "talk" ? evidenceData.talk[button.dataset.speaker] : evidenceData[kind];
+        evidence = spans.map((span) => ({ start: span.start_s, end: span.end_s }));
+      }
       history.replaceState(null, "", "#details");
       showTab("details");
       showEvidence(button.dataset.label);
