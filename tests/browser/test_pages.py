@@ -339,15 +339,18 @@ def test_no_page_breaks_a_word_or_is_wider_than_the_window(browser, site, user, 
 
 
 @pytest.mark.parametrize("user", ["boss", "marcus"])
-def test_axe_finds_nothing_serious_on_any_page(browser, site, user):
-    """axe-core (from the axe-playwright-python package) on every page, signed out and in."""
+@pytest.mark.parametrize("size", [PHONE, {"width": 1440, "height": 900}], ids=["phone", "desktop"])
+def test_axe_finds_nothing_serious_on_any_page(browser, site, user, size):
+    """axe-core (from the axe-playwright-python package) on every page, signed out and in, on
+    a phone and a desktop screen."""
     axe = Axe()
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport=size)
     found = {}
     for path in ["/login", *every_page(site, user)]:
         if path == "/conversations":
             page.close()
             page = signed_in(browser, site, user)
+            page.set_viewport_size(size)
         page.goto(site["base"] + path)
         page.wait_for_load_state("load")
         for violation in axe.run(page).response["violations"]:

@@ -30,3 +30,15 @@ if (refusal) {
     field.focus();
   });
 }
+
+// A table wider than the screen scrolls sideways (on a phone); with nothing in it to focus, it
+// takes the focus itself, so that it can be scrolled from the keyboard.
+const scrollableTables = () => {
+  for (const table of document.querySelectorAll("table.list, table.metrics, table.audit")) {
+    const wide = table.scrollWidth > table.clientWidth;
+    if (wide && !table.querySelector("a[href], button, input, select, textarea")) table.tabIndex = 0;
+    else table.removeAttribute("tabindex");
+  }
+};
+scrollableTables();
+window.addEventListener("resize", scrollableTables);
