@@ -152,6 +152,8 @@ def test_api_tokens_of_users_who_may_not_see_it_get_404(world):
                     if template.endswith(("/evaluations", "/evaluations/draft"))
                     else {"why": "no", "answers": {}}
                     if template.endswith("/amend")
+                    else {"name": "no", "phrases": ["no"]}
+                    if template.startswith("/api/v1/categories/")
                     else {"comment": "no"}
                     if template.startswith("/api/v1/evaluations/")
                     else {"at_s": 1.0, "text": "a comment"}

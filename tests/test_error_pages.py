@@ -35,6 +35,9 @@ def test_error_pages_speak_the_users_language(client, people):
     res = client.get("/conversations/999")
     assert res.status_code == 404 and '<html lang="id">' in res.text
     assert "<h1>Tidak ditemukan</h1>" in res.text and "Kembali ke percakapan" in res.text
+    assert "percakapan 999 tidak ditemukan" in res.text  # (the detail too, in her words)
+    res = client.get("/conversations?min_minutes=five&max_talk=lots")
+    assert res.status_code == 422 and "Porsi bicara agen, sampai, Menit, dari" in res.text
     res = client.get("/admin/users")
     assert res.status_code == 403 and "<h1>Tidak diizinkan</h1>" in res.text
     assert "hanya untuk administrator" in res.text
@@ -44,7 +47,7 @@ def test_a_bad_filter_names_the_field_on_a_page_and_in_the_api(client, people):
     sign_in(client, "marcus")
     res = client.get("/conversations?sentiment=furious&agent=x")
     assert res.status_code == 422 and "<h1>Cannot be used</h1>" in res.text
-    assert "A value of this page cannot be used:" in res.text and "agent, sentiment" in res.text
+    assert "A value of this page cannot be used:" in res.text and "Agent, Sentiment" in res.text
     assert "pattern" not in res.text  # no validation dump
     api = client.get("/api/v1/conversations?sentiment=furious")
     assert api.status_code == 422 and api.json()["detail"][0]["loc"] == ["query", "sentiment"]

@@ -816,7 +816,7 @@ def find_visible(session: Session, user: User, evaluation_id: int) -> Evaluation
         )
         if conv is not None and _may_see(user, conv):
             return evaluation
-    raise UnknownEvaluation(f"evaluation {evaluation_id} not found")
+    raise UnknownEvaluation(N_("evaluation %(id)s not found"), id=evaluation_id)
 
 
 def panel(session: Session, user: User, conv: Conversation, form_id: int | None) -> dict:

@@ -24,7 +24,7 @@ from callscope.db.models import (
     Webhook,
     WebhookDelivery,
 )
-from callscope.errors import CallscopeError, Refused, TooLarge, read_json
+from callscope.errors import CallscopeError, NotFound, Refused, TooLarge, read_json
 from callscope.governance import access, admin, audit, auth, policy
 from callscope.governance.access import Action
 from callscope.i18n import N_
@@ -107,7 +107,7 @@ def create_user(
 def _account(session: Session, user_id: int) -> User:
     account = session.get(User, user_id)
     if account is None:
-        raise HTTPException(404, f"user {user_id} not found")
+        raise NotFound(N_("user %(id)s not found"), id=user_id)
     return account
 
 
@@ -587,7 +587,7 @@ def erase_contact(
 ) -> RedirectResponse:
     contact = session.get(Contact, contact_id)
     if contact is None:
-        raise HTTPException(404, f"contact {contact_id} not found")
+        raise NotFound(N_("contact %(id)s not found"), id=contact_id)
     if confirm.strip() != contact.external_id:
         return done(
             request,

@@ -9,12 +9,13 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from callscope import i18n, logs
+from callscope import errors, i18n, logs
 from callscope.context import Context
 from callscope.db.models import Conversation, User
 from callscope.governance import access, auth
 from callscope.governance.access import Action, visible_conversations
 from callscope.governance.audit import Actor
+from callscope.i18n import N_
 from callscope.processing import results
 from callscope.vocabulary import Scope
 from callscope.web import security
@@ -98,7 +99,7 @@ def visible_conversation(session: Session, user: User, conversation_id: int) -> 
     """The conversation if USER may see it; 404 otherwise (its existence is not revealed)."""
     conv = session.scalar(visible_conversations(user).where(Conversation.id == conversation_id))
     if conv is None:
-        raise HTTPException(404, f"conversation {conversation_id} not found")
+        raise errors.NotFound(N_("conversation %(id)s not found"), id=conversation_id)
     return conv
 
 

@@ -74,12 +74,12 @@ def for_api(request: Request) -> bool:
 def error_page(
     request: Request,
     status: int,
-    detail: str,
+    detail: Any,
     headers: Mapping[str, str] | None = None,
     explanation: str | None = None,
 ) -> Response:
     """An HTML error page in the user's language (their choice, else the browser's), with
-    the menu when they are signed in and a way back."""
+    the menu when they are signed in and a way back; DETAIL as `ui.in_language` says it."""
     context = {
         "status": status,
         "title": TITLES.get(status, N_("Something went wrong")),
@@ -96,12 +96,17 @@ def error_page(
 
 
 def answer(
-    request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None
+    request: Request,
+    status: int,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+    said: Any = None,
 ) -> Response:
-    """`{"detail": message}` with STATUS for the API, an error page for a browser."""
+    """`{"detail": message}` with STATUS for the API, an error page for a browser (saying
+    SAID, a message `ui.kept`, where given)."""
     if for_api(request):
         return JSONResponse({"detail": detail}, status_code=status, headers=dict(headers or {}))
-    return error_page(request, status, detail, headers)
+    return error_page(request, status, detail if said is None else said, headers)
 
 
 async def error_response(request: Request, exc: Exception) -> Response:
@@ -109,7 +114,7 @@ async def error_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.CallscopeError)
     if request.method == "POST" and request.url.path in security.UPLOAD_PATHS:
         telemetry.refused(exc)
-    return answer(request, status_of(exc), str(exc))
+    return answer(request, status_of(exc), str(exc), said=ui.kept(exc))
 
 
 async def http_response(request: Request, exc: Exception) -> Response:
@@ -129,8 +134,32 @@ async def validation_response(request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": problems}, status_code=422)
     fields = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
     return error_page(
-        request, 422, ", ".join(fields), explanation=N_("A value of this page cannot be used:")
+        request,
+        422,
+        [FIELD_LABELS.get(field, field) for field in fields],
+        explanation=N_("A value of this page cannot be used:"),
     )
+
+
+# the fields of the pages' forms and addresses by the labels the pages give them
+FIELD_LABELS = {
+    "q": N_("Search transcripts"),
+    "agent": N_("Agent"),
+    "queue": N_("Queue"),
+    "sentiment": N_("Sentiment"),
+    "category": N_("Category"),
+    "start": N_("From"),
+    "end": N_("To"),
+    "min_minutes": N_("Minutes, from"),
+    "max_minutes": N_("Minutes, to"),
+    "min_talk": N_("Agent talk share, from"),
+    "max_talk": N_("Agent talk share, to"),
+    "sort": N_("Sort"),
+    "page": N_("Page"),
+    "form": N_("Form"),
+    "from": N_("From"),
+    "to": N_("To"),
+}
 
 
 def _finite(value: Any) -> Any:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Select, select
 
@@ -370,7 +370,7 @@ def contact_page(
     ).all()
     contact = session.get(Contact, contact_id)
     if contact is None or not conversations:
-        raise HTTPException(404, f"contact {contact_id} not found")
+        raise errors.NotFound(N_("contact %(id)s not found"), id=contact_id)
     return render(request, "contact.html", user, contact=contact, conversations=conversations)
 
 

@@ -95,30 +95,38 @@ def done(request: Request, target: str, message: str | None = None) -> RedirectR
     return RedirectResponse(target, status_code=303)
 
 
-def refused(
-    request: Request, target: str, error: Exception, control: str | None = None
-) -> RedirectResponse:
-    """Back to TARGET, showing why ERROR refused what was asked there once (as an error), in
-    the user's language where ERROR gives its message from the catalogue; CONTROL, the form
-    field it is about (by name, in the form the request came from), is marked there."""
-    said: Any = str(error)
+def kept(error: Exception) -> Any:
+    """ERROR's message as a page keeps it to say in the user's language (`in_language`): the
+    catalogue message and its values where ERROR gives them, else its text."""
     if isinstance(error, errors.CallscopeError) and error.message:
         params = {k: v if isinstance(v, int | float) else str(v) for k, v in error.params.items()}
-        said = {"message": error.message, "params": params}
-    request.session["flash_error"] = said
-    if control:
-        request.session["flash_control"] = {"form": request.url.path, "name": control}
-    return RedirectResponse(target, status_code=303)
+        return {"message": error.message, "params": params}
+    return str(error)
 
 
-def _refusal(said: Any) -> str | None:
-    """A refusal kept by `refused`, in the current language."""
+def in_language(said: Any) -> str | None:
+    """What `kept` kept (or catalogue messages, a list of them joined), in the current
+    language; text that is not in the catalogue as it is."""
+    if isinstance(said, list):
+        return ", ".join(i18n.gettext(item) for item in said)
     if not isinstance(said, dict):
         return i18n.gettext(said) if said else None
     values = {k: i18n.gettext(v) if isinstance(v, str) else v for k, v in said["params"].items()}
     template: str = said["message"]
     message = i18n.gettext(template)
     return message % values if values else message
+
+
+def refused(
+    request: Request, target: str, error: Exception, control: str | None = None
+) -> RedirectResponse:
+    """Back to TARGET, showing why ERROR refused what was asked there once (as an error), in
+    the user's language where ERROR gives its message from the catalogue; CONTROL, the form
+    field it is about (by name, in the form the request came from), is marked there."""
+    request.session["flash_error"] = kept(error)
+    if control:
+        request.session["flash_control"] = {"form": request.url.path, "name": control}
+    return RedirectResponse(target, status_code=303)
 
 
 JS_MESSAGES = (
@@ -172,7 +180,8 @@ def render(
             "js_messages": js_messages,
             "csrf": security.csrf_token(request),
             "flash": request.session.pop("flash", None),
-            "flash_error": _refusal(request.session.pop("flash_error", None)),
+            "flash_error": in_language(request.session.pop("flash_error", None)),
+            "in_language": in_language,
             "flash_control": request.session.pop("flash_control", None),
             **context,
         },
