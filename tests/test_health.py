@@ -33,6 +33,7 @@ def test_a_working_setup_is_ready(client: TestClient):
             "media_store": "ok",
             "broker": "not used (workers poll the database)",
             "speech_model": "not used here (no worker in this process)",
+            "sentence_meaning": "ok",
         },
     }
 

@@ -278,6 +278,8 @@ class Segment(Base):
     text: Mapped[str] = mapped_column(Text)
     sentiment_score: Mapped[float | None] = mapped_column(Float)
     sentiment_label: Mapped[str | None] = mapped_column(String(10))
+    # what decided it (learned.Reading.because); None: made before it was kept (the rules')
+    sentiment_because: Mapped[list[Any] | None]
     agent: Mapped[Agent | None] = relationship()
     words: Mapped[list[Word]] = relationship(order_by="Word.position", cascade="all, delete-orphan")
 

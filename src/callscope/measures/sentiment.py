@@ -15,6 +15,7 @@ POSITIVE_MIN, NEGATIVE_MAX = 0.05, -0.05
 # a line whose words' mean recognition confidence is lower is uncertain: its sentiment is not
 # guessed (no score, no face) and it does not count in any average
 UNCERTAIN_BELOW = 0.5
+LABELS = ("negative", "neutral", "positive")  # (the learned classifier's classes, in order)
 TREND_STEP = 0.1  # a customer trend this far from 0 is rising or falling (the list's arrow)
 EMOJI = {"positive": "🙂", "neutral": "😐", "negative": "🙁"}
 
@@ -635,16 +636,35 @@ def explain(text: str, language: str | None, speaker: str | None = None) -> list
     return [why for _s, why in _clear_clauses(text, language, speaker)]
 
 
-def score(text: str, language: str | None, speaker: str | None = None) -> float:
-    """The sentiment of a line of TEXT said by SPEAKER, in [−1, 1] (English unless LANGUAGE is
-    "id")."""
-    if not text.strip():
-        return 0.0
-    clear = [s for s, _why in _clear_clauses(text, language, speaker)]
-    if not clear:
-        return 0.0
+def _combined(clear: Sequence[float]) -> float:
+    """A line's score from its clear clauses' scores: later clauses weigh more (the last word
+    of "late, but fixed" is the one that stays)."""
     weights = [2.0**i for i in range(len(clear))]
     return round(sum(s * w for s, w in zip(clear, weights, strict=True)) / sum(weights), 4)
+
+
+def score(text: str, language: str | None, speaker: str | None = None) -> float:
+    """The rules' sentiment of a line of TEXT said by SPEAKER, in [−1, 1] (English unless
+    LANGUAGE is "id"); 0 where they find none."""
+    clear = [s for s, _why in _clear_clauses(text, language, speaker)]
+    return _combined(clear) if clear else 0.0
+
+
+def ruled(
+    text: str, language: str | None, speaker: str | None = None
+) -> tuple[float, list[str]] | None:
+    """The rules' reading of a line where they are sure of it, with what decided it: a clause
+    with a clear sentiment (a cue, or sentiment words), or nothing but service formulas (and
+    no letters at all): neutral. None where they find nothing either way (the learned
+    classifier's lines)."""
+    lang = "id" if language == "id" else "en"
+    scored = [clause_score(c, lang, speaker) for c in _clauses(text, lang)]
+    clear = [(s, why) for s, why in scored if s]
+    if clear:
+        return _combined([s for s, _why in clear]), [why for _s, why in clear]
+    if all(why == "formula" for _s, why in scored):
+        return 0.0, []
+    return None
 
 
 def _weighted(items: Sequence[tuple[float, float]]) -> float | None:

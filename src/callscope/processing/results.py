@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from callscope import errors
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word, utcnow
 from callscope.governance import audit
-from callscope.measures import metrics, segments, sentiment, summary
+from callscope.measures import learned, metrics, segments, sentiment, summary
 from callscope.review import refresh
 from callscope.speech import attribution, diarization
 from callscope.vocabulary import UNSURE_BELOW, Speaker, Status
@@ -38,13 +38,19 @@ def mean_confidence(words: list[segments.Word]) -> float | None:
     return round(sum(known) / len(known), 3) if known else None
 
 
-def line_sentiment(seg: segments.Segment, language: str) -> float | None:
-    """The sentiment score of SEG, or None where its words were recognised with too little
-    confidence for the words, and so their sentiment, to be trusted (an uncertain line)."""
-    confidence = mean_confidence(seg.words)
-    if confidence is not None and confidence < sentiment.UNCERTAIN_BELOW:
-        return None
-    return sentiment.score(seg.text, language, seg.speaker)
+def readings(segs: Sequence[segments.Segment], language: str) -> list[learned.Reading]:
+    """The sentiment of each of SEGS (learned.read), uncertain where its words were recognised
+    with too little confidence for the words, and so their sentiment, to be trusted."""
+    unsure = [
+        (c := mean_confidence(seg.words)) is not None and c < sentiment.UNCERTAIN_BELOW
+        for seg in segs
+    ]
+    read = iter(
+        learned.read(
+            [(s.text, s.speaker) for s, u in zip(segs, unsure, strict=True) if not u], language
+        )
+    )
+    return [learned.Reading(None, []) if u else next(read) for u in unsure]
 
 
 def save_results(
@@ -66,14 +72,16 @@ def save_results(
     (HEARD_WARNINGS), stored with those the words give. MODEL: the speech model that heard
     the words (None for a transcript made elsewhere)."""
     segs = segments.build_segments(words)
-    scored = [
-        {"speaker": s.speaker, "start_s": s.start, "end_s": s.end, "score": score}
-        for s in segs
-        if (score := line_sentiment(s, language)) is not None
-    ]
     lines = segments.build_lines(words, line_starts)
-    scores = [line_sentiment(line, language) for line in lines]
-    conversation_sentiment = sentiment.conversation(scored)
+    read = readings([*segs, *lines], language)  # (one pass: a text the two share is read once)
+    scored = [
+        {"speaker": s.speaker, "start_s": s.start, "end_s": s.end, "score": r.score}
+        for s, r in zip(segs, read[: len(segs)], strict=True)
+        if r.score is not None
+    ]
+    line_readings = read[len(segs) :]
+    scores = [r.score for r in line_readings]
+    conversation_sentiment = {**sentiment.conversation(scored), "scorer": learned.scorer()}
     conversation_metrics = metrics.compute(segs)
     source = (speakers or {}).get("source", "channels")
     conversation_metrics["speaker_source"] = source
@@ -88,7 +96,8 @@ def save_results(
         *heard,
     ]
     session.execute(delete(Segment).where(Segment.conversation_id == conversation_id))
-    for position, (seg, score) in enumerate(zip(lines, scores, strict=True)):
+    for position, (seg, reading) in enumerate(zip(lines, line_readings, strict=True)):
+        score = reading.score
         session.add(
             Segment(
                 conversation_id=conversation_id,
@@ -102,6 +111,7 @@ def save_results(
                 text=seg.text,
                 sentiment_score=score,
                 sentiment_label=sentiment.label(score) if score is not None else None,
+                sentiment_because=reading.because,
                 words=[
                     Word(
                         position=i,

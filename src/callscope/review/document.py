@@ -93,6 +93,7 @@ def transcript_segments(session: Session, conversation_id: int) -> list[dict[str
             Segment.text,
             Segment.sentiment_score,
             Segment.sentiment_label,
+            Segment.sentiment_because,
         )
         .outerjoin(Agent, Agent.id == Segment.agent_id)
         .where(Segment.conversation_id == conversation_id)
@@ -124,11 +125,15 @@ def transcript_segments(session: Session, conversation_id: int) -> list[dict[str
                 "score": score,
                 "label": label,
                 "uncertain": label is None,
-                "because": sentiment.explain(text, language, speaker) if label else [],
+                "because": because
+                if because is not None
+                else sentiment.explain(text, language, speaker)
+                if label
+                else [],
             },
             "words": words[segment_id],
         }
-        for segment_id, speaker, agent, start, end, text, score, label in rows
+        for segment_id, speaker, agent, start, end, text, score, label, because in rows
     ]
 
 

@@ -12,6 +12,7 @@ from callscope.context import Context
 from callscope.ops import checks
 
 router = APIRouter(include_in_schema=False)
+DEGRADES = ("sentence_meaning",)  # parts whose failure leaves the process ready
 log = logging.getLogger(__name__)
 
 
@@ -31,13 +32,16 @@ def ready(request: Request) -> JSONResponse:
         "media_store": lambda: _ok(checks.media_store(ctx)),
         "broker": lambda: checks.broker(ctx),
         "speech_model": lambda: checks.speech_model_loaded(ctx, with_worker),
+        "sentence_meaning": lambda: _ok(checks.sentence_meaning(ctx)),
     }
     found: dict[str, str] = {}
     for name, check in parts.items():
         try:
             found[name] = check()
         except checks.Failed as exc:
-            found[name] = f"failing: {exc}" + (f": {exc.fix}" if exc.fix else "")
+            # (without sentence meaning, calls are still processed: sentiment by the rules)
+            state = "degraded" if name in DEGRADES else "failing"
+            found[name] = f"{state}: {exc}" + (f": {exc.fix}" if exc.fix else "")
         except Exception as exc:  # whatever fails, the answer names the part
             # (the details, which may name paths and hosts, go to the log, not to the caller)
             log.warning("readiness check %s failed", name, exc_info=exc)

@@ -146,6 +146,8 @@ JS_MESSAGES = (
     "Transferred to %(agent)s at %(time)s.",
     "%(what)s: %(n)d marked on the timeline",
     "uncertain: the words may be wrong, so their sentiment is not given",
+    "uncertain: the line's sentiment is not clear enough to give",
+    "reads like “%(text)s”",
     "Comment by %(author)s at %(time)s.",
     "Category %(name)s at %(time)s.",
     "Draft saved at %(time)s.",

@@ -302,15 +302,17 @@ function renderTranscript() {
     );
     const label = seg.sentiment.label;
     const face = element("span", `sentiment ${label || ""}`, FACES[label] || "");
-    if (label) {
-      // what decided it: the cue phrase or the sentiment words of each clause
-      const because = seg.sentiment.because || [];
-      face.title = because.length ? `${t(label)}: ${because.join("; ")}` : t(label);
-    }
+    // what decided it: the cue phrase or the sentiment words of each clause (the rules), or the
+    // labelled line it reads like (the learned classifier)
+    const because = seg.sentiment.because || [];
+    const reasons = because.map((b) => (typeof b === "string" ? b : b.like ? t("reads like “%(text)s”", { text: b.like }) : ""));
+    if (label) face.title = reasons.filter(Boolean).length ? `${t(label)}: ${reasons.filter(Boolean).join("; ")}` : t(label);
     if (seg.sentiment.uncertain) {
-      // words recognised with too little confidence: their sentiment is not guessed
+      // words recognised with too little confidence, or a line too unclear: no sentiment given
       line.classList.add("uncertain");
-      face.title = t("uncertain: the words may be wrong, so their sentiment is not given");
+      face.title = because.some((b) => b && b.unsure !== undefined)
+        ? t("uncertain: the line's sentiment is not clear enough to give")
+        : t("uncertain: the words may be wrong, so their sentiment is not given");
     }
     const text = element("p", "text");
     line.lineWords = seg.words.map((w, i) => {

@@ -1,4 +1,5 @@
-"""an evaluation amended by its evaluator (when, and why); why a call was sampled
+"""an evaluation amended by its evaluator (when, and why); why a call was sampled; what decided
+a line's sentiment
 
 Revision ID: 0019
 Revises: 0018
@@ -20,9 +21,12 @@ def upgrade() -> None:
     op.add_column("evaluations", sa.Column("amended_at", sa.DateTime(timezone=True)))
     op.add_column("evaluations", sa.Column("amended_why", sa.Text()))
     op.add_column("evaluation_assignments", sa.Column("reasons", sa.JSON()))
+    op.add_column("segments", sa.Column("sentiment_because", sa.JSON()))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("segments") as batch:
+        batch.drop_column("sentiment_because")
     with op.batch_alter_table("evaluation_assignments") as batch:
         batch.drop_column("reasons")
     with op.batch_alter_table("evaluations") as batch:
