@@ -118,6 +118,7 @@ def test_doctor_checks_every_part_of_a_working_setup(ctx: Context):
             "broker",
             "workers",
             "speech model",
+            "sentence meaning",
             "decoding",
             "free disk",
             "clock",
@@ -154,7 +155,7 @@ def test_doctor_names_what_fails_and_what_to_do(ctx: Context):
 def test_doctor_with_unusable_settings_says_which(ctx: Context):
     done = doctor(ctx, CALLSCOPE_PORT="eighty")
     assert done.returncode == 1
-    assert done.stdout.startswith("✗ settings      invalid settings: CALLSCOPE_PORT: ")
+    assert re.match(r"✗ settings +invalid settings: CALLSCOPE_PORT: ", done.stdout), done.stdout
     assert "→ correct it in the environment or the settings file" in done.stdout
 
 

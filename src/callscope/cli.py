@@ -110,8 +110,9 @@ def safe_url(url: str) -> str:
 @main.command()
 def doctor() -> None:
     """Check the whole setup as configured (settings, database, media store, broker and
-    workers, speech model, decoding, disk, clock); prints ✓ or ✗ and what to do for each, and
-    exits with 1 when a check fails. Changes nothing (run `callscope init` to set up)."""
+    workers, speech model, sentence meaning, decoding, disk, clock); prints ✓ or ✗ and what to
+    do for each, and exits with 1 when a check fails. Changes nothing (run `callscope init` to
+    set up)."""
     outcomes = [checks.run("settings", checks.settings_valid)]
     if outcomes[0].ok:
         ctx = Context.open(get_settings(), upgrade=False)
@@ -121,9 +122,9 @@ def doctor() -> None:
             ctx.close()
     for outcome in outcomes:
         mark = "✓" if outcome.ok else "✗"
-        click.echo(f"{mark} {outcome.name:13} {outcome.found}")
+        click.echo(f"{mark} {outcome.name:17} {outcome.found}")
         if outcome.fix:
-            click.echo(f"  {'':13} → {outcome.fix}")
+            click.echo(f"  {'':17} → {outcome.fix}")
     failed = [o.name for o in outcomes if not o.ok]
     if failed:
         click.echo(f"{len(failed)} check(s) failed: {', '.join(failed)}", err=True)
