@@ -672,6 +672,7 @@ if (carried && $("#search")) {
 }
 // a tab named in the address opens with the page's title in view, not scrolled to the panel
 window.addEventListener("load", () => {
-  if (hits.length) scrollToElement(hits[0].marks[0]);
-  else window.scrollTo(0, 0);
+  const settle = () => (hits.length ? scrollToElement(hits[0].marks[0]) : window.scrollTo(0, 0));
+  settle();
+  requestAnimationFrame(settle); // (again after the browser's own scroll to the tab's anchor)
 });
