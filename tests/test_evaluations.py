@@ -697,3 +697,36 @@ def test_sampled_calls_are_evaluated_and_answered_from_the_pages(ctx, api, clien
             4,
         )
         assert done.overrides["greeting"]["why"] == "wrong company"
+
+
+def test_a_form_names_its_category_in_any_case_of_any_alphabet(ctx, api, world):
+    """As a category's name is found everywhere else ("Straße" is "STRASSE"): the form is
+    accepted and its question answered from the category's matches."""
+    with ctx.db.session() as session:
+        categories.add(session, Actor.cli(), "Straße", {"phrases": ["northwind"]})
+    while categories.apply_step(ctx.db) is not None:
+        pass
+    form = {
+        "name": "Street",
+        "sections": [
+            {
+                "title": "Opening",
+                "questions": [
+                    {
+                        "id": "named",
+                        "text": "Named the company",
+                        "type": "yes_no",
+                        "weight": 1,
+                        "auto": {"category": "STRASSE"},
+                    }
+                ],
+            }
+        ],
+    }
+    assert api.post("/api/v1/evaluation-forms", json=form).status_code == 201
+    done = api.post(
+        f"/api/v1/conversations/{world['id']}/evaluations", json={"form": "Street", "answers": {}}
+    )
+    assert done.status_code == 201, done.text
+    [answer] = done.json()["answers"]
+    assert answer["value"] == "yes" and answer["automatic"]["evidence"]

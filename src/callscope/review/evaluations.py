@@ -25,6 +25,7 @@ from callscope.db.models import (
     EvaluationForm,
     Queue,
     User,
+    category_named,
     utcnow,
 )
 from callscope.governance import access, audit, policy
@@ -122,11 +123,10 @@ def import_form(session: Session, actor: audit.Actor, raw: Any) -> EvaluationFor
         form = Form.model_validate(raw)
     except ValidationError as exc:
         raise EvaluationError(f"invalid form: {_problems(exc)}") from exc
-    known = {n.lower() for n in session.scalars(select(Category.name))}
     for i, section in enumerate(form.sections):
         for j, question in enumerate(section.questions):
             named = question.auto.category if question.auto else None
-            if named is not None and named.strip().lower() not in known:
+            if named is not None and category_named(session, named) is None:
                 raise EvaluationError(
                     f"invalid form: sections[{i}].questions[{j}].auto.category: "
                     f"no category named {named!r}"
@@ -201,7 +201,7 @@ def automatic_answers(session: Session, form: Form, conversation_id: int) -> dic
     transcript is uncertain, what rests on its words (a category, the customer's sentiment) is
     left for the evaluator: a misheard word would decide it."""
     matched = {
-        name.lower(): moments
+        name.casefold(): moments  # (a form names a category in any case, as category_named)
         for name, moments in session.execute(
             select(Category.name, CategoryMatch.matches)
             .join(CategoryMatch, CategoryMatch.category_id == Category.id)
@@ -215,7 +215,7 @@ def automatic_answers(session: Session, form: Form, conversation_id: int) -> dic
         if auto is None or (unsure_of(result) and rests_on_words(auto)):
             continue
         if auto.category is not None:
-            moments = matched.get(auto.category.strip().lower())
+            moments = matched.get(auto.category.strip().casefold())
             holds = (moments is not None) == (auto.when == "matched")
             evidence = moments or []
         else:
