@@ -17,6 +17,7 @@ from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import Conversation, Recording
 from callscope.governance import auth
+from callscope.ops.backup import backup_key, signature
 from callscope.processing import jobs
 from callscope.processing.ingest import Ingestor
 from callscope.processing.worker import Worker
@@ -27,9 +28,11 @@ from tests.support import FORMATS, PASSWORD, make_meta
 SHORT = FORMATS / "whatstheweatherlike.wav"
 
 
-def sqlite_settings(data_dir: Path, model_dir: Path) -> Settings:
-    """Backup and restore work on SQLite and local media (whatever database the suite runs on)."""
-    return Settings(data_dir=data_dir, database_url="", model_dir=model_dir)
+def sqlite_settings(data_dir: Path, model_dir: Path, key: Path | None = None) -> Settings:
+    """Backup and restore work on SQLite and local media (whatever database the suite runs on);
+    installations beside each other share one backup key (KEY: another)."""
+    key = key or data_dir.parent / "backup.key"
+    return Settings(data_dir=data_dir, database_url="", model_dir=model_dir, backup_key_file=key)
 
 
 def callscope(settings: Settings, *args: str) -> subprocess.CompletedProcess:
@@ -41,6 +44,8 @@ def callscope(settings: Settings, *args: str) -> subprocess.CompletedProcess:
         env["CALLSCOPE_DATABASE_URL"] = settings.database_url
     if settings.media_url:
         env["CALLSCOPE_MEDIA_URL"] = settings.media_url
+    if settings.backup_key_file:
+        env["CALLSCOPE_BACKUP_KEY_FILE"] = str(settings.backup_key_file)
     return subprocess.run(
         [sys.executable, "-m", "callscope", *args], env=env, capture_output=True, text=True
     )
@@ -187,14 +192,23 @@ def test_restore_onto_a_data_dir_in_use_is_refused(backed_up):
         ("no-count", "manifest.json is not a callscope backup manifest"),
         ("no-checksum", "manifest.json lists callscope.db without its size and checksum"),
         ("link", "the backup holds a link, not a file: callscope.db"),
+        ("unsigned", "manifest.json is not signed: restore it with --trust-foreign only if"),
+        ("tampered", "manifest.json was changed after the backup was made"),
     ],
 )
 def test_a_damaged_or_newer_backup_is_refused_and_nothing_restored(
     backed_up, tmp_path, model_dir, damage, expected
 ):
-    _settings, backup = backed_up
+    settings, backup = backed_up
     manifest_path = backup / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
+    key = backup_key(settings, make=False)
+    assert key is not None
+
+    def rewrite() -> None:  # (as someone holding the key would: what lies behind the signature)
+        manifest["signature"] = signature(manifest, key)
+        manifest_path.write_text(json.dumps(manifest))
+
     if damage == "drop-manifest":
         manifest_path.unlink()
     elif damage == "drop-media":
@@ -205,21 +219,27 @@ def test_a_damaged_or_newer_backup_is_refused_and_nothing_restored(
         (backup / "callscope.db").write_bytes(bytes(data))
     elif damage == "newer-schema":
         manifest["schema_revision"] = "9999"
-        manifest_path.write_text(json.dumps(manifest))
+        rewrite()
     elif damage == "files-a-list":
         manifest["files"] = list(manifest["files"])
-        manifest_path.write_text(json.dumps(manifest))
+        rewrite()
     elif damage == "no-count":
         del manifest["conversations"]
-        manifest_path.write_text(json.dumps(manifest))
+        rewrite()
     elif damage == "no-checksum":
         manifest["files"]["callscope.db"] = {"size": 1}
-        manifest_path.write_text(json.dumps(manifest))
+        rewrite()
     elif damage == "link":  # the same bytes, behind a link that could point anywhere
         (backup / "callscope.db").rename(tmp_path / "elsewhere.db")
         (backup / "callscope.db").symlink_to(tmp_path / "elsewhere.db")
     elif damage == "escape":
         manifest["files"]["../secret"] = {"sha256": "0" * 64, "size": 1}
+        rewrite()
+    elif damage == "unsigned":
+        del manifest["signature"]
+        manifest_path.write_text(json.dumps(manifest))
+    elif damage == "tampered":  # (one more conversation than the backup holds, say)
+        manifest["conversations"] += 1
         manifest_path.write_text(json.dumps(manifest))
     else:
         manifest_path.write_text("{not json")
@@ -227,6 +247,32 @@ def test_a_damaged_or_newer_backup_is_refused_and_nothing_restored(
     message = refused(target, "restore", str(backup))
     assert message.startswith("error: ") and expected in message
     assert not target.data_dir.exists()  # nothing restored, not even the folder
+
+
+def test_a_backup_from_another_installation_needs_trust_foreign(backed_up, tmp_path, model_dir):
+    """Another installation's key (or none at all): refused naming why; --trust-foreign restores
+    it, still checked file by file."""
+    _settings, backup = backed_up
+    keyless = sqlite_settings(tmp_path / "keyless", model_dir, key=tmp_path / "none" / "k")
+    message = refused(keyless, "restore", str(backup))
+    assert message.startswith("error: this installation has no backup key (")
+    assert "--trust-foreign" in message and not keyless.data_dir.exists()
+    other = sqlite_settings(tmp_path / "other", model_dir, key=tmp_path / "other.key")
+    other.backup_key_file.write_text("b" * 64)  # type: ignore[union-attr]
+    message = refused(other, "restore", str(backup))
+    assert message.startswith("error: the backup was made by another installation (signed with")
+    assert not other.data_dir.exists()
+    done = callscope(other, "restore", "--trust-foreign", str(backup))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("restored 1 conversation(s), ")
+
+
+def test_the_first_backup_makes_a_key_readable_by_its_owner_only(backed_up):
+    settings, _backup = backed_up
+    key_file = settings.backup_key_file
+    assert key_file is not None and not key_file.is_relative_to(settings.data_dir)
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert len(key_file.read_text().strip()) == 64
 
 
 def test_restore_never_writes_a_database_outside_the_new_data_dir(backed_up, tmp_path, model_dir):
@@ -239,8 +285,8 @@ def test_restore_never_writes_a_database_outside_the_new_data_dir(backed_up, tmp
         auth.add_user(session, "added-after-the-backup", "agent", PASSWORD, "AG-9")
     ctx.close()
     before = sha256_of(live)
-    target = Settings(
-        data_dir=tmp_path / "new", database_url=f"sqlite:///{live}", model_dir=model_dir
+    target = sqlite_settings(tmp_path / "new", model_dir).model_copy(
+        update={"database_url": f"sqlite:///{live}"}
     )
     message = refused(target, "restore", str(backup))
     assert message.startswith(f"error: the database {live} is outside the new data dir")

@@ -143,10 +143,16 @@ def backup_command(dest: Path) -> None:
 
 @main.command("restore")
 @click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def restore_command(src: Path) -> None:
+@click.option(
+    "--trust-foreign",
+    is_flag=True,
+    help="restore a backup not signed with this installation's backup key (made elsewhere)",
+)
+def restore_command(src: Path, trust_foreign: bool) -> None:
     """Restore the backup in SRC into the configured data dir, which must be new or empty; the
-    backup is verified against its manifest first, and refused whole if anything is off."""
-    summary = backup.restore(get_settings(), src)
+    backup is verified against its manifest and its signature first, and refused whole if
+    anything is off."""
+    summary = backup.restore(get_settings(), src, trust_foreign=trust_foreign)
     click.echo(f"restored {summary} into {get_settings().data_dir}")
 
 

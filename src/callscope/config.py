@@ -96,6 +96,11 @@ class Settings(BaseModel):
         0, ge=0, lt=65536, description="a port of its own for the metrics, no token (0: none)"
     )
     metrics_host: str = Field("127.0.0.1", description="address the metrics port listens on")
+    backup_key_file: Path | None = Field(
+        None,
+        description="the key that signs backup manifests, kept apart from the data dir"
+        " (default: ~/.config/callscope/backup.key, made on the first backup)",
+    )
     config_file: Path | None = Field(None, description="the TOML settings file read, if any")
 
     @field_validator("timezone")
@@ -139,6 +144,11 @@ class Settings(BaseModel):
     def model_cache_dir(self) -> Path:
         """Where bundled speech models are assembled."""
         return self.model_dir or self.data_dir / "models"
+
+    @property
+    def resolved_backup_key_file(self) -> Path:
+        """The backup signing key in force."""
+        return self.backup_key_file or Path.home() / ".config" / "callscope" / "backup.key"
 
     @property
     def trusted_proxy_addresses(self) -> frozenset[str]:

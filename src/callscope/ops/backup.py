@@ -5,13 +5,19 @@ The database is copied with SQLite's online backup API, which reads one consiste
 while others keep writing. Then the media files that snapshot refers to are copied; a file
 written later belongs to a call the snapshot does not have yet, and one erased meanwhile is left
 out (erasure wins). The manifest is written last, so an interrupted backup has none and is
-refused. With PostgreSQL or an object store, their own tools do this (docs/deployment.md).
+refused. The manifest is signed (HMAC-SHA256) with the installation's backup key, which lives
+outside the data dir: restore takes a backup it did not make only when told to trust it, so a
+backup altered or planted by whoever could write where backups are kept is refused. With
+PostgreSQL or an object store, their own tools do this (docs/deployment.md).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
+import secrets
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -77,6 +83,63 @@ def _media_root(settings: Settings) -> Path:
     return root
 
 
+def backup_key(settings: Settings, *, make: bool) -> bytes | None:
+    """The installation's backup signing key; made (random, readable by its owner only) when
+    MAKE and there is none yet, else None when there is none."""
+    path = settings.resolved_backup_key_file
+    if make and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+                out.write(secrets.token_hex(32) + "\n")
+        except FileExistsError:
+            pass  # (made meanwhile by another backup: read that one)
+    try:
+        key = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BackupRefused(f"the backup key {path} cannot be read: {exc}") from exc
+    if len(key) < 32:
+        raise BackupRefused(f"the backup key {path} is too short (at least 32 characters)")
+    return key.encode()
+
+
+def signature(manifest: dict, key: bytes) -> dict[str, str]:
+    """The signature of MANIFEST (all but its own `signature`) by KEY, with the key's id."""
+    body = {k: v for k, v in manifest.items() if k != "signature"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return {
+        "key_id": hashlib.sha256(key).hexdigest()[:16],
+        "hmac_sha256": hmac.new(key, canonical, hashlib.sha256).hexdigest(),
+    }
+
+
+def _check_signature(settings: Settings, src: Path, manifest: dict) -> None:
+    """Refuse a manifest not signed by this installation's backup key."""
+    trust = "restore it with --trust-foreign only if you know where it came from"
+    key = backup_key(settings, make=False)
+    if key is None:
+        raise BackupRefused(
+            f"this installation has no backup key ({settings.resolved_backup_key_file}) to check"
+            f" the backup's signature with: copy the key of the installation that made it"
+            f" there, or {trust}"
+        )
+    signed = manifest.get("signature")
+    expected = signature(manifest, key)
+    if not isinstance(signed, dict) or not signed.get("hmac_sha256"):
+        raise BackupRefused(f"{src / MANIFEST} is not signed: {trust}")
+    if signed.get("key_id") != expected["key_id"]:
+        raise BackupRefused(
+            f"the backup was made by another installation (signed with key"
+            f" {str(signed.get('key_id'))[:16]!r}, this one's is {expected['key_id']!r}): {trust}"
+        )
+    if not hmac.compare_digest(str(signed["hmac_sha256"]), expected["hmac_sha256"]):
+        raise BackupRefused(
+            f"{src / MANIFEST} was changed after the backup was made (its signature does not match)"
+        )
+
+
 def _empty_or_missing(path: Path) -> bool:
     return not path.exists() or (path.is_dir() and not any(path.iterdir()))
 
@@ -89,6 +152,8 @@ def backup(settings: Settings, dest: Path) -> Summary:
         raise BackupRefused(f"{dest} exists and is not empty: name a new folder")
     if not db_path.is_file():
         raise BackupRefused(f"there is no database at {db_path} to back up")
+    signing_key = backup_key(settings, make=True)
+    assert signing_key is not None  # (made above)
     made = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     dest.chmod(0o700)
@@ -124,6 +189,7 @@ def backup(settings: Settings, dest: Path) -> Summary:
             "conversations": conversations,
             "files": files,
         }
+        manifest["signature"] = signature(manifest, signing_key)
         (dest / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     except BaseException:
         _undo(dest, made)
@@ -172,9 +238,10 @@ def _summary(path: Path, manifest: dict) -> Summary:
     )
 
 
-def verify(src: Path) -> dict:
-    """The manifest of the backup in SRC once every file it lists is there with its checksum;
-    BackupRefused naming the first problem otherwise."""
+def verify(settings: Settings, src: Path, *, trust_foreign: bool = False) -> dict:
+    """The manifest of the backup in SRC once it is signed by this installation's backup key
+    (unless TRUST_FOREIGN) and every file it lists is there with its checksum; BackupRefused
+    naming the first problem otherwise."""
     try:
         manifest = errors.read_json(
             (src / MANIFEST).read_bytes(), str(src / MANIFEST), BackupRefused
@@ -193,6 +260,8 @@ def verify(src: Path) -> dict:
         raise BackupRefused(f"{src / MANIFEST} is not a callscope backup manifest")
     if manifest.get("format") != FORMAT or DATABASE not in files:
         raise BackupRefused(f"{src / MANIFEST} is not a format this version reads")
+    if not trust_foreign:
+        _check_signature(settings, src, manifest)
     for name, expected in _listed(src, files):
         path = src / name
         inside = [p for p in (path, *path.parents) if p != src and p.is_relative_to(src)]
@@ -227,12 +296,13 @@ def _listed(src: Path, files: dict) -> Iterator[tuple[str, dict]]:
         yield name, expected
 
 
-def restore(settings: Settings, src: Path) -> Summary:
+def restore(settings: Settings, src: Path, *, trust_foreign: bool = False) -> Summary:
     """Restore the backup in SRC into the configured data dir and media folder, both empty;
     the schema is then brought to this version's, and jobs that were running are queued again.
-    Nothing is changed if it is refused."""
+    A backup not signed by this installation is restored only when TRUST_FOREIGN. Nothing is
+    changed if it is refused."""
     os.umask(0o077)
-    manifest = verify(src)
+    manifest = verify(settings, src, trust_foreign=trust_foreign)
     db_path, media_root = _sqlite_path(settings), _media_root(settings)
     for place in dict.fromkeys([settings.data_dir, media_root]):
         if not _empty_or_missing(place):
