@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ctypes
 import json
+import subprocess
+import sys
+import wave
 from pathlib import Path
 
 import av
@@ -172,3 +175,45 @@ def test_the_rendition_streams_the_same_audio_and_peaks_in_blocks(tmp_path: Path
         for i in range(0, original.shape[1], step)
     ]
     assert json.loads(peaks.read_text())["channels"][0] == expected
+
+
+def test_a_long_many_channel_call_is_decoded_outside_the_worker_in_bounded_memory(tmp_path):
+    """Half an hour of 6-channel 4 kHz audio (what took the worker gigabytes when it decoded in
+    its own memory): the decoder runs in a child that streams it to disk, the caller maps only
+    the two channels a call's roles name; neither process's peak memory follows the length."""
+    minutes, rate = 30, 4000
+    path = tmp_path / "long.wav"
+    with wave.open(str(path), "wb") as out:  # (a minute at a time: the test stays small too)
+        out.setnchannels(6)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        t = np.arange(60 * rate) / rate
+        minute = np.stack([0.05 * (c + 1) * np.sin(2 * np.pi * 300 * t) for c in range(6)])
+        pcm = (minute * 32767).astype("<i2").T.tobytes()
+        for _ in range(minutes):
+            out.writeframes(pcm)
+    measure = (
+        "import resource, sys, numpy as np\n"
+        "from pathlib import Path\n"
+        "from callscope.speech import media\n"
+        "audio = media.decode_channels(Path(sys.argv[1]), [4, 1], Path(sys.argv[2]))\n"
+        "rms = [float(np.sqrt(np.mean(np.square(c[::97])))) for c in audio]\n"
+        "print(audio.shape[0], audio.shape[1], *rms,\n"
+        "      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,\n"
+        "      resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", measure, str(path), str(tmp_path / "work")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    channels, samples, rms_4, rms_1, caller_kib, decoder_kib = done.stdout.split()
+    assert (int(channels), int(samples)) == (2, minutes * 60 * media.SAMPLE_RATE)
+    # the channels asked for, in the order asked (a sine's RMS is its level over √2)
+    assert float(rms_4) == pytest.approx(0.25 / 2**0.5, rel=0.02)
+    assert float(rms_1) == pytest.approx(0.10 / 2**0.5, rel=0.02)
+    # two channels of float32 at 16 kHz are 230 MB; six decoded in memory were over 1.3 GB
+    assert int(caller_kib) < 400 * 1024
+    assert int(decoder_kib) < 400 * 1024
+    assert not any((tmp_path / "work").iterdir())  # (mapped, then removed)

@@ -55,7 +55,12 @@ def process(
         raise ProcessingError("the original recording is missing from the media store")
 
     report(2, "decoding")
-    audio, rate = media.decode(ctx.store.local_path(original), sample_rate=media.SAMPLE_RATE)
+    # only the channels that carry a speaker, in a child process (the worker's memory holds
+    # what it reads of them); below, channels are numbered as decoded
+    decoded = sorted(roles)
+    audio = media.decode_channels(ctx.store.local_path(original), decoded, ctx.settings.tmp_dir)
+    rate = media.SAMPLE_RATE
+    heard_roles = {decoded.index(channel): role for channel, role in roles.items()}
     report(5, "loading model")
     if language is None:
         report(8, "detecting language")
@@ -69,7 +74,9 @@ def process(
         report(10 + 70 * sum(done) / len(done), "transcribing")
 
     report(10, "transcribing")
-    channels = attribution.recognise(transcriber, audio, roles, language, terms, channel_progress)
+    channels = attribution.recognise(
+        transcriber, audio, heard_roles, language, terms, channel_progress
+    )
     inseparable = attribution.INSEPARABLE_LEAK_DB
     noted = (
         [CROSSTALK]

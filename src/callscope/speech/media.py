@@ -5,7 +5,10 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
+import shutil
 import struct
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -16,6 +19,7 @@ import av
 import numpy as np
 
 from callscope import errors
+from callscope.speech import isolation
 from callscope.vocabulary import Speaker
 
 T = TypeVar("T")
@@ -196,6 +200,58 @@ def decode(path: Path, *, sample_rate: int | None = None) -> tuple[np.ndarray, i
     if not chunks:
         return np.zeros((channels, 0), dtype=np.float32), rate
     return np.concatenate(chunks, axis=1).astype(np.float32, copy=False), rate
+
+
+def decode_channels(
+    path: Path, channels: Sequence[int], workdir: Path, *, sample_rate: int = SAMPLE_RATE
+) -> np.ndarray:
+    """CHANNELS of PATH as float32 (len(CHANNELS) × samples) at SAMPLE_RATE, decoded in a child
+    process limited in memory (`isolation`) block by block into a file under WORKDIR, which is
+    then mapped, not read: the native decoder never runs in the caller, and the caller's memory
+    holds only the pages it touches (the file is gone once mapped; the mapping keeps it)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=workdir, prefix="decoded-", suffix=".f32")
+    os.close(handle)
+    try:
+        samples = isolation.run(_decode_into, path, Path(name), list(channels), sample_rate)
+        if samples == 0:
+            return np.zeros((len(channels), 0), dtype=np.float32)
+        # (copy on write: a step that changes the sound in place changes its own copy)
+        return np.memmap(name, dtype=np.float32, mode="c", shape=(len(channels), samples))
+    finally:
+        os.unlink(name)
+
+
+def _decode_into(path: Path, target: Path, channels: list[int], sample_rate: int) -> int:
+    """Decode CHANNELS of PATH at SAMPLE_RATE into TARGET, one channel after the other
+    (float32); the number of samples per channel. Memory does not grow with the call."""
+    parts = [target.with_suffix(f".{c}") for c in channels]
+    samples = 0
+    try:
+        with _open(path) as container:
+            stream = container.streams.audio[0]
+            resampler = av.AudioResampler(
+                format="fltp", layout=stream.codec_context.layout, rate=sample_rate
+            )
+            files = [open(part, "wb") for part in parts]  # noqa: SIM115 - closed below
+            try:
+                for frame in itertools.chain(container.decode(stream), [None]):  # None: flush
+                    for out in resampler.resample(frame):
+                        block = out.to_ndarray()
+                        for file, channel in zip(files, channels, strict=True):
+                            block[channel].astype(np.float32, copy=False).tofile(file)
+                        samples += block.shape[1]
+            finally:
+                for file in files:
+                    file.close()
+        with open(target, "wb") as joined:
+            for part in parts:
+                with open(part, "rb") as piece:
+                    shutil.copyfileobj(piece, joined, 1024**2)
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
+    return samples
 
 
 def playback_rate(rate: int) -> int:
