@@ -4,7 +4,9 @@ FFmpeg, under PyAV, is native code: a hostile file can crash it (a segmentation 
 whole process, web server and worker included), make it run for long or make it allocate
 gigabytes. `run(function, *args)` calls FUNCTION in a fresh Python process limited in memory
 and time and brings back its result or its error; a crash, a timeout or exhausted memory is a
-refusal of the file, and the calling process carries on.
+refusal of the file, and the calling process carries on. Decoders run at a lower priority and
+at most one fewer at a time than there are cores, so that many uploads at once still leave the
+server a core to answer everyone else with.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pickle
 import resource
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -25,6 +28,8 @@ MEMORY_BYTES = 3 * 1024**3  # address space of the child; a 12-hour call streams
 TIMEOUT_S = 900.0
 # decoding needs no parallel numerics; thread pools reserve address space the limit counts
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+NICENESS = 10
+_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 1) - 1))
 
 
 class DecoderFailed(errors.Refused):
@@ -36,14 +41,15 @@ def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     FUNCTION must be a module-level function; its arguments and result must pickle."""
     request = pickle.dumps((function.__module__, function.__qualname__, args, kwargs))
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", __name__],
-            input=request,
-            capture_output=True,
-            timeout=TIMEOUT_S,
-            check=False,
-            env={**os.environ, **ONE_THREAD},
-        )
+        with _SLOTS:
+            done = subprocess.run(
+                [sys.executable, "-m", __name__],
+                input=request,
+                capture_output=True,
+                timeout=TIMEOUT_S,
+                check=False,
+                env={**os.environ, **ONE_THREAD},
+            )
     except subprocess.TimeoutExpired as exc:
         raise DecoderFailed(f"decoding the audio took longer than {TIMEOUT_S:.0f} s") from exc
     if done.returncode != 0 or not done.stdout:
@@ -63,6 +69,7 @@ def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 def serve() -> None:
     """The child: read the call from stdin, answer (ok, result or error) on stdout."""
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
+    os.nice(NICENESS)
     module, name, args, kwargs = pickle.load(sys.stdin.buffer)
     try:
         result = (True, getattr(importlib.import_module(module), name)(*args, **kwargs))
