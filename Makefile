@@ -6,11 +6,12 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test test-fast lint lock system-deps clean
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml tests/oidc/package-lock.json
 	bash scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
+	npm ci --prefix tests/oidc --no-audit --no-fund --silent
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -11,6 +11,9 @@ python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
 # worker tests start Redis
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
 command -v redis-server >/dev/null || packages+=(redis-server)
+# the single sign-on tests run an OpenID provider (oidc-provider, from npm) on Node
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 
 if [ ${#packages[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

@@ -177,13 +177,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(settings: Settings, log: Path) -> Iterator[str]:
-    """`callscope serve` (without a worker) over SETTINGS' data on a free loopback port, its
-    errors written to LOG; its base URL once it accepts connections."""
-    port = free_port()
+def serving(
+    settings: Settings, log: Path, port: int | None = None, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """`callscope serve` (without a worker) over SETTINGS' data on PORT (default: a free
+    loopback port) with ENV's variables too, its errors written to LOG; its base URL once it
+    accepts connections."""
+    port = port or free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "callscope", "serve", "--no-worker", "--port", str(port)],
-        env=settings_env(settings),
+        env=settings_env(settings) | (env or {}),
         stdout=subprocess.DEVNULL,
         stderr=open(log, "wb"),  # noqa: SIM115 (the server's, closed as it ends)
     )

@@ -96,6 +96,27 @@ class Settings(BaseModel):
         0, ge=0, lt=65536, description="a port of its own for the metrics, no token (0: none)"
     )
     metrics_host: str = Field("127.0.0.1", description="address the metrics port listens on")
+    oidc_issuer: str = Field(
+        "", description="OpenID provider for single sign-on (its issuer URL); empty: none"
+    )
+    oidc_client_id: str = Field("", description="callscope's client id at the OpenID provider")
+    oidc_client_secret: str = Field("", description="callscope's client secret there")
+    oidc_scopes: str = Field("openid profile email", description="scopes asked at sign-in")
+    oidc_username_claim: str = Field(
+        "preferred_username", description="the ID token claim that names the account"
+    )
+    oidc_groups_claim: str = Field("groups", description="the claim that lists the user's groups")
+    oidc_admin_groups: str = Field("", description="groups (comma-separated) of administrators")
+    oidc_supervisor_groups: str = Field("", description="groups of supervisors")
+    oidc_agent_groups: str = Field("", description="groups of agents")
+    oidc_agent_id_claim: str = Field(
+        "", description="the claim that holds an agent's external id (agents need one)"
+    )
+    oidc_local_admins: bool = Field(
+        True,
+        description="with single sign-on, administrators may still sign in with a local"
+        " password (false: nobody signs in locally)",
+    )
     backup_key_file: Path | None = Field(
         None,
         description="the key that signs backup manifests, kept apart from the data dir"
@@ -149,6 +170,11 @@ class Settings(BaseModel):
     def resolved_backup_key_file(self) -> Path:
         """The backup signing key in force."""
         return self.backup_key_file or Path.home() / ".config" / "callscope" / "backup.key"
+
+    @property
+    def single_sign_on(self) -> bool:
+        """Whether people sign in through an OpenID provider."""
+        return bool(self.oidc_issuer)
 
     @property
     def trusted_proxy_addresses(self) -> frozenset[str]:

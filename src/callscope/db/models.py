@@ -94,7 +94,9 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(150), unique=True)
     role: Mapped[str] = mapped_column(String(20))  # agent | supervisor | admin
-    password_hash: Mapped[str] = mapped_column(String(255))
+    password_hash: Mapped[str] = mapped_column(String(255))  # (single sign-on only: unusable)
+    # "issuer subject" of an account that signs in through the company's OpenID provider
+    sso_subject: Mapped[str | None] = mapped_column(String(512), unique=True)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     language: Mapped[str | None] = mapped_column(String(10))
     time_zone: Mapped[str | None] = mapped_column(String(64))  # IANA name; none: the browser's

@@ -13,11 +13,26 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callscope import errors
-from callscope.config import get_settings
+from callscope.config import Settings, get_settings
 from callscope.db.models import Agent, ApiToken, User, utcnow
+from callscope.i18n import N_
 from callscope.vocabulary import Role, Scope
 
 ROLES = tuple(role.value for role in Role)
+# why the company's sign-in may not let someone in (shown in their language)
+NOT_IN_A_GROUP = N_(
+    "Your company account is in none of the groups callscope admits: ask an administrator to"
+    " add you."
+)
+NO_AGENT_ID = N_(
+    "Your company account has no agent id, which an agent needs: ask an administrator."
+)
+DISABLED = N_("Your callscope account is disabled: ask an administrator.")
+NAME_TAKEN = N_(
+    "Another callscope account has your user name already: an administrator must rename or"
+    " remove it first."
+)
+SSO_ONLY = "!single-sign-on"  # the password "hash" of an account that signs in only through SSO
 TOKEN_PREFIX = "cs_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -28,6 +43,11 @@ class UserError(errors.Refused):
 
 class UnknownUser(UserError, errors.NotFound):
     """No such user (or API token)."""
+
+
+class NotAdmitted(errors.NotAllowed):
+    """The company's sign-in vouched for someone callscope may not let in; the message says
+    why."""
 
 
 @functools.cache
@@ -59,7 +79,7 @@ def verify_password(stored_hash: str, password: str) -> bool:
 def password_matches(user: User | None, password: str) -> bool:
     """Whether USER (an enabled account) has PASSWORD; as slow for no user as for one, so that
     timing does not tell which user names exist."""
-    if user is None or user.disabled:
+    if user is None or user.disabled or user.password_hash == SSO_ONLY:
         verify_password(_dummy_hash(), password)
         return False
     return verify_password(user.password_hash, password)
@@ -92,6 +112,54 @@ def add_user(
         raise UserError("an agent account needs --agent-id (the agent's external id)")
     user = User(username=username, role=role, password_hash=hash_password(password), agent=agent)
     session.add(user)
+    session.flush()
+    return user
+
+
+def may_sign_in_locally(user: User, settings: Settings) -> bool:
+    """Whether USER may sign in with a password: anyone without single sign-on; with it, only
+    administrators, and only while CALLSCOPE_OIDC_LOCAL_ADMINS allows it."""
+    if not settings.single_sign_on:
+        return True
+    return settings.oidc_local_admins and user.role == Role.ADMIN
+
+
+def sso_user(
+    session: Session,
+    subject: str,
+    username: str,
+    role: str | None,
+    agent_external_id: str | None = None,
+) -> User:
+    """The account of someone the company's OpenID provider vouched for (SUBJECT: its issuer and
+    their subject there), made on their first sign-in and brought up to date from their claims
+    at each: name, role (from their groups) and agent record. Someone in none of the admitted
+    groups (ROLE None) is refused and the account's sessions end; so is an account an
+    administrator disabled here, or one whose name a local account already has."""
+    user = session.scalar(select(User).where(User.sso_subject == subject))
+    if role is None:
+        if user is not None:
+            end_sessions(user)
+        raise NotAdmitted(NOT_IN_A_GROUP)
+    if role == Role.AGENT and not agent_external_id:
+        raise NotAdmitted(NO_AGENT_ID)
+    if user is not None and user.disabled:
+        raise NotAdmitted(DISABLED)
+    named = session.scalar(select(User).where(User.username == username))
+    if named is not None and named is not user:
+        raise NotAdmitted(NAME_TAKEN)
+    if user is None:
+        user = User(username=username, role=role, password_hash=SSO_ONLY, sso_subject=subject)
+        session.add(user)
+    agent = None
+    if agent_external_id:
+        agent = session.scalar(select(Agent).where(Agent.external_id == agent_external_id))
+        if agent is None:
+            agent = Agent(external_id=agent_external_id, name=username)
+            session.add(agent)
+    if user.id is not None and (user.role, user.agent) != (role, agent):
+        end_sessions(user)  # (what they may see changed: their other browsers sign in again)
+    user.username, user.role, user.agent = username, role, agent
     session.flush()
     return user
 

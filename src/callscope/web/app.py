@@ -19,7 +19,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from callscope import __version__, errors
 from callscope.context import Context
 from callscope.processing.worker import Worker
-from callscope.web import admin, api, health, monitoring, pages, quality, security, ui
+from callscope.web import admin, api, health, monitoring, pages, quality, security, sso, ui
 from callscope.web.errors import (
     database_response,
     disk_response,
@@ -94,6 +94,7 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
     app.include_router(monitoring.router)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(sso.router)
     app.include_router(quality.router)
     app.include_router(admin.router)
     return app

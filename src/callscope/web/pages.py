@@ -38,9 +38,19 @@ from callscope.web.deps import (
     visible_conversation,
 )
 from callscope.web.download import metrics_csv_response
-from callscope.web.ui import PageUser, day, done, list_link, refused, render
+from callscope.web.ui import (
+    PageUser,
+    day,
+    done,
+    list_link,
+    login_page,
+    refused,
+    render,
+    safe_next,
+)
 
 PAGE_SIZE = 25
+SIGN_IN_WITH_COMPANY = N_("Sign in with your company account.")
 DASHBOARD_DAYS = 30
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(security.csrf_protect)])
@@ -51,12 +61,7 @@ def login_form(
     request: Request,
     next: str = "/conversations",  # noqa: A002 (the query parameter's name)
 ) -> HTMLResponse:
-    return render(request, "login.html", None, next=_safe_next(next), error=None)
-
-
-def _safe_next(target: str) -> str:
-    """Only local paths are followed after sign-in."""
-    return target if target.startswith("/") and not target.startswith("//") else "/conversations"
+    return login_page(request, next_page=next)
 
 
 @router.post("/login")
@@ -97,11 +102,17 @@ def login(
             else i18n.gettext("Wrong user name or password.")
         )
         status = 429 if wait > timedelta(0) else 401
-        return render(request, "login.html", None, status, next=_safe_next(next), error=error)
+        return login_page(request, status, next, error)
     assert user is not None  # (checked above: no user, no sign-in)
+    if not auth.may_sign_in_locally(user, ctx.settings):
+        audit.record(
+            session, Actor.of(user, source), "sign_in_failed", "user", username, reason="local"
+        )
+        i18n.activate(i18n.choose(None, request.headers.get("accept-language")))
+        return login_page(request, 403, next, i18n.gettext(SIGN_IN_WITH_COMPANY))
     security.start_session(request, user)
     audit.record(session, Actor.of(user, source), "sign_in", "user", username)
-    return RedirectResponse(_safe_next(next), status_code=303)
+    return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.post("/preferences/language")
@@ -113,7 +124,7 @@ def set_language(
 ) -> RedirectResponse:
     """Keep the user's choice of interface language."""
     session.get_one(User, user.id).language = language
-    return RedirectResponse(_safe_next(next), status_code=303)
+    return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.get("/preferences")

@@ -191,6 +191,29 @@ def render(
     )
 
 
+def safe_next(target: str) -> str:
+    """Only local paths are followed after sign-in."""
+    return target if target.startswith("/") and not target.startswith("//") else "/conversations"
+
+
+def login_page(
+    request: Request, status_code: int = 200, next_page: str = "", error: str | None = None
+) -> HTMLResponse:
+    """The sign-in page: the company's sign-in where it is set up, the local form where local
+    accounts may sign in."""
+    settings = request.app.state.ctx.settings
+    return render(
+        request,
+        "login.html",
+        None,
+        status_code,
+        next=safe_next(next_page),
+        error=error,
+        sso=settings.single_sign_on,
+        local=not settings.single_sign_on or settings.oidc_local_admins,
+    )
+
+
 def day(value: str | None, field: str) -> date | None:
     if not value:
         return None
