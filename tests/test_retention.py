@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -122,6 +123,31 @@ def test_old_recordings_are_purged_keeping_metadata_and_metrics(ctx: Context):
     settings(ctx, retention_days=5)
     assert retention.purge_expired(ctx).recordings == [recent]
     assert not (old_keys & media_files(ctx))
+
+
+def test_a_transcript_imported_without_audio_is_purged_with_the_recordings(ctx: Context):
+    """In `recordings` mode the transcript goes whether or not the call came with audio."""
+    doc = {
+        "language": "en",
+        "transcript": {
+            "segments": [
+                {"speaker": "customer", "start_s": 0.5, "end_s": 2.0, "text": "my card number"}
+            ]
+        },
+    }
+    meta = Ingestor(ctx).check_metadata(meta_days_ago(40))
+    old = Ingestor(ctx).import_transcript(json.dumps(doc).encode(), "json", meta).id
+    settings(ctx, retention_days=30)
+    assert retention.purge_expired(ctx).recordings == [old]
+    with ctx.db.session() as session:
+        assert session.scalar(select(func.count()).where(Segment.conversation_id == old)) == 0
+        assert session.get(ConversationAnalysis, old).transcript == "[]"
+        assert session.get(Conversation, old).recording is None  # (nothing made up)
+        purges = select(func.count()).where(AuditEvent.action == "recording.purge")
+        assert session.scalar(purges) == 1
+    assert retention.purge_expired(ctx).recordings == []  # once: nothing left to purge
+    with ctx.db.session() as session:
+        assert session.scalar(purges) == 1
 
 
 def test_whole_conversations_go_when_retention_says_so(ctx: Context):

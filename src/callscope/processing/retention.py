@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from callscope import errors
@@ -86,15 +86,15 @@ def delete_unreferenced(
 
 
 def _purge_recording(session: Session, conv: Conversation) -> list[str]:
-    """Remove a conversation's audio and transcript (and what quotes it); metadata, sentiment,
-    metrics, categories and comments stay."""
+    """Remove a conversation's audio, if it has any, and transcript (and what quotes it);
+    metadata, sentiment, metrics, categories and comments stay."""
     rec = conv.recording
-    assert rec is not None, "only a conversation with a recording has one to purge"
     keys = recording_keys(rec)
     session.execute(delete(Segment).where(Segment.conversation_id == conv.id))
     refresh.removed(session, [conv.id])  # and what quotes the transcript
-    rec.purged_at = utcnow()
-    rec.playback_key = rec.peaks_key = None
+    if rec is not None:
+        rec.purged_at = utcnow()
+        rec.playback_key = rec.peaks_key = None
     return keys
 
 
@@ -123,8 +123,14 @@ def purge_expired(ctx: Context, now: datetime | None = None) -> Removed:
         query = select(Conversation).where(
             Conversation.started_at < cutoff, Conversation.legal_hold.is_(False)
         )
-        if mode == "recordings":
-            query = query.join(Recording).where(Recording.purged_at.is_(None))
+        if mode == "recordings":  # (a call imported without audio: its transcript, once)
+            words = select(Segment.id).where(Segment.conversation_id == Conversation.id)
+            query = query.outerjoin(Recording).where(
+                or_(
+                    and_(Recording.id.is_not(None), Recording.purged_at.is_(None)),
+                    and_(Recording.id.is_(None), words.exists()),
+                )
+            )
         whole = mode == "conversations"
         remove = _delete_conversation if whole else _purge_recording
         action = "conversation.delete" if whole else "recording.purge"
