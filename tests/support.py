@@ -24,6 +24,7 @@ import psycopg
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import func, inspect, make_url, select, table
+from starlette.routing import compile_path
 
 from callscope.config import Settings
 from callscope.context import Context
@@ -214,6 +215,14 @@ def routes(app) -> list[tuple[str, str]]:
             found.append((method, route.path))
     assert len(found) > 25
     return found
+
+
+def fill_path(path: str, fill: dict[str, object]) -> str:
+    """A route's PATH template with its parameters from FILL (each must be there)."""
+    _regex, _format, params = compile_path(path)
+    unknown = set(params) - set(fill)
+    assert not unknown, f"route {path} has parameters the test does not know: {unknown}"
+    return path.format(**fill)
 
 
 @contextmanager

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from starlette.routing import compile_path
 
 from callscope.context import Context
 from callscope.db.models import ApiToken, Conversation, Queue, User
@@ -19,7 +18,15 @@ from callscope.processing import webhooks
 from callscope.processing.ingest import Ingestor
 from callscope.review import categories, comments, evaluations
 from callscope.web.app import create_app
-from tests.support import DEMO_CALLS, PASSWORD, make_meta, make_settings, routes, sign_in
+from tests.support import (
+    DEMO_CALLS,
+    PASSWORD,
+    fill_path,
+    make_meta,
+    make_settings,
+    routes,
+    sign_in,
+)
 
 SECRET_ID = "CONV-SECRET-4711"
 SECRET_NAME = "Philippa Secretname"
@@ -95,13 +102,6 @@ def world(tmp_path_factory, model_dir) -> Iterator[dict[str, Any]]:
     app = create_app(ctx)
     yield {"ctx": ctx, "app": app, "fill": fill, "tokens": tokens}
     ctx.close()
-
-
-def fill_path(path: str, fill: dict[str, object]) -> str:
-    _regex, _format, params = compile_path(path)
-    unknown = set(params) - set(fill)
-    assert not unknown, f"route {path} has parameters the access test does not know: {unknown}"
-    return path.format(**fill)
 
 
 def attempt(client: TestClient, method: str, path: str, csrf: str | None):

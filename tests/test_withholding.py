@@ -19,7 +19,17 @@ from callscope.processing.ingest import Ingestor
 from callscope.review import categories, evaluations, refresh, search
 from callscope.web.api import PLAY_RANGE_BYTES
 from callscope.web.app import create_app
-from tests.support import DEMO_CALLS, FORMATS, PASSWORD, make_meta, plant_transcript, sign_in
+from tests.support import (
+    DEMO_CALLS,
+    FORMATS,
+    PASSWORD,
+    callscope,
+    fill_path,
+    make_meta,
+    plant_transcript,
+    routes,
+    sign_in,
+)
 
 SECRET = "refund"
 SAID = f"please send the {SECRET} to my account today"
@@ -223,3 +233,108 @@ def test_an_evaluations_evidence_follows_the_transcripts_rules(api, ctx, call):
     assert evidence and evidence[0]["text"] is None and evidence[0]["start_s"] == 0.0
     with ctx.db.session() as session:
         assert SECRET not in json.dumps(session.get_one(Evaluation, shown["id"]).automatic)
+
+
+def walk(ctx: Context, call: int) -> dict[str, str]:
+    """What every GET route answers an administrator (signed in, and with a token), with each
+    path filled with the call and the objects around it, a word search for the secret on the
+    list pages, and what each command that prints calls prints: {what was asked: answer}."""
+    with ctx.db.session() as session:
+        conv = session.get_one(Conversation, call)
+        boss = session.scalar(select(User).where(User.username == "walker"))
+        if boss is None:
+            boss = auth.add_user(session, "walker", "admin", PASSWORD)
+        token = auth.create_token(session, "walker", "walk")
+        fill = {
+            "conversation_id": call,
+            "job_id": 1,
+            "contact_id": conv.contact_id,
+            "user_id": boss.id,
+            "token_id": 1,
+            "fmt": "vtt",
+            "webhook_id": 1,
+            "category_id": 1,
+            "comment_id": 1,
+            "evaluation_id": session.scalar(select(func.max(Evaluation.id))) or 1,
+        }
+    answers = {}
+    app = create_app(ctx)
+    for how in ("session", "token"):
+        with TestClient(app) as client:
+            if how == "session":
+                sign_in(client, "walker")
+            else:
+                client.headers["Authorization"] = f"Bearer {token}"
+            for method, template in routes(app):
+                if method != "GET" or (how == "token" and not template.startswith("/api/")):
+                    continue
+                path = fill_path(template, fill)
+                searched = "?q=" + SECRET if template in SEARCHED else ""
+                answers[f"{how} {path}{searched}"] = client.get(path + searched).text
+    for args in COMMANDS:
+        done = callscope(ctx, *(str(call) if a == "{call}" else a for a in args))
+        answers[" ".join(args)] = done.stdout + done.stderr
+    return answers
+
+
+QUOTED = ("charged twice", "second payment")  # (not the phrase "second pay*", nor the query)
+SEARCHED = {"/conversations", "/api/v1/conversations", "/conversations.csv", "/api/v1/search"}
+COMMANDS = [
+    ("export", "{call}"),
+    ("export", "{call}", "--format", "vtt"),
+    ("export", "{call}", "--format", "srt"),
+    ("export", "--format", "csv"),
+    ("audit",),
+    ("categories", "list"),
+]
+
+
+def quotes(answer: str) -> bool:
+    return any(words in answer for words in QUOTED)
+
+
+def test_no_route_or_command_gives_a_withheld_or_purged_transcript_word(ctx):
+    """Words of a call's transcript, quoted by its summary, a category's matches and an
+    evaluation's evidence: every GET route (as an administrator, who may see all; the lists
+    searched for another word of the line) and every command that prints calls, with viewing
+    off and after a purge."""
+    lines = [
+        ("agent", "Thank you for calling, how can I help you today?"),
+        ("customer", f"I was charged twice, I want a {SECRET} of the second payment."),
+        ("agent", f"I am sorry about that. I have issued the {SECRET}, it arrives in three days."),
+        ("customer", "Thank you so much, that is all."),
+    ]
+    doc = {
+        "language": "en",
+        "transcript": {
+            "segments": [
+                {"speaker": who, "start_s": 4.0 * i, "end_s": 4.0 * i + 3.5, "text": text}
+                for i, (who, text) in enumerate(lines)
+            ]
+        },
+    }
+    with ctx.db.session() as session:
+        categories.add(session, Actor.cli(), "Money back", {"phrases": ["second pay*"]})
+        form = evaluations.import_form(session, Actor.cli(), FORM)
+    meta = Ingestor(ctx).check_metadata(make_meta())
+    call = Ingestor(ctx).import_transcript(json.dumps(doc).encode(), "json", meta).id
+    with ctx.db.session() as session:
+        policy.set_value(session, "recordings.enabled", False)
+        boss = auth.add_user(session, "walker", "admin", PASSWORD)
+        evaluations.evaluate(session, Actor.cli(), boss, call, form.id, {})
+    withheld = walk(ctx, call)
+    assert len(withheld) > 60
+    assert [asked for asked, said in withheld.items() if quotes(said)] == []
+    with ctx.db.session() as session:
+        policy.set_value(session, "recordings.enabled", True)
+    shown = walk(ctx, call)  # (the baseline: the same walk finds the word where it may)
+    assert {"token /api/v1/conversations/1/evaluations", "export {call}"} <= {
+        asked for asked, said in shown.items() if quotes(said)
+    }
+    with ctx.db.session() as session:
+        policy.set_value(session, "retention.mode", "recordings")
+        policy.set_value(session, "retention.days", 1)
+        session.get_one(Conversation, call).started_at = datetime.now(UTC) - timedelta(days=3)
+    assert retention.purge_expired(ctx).recordings == [call]
+    purged = walk(ctx, call)
+    assert [asked for asked, said in purged.items() if quotes(said)] == []

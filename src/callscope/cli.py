@@ -729,7 +729,8 @@ def purge() -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="file")
 def export(idents: tuple[str, ...], fmt: str, output: Path | None) -> None:
     """Export conversations (ids or external ids): one as JSON (the analysis document),
-    WebVTT or SRT; or the metrics of several, or of all when none is named, as CSV."""
+    WebVTT or SRT; or the metrics of several, or of all when none is named, as CSV. While
+    viewing is switched off, the JSON has no transcript words and WebVTT and SRT are refused."""
     if fmt != "csv" and len(idents) != 1:
         raise click.UsageError(f"--format {fmt} exports exactly one conversation")
     with opened() as ctx, ctx.db.session() as session:
@@ -752,7 +753,11 @@ def export(idents: tuple[str, ...], fmt: str, output: Path | None) -> None:
                 rows, search.categories_of(session, [c.id for c, _a in rows])
             )
         else:
-            doc = document.document(session, conversations[0])
+            viewing = policy.get(session, "recordings.enabled")
+            if not viewing and fmt != "json":
+                raise errors.NotAllowed(f"{access.VIEWING_OFF}: no transcript is exported")
+            withheld = None if viewing else access.VIEWING_OFF  # (the document without words)
+            doc = json.loads(document.document_json(session, conversations[0], withheld))
             text = (
                 json.dumps(doc, ensure_ascii=False, indent=2)
                 if fmt == "json"
