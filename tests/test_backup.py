@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from callscope.config import Settings
 from callscope.context import Context
-from callscope.db.models import Conversation, Recording
+from callscope.db.models import Agent, Conversation, Recording
 from callscope.governance import auth
 from callscope.ops.backup import backup_key, signature
 from callscope.processing import jobs
@@ -23,7 +23,7 @@ from callscope.processing.ingest import Ingestor
 from callscope.processing.worker import Worker
 from callscope.review import document
 from callscope.store import sha256_of
-from tests.support import FORMATS, PASSWORD, make_meta
+from tests.support import FORMATS, PASSWORD, POSTGRES, fresh_database_url, make_meta
 
 SHORT = FORMATS / "whatstheweatherlike.wav"
 
@@ -300,3 +300,53 @@ def test_postgresql_and_object_stores_are_pointed_to_their_own_tools(tmp_path):
     s3 = Settings(data_dir=tmp_path, media_url="s3://bucket/media")
     assert "the media are in an object store" in refused(s3, "backup", str(tmp_path / "b"))
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.skipif(not POSTGRES, reason="needs the PostgreSQL server of make test's second pass")
+def test_a_backup_is_restored_into_an_empty_postgresql_database(backed_up, tmp_path, model_dir):
+    """Moving onto PostgreSQL: every row, the search index made there, ids going on after the
+    restored ones; the same database again is refused (no longer empty)."""
+    settings, backup = backed_up
+    url = fresh_database_url()
+    target = sqlite_settings(tmp_path / "moved", model_dir)
+    done = callscope(target, "restore", "--database-url", url, str(backup))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("restored 1 conversation(s), ")
+    assert not (target.data_dir / "callscope.db").exists()  # (the data dir's own: not written)
+    source, moved = (
+        Context.open(settings),
+        Context.open(target.model_copy(update={"database_url": url})),
+    )
+    try:
+        assert documents(moved) == documents(source)
+        with moved.db.session() as session:
+            indexed = "SELECT count(*) FROM conversation_search WHERE document @@ 'hello'::tsquery"
+            assert session.scalar(text(indexed)) == 1  # (the search index PostgreSQL keeps)
+            restored = session.scalar(select(func.max(Agent.id)))
+            assert restored is not None  # (the imported call's agent)
+            auth.add_user(session, "after-the-move", "agent", PASSWORD, "AG-9")
+            session.flush()  # (would be a duplicate key if the ids started again at 1)
+            assert session.scalar(select(func.max(Agent.id))) == restored + 1
+    finally:
+        source.close()
+        moved.close()
+    again = sqlite_settings(tmp_path / "again", model_dir)
+    message = refused(again, "restore", "--database-url", url, str(backup))
+    assert message.startswith("error: the database of --database-url is not empty (")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:////tmp/elsewhere.db", "--database-url must name a PostgreSQL database"),
+        ("postgresql+psycopg://nobody@127.0.0.1:1/none", "cannot be reached: "),
+        ("not a url", "--database-url is not a database URL"),
+    ],
+)
+def test_restore_into_a_database_it_cannot_use_is_refused(
+    backed_up, tmp_path, model_dir, url, expected
+):
+    _settings, backup = backed_up
+    target = sqlite_settings(tmp_path / "fresh", model_dir)
+    message = refused(target, "restore", "--database-url", url, str(backup))
+    assert expected in message and not target.data_dir.exists()

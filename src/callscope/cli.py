@@ -148,12 +148,20 @@ def backup_command(dest: Path) -> None:
     is_flag=True,
     help="restore a backup not signed with this installation's backup key (made elsewhere)",
 )
-def restore_command(src: Path, trust_foreign: bool) -> None:
+@click.option(
+    "--database-url",
+    help="restore the database into this empty PostgreSQL database instead of the data dir's"
+    " SQLite file (then run callscope with CALLSCOPE_DATABASE_URL set to it)",
+)
+def restore_command(src: Path, trust_foreign: bool, database_url: str | None) -> None:
     """Restore the backup in SRC into the configured data dir, which must be new or empty; the
     backup is verified against its manifest and its signature first, and refused whole if
     anything is off."""
-    summary = backup.restore(get_settings(), src, trust_foreign=trust_foreign)
-    click.echo(f"restored {summary} into {get_settings().data_dir}")
+    settings = get_settings()
+    summary = backup.restore(settings, src, trust_foreign=trust_foreign, database_url=database_url)
+    click.echo(f"restored {summary} into {settings.data_dir}")
+    if database_url and database_url != settings.database_url:
+        click.echo("run callscope with CALLSCOPE_DATABASE_URL set to the --database-url given")
 
 
 @main.command()

@@ -27,12 +27,15 @@ from pathlib import Path
 
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import make_url
+from sqlalchemy import Integer, create_engine, inspect, make_url, select, text
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from callscope import __version__, errors
 from callscope.config import Settings
 from callscope.db import Database, alembic_config
+from callscope.db.models import Base
 from callscope.processing import jobs
+from callscope.review import refresh
 from callscope.store import blob_key, local_root, sha256_of
 
 FORMAT = 1
@@ -296,23 +299,29 @@ def _listed(src: Path, files: dict) -> Iterator[tuple[str, dict]]:
         yield name, expected
 
 
-def restore(settings: Settings, src: Path, *, trust_foreign: bool = False) -> Summary:
-    """Restore the backup in SRC into the configured data dir and media folder, both empty;
-    the schema is then brought to this version's, and jobs that were running are queued again.
-    A backup not signed by this installation is restored only when TRUST_FOREIGN. Nothing is
-    changed if it is refused."""
+def restore(
+    settings: Settings,
+    src: Path,
+    *,
+    trust_foreign: bool = False,
+    database_url: str | None = None,
+) -> Summary:
+    """Restore the backup in SRC into the configured data dir and media folder, both empty, and
+    its database into the data dir's own SQLite file or, with DATABASE_URL, into that empty
+    PostgreSQL database (moving an installation onto PostgreSQL); the schema is then brought to
+    this version's, and jobs that were running are queued again. A backup not signed by this
+    installation is restored only when TRUST_FOREIGN. Nothing is changed if it is refused."""
     os.umask(0o077)
     manifest = verify(settings, src, trust_foreign=trust_foreign)
-    db_path, media_root = _sqlite_path(settings), _media_root(settings)
+    media_root = _media_root(settings)
     for place in dict.fromkeys([settings.data_dir, media_root]):
         if not _empty_or_missing(place):
             raise BackupRefused(f"{place} is not empty: restore into a new data dir")
-    if not db_path.resolve().is_relative_to(settings.data_dir.resolve()):
-        # (a database elsewhere may be one in use: restore never writes over it)
-        raise BackupRefused(
-            f"the database {db_path} is outside the new data dir {settings.data_dir}: restore"
-            " writes only a data dir's own database (unset CALLSCOPE_DATABASE_URL)"
-        )
+    if database_url:
+        postgresql = Database(_empty_postgresql(database_url), settings.database_lock_timeout_s)
+        db_path = settings.data_dir / "restoring" / DATABASE  # (read from, then removed)
+    else:
+        postgresql, db_path = None, _own_sqlite(settings)
     made = {place: not place.exists() for place in (settings.data_dir, media_root)}
     try:
         for path in (settings.data_dir, db_path.parent, media_root):
@@ -327,15 +336,100 @@ def restore(settings: Settings, src: Path, *, trust_foreign: bool = False) -> Su
                 target = media_root / Path(name).relative_to(MEDIA)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src / name, target)
-        database = Database(settings.resolved_database_url, settings.database_lock_timeout_s)
+        restored = Database(f"sqlite:///{db_path}", settings.database_lock_timeout_s)
         try:
-            database.upgrade()
-            with database.session() as session:  # (caught mid-way: run again from the start)
-                jobs.requeue_interrupted(session)
+            restored.upgrade()
+            if postgresql is not None:
+                _copy_rows(restored, postgresql)
+            with (postgresql or restored).session() as session:
+                jobs.requeue_interrupted(session)  # (caught mid-way: run again from the start)
+                if postgresql is not None:
+                    refresh.rebuild(session)  # (its search index is PostgreSQL's own)
         finally:
-            database.dispose()
+            restored.dispose()
+        if postgresql is not None:
+            shutil.rmtree(db_path.parent)
     except BaseException:
         for place, was_made in made.items():  # (both were empty: nothing else is lost)
             _undo(place, was_made)
+        if postgresql is not None:
+            _drop_everything(postgresql)  # (it was empty)
         raise
+    finally:
+        if postgresql is not None:
+            postgresql.dispose()
     return _summary(src, manifest)
+
+
+def _own_sqlite(settings: Settings) -> Path:
+    """The data dir's own SQLite database, which restore may write; a database anywhere else
+    may be one in use, and restore never writes over it."""
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        raise BackupRefused(
+            "CALLSCOPE_DATABASE_URL names a database that is not the data dir's own: restore"
+            " writes a PostgreSQL database only when it is given with --database-url (and empty)"
+        )
+    db_path = Path(url.database)
+    if not db_path.resolve().is_relative_to(settings.data_dir.resolve()):
+        raise BackupRefused(
+            f"the database {db_path} is outside the new data dir {settings.data_dir}: restore"
+            " writes only a data dir's own database (unset CALLSCOPE_DATABASE_URL)"
+        )
+    return db_path
+
+
+def _empty_postgresql(url: str) -> str:
+    """URL, once it names a PostgreSQL database that can be reached and holds no table."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise BackupRefused(f"--database-url is not a database URL: {exc}") from exc
+    if parsed.get_backend_name() != "postgresql":
+        raise BackupRefused(
+            "--database-url must name a PostgreSQL database (postgresql+psycopg://…)"
+        )
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = inspect(conn).get_table_names()
+    except SQLAlchemyError as exc:
+        why = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise BackupRefused(f"the database of --database-url cannot be reached: {why}") from exc
+    finally:
+        engine.dispose()
+    if tables:
+        raise BackupRefused(
+            f"the database of --database-url is not empty ({len(tables)} table(s), such as"
+            f" {sorted(tables)[0]!r}): restore only into a new, empty database"
+        )
+    return url
+
+
+def _copy_rows(source: Database, target: Database) -> None:
+    """Every row of SOURCE's tables into TARGET's (same schema, empty), parents first, each
+    table in the order of its key; then TARGET's id sequences continue after the rows."""
+    target.upgrade()
+    tables = [t for t in Base.metadata.sorted_tables if t.name != "alembic_version"]
+    with source.engine.connect() as read, target.engine.begin() as write:
+        for table in tables:
+            rows = read.execute(select(table).order_by(*table.primary_key.columns))
+            while batch := rows.mappings().fetchmany(1000):
+                write.execute(table.insert(), [dict(row) for row in batch])
+        for table in tables:  # (a key of its own: a sequence, if PostgreSQL made one)
+            keys = list(table.primary_key.columns)
+            if len(keys) == 1 and isinstance(keys[0].type, Integer):
+                write.execute(
+                    text(
+                        "SELECT setval(pg_get_serial_sequence(:t, :c),"
+                        f" coalesce(max({keys[0].name}), 0) + 1, false) FROM {table.name}"
+                    ),
+                    {"t": table.name, "c": keys[0].name},
+                )
+
+
+def _drop_everything(database: Database) -> None:
+    """Drop every table of DATABASE (one restore made, into what was empty)."""
+    with database.engine.begin() as conn:
+        for name in inspect(conn).get_table_names():
+            conn.execute(text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))
