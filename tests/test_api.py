@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,8 @@ from fastapi.testclient import TestClient
 from callscope.config import Settings
 from callscope.context import Context
 from callscope.governance import auth, policy
+from callscope.processing.worker import RetentionSchedule
+from callscope.store import tmp_prefix
 from callscope.web.app import create_app
 from tests.support import (
     DEMO_CALLS,
@@ -389,3 +392,27 @@ def test_files_left_by_a_crashed_upload_are_removed_at_start(ctx: Context):
     os.utime(stale, (two_days_ago, two_days_ago))
     Context.open(ctx.settings).close()  # another process starting
     assert not stale.exists() and fresh.exists()
+
+
+def test_what_a_dead_process_left_is_removed_at_once_and_by_the_running_worker(ctx: Context):
+    """A file or folder whose name says a process of this host made it goes as soon as that
+    process is gone, at a start or at the worker's hourly round; work in progress of a live
+    process, and another host's (which this one cannot tell), wait for their day."""
+    tmp = ctx.settings.tmp_dir
+    tmp.mkdir(parents=True, exist_ok=True)
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    gone = tmp_prefix("upload").replace(f"~{os.getpid()}~", f"~{ended.stdout.strip()}~")
+    dead_file, dead_dir = tmp / f"{gone}a.wav", tmp / f"{gone}redaction"
+    live = tmp / f"{tmp_prefix('upload')}b.wav"
+    elsewhere = tmp / "upload~another-host~1~c.wav"
+    for path in (dead_file, live, elsewhere):
+        path.write_bytes(b"x" * 100)
+    dead_dir.mkdir()
+    (dead_dir / "r.m4a").write_bytes(b"y")
+    Context.open(ctx.settings).close()  # another process starting
+    assert not dead_file.exists() and not dead_dir.exists()
+    assert live.exists() and elsewhere.exists()
+    dead_file.write_bytes(b"x")  # left again while the worker runs
+    RetentionSchedule().tick(ctx)
+    assert not dead_file.exists() and live.exists()

@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ class Spool:
 
     def __init__(self, tmp_dir: Path, limit: int, suffix: str = "") -> None:
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix="upload-", suffix=suffix, dir=tmp_dir)
+        fd, name = tempfile.mkstemp(prefix=tmp_prefix("upload"), suffix=suffix, dir=tmp_dir)
         self._file = os.fdopen(fd, "wb")
         self.path = Path(name)
         self.limit = limit
@@ -81,18 +82,50 @@ class Spool:
 
 
 STALE_SPOOL_S = 24 * 3600  # no upload or rendition in progress is older
+HOST = socket.gethostname().replace("~", "-")[:60]
+
+
+def tmp_prefix(kind: str) -> str:
+    """The start of the name of a temporary file (or folder) of KIND: it names this host and
+    process, so that what a process that died left behind is known at once."""
+    return f"{kind}~{HOST}~{os.getpid()}~"
+
+
+def _owner_gone(name: str) -> bool:
+    """Whether NAME was made by a process of this host that no longer runs."""
+    parts = name.split("~")
+    if len(parts) < 4 or parts[1] != HOST or not parts[2].isdigit():
+        return False
+    try:
+        os.kill(int(parts[2]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # (it runs, as another user)
+    return False
 
 
 def clean_spool(tmp_dir: Path) -> int:
-    """Remove files left in TMP_DIR by processes that died mid-upload or mid-rendition (older
-    than STALE_SPOOL_S, so that other processes' work in progress stays); how many went."""
+    """Remove what processes that died mid-upload, mid-rendition or mid-decoding left in
+    TMP_DIR: at once when it names a process of this host that no longer runs, else once it is
+    older than STALE_SPOOL_S (another host's, or unnamed), so that work in progress stays; how
+    many entries went."""
     if not tmp_dir.is_dir():
         return 0
     cutoff = time.time() - STALE_SPOOL_S
-    stale = [p for p in tmp_dir.iterdir() if p.is_file() and p.stat().st_mtime < cutoff]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return len(stale)
+    removed = 0
+    for path in tmp_dir.iterdir():
+        try:
+            if not (_owner_gone(path.name) or path.lstat().st_mtime < cutoff):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed += 1
+        except FileNotFoundError:
+            continue  # (its process finished with it meanwhile)
+    return removed
 
 
 def safe_suffix(filename: str | None) -> str:

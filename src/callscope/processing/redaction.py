@@ -17,7 +17,7 @@ from callscope.db.models import Conversation, ConversationAnalysis
 from callscope.measures import pii, segments
 from callscope.review import document
 from callscope.speech import isolation, media
-from callscope.store import MediaStore, blob_key
+from callscope.store import MediaStore, blob_key, tmp_prefix
 
 
 @dataclass
@@ -73,7 +73,7 @@ def redact_call(
     tones = [(out_channel.get(who, 0), start, end) for who, start, end, _kind in spans]
     digest = original.rsplit("/", 1)[-1]
     base = f"playback/{digest[:2]}/{digest}-redacted-{uuid.uuid4().hex}"
-    with tempfile.TemporaryDirectory(dir=tmp_dir) as tmp:
+    with tempfile.TemporaryDirectory(dir=tmp_dir, prefix=tmp_prefix("redaction")) as tmp:
         m4a, peaks = Path(tmp) / "r.m4a", Path(tmp) / "r.peaks.json"
         isolation.run(media.make_rendition, store.local_path(original), m4a, peaks, order, tones)
         store.put_file(f"{base}.m4a", m4a, move=True)

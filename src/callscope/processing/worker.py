@@ -17,6 +17,7 @@ from callscope.jobqueue import TASK
 from callscope.processing import jobs, pipeline, retention, webhooks
 from callscope.processing.presence import Presence
 from callscope.review import categories
+from callscope.store import clean_spool
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 3600.0
@@ -33,6 +34,7 @@ class RetentionSchedule:
         if time.monotonic() < self.due:
             return
         self.due = time.monotonic() + RETENTION_EVERY_S
+        clean_spool(ctx.settings.tmp_dir)  # (what processes that died left there)
         try:
             removed = retention.purge_expired(ctx)
         except Exception:  # retention is retried at the next hour

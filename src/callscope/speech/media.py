@@ -20,6 +20,7 @@ import numpy as np
 
 from callscope import errors
 from callscope.speech import isolation
+from callscope.store import tmp_prefix
 from callscope.vocabulary import Speaker
 
 T = TypeVar("T")
@@ -210,7 +211,7 @@ def decode_channels(
     then mapped, not read: the native decoder never runs in the caller, and the caller's memory
     holds only the pages it touches (the file is gone once mapped; the mapping keeps it)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=workdir, prefix="decoded-", suffix=".f32")
+    handle, name = tempfile.mkstemp(dir=workdir, prefix=tmp_prefix("decoded"), suffix=".f32")
     os.close(handle)
     try:
         samples = isolation.run(_decode_into, path, Path(name), list(channels), sample_rate)
