@@ -125,6 +125,15 @@ def test_a_name_no_account_has_is_not_written_down_yet_is_throttled(site):
     sign_in(client, "boss")
     page = client.get("/admin/audit", params={"action": "sign_in_failed"}).text
     assert typed not in page and "another-made-up-name" not in page and "unknown:" in page
+    # the names nobody has are one choice of "Who", however many were tried
+    for number in range(30):
+        fail(f"sprayed-name-{number}")
+    choices = re.findall(r'<option value="(unknown:[^"]*)"', client.get("/admin/audit").text)
+    assert choices == ["unknown:"]
+    only = client.get("/admin/audit", params={"actor": "unknown:"}).text
+    shown = int(re.search(r"(\d+) entries", only).group(1))
+    assert shown == len(events(site["ctx"], "sign_in_failed")) >= 37
+    assert "<code>sign_in</code>" not in only  # (boss signed in: not among them)
 
 
 def attempt(client: TestClient, username: str, password: str, address: str) -> int:

@@ -81,6 +81,26 @@ class Actor:
         return cls(None, f"system:{what}", None)
 
 
+# the name a failed sign-in records when no account has the name typed (then a keyed digest):
+# the audit page shows all such names as one
+UNKNOWN_NAME = "unknown:"
+
+
+def actors(session: Session) -> list[str]:
+    """Who the entries name, each once, with every name no account had as one UNKNOWN_NAME
+    (a spray of made-up names would otherwise list each)."""
+    named = session.scalars(
+        select(AuditEvent.actor)
+        .where(AuditEvent.actor.not_like(f"{UNKNOWN_NAME}%"))
+        .distinct()
+        .order_by(AuditEvent.actor)
+    ).all()
+    unknown = session.scalar(
+        select(AuditEvent.id).where(AuditEvent.actor.like(f"{UNKNOWN_NAME}%")).limit(1)
+    )
+    return [*named, *([UNKNOWN_NAME] if unknown is not None else [])]
+
+
 def record(
     session: Session,
     actor: Actor,
@@ -116,7 +136,9 @@ def query(
 ) -> Select[AuditEvent]:
     """Entries matching the filters, newest first."""
     q = select(AuditEvent)
-    if actor:
+    if actor == UNKNOWN_NAME:
+        q = q.where(AuditEvent.actor.like(f"{UNKNOWN_NAME}%"))
+    elif actor:
         q = q.where(AuditEvent.actor == actor)
     if action:
         q = q.where(AuditEvent.action == action)

@@ -16,7 +16,6 @@ from starlette.datastructures import UploadFile as FormFile  # (what a form read
 from callscope import telemetry
 from callscope.db.models import (
     ApiToken,
-    AuditEvent,
     Contact,
     Conversation,
     Queue,
@@ -552,7 +551,8 @@ def audit_page(
         events=events,
         external_ids=external_ids,
         actions=audit.ACTIONS,
-        actors=session.scalars(select(AuditEvent.actor).distinct().order_by(AuditEvent.actor)),
+        actors=audit.actors(session),
+        unknown=audit.UNKNOWN_NAME,
         filters=filters,
         link=list_link(filters, page),
         total=total,

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from callscope import logs, telemetry
 from callscope.context import Context
 from callscope.db.models import AuditEvent, User
+from callscope.governance import audit
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -190,9 +191,6 @@ def secret_key(ctx: Context) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-UNKNOWN_NAME = "unknown:"
-
-
 def name_to_record(ctx: Context, session: Session, username: str) -> str:
     """USERNAME as a sign-in records it: an account's name as it is; a name no account has as
     "unknown:" and a keyed digest of it. A name nobody has is often a password typed into the
@@ -201,7 +199,7 @@ def name_to_record(ctx: Context, session: Session, username: str) -> str:
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         return username
     key = secret_key(ctx).encode()
-    return UNKNOWN_NAME + hmac.new(key, username.encode(), hashlib.sha256).hexdigest()[:16]
+    return audit.UNKNOWN_NAME + hmac.new(key, username.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def throttled_for(session: Session, username: str, source: str | None) -> timedelta | None:
