@@ -119,11 +119,25 @@ def test_who_and_when_absence_and_conditions():
         ({"phrases": ["  "]}, "phrases: "),
         ({"absent": True, "conditions": {"interruptions_at_least": 2}}, "absent needs the phrases"),
         ({"phrases": ["x"], "conditions": {"mood": "bad"}}, "conditions.mood: "),
+        ({"phrases": ["a*"]}, "phrases: 'a*': a prefix needs at least 3 letters before `*`"),
+        ({"phrases": ["thank yo*"]}, "'yo*' would match most of a call"),
     ],
 )
 def test_bad_definitions_are_refused_naming_the_field(fields, named):
     with pytest.raises(categories.CategoryError, match=re.escape(named)):
         categories.parse(fields)
+
+
+def test_a_category_keeps_at_most_its_first_hundred_moments_of_a_call(ctx, api):
+    """A phrase said 400 times in a call (or a category an attacker made to match everything):
+    what is stored, shown and written stays bounded."""
+    with ctx.db.session() as session:
+        categories.add(session, Actor.cli(), "Refunds", {"phrases": ["refund*"]})
+    call = imported(api, [("customer", "refund refunds refunded refund " * 10)] * 10)
+    doc = api.get(f"/api/v1/conversations/{call}/analysis").json()
+    [found] = [c for c in doc["categories"] if c["name"] == "Refunds"]
+    assert len(found["matches"]) == categories.MAX_MOMENTS
+    assert found["matches"][0]["start_s"] == 0.0  # (the first ones)
 
 
 def imported(api, words_by_speaker, **meta):

@@ -38,6 +38,8 @@ from callscope.vocabulary import Status
 
 MAX_PHRASES = 50
 MAX_PHRASE_CHARS = 200
+MIN_PREFIX = 3  # letters before `*`: "a*" would match a quarter of any call's words
+MAX_MOMENTS = 100  # moments a category keeps of one call (the first): pages and writes stay small
 BATCH = 500  # stored calls matched against changed categories per step
 
 
@@ -110,9 +112,10 @@ class Definition(BaseModel):
 
 
 def parse(fields: dict[str, Any]) -> Definition:
-    """A definition from FIELDS; CategoryError naming the field otherwise."""
+    """A definition from FIELDS (a new or changed category's); CategoryError naming the field
+    otherwise."""
     try:
-        return Definition.model_validate(fields)
+        definition = Definition.model_validate(fields)
     except ValidationError as exc:
         problems = "; ".join(
             (".".join(map(str, e["loc"])) + ": " if e["loc"] else "")
@@ -120,6 +123,14 @@ def parse(fields: dict[str, Any]) -> Definition:
             for e in exc.errors()
         )
         raise CategoryError(f"invalid category: {problems}") from exc
+    for phrase in definition.phrases:
+        short = [w for w in phrase.split() if w.endswith("*") and len(w.rstrip("*")) < MIN_PREFIX]
+        if short:
+            raise CategoryError(
+                f"invalid category: phrases: {phrase!r}: a prefix needs at least {MIN_PREFIX}"
+                f" letters before `*` ({short[0]!r} would match most of a call)"
+            )
+    return definition
 
 
 # --- matching -----------------------------------------------------------------------------
@@ -206,8 +217,8 @@ def lines_of(segments: list[dict[str, Any]]) -> Spoken:
 
 
 def find(definition: Definition, spoken: Spoken, end_s: float) -> list[dict]:
-    """Every moment in the call where one of the phrases is said by the speaker in the window;
-    END_S is when the call ends."""
+    """Every moment in the call where one of the phrases is said by the speaker in the window
+    (the first MAX_MOMENTS); END_S is when the call ends."""
     candidates = [
         (pattern, firsts)
         for pattern in map(Pattern.of, definition.phrases)
@@ -227,6 +238,8 @@ def find(definition: Definition, spoken: Spoken, end_s: float) -> list[dict]:
                     if i not in places and pattern.at(line.tokens, i):
                         places[i] = pattern
         for i in sorted(places):
+            if len(found) == MAX_MOMENTS:
+                return found
             words = line.words[i : i + len(places[i].tokens)]
             first, last = words[0], words[-1]
             if definition.first_s is not None and first["start_s"] >= definition.first_s:
