@@ -32,6 +32,7 @@ NAMES = [
     ("cc-id", "id"),
     ("cc-id-round3", "id"),
     ("cc-id-round4", "id"),
+    ("cc-id-extra", "id"),
 ]
 
 

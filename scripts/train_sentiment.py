@@ -45,6 +45,7 @@ TRAINED_ON = (
     "cc-id",
     "cc-id-round3",
     "cc-id-round4",
+    "cc-id-extra",
 )
 PROVENANCE = (
     "contact-centre lines written for callscope's sentiment tests, in rounds (see "

@@ -124,7 +124,7 @@ ID_LEXICON: dict[str, float] = {
     "batal": -1.3,
     "dibatalkan": -1.3,
     "mahal": -1.4,
-    "diterima": 1.0,
+    "diterima": 0.0,  # "received" ("diterima tetangga"): a status, not a feeling
     "denda": -1.5,
     "penipuan": -3.0,
     "tipu": -2.8,
@@ -183,7 +183,7 @@ ID_LEXICON: dict[str, float] = {
     "jernih": 1.5,
     "sebel": -2.2,
     "sebal": -2.2,
-    "pas": 1.0,
+    "pas": 0.0,  # "fits", but far more often "when" ("pas hujan"): no sentiment of its own
     "berkurang": -1.2,
     "keluhan": 0.0,  # "I'll note your complaint": a procedure
 }
@@ -381,6 +381,7 @@ FORMULAS = {
         r"\b(?:ada yang bisa (?:saya )?(?:di)?bantu)\b",
         r"\bselamat\s+(?:pagi|siang|sore|malam)\b",
         r"\bkalau\s+(?:nggak|ngga|gak|tidak|ga)\s+salah\b",
+        r"\b(?:halaman|menu|pusat|layanan)\s+bantuan\b",  # a place's name, not help given
     ],
 }
 COMPLAINTS = {
@@ -494,6 +495,10 @@ COMPLAINTS = {
         r"\b(?:barang|paket|item|isi)\w*\s+(?:\w+\s+)?(?:nggak|tidak|gak)\s+ada\b",
         r"\bkenapa\b.*\b(?:terus|lagi|selalu)\b|\bbeda\s+(?:sama|dengan|dari)\b",
         r"\btidak ada (?:lagi )?yang bisa\b|\b(?:sudah\s+)?tidak\s+(?:di\w+|bisa|ada)\s+lagi\b",
+        # a long wait given as the earliest there is; a bad surprise ("malah")
+        r"\bpaling\s+cepat\b.*\b(?:hari|minggu|bulan)\b",
+        r"\bbaru\s+(?:bisa|tersedia|ada)\b.*\b(?:hari|minggu|bulan)\s+lagi\b",
+        r"\bmalah\b",
     ],
 }
 GOOD_NEWS = {
