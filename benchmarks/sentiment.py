@@ -27,12 +27,14 @@ NAMES = [
     ("cc-en", "en"),
     ("cc-en-round3", "en"),
     ("cc-en-round4", "en"),
+    ("cc-en-round5", "en"),
     ("id", "id"),
     ("id-heldout", "id"),
     ("cc-id", "id"),
     ("cc-id-round3", "id"),
     ("cc-id-round4", "id"),
     ("cc-id-extra", "id"),
+    ("cc-id-round5", "id"),
 ]
 
 
