@@ -40,12 +40,14 @@ TRAINED_ON = (
     "cc-en",
     "cc-en-round3",
     "cc-en-round4",
+    "cc-en-round5",
     "id",
     "id-heldout",
     "cc-id",
     "cc-id-round3",
     "cc-id-round4",
     "cc-id-extra",
+    "cc-id-round5",
 )
 PROVENANCE = (
     "contact-centre lines written for callscope's sentiment tests, in rounds (see "

@@ -398,6 +398,7 @@ COMPLAINTS = {
         ),
         r"\b(?:not|isn'?t)\s+possible\b",
         r"\bbalance\s+(?:went|has gone|is going)\s+down\b",
+        r"\bkeeps?\s+(?:going\s+down|dropping|disappearing|crashing|logging\s+me\s+out)\b",
         r"\bno\s*(?:one|body)\s+(?:came|called|showed|answered|helped|told|got back)",
         r"\bnobody\s+(?:came|called|showed|answered|helped|told|got back)",
         r"\bnothing\s+(?:happened|changed|works|worked)",
@@ -535,6 +536,7 @@ GOOD_NEWS = {
         r"\b(?:diperbaiki|memperbaiki\w*|perpanjang\w*|kompensasi|dikembalikan|dipulihkan)\b",
         r"\blebih\s+(?:cepat|awal)\s+dari\s+(?:jadwal|rencana|perkiraan)\b|\bjadwal\s+lebih\s+awal\b",
         r"\btidak perlu (?:melakukan )?apa-apa\b",
+        r"\b(?:nggak|ngga|tidak|gak|ga)\s+sampai\s+\w+\s+(?:menit|detik)\b",  # (that quick)
     ],
 }
 # good news that names a bad thing being taken away ("the charge has been reversed", "tagihannya
@@ -544,9 +546,12 @@ REMEDIES = {
         r"\b(?:charge|fee|fine|penalty)s?\s+(?:has\s+been\s+|was\s+)?(?:reversed|removed|cancell?ed|"
         r"refunded|waived|dropped)",
         r"\bno\s+(?:late\s+|cancellation\s+)?(?:fee|penalty|charge)s?\b",
+        r"\b(?:reversed|removed|cancell?ed|refunded|waived|dropped)\s+(?:the|your|that|this)\s+"
+        r"(?:\w+\s+){0,2}(?:charge|fee|fine|penalty)",
     ],
     "id": [
-        r"\b(?:tagihan|biaya|denda)\w*\s+(?:sudah\s+)?(?:saya\s+)?(?:dibatalkan|dihapus|hapus)",
+        r"\b(?:tagihan|biaya|denda)\w*(?:\s+\w+)?\s+(?:sudah\s+)?(?:saya\s+|kami\s+)?"
+        r"(?:dibatalkan|batalkan|dihapus|hapus|digratiskan|gratiskan)",
         r"\b(?:tidak|nggak|tak)\s+(?:akan\s+)?(?:ada|dikenakan)\s+(?:biaya|denda)\b",
     ],
 }
@@ -561,7 +566,10 @@ FEES = {
 QUESTION_RE = re.compile(r"\?\s*$")
 # an agent's bare "thank you" acknowledges an answer; it is not praise
 AGENT_FORMULAS = {
-    "en": [r"^\W*(?:thank you|thanks)(?: very much)?\b\W*"],
+    "en": [
+        r"^\W*(?:thank you|thanks)(?: very much)?\b\W*",
+        r"\b(?:technical|tech|customer)\s+support\b",  # a team's name, not support given
+    ],
     "id": [
         r"^\W*(?:terima\s*kasih|makasih)(?: banyak)?\b\W*(?:ya\b\W*)?"
         r"(?:pak|bu|bapak|ibu|mas|mbak)?\b\W*"
