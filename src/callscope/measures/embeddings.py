@@ -57,6 +57,5 @@ def embed(texts: Sequence[str]) -> np.ndarray:
     found = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
     for at in range(0, len(texts), BATCH):
         batch = [" ".join(t[:MAX_CHARS].split()) for t in texts[at : at + BATCH]]
-        if batch:
-            found[at : at + len(batch)] = np.asarray(model.query(batch), dtype=np.float32)
+        found[at : at + len(batch)] = np.asarray(model.query(batch), dtype=np.float32)
     return found

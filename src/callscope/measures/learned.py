@@ -83,25 +83,22 @@ def read(lines: Sequence[tuple[str, str | None]], language: str | None) -> list[
     """The sentiment of each (text, speaker) of LINES, in LANGUAGE ("id", else English); the
     lines the rules leave open are embedded together, each distinct text once."""
     model = classifier()
-    readings: list[Reading | None] = []
-    for text, speaker in lines:
-        ruled = sentiment.ruled(text, language, speaker)
-        if ruled is not None or model is None:
-            value, because = ruled or (0.0, [])
-            readings.append(Reading(value, because))
-        else:
-            readings.append(None)
-    open_texts = sorted({lines[i][0] for i, r in enumerate(readings) if r is None})
-    if model is not None and open_texts:
+    ruled = [sentiment.ruled(text, language, speaker) for text, speaker in lines]
+    if model is None:
+        return [Reading(*(r or (0.0, []))) for r in ruled]
+    open_texts = sorted({text for (text, _s), r in zip(lines, ruled, strict=True) if r is None})
+    found = {}
+    if open_texts:
         vectors = embeddings.embed(open_texts)
-        found = dict(
-            zip(open_texts, zip(vectors, model.probabilities(vectors), strict=True), strict=True)
-        )
-        readings = [
-            r or _classified(model, *found[text])
-            for r, (text, _s) in zip(readings, lines, strict=True)
-        ]
-    return [r for r in readings if r is not None]
+        probabilities = model.probabilities(vectors)
+        found = {
+            t: _classified(model, v, p)
+            for t, v, p in zip(open_texts, vectors, probabilities, strict=True)
+        }
+    return [
+        Reading(*r) if r is not None else found[text]
+        for r, (text, _s) in zip(ruled, lines, strict=True)
+    ]
 
 
 def _classified(model: Classifier, vector: np.ndarray, p: np.ndarray) -> Reading:
