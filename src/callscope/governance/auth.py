@@ -102,18 +102,24 @@ def add_user(
     check_password(password)
     if session.scalar(select(User).where(User.username == username)):
         raise UserError(f"user {username!r} already exists")
-    agent = None
-    if agent_external_id:
-        agent = session.scalar(select(Agent).where(Agent.external_id == agent_external_id))
-        if agent is None:
-            agent = Agent(external_id=agent_external_id, name=username)
-            session.add(agent)
-    elif role == Role.AGENT:
+    if role == Role.AGENT and not agent_external_id:
         raise UserError("an agent account needs --agent-id (the agent's external id)")
+    agent = _agent(session, agent_external_id, username)
     user = User(username=username, role=role, password_hash=hash_password(password), agent=agent)
     session.add(user)
     session.flush()
     return user
+
+
+def _agent(session: Session, external_id: str | None, username: str) -> Agent | None:
+    """The agent record EXTERNAL_ID names (made, named after USERNAME, if new), or None."""
+    if not external_id:
+        return None
+    agent = session.scalar(select(Agent).where(Agent.external_id == external_id))
+    if agent is None:
+        agent = Agent(external_id=external_id, name=username)
+        session.add(agent)
+    return agent
 
 
 def may_sign_in_locally(user: User, settings: Settings) -> bool:
@@ -151,12 +157,7 @@ def sso_user(
     if user is None:
         user = User(username=username, role=role, password_hash=SSO_ONLY, sso_subject=subject)
         session.add(user)
-    agent = None
-    if agent_external_id:
-        agent = session.scalar(select(Agent).where(Agent.external_id == agent_external_id))
-        if agent is None:
-            agent = Agent(external_id=agent_external_id, name=username)
-            session.add(agent)
+    agent = _agent(session, agent_external_id, username)
     if user.id is not None and (user.role, user.agent) != (role, agent):
         end_sessions(user)  # (what they may see changed: their other browsers sign in again)
     user.username, user.role, user.agent = username, role, agent
