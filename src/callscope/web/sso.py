@@ -60,6 +60,10 @@ class SignInFailed(errors.NotAllowed):
     """The provider's answer cannot be trusted; the message says which check failed."""
 
 
+class BadSignature(SignInFailed):
+    """The ID token's signature does not verify with the keys at hand."""
+
+
 @dataclass(frozen=True)
 class Provider:
     """What the discovery document says of the provider."""
@@ -130,7 +134,7 @@ def identity(
             nonce={"essential": True, "value": nonce},
         ).validate(token.claims)
     except BadSignatureError as exc:
-        raise SignInFailed("its signature does not verify") from exc
+        raise BadSignature("its signature does not verify") from exc
     except ExpiredTokenError as exc:
         raise SignInFailed("it has expired") from exc
     except (InvalidClaimError, MissingClaimError) as exc:
@@ -230,15 +234,11 @@ def sso_callback(request: Request, ctx: ContextDep, session: SessionDep) -> Resp
     except (requests.RequestException, ValueError, KeyError, SignInFailed) as exc:
         return _failed(request, PROVIDER_REFUSED, {"reason": str(exc)[:200]})
     try:
-        try:
-            claims = _checked(token, found, settings, pending["nonce"], _keys(found))
-        except SignInFailed as exc:
-            if "signature" not in str(exc):
-                raise
-            # (the provider may have rotated its keys since they were read)
-            claims = _checked(token, found, settings, pending["nonce"], _keys(found, fresh=True))
+        claims = _checked(token, found, settings, pending["nonce"])
     except SignInFailed as exc:
         return _failed(request, BAD_TOKEN, {"problem": str(exc)})
+    except (requests.RequestException, ValueError):
+        return _failed(request, UNREACHABLE, {}, 503)
     username = str(claims.get(settings.oidc_username_claim) or claims["sub"])[:150]
     agent_id = claims.get(settings.oidc_agent_id_claim) if settings.oidc_agent_id_claim else None
     source = security.client_address(request)
@@ -263,11 +263,17 @@ def sso_callback(request: Request, ctx: ContextDep, session: SessionDep) -> Resp
 
 
 def _checked(
-    token: dict[str, Any], found: Provider, settings: Settings, nonce: str, keys: KeySet
+    token: dict[str, Any], found: Provider, settings: Settings, nonce: str
 ) -> dict[str, Any]:
+    """The claims of TOKEN's ID token, checked with the provider's keys (read again once when
+    the signature does not verify: the provider may have rotated them)."""
     if not token.get("id_token"):
         raise SignInFailed("no ID token came with the answer")
-    return identity(token["id_token"], keys, found.issuer, settings.oidc_client_id, nonce)
+    checks = (found.issuer, settings.oidc_client_id, nonce)
+    try:
+        return identity(token["id_token"], _keys(found), *checks)
+    except BadSignature:
+        return identity(token["id_token"], _keys(found, fresh=True), *checks)
 
 
 def _failed(request: Request, message: str, params: dict[str, str], status: int = 401) -> Response:
