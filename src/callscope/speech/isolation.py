@@ -37,19 +37,26 @@ class DecoderFailed(errors.Refused):
 
 
 def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """FUNCTION(*ARGS, **KWARGS) in a child process limited to MEMORY_BYTES and TIMEOUT_S.
-    FUNCTION must be a module-level function; its arguments and result must pickle."""
+    """FUNCTION(*ARGS, **KWARGS) in a child process limited to MEMORY_BYTES and TIMEOUT_S, once
+    one of this process's slots is free. FUNCTION must be a module-level function; its
+    arguments and result must pickle."""
+    with _SLOTS:
+        return run_now(function, *args, **kwargs)
+
+
+def run_now(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """As `run`, without waiting for a slot: the worker's decoding of the call it processes
+    (one at a time) does not queue behind uploads to the same server."""
     request = pickle.dumps((function.__module__, function.__qualname__, args, kwargs))
     try:
-        with _SLOTS:
-            done = subprocess.run(
-                [sys.executable, "-m", __name__],
-                input=request,
-                capture_output=True,
-                timeout=TIMEOUT_S,
-                check=False,
-                env={**os.environ, **ONE_THREAD},
-            )
+        done = subprocess.run(
+            [sys.executable, "-m", __name__],
+            input=request,
+            capture_output=True,
+            timeout=TIMEOUT_S,
+            check=False,
+            env={**os.environ, **ONE_THREAD},
+        )
     except subprocess.TimeoutExpired as exc:
         raise DecoderFailed(f"decoding the audio took longer than {TIMEOUT_S:.0f} s") from exc
     if done.returncode != 0 or not done.stdout:

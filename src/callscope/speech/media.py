@@ -214,7 +214,7 @@ def decode_channels(
     handle, name = tempfile.mkstemp(dir=workdir, prefix=tmp_prefix("decoded"), suffix=".f32")
     os.close(handle)
     try:
-        samples = isolation.run(_decode_into, path, Path(name), list(channels), sample_rate)
+        samples = isolation.run_now(_decode_into, path, Path(name), list(channels), sample_rate)
         if samples == 0:
             return np.zeros((len(channels), 0), dtype=np.float32)
         # (copy on write: a step that changes the sound in place changes its own copy)
