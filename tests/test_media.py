@@ -192,14 +192,16 @@ def test_a_long_many_channel_call_is_decoded_outside_the_worker_in_bounded_memor
         pcm = (minute * 32767).astype("<i2").T.tobytes()
         for _ in range(minutes):
             out.writeframes(pcm)
+    # (the caller's own peak is VmHWM: getrusage's maxrss of a process keeps that of the one it
+    # was forked from, here a test worker with a speech model loaded)
     measure = (
         "import resource, sys, numpy as np\n"
         "from pathlib import Path\n"
         "from callscope.speech import media\n"
         "audio = media.decode_channels(Path(sys.argv[1]), [4, 1], Path(sys.argv[2]))\n"
         "rms = [float(np.sqrt(np.mean(np.square(c[::97])))) for c in audio]\n"
-        "print(audio.shape[0], audio.shape[1], *rms,\n"
-        "      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,\n"
+        "peak = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
+        "print(audio.shape[0], audio.shape[1], *rms, peak,\n"
         "      resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     )
     done = subprocess.run(

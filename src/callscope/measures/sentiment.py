@@ -370,6 +370,7 @@ FORMULAS = {
         r"\b(?:note|write|log|record)\s+(?:down\s+)?(?:your|the)\s+complaint\b",
         r"\bhow (?:can|may) i help(?: you)?(?: today)?\b",
         r"\bif i'?m not mistaken\b",
+        r"\b(?:good\s*)?bye\b|\byou too\b|\bsame to you\b|\btake care\b",
     ],
     "id": [
         (
@@ -601,6 +602,7 @@ def clause_score(clause: str, language: str, speaker: str | None = None) -> tupl
     """The sentiment of one clause and what decided it (docs/metrics.md#sentiment)."""
     text = clause.lower().replace("’", "'")
     formulas = FORMULAS[language] + (AGENT_FORMULAS[language] if speaker == Speaker.AGENT else [])
+    said = text
     for formula in formulas:
         text = re.sub(formula, " ", text, flags=re.I)
     if not re.search(r"[^\W\d_]", text):
@@ -623,7 +625,9 @@ def clause_score(clause: str, language: str, speaker: str | None = None) -> tupl
         return 0.0, "question"
     value = score_indonesian(text) if language == "id" else score_english(text)
     if abs(value) < LEXICON_FLOOR:
-        return 0.0, "no sentiment words"
+        # a formula and a name or two, nothing felt ("thank you for calling North Wind")
+        named = text != said and len(WORD_RE.findall(text)) <= 3
+        return 0.0, "formula" if named else "no sentiment words"
     return value, ", ".join(_sentiment_words(text, language))
 
 
