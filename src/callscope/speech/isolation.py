@@ -4,9 +4,10 @@ FFmpeg, under PyAV, is native code: a hostile file can crash it (a segmentation 
 whole process, web server and worker included), make it run for long or make it allocate
 gigabytes. `run(function, *args)` calls FUNCTION in a fresh Python process limited in memory
 and time and brings back its result or its error; a crash, a timeout or exhausted memory is a
-refusal of the file, and the calling process carries on. Decoders run at a lower priority and
-at most one fewer at a time than there are cores, so that many uploads at once still leave the
-server a core to answer everyone else with.
+refusal of the file, and the calling process carries on. At most one fewer decoder runs at a
+time than there are cores, so that many uploads at once still leave the server a core to
+answer everyone else with. (They keep the normal priority: at a lower one, a worker
+transcribing on every core starved them, and uploads waited behind it.)
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ MEMORY_BYTES = 3 * 1024**3  # address space of the child; a 12-hour call streams
 TIMEOUT_S = 900.0
 # decoding needs no parallel numerics; thread pools reserve address space the limit counts
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-NICENESS = 10
 _SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 1) - 1))
 
 
@@ -76,7 +76,6 @@ def run_now(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 def serve() -> None:
     """The child: read the call from stdin, answer (ok, result or error) on stdout."""
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
-    os.nice(NICENESS)
     module, name, args, kwargs = pickle.load(sys.stdin.buffer)
     try:
         result = (True, getattr(importlib.import_module(module), name)(*args, **kwargs))
