@@ -28,6 +28,7 @@ NAMES = [
     ("cc-en-round3", "en"),
     ("cc-en-round4", "en"),
     ("cc-en-round5", "en"),
+    ("cc-en-round6", "en"),
     ("id", "id"),
     ("id-heldout", "id"),
     ("cc-id", "id"),
@@ -35,6 +36,7 @@ NAMES = [
     ("cc-id-round4", "id"),
     ("cc-id-extra", "id"),
     ("cc-id-round5", "id"),
+    ("cc-id-round6", "id"),
 ]
 
 

@@ -120,7 +120,7 @@ def test_sentiment_is_scored_per_segment_and_overall(english):
     lines = english["transcript"]["segments"]
     assert {s["sentiment"]["label"] for s in lines} - {None} == {"positive", "neutral", "negative"}
     unsure = [s for s in lines if s["sentiment"]["uncertain"]]  # (no face: the page says why)
-    # (the classifier's threshold keeps the lines it labels 95 % right; a few are left unsure)
+    # (a line the classifier reads right no more often than wrong is unsure; a few are)
     assert len(unsure) <= 0.15 * len(lines), [s["text"] for s in unsure]
     assert all(s["sentiment"]["label"] is None and s["sentiment"]["score"] is None for s in unsure)
     thanks = next(s for s in english["transcript"]["segments"] if "appreciate" in s["text"])

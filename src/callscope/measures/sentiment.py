@@ -422,6 +422,7 @@ COMPLAINTS = {
         r"\b(?:cancel+ing|cancel)\s+my\b",
         r"\bspeak to (?:a|your) (?:manager|supervisor)\b",
         r"\bunacceptable\b|\bridiculous\b|\bfed up\b|\bsick of\b|\bhad enough\b",
+        r"\b(?:expected|expect)\s+(?:\w+\s+){0,2}better\b",
         r"\b(?:it'?s|it has|that'?s|that was)\s+been\s+\w+\s+(?:days|weeks|months|hours)\b",
         r"\bhung up\b|\brude\b|\bignored\b|\b(?:nobody|no one)\b",
         r"\bnothing\s+(?:loads|works|happens|shows|comes|changes)\b|\bkeeps?\s+happening\b",
@@ -501,6 +502,7 @@ COMPLAINTS = {
         r"\bpaling\s+cepat\b.*\b(?:hari|minggu|bulan)\b",
         r"\bbaru\s+(?:bisa|tersedia|ada)\b.*\b(?:hari|minggu|bulan)\s+lagi\b",
         r"\bmalah\b",
+        r"\b(?:saya|aku)\s+(?:kira|pikir)\b.*\blebih\s+(?:bagus|baik)\b",
     ],
 }
 GOOD_NEWS = {
@@ -534,7 +536,8 @@ GOOD_NEWS = {
             r"masuk|disetujui|hilang|bisa|hijau)\b"
         ),
         r"\bdalam\s+perjalanan\b|\bsaya\s+proses\b|\bsaya\s+hapus\b|\bdiskon\b",
-        r"\b(?:diperbaiki|memperbaiki\w*|perpanjang\w*|kompensasi|dikembalikan|dipulihkan)\b",
+        # ("perpanjangan", a renewal, is a name: only the verb is good news)
+        r"\b(?:diperbaiki|memperbaiki\w*|perpanjang(?!an)\w*|kompensasi|dikembalikan|dipulihkan)\b",
         r"\blebih\s+(?:cepat|awal)\s+dari\s+(?:jadwal|rencana|perkiraan)\b|\bjadwal\s+lebih\s+awal\b",
         r"\btidak perlu (?:melakukan )?apa-apa\b",
         r"\b(?:nggak|ngga|tidak|gak|ga)\s+sampai\s+\w+\s+(?:menit|detik)\b",  # (that quick)
@@ -547,6 +550,7 @@ REMEDIES = {
         r"\b(?:charge|fee|fine|penalty)s?\s+(?:has\s+been\s+|was\s+)?(?:reversed|removed|cancell?ed|"
         r"refunded|waived|dropped)",
         r"\bno\s+(?:late\s+|cancellation\s+)?(?:fee|penalty|charge)s?\b",
+        r"\bsen[dt]\s+(?:you\s+)?a\s+(?:replacement|new one)\b|\bkeep the (?:\w+\s+)?one\b",
         r"\b(?:reversed|removed|cancell?ed|refunded|waived|dropped)\s+(?:the|your|that|this)\s+"
         r"(?:\w+\s+){0,2}(?:charge|fee|fine|penalty)",
     ],
@@ -554,7 +558,18 @@ REMEDIES = {
         r"\b(?:tagihan|biaya|denda)\w*(?:\s+\w+)?\s+(?:sudah\s+)?(?:saya\s+|kami\s+)?"
         r"(?:dibatalkan|batalkan|dihapus|hapus|digratiskan|gratiskan)",
         r"\b(?:tidak|nggak|tak)\s+(?:akan\s+)?(?:ada|dikenakan)\s+(?:biaya|denda)\b",
+        r"\bpengganti\w*\s+(?:sudah\s+)?(?:kami\s+|saya\s+)?(?:di)?kirim\b",
+        r"\b(?:tidak|nggak|gak)\s+(?:perlu|usah)\s+(?:di)?kembalikan\b",
     ],
+}
+# a bad thing feared that did not happen ("I thought I'd lost the deposit"): taken out of the
+# clause, so that the relief beside it decides
+FEARED = {
+    "en": [
+        r"\bthought\s+(?:i'?d|i had|i would|we'?d|it was|it had|it'?d)\s+(?:\w+\s+)?(?:lost|gone)"
+        r"\b[^.,;!?]*"
+    ],
+    "id": [r"\b(?:saya|aku)\s+(?:kira|pikir)\b[^.,;!?]*\b(?:hilang|hangus|lenyap)\b[^.,;!?]*"],
 }
 # a fee or charge the customer has to pay, read after good news ("at no extra cost")
 FEES = {
@@ -610,6 +625,8 @@ def clause_score(clause: str, language: str, speaker: str | None = None) -> tupl
     remedy = _matches(REMEDIES[language], text)
     if remedy:
         return CUE_SCORE, remedy.group(0).strip()
+    for fear in FEARED[language]:
+        text = re.sub(fear, " ", text, flags=re.I)
     complaint = _matches(COMPLAINTS[language], text)
     if complaint:
         return -CUE_SCORE, complaint.group(0).strip()
