@@ -74,14 +74,15 @@ SLOW = {"model": 10, "services": 10, "browser": 3}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On PostgreSQL, only the tests that touch the database; the slowest files first, so that
-    the parallel workers of `make test` finish together (a slow file started last would keep
-    one worker busy while the other waits)."""
+    """On PostgreSQL, only the tests that touch the run's database (not those marked
+    `own_sqlite`, whose databases are SQLite files of their own either way); the slowest files
+    first, so that the parallel workers of `make test` finish together (a slow file started
+    last would keep one worker busy while the other waits)."""
     if POSTGRES:
-        left_out = [item for item in items if not touches_database(item)]
-        if left_out:
-            config.hook.pytest_deselected(items=left_out)
-            items[:] = [item for item in items if touches_database(item)]
+        kept = [i for i in items if touches_database(i) and not i.get_closest_marker("own_sqlite")]
+        if len(kept) < len(items):
+            config.hook.pytest_deselected(items=list(set(items) - set(kept)))
+            items[:] = kept
     weight: Counter[Path] = Counter()
     for item in items:
         weight[item.path] += max((SLOW.get(m.name, 1) for m in item.iter_markers()), default=1)

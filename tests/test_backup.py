@@ -64,6 +64,7 @@ def documents(ctx: Context) -> dict[str, dict]:
         }
 
 
+@pytest.mark.own_sqlite
 @pytest.mark.model
 def test_a_running_instance_is_restored_with_every_call_audio_and_analysis(tmp_path, model_dir):
     source = sqlite_settings(tmp_path / "live", model_dir)
@@ -153,6 +154,7 @@ def refused(settings: Settings, *args: str) -> str:
     return done.stderr.strip()
 
 
+@pytest.mark.own_sqlite
 def test_the_backup_lists_every_file_with_its_checksum(backed_up):
     _settings, backup = backed_up
     manifest = json.loads((backup / "manifest.json").read_text())
@@ -163,6 +165,7 @@ def test_the_backup_lists_every_file_with_its_checksum(backed_up):
     assert oct((backup / "callscope.db").stat().st_mode & 0o777) == "0o600"
 
 
+@pytest.mark.own_sqlite
 def test_backup_into_a_folder_that_is_not_empty_is_refused(backed_up):
     settings, backup = backed_up
     before = tree(backup)
@@ -171,6 +174,7 @@ def test_backup_into_a_folder_that_is_not_empty_is_refused(backed_up):
     assert tree(backup) == before
 
 
+@pytest.mark.own_sqlite
 def test_restore_onto_a_data_dir_in_use_is_refused(backed_up):
     settings, backup = backed_up
     before = tree(settings.data_dir)
@@ -179,6 +183,7 @@ def test_restore_onto_a_data_dir_in_use_is_refused(backed_up):
     assert tree(settings.data_dir) == before
 
 
+@pytest.mark.own_sqlite
 @pytest.mark.parametrize(
     ("damage", "expected"),
     [
@@ -249,6 +254,7 @@ def test_a_damaged_or_newer_backup_is_refused_and_nothing_restored(
     assert not target.data_dir.exists()  # nothing restored, not even the folder
 
 
+@pytest.mark.own_sqlite
 def test_a_backup_from_another_installation_needs_trust_foreign(backed_up, tmp_path, model_dir):
     """Another installation's key (or none at all): refused naming why; --trust-foreign restores
     it, still checked file by file."""
@@ -267,6 +273,7 @@ def test_a_backup_from_another_installation_needs_trust_foreign(backed_up, tmp_p
     assert done.stdout.startswith("restored 1 conversation(s), ")
 
 
+@pytest.mark.own_sqlite
 def test_the_first_backup_makes_a_key_readable_by_its_owner_only(backed_up):
     settings, _backup = backed_up
     key_file = settings.backup_key_file
@@ -275,6 +282,7 @@ def test_the_first_backup_makes_a_key_readable_by_its_owner_only(backed_up):
     assert len(key_file.read_text().strip()) == 64
 
 
+@pytest.mark.own_sqlite
 def test_restore_never_writes_a_database_outside_the_new_data_dir(backed_up, tmp_path, model_dir):
     """A database URL left pointing at the live database (outside the new data dir): refused,
     and the live database is as it was."""
@@ -293,6 +301,7 @@ def test_restore_never_writes_a_database_outside_the_new_data_dir(backed_up, tmp
     assert sha256_of(live) == before and not target.data_dir.exists()
 
 
+@pytest.mark.own_sqlite
 def test_postgresql_and_object_stores_are_pointed_to_their_own_tools(tmp_path):
     postgres = Settings(data_dir=tmp_path, database_url="postgresql+psycopg://db.example/x")
     message = refused(postgres, "backup", str(tmp_path / "b"))
@@ -335,6 +344,7 @@ def test_a_backup_is_restored_into_an_empty_postgresql_database(backed_up, tmp_p
     assert message.startswith("error: the database of --database-url is not empty (")
 
 
+@pytest.mark.own_sqlite
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
