@@ -29,6 +29,7 @@ NAMES = [
     ("cc-en-round4", "en"),
     ("cc-en-round5", "en"),
     ("cc-en-round6", "en"),
+    ("cc-en-round7", "en"),
     ("id", "id"),
     ("id-heldout", "id"),
     ("cc-id", "id"),
@@ -37,6 +38,7 @@ NAMES = [
     ("cc-id-extra", "id"),
     ("cc-id-round5", "id"),
     ("cc-id-round6", "id"),
+    ("cc-id-round7", "id"),
 ]
 
 

@@ -43,6 +43,7 @@ TRAINED_ON = (
     "cc-en-round4",
     "cc-en-round5",
     "cc-en-round6",
+    "cc-en-round7",
     "id",
     "id-heldout",
     "cc-id",
@@ -51,6 +52,7 @@ TRAINED_ON = (
     "cc-id-extra",
     "cc-id-round5",
     "cc-id-round6",
+    "cc-id-round7",
 )
 PROVENANCE = (
     "contact-centre lines written for callscope's sentiment tests, in rounds (see "

@@ -128,6 +128,8 @@ def test_conversation_without_segments():
         ("cc-id-round4", "id", 0.9),
         ("cc-en-round6", "en", 0.95),
         ("cc-id-round6", "id", 0.93),
+        ("cc-en-round7", "en", 0.93),
+        ("cc-id-round7", "id", 0.9),
     ],
 )
 def test_the_rules_and_the_classifier_together_read_the_labelled_lines(name, language, floor):
@@ -157,6 +159,15 @@ def test_the_rules_and_the_classifier_together_read_the_labelled_lines(name, lan
         ),
         ("Surat perpanjangannya sudah saya terima.", "id", "customer", None),
         ("Langganan Ibu sudah kami perpanjang satu bulan gratis.", "id", "agent", "positive"),
+        # … and on round 7
+        ("I clearly asked for the larger box.", "en", "customer", None),
+        ("Mornings are better for me, I work late.", "en", "customer", None),
+        ("Sore lebih cocok buat saya.", "id", "customer", None),
+        ("Let me put you through to our disputes team.", "en", "agent", None),
+        ("Saya sambungkan ke tim pengaduan ya, Pak.", "id", "agent", None),
+        ("Masa berlakunya berakhir pada bulan Desember.", "id", "agent", None),
+        ("Langganan saya sudah berakhir, padahal sudah bayar.", "id", "customer", "negative"),
+        ("Teknisinya baru bisa datang minggu depan.", "id", "agent", "negative"),
     ],
 )
 def test_rules_read_these_kinds_of_line(text, language, speaker, expected):

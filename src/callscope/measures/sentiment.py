@@ -346,6 +346,7 @@ EN_LEXICON_CHANGES = {
         "damage",
         "complaint",
         "security",
+        "clearly",
     )
 } | {"patient": 1.5, "slow": -1.5, "faster": 1.0, "quicker": 1.0, "smoothly": 1.5}
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
@@ -371,6 +372,9 @@ FORMULAS = {
         r"\bhow (?:can|may) i help(?: you)?(?: today)?\b",
         r"\bif i'?m not mistaken\b",
         r"\b(?:good\s*)?bye\b|\byou too\b|\bsame to you\b|\btake care\b",
+        # a time that suits better (a preference, not praise)
+        r"\b(?:the\s+)?(?:morning|afternoon|evening|weekend|\w+day)s?\s+(?:is|are|would be|"
+        r"works?)\s+better\b",
     ],
     "id": [
         (
@@ -383,6 +387,8 @@ FORMULAS = {
         r"\bselamat\s+(?:pagi|siang|sore|malam)\b",
         r"\bkalau\s+(?:nggak|ngga|gak|tidak|ga)\s+salah\b",
         r"\b(?:halaman|menu|pusat|layanan)\s+bantuan\b",  # a place's name, not help given
+        # a time that suits better (a preference, not praise)
+        r"\b(?:pagi|siang|sore|malam|besok|akhir pekan)\s+(?:lebih\s+)?(?:enak|cocok|baik|bisa)\b",
     ],
 }
 COMPLAINTS = {
@@ -439,7 +445,8 @@ COMPLAINTS = {
         r"internet|connection|dial tone|one came)\b",
         r"\b(?:crash|crashes|crashed|freezes|froze|keeps? dropping)\b",
         r"\b(?:is|are|was|went)\s+down\b",
-        r"\blate\b(?!\s+(?:fee|charge|payment))",
+        # (not the fee; not "I work late")
+        r"(?<!work\s)(?<!works\s)(?<!working\s)(?<!up\s)\blate\b(?!\s+(?:fee|charge|payment))",
         r"\b(?:overdue|suspended|disconnected|cut off|ended|losing|lost)\b",
         r"\b(?:after|since)\s+(?:it was\s+|being\s+)?(?:repaired|fixed|replaced)",
         r"\b(?:i'?m|i am)\s+afraid\b|\bunfortunately\b|\bsadly\b",
@@ -485,7 +492,9 @@ COMPLAINTS = {
         r"\bngulang\b|\bmengulang\b.*\bterus\b",
         r"\bgara-gara\b",
         r"\bsayangnya\b",
-        r"\b(?:ditolak|gagal|habis|kosong|tertunda|dibatalkan|rusak berat|berakhir|diblokir)\b",
+        r"\b(?:ditolak|gagal|habis|kosong|tertunda|dibatalkan|rusak berat|diblokir)\b",
+        # (a contract ending on a date is information)
+        r"\bberakhir\b(?!\s+(?:pada\s+)?(?:tanggal|bulan|tahun|hari))",
         r"\btelat\b|\bmati\s+total\b|\b(?:setelah|habis|sesudah)\s+(?:diperbaiki|diganti|diservis)",
         r"\b(?:nggak|tidak|gak|ga|belum)\s+pernah\b|\bcapek\b|\bbosan\b",
         r"\b(?:nggak|ngga|tidak|gak|ga|belum)\s+ada\s+(?:balasan|kabar|respon|respons|tanggapan|"
@@ -501,6 +510,7 @@ COMPLAINTS = {
         # a long wait given as the earliest there is; a bad surprise ("malah")
         r"\bpaling\s+cepat\b.*\b(?:hari|minggu|bulan)\b",
         r"\bbaru\s+(?:bisa|tersedia|ada)\b.*\b(?:hari|minggu|bulan)\s+lagi\b",
+        r"\bbaru\s+bisa\s+(?:\w+\s+){0,3}(?:hari|minggu|bulan|besok|lusa)\b",
         r"\bmalah\b",
         r"\b(?:saya|aku)\s+(?:kira|pikir)\b.*\blebih\s+(?:bagus|baik)\b",
     ],
@@ -584,11 +594,14 @@ QUESTION_RE = re.compile(r"\?\s*$")
 AGENT_FORMULAS = {
     "en": [
         r"^\W*(?:thank you|thanks)(?: very much)?\b\W*",
-        r"\b(?:technical|tech|customer)\s+support\b",  # a team's name, not support given
+        # a team's name, not support given or a fraud done
+        r"\b(?:technical|tech|customer)\s+support\b",
+        r"\b(?:fraud|complaints?|disputes?|claims?|collections?)\s+(?:team|department|desk)\b",
     ],
     "id": [
         r"^\W*(?:terima\s*kasih|makasih)(?: banyak)?\b\W*(?:ya\b\W*)?"
-        r"(?:pak|bu|bapak|ibu|mas|mbak)?\b\W*"
+        r"(?:pak|bu|bapak|ibu|mas|mbak)?\b\W*",
+        r"\b(?:bagian|tim|divisi)\s+(?:penanganan\s+)?(?:penipuan|keluhan|pengaduan|penagihan)\b",
     ],
 }
 # a good-news cue after a negation ("isn't fixed", "belum diperbaiki") is a complaint
