@@ -30,6 +30,7 @@ NAMES = [
     ("cc-en-round5", "en"),
     ("cc-en-round6", "en"),
     ("cc-en-round7", "en"),
+    ("cc-en-round8", "en"),
     ("id", "id"),
     ("id-heldout", "id"),
     ("cc-id", "id"),
@@ -39,6 +40,7 @@ NAMES = [
     ("cc-id-round5", "id"),
     ("cc-id-round6", "id"),
     ("cc-id-round7", "id"),
+    ("cc-id-round8", "id"),
 ]
 
 

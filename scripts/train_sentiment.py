@@ -45,6 +45,7 @@ TRAINED_ON = (
     "cc-en-round5",
     "cc-en-round6",
     "cc-en-round7",
+    "cc-en-round8",
     "id",
     "id-heldout",
     "cc-id",
@@ -54,6 +55,7 @@ TRAINED_ON = (
     "cc-id-round5",
     "cc-id-round6",
     "cc-id-round7",
+    "cc-id-round8",
 )
 PROVENANCE = (
     "contact-centre lines written for callscope's sentiment tests, in rounds (see "

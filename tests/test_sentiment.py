@@ -130,6 +130,8 @@ def test_conversation_without_segments():
         ("cc-id-round6", "id", 0.93),
         ("cc-en-round7", "en", 0.93),
         ("cc-id-round7", "id", 0.9),
+        ("cc-en-round8", "en", 0.95),
+        ("cc-id-round8", "id", 0.95),
     ],
 )
 def test_the_rules_and_the_classifier_together_read_the_labelled_lines(name, language, floor):
@@ -168,6 +170,11 @@ def test_the_rules_and_the_classifier_together_read_the_labelled_lines(name, lan
         ("Masa berlakunya berakhir pada bulan Desember.", "id", "agent", None),
         ("Langganan saya sudah berakhir, padahal sudah bayar.", "id", "customer", "negative"),
         ("Teknisinya baru bisa datang minggu depan.", "id", "agent", "negative"),
+        # … and on round 8
+        ("My premium has tripled since last year.", "en", "customer", "negative"),
+        ("To be fair, I didn't read the letter.", "en", "customer", None),
+        ("The lost parcel has been found and is on its way.", "en", "agent", "positive"),
+        ("That reminder can be safely ignored.", "en", "agent", "positive"),
     ],
 )
 def test_rules_read_these_kinds_of_line(text, language, speaker, expected):

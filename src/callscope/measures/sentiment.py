@@ -370,7 +370,7 @@ FORMULAS = {
         r"\bgood\s+(?:morning|afternoon|evening)\b|\b(?:hello|hi)\b",
         r"\b(?:note|write|log|record)\s+(?:down\s+)?(?:your|the)\s+complaint\b",
         r"\bhow (?:can|may) i help(?: you)?(?: today)?\b",
-        r"\bif i'?m not mistaken\b",
+        r"\bif i'?m not mistaken\b|\bto be (?:honest|fair)\b",
         r"\b(?:good\s*)?bye\b|\byou too\b|\bsame to you\b|\btake care\b",
         # a time that suits better (a preference, not praise)
         r"\b(?:the\s+)?(?:morning|afternoon|evening|weekend|\w+day)s?\s+(?:is|are|would be|"
@@ -416,7 +416,7 @@ COMPLAINTS = {
         ),
         r"\bbeen\s+(?:going on|waiting)\s+(?:for\s+)?",
         r"\bcharged\s+(?:twice|two times|again|double)",
-        r"\b(?:went|gone)\s+up\s+again\b",
+        r"\b(?:went|gone)\s+up\s+again\b|\b(?:doubled|tripled)\b",
         r"\bwithout\s+(?:any\s+)?(?:explanation|notice|warning|reason)",
         r"\bstopped\s+(?:working|again)",
         r"\b(?:can'?t|cannot|couldn'?t)\s+(?:get|log|sign|connect|use|make|access)",
@@ -561,6 +561,9 @@ REMEDIES = {
         r"refunded|waived|dropped)",
         r"\bno\s+(?:late\s+|cancellation\s+)?(?:fee|penalty|charge)s?\b",
         r"\bsen[dt]\s+(?:you\s+)?a\s+(?:replacement|new one)\b|\bkeep the (?:\w+\s+)?one\b",
+        r"\b(?:missing|damaged|broken|lost)\s+(?:\w+\s+)?(?:is|are|was|were|has been|have been|"
+        r"will be)\s+(?:being\s+)?(?:sent|replaced|delivered|refunded|found)\b",
+        r"\b(?:can|may)\s+(?:be\s+)?(?:safely\s+)?ignored?\b",  # (a notice sent in error)
         r"\b(?:reversed|removed|cancell?ed|refunded|waived|dropped)\s+(?:the|your|that|this)\s+"
         r"(?:\w+\s+){0,2}(?:charge|fee|fine|penalty)",
     ],
