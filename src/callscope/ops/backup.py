@@ -66,13 +66,11 @@ class Summary:
         )
 
 
-def _sqlite_path(settings: Settings) -> Path:
+def _sqlite_path(settings: Settings, refusal: str) -> Path:
+    """The SQLite file of SETTINGS' database; REFUSAL where the database is not one."""
     url = make_url(settings.resolved_database_url)
     if url.get_backend_name() != "sqlite" or not url.database:
-        raise BackupRefused(
-            "the database is not a SQLite file: back it up with its own tools "
-            "(pg_dump for PostgreSQL; see docs/deployment.md#backup-and-restore)"
-        )
+        raise BackupRefused(refusal)
     return Path(url.database)
 
 
@@ -150,7 +148,12 @@ def _empty_or_missing(path: Path) -> bool:
 def backup(settings: Settings, dest: Path) -> Summary:
     """Copy the database, the media it refers to and the session key into DEST (new or empty)."""
     os.umask(0o077)  # (recordings and transcripts: personal data)
-    db_path, media_root = _sqlite_path(settings), _media_root(settings)
+    db_path = _sqlite_path(
+        settings,
+        "the database is not a SQLite file: back it up with its own tools "
+        "(pg_dump for PostgreSQL; see docs/deployment.md#backup-and-restore)",
+    )
+    media_root = _media_root(settings)
     if not _empty_or_missing(dest):
         raise BackupRefused(f"{dest} exists and is not empty: name a new folder")
     if not db_path.is_file():
@@ -364,13 +367,11 @@ def restore(
 def _own_sqlite(settings: Settings) -> Path:
     """The data dir's own SQLite database, which restore may write; a database anywhere else
     may be one in use, and restore never writes over it."""
-    url = make_url(settings.resolved_database_url)
-    if url.get_backend_name() != "sqlite" or not url.database:
-        raise BackupRefused(
-            "CALLSCOPE_DATABASE_URL names a database that is not the data dir's own: restore"
-            " writes a PostgreSQL database only when it is given with --database-url (and empty)"
-        )
-    db_path = Path(url.database)
+    db_path = _sqlite_path(
+        settings,
+        "CALLSCOPE_DATABASE_URL names a database that is not the data dir's own: restore"
+        " writes a PostgreSQL database only when it is given with --database-url (and empty)",
+    )
     if not db_path.resolve().is_relative_to(settings.data_dir.resolve()):
         raise BackupRefused(
             f"the database {db_path} is outside the new data dir {settings.data_dir}: restore"

@@ -47,6 +47,7 @@ from callscope.web.ui import (
     refused,
     render,
     safe_next,
+    speak_as_the_browser,
 )
 
 PAGE_SIZE = 25
@@ -90,7 +91,7 @@ def login(
         )
         session.commit()
         minutes = max(1, -(-int(wait.total_seconds()) // 60))
-        i18n.activate(i18n.choose(None, request.headers.get("accept-language")))
+        speak_as_the_browser(request)
         error = (
             i18n.ngettext(
                 "Too many failed sign-ins. Try again in %(num)d minute.",
@@ -108,7 +109,7 @@ def login(
         audit.record(
             session, Actor.of(user, source), "sign_in_failed", "user", username, reason="local"
         )
-        i18n.activate(i18n.choose(None, request.headers.get("accept-language")))
+        speak_as_the_browser(request)
         return login_page(request, 403, next, i18n.gettext(SIGN_IN_WITH_COMPANY))
     security.start_session(request, user)
     audit.record(session, Actor.of(user, source), "sign_in", "user", username)

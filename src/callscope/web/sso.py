@@ -40,7 +40,7 @@ from callscope.i18n import N_
 from callscope.vocabulary import Role
 from callscope.web import security
 from callscope.web.deps import ContextDep, SessionDep
-from callscope.web.ui import login_page, safe_next
+from callscope.web.ui import login_page, safe_next, speak_as_the_browser
 
 router = APIRouter(include_in_schema=False)
 
@@ -277,6 +277,6 @@ def _checked(
 
 
 def _failed(request: Request, message: str, params: dict[str, str], status: int = 401) -> Response:
-    i18n.activate(i18n.choose(None, request.headers.get("accept-language")))
+    speak_as_the_browser(request)
     error = i18n.gettext(message) % params if params else i18n.gettext(message)
     return login_page(request, status, error=error)

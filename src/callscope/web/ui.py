@@ -196,6 +196,12 @@ def safe_next(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/conversations"
 
 
+def speak_as_the_browser(request: Request) -> None:
+    """Words made before the sign-in page is drawn (its error) in the language the browser asks
+    for: nobody is signed in to have chosen one."""
+    i18n.activate(i18n.choose(None, request.headers.get("accept-language")))
+
+
 def login_page(
     request: Request, status_code: int = 200, next_page: str = "", error: str | None = None
 ) -> HTMLResponse:
