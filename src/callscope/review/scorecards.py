@@ -165,6 +165,16 @@ def scorecard(
     }
 
 
+def _own_queues(user: User, since: datetime, until: datetime | None = None) -> Select[Any]:
+    """The queues of agent USER's own calls from SINCE (until UNTIL): their team's."""
+    found = (
+        visible_conversations(user)
+        .with_only_columns(Conversation.queue_id)
+        .where(Conversation.primary_agent_id == user.agent_id, Conversation.started_at >= since)
+    )
+    return found if until is None else found.where(Conversation.started_at < until)
+
+
 def team_weeks(session: Session, user: User, start: date, end: date) -> dict[str, dict[str, Any]]:
     """For agent USER, the weeks of their team — every call of the queues their own calls
     went to — as means only (no counts, categories or evaluations: the agent may not open
@@ -172,14 +182,8 @@ def team_weeks(session: Session, user: User, start: date, end: date) -> dict[str
     first, last = scorecells.week_of(start), scorecells.week_of(end)
     own_queues = list(
         session.scalars(
-            visible_conversations(user)
-            .with_only_columns(Conversation.queue_id)
-            .where(
-                Conversation.primary_agent_id == user.agent_id,
-                Conversation.queue_id.is_not(None),
-                Conversation.started_at >= day_start(start),
-                Conversation.started_at < day_end(end),
-            )
+            _own_queues(user, day_start(start), day_end(end))
+            .where(Conversation.queue_id.is_not(None))
             .distinct()
         )
     )
@@ -197,13 +201,8 @@ def team_means(session: Session, user: User, since: datetime) -> dict[str, Any] 
     """For agent USER, the means of their team's calls since SINCE — every call of the queues
     their own calls went to — without the count (the agent may not open those calls); None
     when there are fewer than TEAM_MIN_CALLS."""
-    own_queues = (
-        visible_conversations(user)
-        .with_only_columns(Conversation.queue_id)
-        .where(Conversation.primary_agent_id == user.agent_id, Conversation.started_at >= since)
-    )
     team = select(Conversation).where(
-        Conversation.queue_id.in_(own_queues), Conversation.started_at >= since
+        Conversation.queue_id.in_(_own_queues(user, since)), Conversation.started_at >= since
     )
     figures = means(session, team)[None]
     if figures["calls"] < TEAM_MIN_CALLS:
