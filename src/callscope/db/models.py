@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Select,
     String,
     Table,
@@ -282,8 +283,21 @@ class Segment(Base):
     sentiment_label: Mapped[str | None] = mapped_column(String(10))
     # what decided it (learned.Reading.because); None: made before it was kept (the rules')
     sentiment_because: Mapped[list[Any] | None]
+    # what the line means, as a vector of int8 (review/meaning.py); None: made before it was
+    # kept, or where sentence meaning could not be read
+    meaning: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     agent: Mapped[Agent | None] = relationship()
     words: Mapped[list[Word]] = relationship(order_by="Word.position", cascade="all, delete-orphan")
+
+
+class LineChange(Base):
+    """A call whose lines changed or went: every process's copy of the lines' meanings
+    (review/meaning.py) drops the call's lines numbered below BEFORE_LINE (all, when None)."""
+
+    __tablename__ = "line_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(Integer)  # (kept after the call is deleted)
+    before_line: Mapped[int | None] = mapped_column(Integer)
 
 
 class Word(Base):

@@ -79,9 +79,14 @@ def scorer() -> str:
     return BOTH if classifier() is not None else RULES
 
 
-def read(lines: Sequence[tuple[str, str | None]], language: str | None) -> list[Reading]:
+def read(
+    lines: Sequence[tuple[str, str | None]],
+    language: str | None,
+    known: dict[str, np.ndarray] | None = None,
+) -> list[Reading]:
     """The sentiment of each (text, speaker) of LINES, in LANGUAGE ("id", else English); the
-    lines the rules leave open are embedded together, each distinct text once."""
+    lines the rules leave open are embedded together, each distinct text once (unless KNOWN
+    has its embedding already)."""
     model = classifier()
     ruled = [sentiment.ruled(text, language, speaker) for text, speaker in lines]
     if model is None:
@@ -89,7 +94,10 @@ def read(lines: Sequence[tuple[str, str | None]], language: str | None) -> list[
     open_texts = sorted({text for (text, _s), r in zip(lines, ruled, strict=True) if r is None})
     found = {}
     if open_texts:
-        vectors = embeddings.embed(open_texts)
+        known = known or {}
+        unknown = [t for t in open_texts if t not in known]
+        made = dict(zip(unknown, embeddings.embed(unknown), strict=True)) if unknown else {}
+        vectors = np.stack([known[t] if t in known else made[t] for t in open_texts])
         probabilities = model.probabilities(vectors)
         found = {
             t: _classified(model, v, p)

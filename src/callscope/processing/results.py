@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from callscope import errors
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, Word, utcnow
 from callscope.governance import audit
-from callscope.measures import learned, metrics, segments, sentiment, summary
-from callscope.review import refresh
+from callscope.measures import embeddings, learned, metrics, segments, sentiment, summary
+from callscope.review import meaning, refresh
 from callscope.speech import attribution, diarization
 from callscope.vocabulary import UNSURE_BELOW, Speaker, Status
 
@@ -38,19 +39,34 @@ def mean_confidence(words: list[segments.Word]) -> float | None:
     return round(sum(known) / len(known), 3) if known else None
 
 
-def readings(segs: Sequence[segments.Segment], language: str) -> list[learned.Reading]:
-    """The sentiment of each of SEGS (learned.read), uncertain where its words were recognised
-    with too little confidence for the words, and so their sentiment, to be trusted."""
+def readings(
+    segs: Sequence[segments.Segment],
+    language: str,
+    known: dict[str, np.ndarray] | None = None,
+) -> list[learned.Reading]:
+    """The sentiment of each of SEGS (learned.read, with the embeddings KNOWN), uncertain where
+    its words were recognised with too little confidence for the words, and so their
+    sentiment, to be trusted."""
     unsure = [
         (c := mean_confidence(seg.words)) is not None and c < sentiment.UNCERTAIN_BELOW
         for seg in segs
     ]
     read = iter(
         learned.read(
-            [(s.text, s.speaker) for s, u in zip(segs, unsure, strict=True) if not u], language
+            [(s.text, s.speaker) for s, u in zip(segs, unsure, strict=True) if not u],
+            language,
+            known,
         )
     )
     return [learned.Reading(None, []) if u else next(read) for u in unsure]
+
+
+def _embedded(texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each distinct text's embedding; none where sentence meaning cannot be read here."""
+    distinct = sorted(set(texts))
+    if not distinct or not embeddings.available():
+        return {}
+    return dict(zip(distinct, embeddings.embed(distinct), strict=True))
 
 
 def save_results(
@@ -73,7 +89,13 @@ def save_results(
     the words (None for a transcript made elsewhere)."""
     segs = segments.build_segments(words)
     lines = segments.build_lines(words, line_starts)
-    read = readings([*segs, *lines], language)  # (one pass: a text the two share is read once)
+    known = _embedded([line.text for line in lines])  # (stored as each line's meaning)
+    meanings = (
+        dict(zip(known, meaning.quantised(np.stack(list(known.values()))), strict=True))
+        if known
+        else {}
+    )
+    read = readings([*segs, *lines], language, known)  # (a text the two share is read once)
     scored = [
         {"speaker": s.speaker, "start_s": s.start, "end_s": s.end, "score": r.score}
         for s, r in zip(segs, read[: len(segs)], strict=True)
@@ -112,6 +134,7 @@ def save_results(
                 sentiment_score=score,
                 sentiment_label=sentiment.label(score) if score is not None else None,
                 sentiment_because=reading.because,
+                meaning=meanings.get(seg.text),
                 words=[
                     Word(
                         position=i,

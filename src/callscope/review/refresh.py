@@ -4,7 +4,8 @@ words, results or state calls this module in the same transaction, and nothing o
 scorecard cells). Inside `review/`, evaluations and categories mark the weeks they change.
 
 - `changed`: a call's words and results were written (processed, imported, swapped,
-  recomputed): everything derived from them is made again.
+  recomputed): everything derived from them is made again, and copies of the lines' meanings
+  drop the earlier lines.
 - `counted`: what a call counts for changed (its processing state) but not its words: the
   weeks it is counted in are made again on their next read.
 - `removed`: a call's words are gone (its recording purged) or the call is about to be deleted:
@@ -28,7 +29,7 @@ from callscope.db.models import (
     ScorecardCell,
     ScorecardWeek,
 )
-from callscope.review import categories, document, evaluations, scorecells, search
+from callscope.review import categories, document, evaluations, meaning, scorecells, search
 from callscope.vocabulary import Status
 
 
@@ -41,6 +42,7 @@ def changed(session: Session, conversation_ids: Iterable[int]) -> None:
         document.store_transcript(session, conversation_id)
         search.index(session, conversation_id)
         categories.evaluate(session, conversation_id)
+    meaning.changed(session, ids)
     scorecells.mark(session, ids)
 
 
@@ -58,6 +60,7 @@ def removed(session: Session, conversation_ids: Iterable[int]) -> None:
     ids = list(conversation_ids)
     for conversation_id in ids:
         search.remove(session, conversation_id)  # an FTS5 table has no foreign key to cascade
+    meaning.removed(session, ids)  # (the lines' vectors go with the lines; copies drop theirs)
     session.execute(
         update(ConversationAnalysis)
         .where(ConversationAnalysis.conversation_id.in_(ids))

@@ -45,9 +45,13 @@ from callscope.db.models import (
 )
 from callscope.governance import policy
 from callscope.governance.access import VIEWING_OFF, visible_conversations
+from callscope.review import meaning
 
 SNIPPET_WORDS = 16
 SEARCH_OFF = f"searching the transcripts' words is not possible: {VIEWING_OFF}"
+MEANING_OFF = f"searching the transcripts by meaning is not possible: {VIEWING_OFF}"
+MEANING_LINES = 3  # a call found by meaning shows its closest lines, up to this many
+IN_BATCH = 10_000  # ids in one IN (…) list
 # A common word is in most transcripts; counting every match would read them all, so a text
 # search counts up to this many and says "more than" beyond.
 COUNT_CAP = 1000
@@ -87,7 +91,19 @@ class Filters:
     min_agent_talk_pct: float | None = None
     max_agent_talk_pct: float | None = None
     category: str | None = None  # a category's name: only the calls that matched it
+    like: str | None = None  # calls with lines close in meaning to this, closest first
     sort: str = "-started_at"
+
+
+@dataclass(frozen=True)
+class Line:
+    """A line of a conversation close in meaning to what was searched for."""
+
+    position: int  # its place in the transcript
+    start_s: float
+    speaker: str
+    text: str
+    similarity: float
 
 
 @dataclass
@@ -96,6 +112,8 @@ class Hit:
     analysis: ConversationAnalysis | None
     snippet: str | None = None  # HTML: the escaped transcript text, matches in <mark>
     categories: list[str] = field(default_factory=list)  # the names of those it matched
+    lines: list[Line] = field(default_factory=list)  # searched by meaning: the closest lines
+    matched: list[str] = field(default_factory=list)  # by "meaning", "words" (a search's)
 
 
 @dataclass
@@ -228,9 +246,11 @@ def find(session: Session, user: User, f: Filters, limit: int, offset: int = 0) 
     """A page of the conversations USER may see that pass F, with a passage of each when F
     searches the words (refused while viewing transcripts is switched off)."""
     found = terms(f.q)
-    if found and not policy.get(session, "recordings.enabled"):
-        raise SearchWithheld(SEARCH_OFF)
+    if (found or f.like) and not policy.get(session, "recordings.enabled"):
+        raise SearchWithheld(SEARCH_OFF if found else MEANING_OFF)
     narrowed, joined = _narrowed(session, user, f)
+    if f.like:
+        return _by_meaning(session, narrowed, joined, f.like, found, limit, offset)
     query = narrowed
     if found:
         query = narrowed.where(matching(session, found))
@@ -261,6 +281,86 @@ def find(session: Session, user: User, f: Filters, limit: int, offset: int = 0) 
     passages = _snippets(session, found, ids) if found else {}
     matched = categories_of(session, ids)
     return Results(total, [Hit(c, a, passages.get(c.id), matched.get(c.id, [])) for c, a in rows])
+
+
+def _by_meaning(
+    session: Session,
+    narrowed: Select[Any],
+    joined: bool,
+    like: str,
+    found: list[str],
+    limit: int,
+    offset: int,
+) -> Results:
+    """The page of NARROWED's conversations with a line close in meaning to LIKE, closest
+    first, each with its closest lines; with word terms FOUND, the calls holding them follow
+    those found by meaning (newest first), and each hit says which matched."""
+    query = meaning.vector(like)
+    visible = narrowed.with_only_columns(Conversation.id)
+    closest: dict[int, list[Line]] = {}
+    count = meaning.FIRST_LOOK
+    while True:  # (more lines looked at while too few of those found are visible)
+        near = meaning.closest(session, query, count)
+        similarity = {n.line: n.similarity for n in near}
+        closest = {}
+        for at in range(0, len(near), IN_BATCH):
+            rows = session.execute(
+                select(
+                    Segment.id, Segment.conversation_id, Segment.position, Segment.start_s,
+                    Segment.speaker, Segment.text,
+                ).where(
+                    Segment.id.in_([n.line for n in near[at : at + IN_BATCH]]),
+                    Segment.conversation_id.in_(visible),
+                )
+            )  # fmt: skip
+            for line, call, position, start, speaker, text_ in rows:
+                closest.setdefault(call, []).append(
+                    Line(position, start, speaker, text_, similarity[line])
+                )
+        if len(closest) >= offset + limit or len(near) < count:
+            break
+        count *= 10
+    ranked = sorted(closest, key=lambda call: -max(n.similarity for n in closest[call]))
+    by_words: list[int] = []
+    if found:
+        by_words = list(
+            session.scalars(
+                visible.where(matching(session, found))
+                .order_by(Conversation.started_at.desc(), Conversation.id.desc())
+                .limit(COUNT_CAP + 1)
+            )
+        )
+    ordered = [*ranked, *(i for i in by_words if i not in closest)]
+    page = ordered[offset : offset + limit]
+    query_ = narrowed.where(Conversation.id.in_(page))
+    if not joined:
+        query_ = query_.outerjoin(
+            ConversationAnalysis, ConversationAnalysis.conversation_id == Conversation.id
+        )
+    shown: dict[int, tuple[Conversation, ConversationAnalysis | None]] = {}
+    for c, a in session.execute(
+        query_.add_columns(ConversationAnalysis).options(*(selectinload(r) for r in SHOWN))
+    ):
+        shown[c.id] = (c, a)
+    worded = set(by_words)
+    passages = _snippets(session, found, [i for i in page if i in worded]) if found else {}
+    matched = categories_of(session, page)
+    return Results(
+        len(ordered),
+        [
+            Hit(
+                *shown[i],
+                snippet=passages.get(i),
+                categories=matched.get(i, []),
+                lines=sorted(closest.get(i, []), key=lambda n: -n.similarity)[:MEANING_LINES],
+                matched=[
+                    *(["meaning"] if i in closest else []),
+                    *(["words"] if i in worded else []),
+                ],
+            )
+            for i in page
+        ],
+    )
 
 
 def categories_of(session: Session, ids: list[int]) -> dict[int, list[str]]:

@@ -28,6 +28,7 @@ from callscope.review import (
     document,
     evaluations,
     exports,
+    meaning,
     scorecards,
     search,
 )
@@ -149,6 +150,15 @@ def list_filters(
     category: Annotated[
         str | None, Query(max_length=100, description="only the calls that matched this category")
     ] = None,
+    like: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=meaning.MAX_QUERY,
+            pattern=r"\S",
+            description="calls with lines close in meaning to this (any language), closest first",
+        ),
+    ] = None,
     sort: Annotated[str, Query(pattern="^-?(started_at|duration|sentiment)$")] = "-started_at",
 ) -> search.Filters:
     """The search and filters of a list of conversations, from the query string."""
@@ -165,6 +175,7 @@ def list_filters(
         min_agent_talk_pct=min_agent_talk_pct,
         max_agent_talk_pct=max_agent_talk_pct,
         category=category,
+        like=like,
         sort=sort,
     )
 
@@ -182,8 +193,10 @@ def list_conversations(
 ) -> dict[str, Any]:
     """The conversations the caller may see, newest first; `q` searches the transcripts and
     gives each item a `snippet` (HTML: escaped text, matches in `<mark>`). With `q`, `total` is
-    counted up to 1 001 (`total_is_exact` false beyond 1 000); 403 while viewing transcripts is
-    switched off."""
+    counted up to 1 001 (`total_is_exact` false beyond 1 000). `like` finds calls by meaning,
+    closest first (`sort` does not apply), each with its closest `lines` and what `matched`
+    ("meaning", "words": with `q` as well, the calls holding the words follow). 403 while
+    viewing transcripts is switched off."""
     results = search.find(session, user, filters, limit, offset)
     return {
         "total": results.total,
@@ -202,9 +215,26 @@ def list_conversations(
                 "agent_talk_pct": hit.analysis.agent_talk_pct if hit.analysis else None,
                 "categories": hit.categories,
                 **({"snippet": hit.snippet} if filters.q else {}),
+                **(
+                    {"matched": hit.matched, "lines": [meaning_line(hit, n) for n in hit.lines]}
+                    if filters.like
+                    else {}
+                ),
             }
             for hit in results.hits
         ],
+    }
+
+
+def meaning_line(hit: search.Hit, line: search.Line) -> dict[str, Any]:
+    """A line found by meaning, as the API gives it, with the page that opens the call there."""
+    return {
+        "position": line.position,
+        "start_s": line.start_s,
+        "speaker": line.speaker,
+        "text": line.text,
+        "similarity": line.similarity,
+        "url": f"/conversations/{hit.conversation.id}?line={line.position}#details",
     }
 
 

@@ -188,6 +188,7 @@ class ListQuery:
 
 def list_query(
     q: Annotated[str | None, Query(max_length=200)] = None,
+    by: Annotated[str, Query(pattern="^(words|meaning|both)$")] = "words",
     agent: Annotated[str | None, Query(pattern=r"^\d{0,18}$")] = None,
     queue: Annotated[str | None, Query(pattern=r"^\d{0,18}$")] = None,
     sentiment: Annotated[str | None, Query(pattern="^(positive|neutral|negative)?$")] = None,
@@ -204,6 +205,7 @@ def list_query(
     return ListQuery(
         form={
             "q": q,
+            "by": by if by != "words" else None,
             "agent": agent,
             "queue": queue,
             "sentiment": sentiment,
@@ -217,7 +219,8 @@ def list_query(
             "sort": sort,
         },
         filters=search.Filters(
-            q=q,
+            q=q if by != "meaning" else None,
+            like=((q or "").strip() or None) if by != "words" else None,
             agent_id=int(agent or 0),
             queue_id=int(queue or 0),
             sentiment=sentiment,
@@ -251,7 +254,7 @@ def conversation_list(
             session, user, listed.filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
         )
     except search.SearchWithheld:  # (a link from before viewing was switched off)
-        results, words_off = search.Results(0), listed.filters.q
+        results, words_off = search.Results(0), listed.form["q"]
     visible_ids = visible_conversations(user).with_only_columns(Conversation.id)
     agents = session.scalars(
         select(Agent)

@@ -670,9 +670,20 @@ if (carried && $("#search")) {
   $("#search").value = carried;
   search(carried);
 }
+// a line named in the address (a call found by meaning): that line selected and in view, the
+// player at its start
+const params = new URLSearchParams(location.search);
+const named = params.has("line") ? lines[Number(params.get("line"))] : undefined;
+if (named) {
+  named.classList.add("named");
+  named.setAttribute("aria-current", "true");
+  lines.forEach((line) => (line.tabIndex = line === named ? 0 : -1));
+  if (audio) audio.currentTime = segments[lines.indexOf(named)].start_s;
+}
 // a tab named in the address opens with the page's title in view, not scrolled to the panel
 window.addEventListener("load", () => {
-  const settle = () => (hits.length ? scrollToElement(hits[0].marks[0]) : window.scrollTo(0, 0));
+  const settle = () =>
+    named ? scrollToElement(named) : hits.length ? scrollToElement(hits[0].marks[0]) : window.scrollTo(0, 0);
   settle();
   requestAnimationFrame(settle); // (again after the browser's own scroll to the tab's anchor)
 });

@@ -1,0 +1,65 @@
+"""The labelled set for search by meaning (tests/data/meaning): lines of contact-centre calls
+in English and Indonesian, each with the topic it is about ("none": greetings, checks, holds),
+and queries a supervisor might type, each with the topic whose lines answer it. Scored as
+callscope searches: the lines and the query as review/meaning.py stores and compares them."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from callscope.measures import embeddings
+from callscope.review import meaning
+
+SET = Path(__file__).parent / "data" / "meaning"
+TOP = 10
+
+
+def read(name: str) -> list[dict[str, str]]:
+    with (SET / f"{name}.tsv").open(encoding="utf-8") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def as_searched(texts: list[str]) -> np.ndarray:
+    """TEXTS as review/meaning.py compares them: int8, then unit length."""
+    stored = np.stack(
+        [np.frombuffer(b, np.int8) for b in meaning.quantised(embeddings.embed(texts))]
+    ).astype(np.float32)
+    return stored / np.linalg.norm(stored, axis=1, keepdims=True)
+
+
+def score(lines_name: str = "lines", queries_name: str = "queries") -> dict[str, float]:
+    """Recall@10 (the share of a query's answering lines among the ten closest, up to ten),
+    the same for lines in the other language, hit@1 and mean reciprocal rank, over every query;
+    and the similarities of answering and other lines (their medians and the others' 95th and
+    99th percentiles)."""
+    lines, queries = read(lines_name), read(queries_name)
+    similar = as_searched([q["text"] for q in queries]) @ as_searched([x["text"] for x in lines]).T
+    recall, across, first, reciprocal, answering, others = [], [], [], [], [], []
+    for q, row in zip(queries, similar, strict=True):
+        ranked = list(np.argsort(-row))
+        good = {i for i, x in enumerate(lines) if x["topic"] == q["topic"]}
+        other_language = {i for i in good if lines[i]["language"] != q["language"]}
+        top = set(ranked[:TOP])
+        recall.append(len(good & top) / min(TOP, len(good)))
+        across.append(len(other_language & top) / len(other_language))
+        first.append(float(ranked[0] in good))
+        reciprocal.append(1 / (1 + next(r for r, i in enumerate(ranked) if i in good)))
+        answering += [row[i] for i in good]
+        others += [row[i] for i in range(len(lines)) if i not in good]
+    return {
+        "queries": len(queries),
+        "lines": len(lines),
+        "recall_at_10": float(np.mean(recall)),
+        "recall_at_10_other_language": float(np.mean(across)),
+        "hit_at_1": float(np.mean(first)),
+        "mrr": float(np.mean(reciprocal)),
+        "answering_median": float(np.median(answering)),
+        "others_median": float(np.median(others)),
+        "others_p95": float(np.percentile(others, 95)),
+        "others_p99": float(np.percentile(others, 99)),
+        "answering_over_floor": float(np.mean(np.array(answering) >= meaning.FLOOR)),
+        "others_over_floor": float(np.mean(np.array(others) >= meaning.FLOOR)),
+    }
