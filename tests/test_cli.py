@@ -184,6 +184,32 @@ def test_settings_set_and_list(run):
     assert unknown.returncode == 1 and "unknown setting 'nope'" in unknown.stderr
 
 
+def test_recompute_meaning_gives_calls_stored_before_it_their_lines_meaning(run, tmp_path):
+    """Calls stored before lines kept their meaning (planted here: none) are found by meaning
+    once recomputed."""
+    transcript = tmp_path / "t.json"
+    said = "I would like to cancel my contract please."
+    transcript.write_text(
+        json.dumps(
+            {
+                "language": "en",
+                "segments": [{"speaker": "customer", "start_s": 0, "end_s": 3, "text": said}],
+            }
+        )
+    )
+    meta = make_meta(mono=True)
+    run("import", str(transcript), "--meta", meta_file(tmp_path, meta))
+    engine = create_engine(run.settings.resolved_database_url)
+    with engine.begin() as db:
+        db.execute(text("UPDATE segments SET meaning = NULL"))
+    done = run("recompute", "--meaning", meta["external_id"])
+    assert "recomputed the meaning of 1 conversation(s)" in done.stdout
+    with engine.begin() as db:
+        stored = db.execute(text("SELECT text, meaning FROM segments")).all()
+    assert [(t, len(m)) for t, m in stored] == [(said, 192)]
+    engine.dispose()
+
+
 def test_show_unknown_conversation(run):
     proc = run("show", "NOPE", check=False)
     assert proc.returncode == 1 and "no conversation 'NOPE'" in proc.stderr

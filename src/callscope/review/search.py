@@ -118,12 +118,15 @@ class Hit:
 
 @dataclass
 class Results:
-    total: int  # with a text search, counted up to COUNT_CAP + 1 only
+    # with a text search, counted up to COUNT_CAP + 1 only; by meaning, the calls found among
+    # the lines looked at, and one more when there may be more (`more`)
+    total: int
     hits: list[Hit] = field(default_factory=list)
+    more: bool = False
 
     @property
     def total_is_exact(self) -> bool:
-        return self.total <= COUNT_CAP
+        return self.total <= COUNT_CAP and not self.more
 
 
 def terms(q: str | None) -> list[str]:
@@ -297,30 +300,21 @@ def _by_meaning(
     those found by meaning (newest first), and each hit says which matched."""
     query = meaning.vector(like)
     visible = narrowed.with_only_columns(Conversation.id)
-    closest: dict[int, list[Line]] = {}
     count = meaning.FIRST_LOOK
     while True:  # (more lines looked at while too few of those found are visible)
         near = meaning.closest(session, query, count)
-        similarity = {n.line: n.similarity for n in near}
-        closest = {}
-        for at in range(0, len(near), IN_BATCH):
-            rows = session.execute(
-                select(
-                    Segment.id, Segment.conversation_id, Segment.position, Segment.start_s,
-                    Segment.speaker, Segment.text,
-                ).where(
-                    Segment.id.in_([n.line for n in near[at : at + IN_BATCH]]),
-                    Segment.conversation_id.in_(visible),
-                )
-            )  # fmt: skip
-            for line, call, position, start, speaker, text_ in rows:
-                closest.setdefault(call, []).append(
-                    Line(position, start, speaker, text_, similarity[line])
-                )
-        if len(closest) >= offset + limit or len(near) < count:
+        calls = sorted({n.call for n in near})
+        seen: set[int] = set()
+        for at in range(0, len(calls), IN_BATCH):
+            seen.update(
+                session.scalars(visible.where(Conversation.id.in_(calls[at : at + IN_BATCH])))
+            )
+        close = [n for n in near if n.call in seen]  # (closest first)
+        more = len(near) == count  # (the floor not reached: other lines may pass it too)
+        if len(seen) >= offset + limit or not more:
             break
         count *= 10
-    ranked = sorted(closest, key=lambda call: -max(n.similarity for n in closest[call]))
+    ranked = list(dict.fromkeys(n.call for n in close))
     by_words: list[int] = []
     if found:
         by_words = list(
@@ -330,8 +324,9 @@ def _by_meaning(
                 .limit(COUNT_CAP + 1)
             )
         )
-    ordered = [*ranked, *(i for i in by_words if i not in closest)]
+    ordered = [*ranked, *(i for i in by_words if i not in seen)]
     page = ordered[offset : offset + limit]
+    shown_lines = _lines(session, [n for n in close if n.call in set(page)])
     query_ = narrowed.where(Conversation.id.in_(page))
     if not joined:
         query_ = query_.outerjoin(
@@ -346,21 +341,40 @@ def _by_meaning(
     passages = _snippets(session, found, [i for i in page if i in worded]) if found else {}
     matched = categories_of(session, page)
     return Results(
-        len(ordered),
+        len(ordered) + more,
         [
             Hit(
                 *shown[i],
                 snippet=passages.get(i),
                 categories=matched.get(i, []),
-                lines=sorted(closest.get(i, []), key=lambda n: -n.similarity)[:MEANING_LINES],
+                lines=shown_lines.get(i, []),
                 matched=[
-                    *(["meaning"] if i in closest else []),
+                    *(["meaning"] if i in seen else []),
                     *(["words"] if i in worded else []),
                 ],
             )
             for i in page
         ],
+        more,
     )
+
+
+def _lines(session: Session, near: list[meaning.Near]) -> dict[int, list[Line]]:
+    """Each call's closest lines of NEAR (closest first), up to MEANING_LINES a call."""
+    kept: dict[int, list[meaning.Near]] = {}
+    for n in near:
+        if len(kept.setdefault(n.call, [])) < MEANING_LINES:
+            kept[n.call].append(n)
+    similarity = {n.line: n.similarity for ns in kept.values() for n in ns}
+    found: dict[int, list[Line]] = {}
+    for line, call, position, start, speaker, said in session.execute(
+        select(
+            Segment.id, Segment.conversation_id, Segment.position, Segment.start_s,
+            Segment.speaker, Segment.text,
+        ).where(Segment.id.in_(list(similarity)))
+    ):  # fmt: skip
+        found.setdefault(call, []).append(Line(position, start, speaker, said, similarity[line]))
+    return {call: sorted(lines, key=lambda n: -n.similarity) for call, lines in found.items()}
 
 
 def categories_of(session: Session, ids: list[int]) -> dict[int, list[str]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.util import find_spec
@@ -19,6 +21,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from callscope import __version__, errors
 from callscope.context import Context
 from callscope.processing.worker import Worker
+from callscope.review import meaning
 from callscope.web import admin, api, health, monitoring, pages, quality, security, sso, ui
 from callscope.web.errors import (
     database_response,
@@ -30,7 +33,15 @@ from callscope.web.errors import (
 from callscope.web.security import BodyLimit, SecurityHeaders
 
 # Swagger UI's files, from the swagger-ui-py package (found without importing it)
+log = logging.getLogger(__name__)
 SWAGGER_UI = Path(find_spec("swagger_ui").origin or "").parent / "static"  # type: ignore[union-attr]
+
+
+def _warm_meaning(ctx: Context) -> None:
+    try:
+        meaning.warm(ctx.db)
+    except Exception:  # (the first search reads them instead)
+        log.exception("reading the lines' meanings failed")
 
 
 def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
@@ -41,6 +52,8 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
         worker = Worker(ctx, warm_up=True) if with_worker else None
         if worker:
             worker.start()
+        # the lines' meanings read while the server starts answering, not at the first search
+        threading.Thread(target=_warm_meaning, args=(ctx,), name="meaning", daemon=True).start()
         try:
             yield
         finally:
