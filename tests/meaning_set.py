@@ -63,3 +63,30 @@ def score(lines_name: str = "lines", queries_name: str = "queries") -> dict[str,
         "answering_over_floor": float(np.mean(np.array(answering) >= meaning.FLOOR)),
         "others_over_floor": float(np.mean(np.array(others) >= meaning.FLOOR)),
     }
+
+
+def by_example(similarity: float) -> dict[str, float]:
+    """Categories by example on the labelled lines: for each topic, a category whose examples
+    are its first English and first Indonesian line, matched (at SIMILARITY, the greatest to an
+    example) against every other line; precision and recall over all topics together."""
+    lines = read("lines")
+    searched = as_searched([x["text"] for x in lines])
+    hits = misses = wrong = 0
+    for topic in sorted({x["topic"] for x in lines} - {"none"}):
+        examples = [
+            next(i for i, x in enumerate(lines) if x["topic"] == topic and x["language"] == lang)
+            for lang in ("en", "id")
+        ]
+        similar = (searched @ searched[examples].T).max(axis=1)
+        for i, x in enumerate(lines):
+            if i in examples:
+                continue
+            matched, wanted = similar[i] >= similarity, x["topic"] == topic
+            hits += matched and wanted
+            misses += wanted and not matched
+            wrong += matched and not wanted
+    return {
+        "precision": hits / max(1, hits + wrong),
+        "recall": hits / max(1, hits + misses),
+        "matched": hits + wrong,
+    }

@@ -111,7 +111,7 @@ def test_who_and_when_absence_and_conditions():
 @pytest.mark.parametrize(
     ("fields", "named"),
     [
-        ({}, "give at least one phrase or one condition"),
+        ({}, "give at least one phrase, example (like) or condition"),
         ({"phrases": ["hello"], "speaker": "robot"}, "speaker: "),
         ({"phrases": ["hello"], "first_s": -5}, "first_s: "),
         ({"phrases": ["hello"], "first_s": 5, "last_s": 5}, "first_s or last_s, not both"),
@@ -231,7 +231,8 @@ def test_a_new_category_is_applied_to_stored_calls_by_the_cli_with_progress(ctx,
     bad = callscope(ctx, "categories", "add", "Nothing")
     assert bad.returncode == 1
     assert (
-        bad.stderr.strip() == "error: invalid category: give at least one phrase or one condition"
+        bad.stderr.strip()
+        == "error: invalid category: give at least one phrase, example (like) or condition"
     )
     removed = callscope(ctx, "categories", "remove", "greeting")
     assert removed.returncode == 0

@@ -5,6 +5,7 @@ the words they came from."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from callscope.governance import auth, policy
 from callscope.governance.audit import Actor
 from callscope.measures import embeddings
 from callscope.processing import results, retention
-from callscope.review import meaning
+from callscope.review import categories, meaning
 from callscope.web.app import create_app
 from tests import meaning_set
 from tests.support import PASSWORD, make_meta, make_settings, sign_in
@@ -292,3 +293,87 @@ def test_the_space_of_meaning_is_made_from_the_current_lines():
         text=True,
     )
     assert made.returncode == 0, made.stderr
+
+
+def test_a_category_by_example_matches_what_means_the_same_in_either_language(world):
+    client, ctx, ids = world["client"], world["ctx"], world["ids"]
+    made = client.post(
+        "/api/v1/categories",
+        json={
+            "name": "Cancellation intent",
+            "like": ["I want to cancel my contract", "saya mau berhenti berlangganan"],
+            "speaker": "customer",
+        },
+    )
+    assert made.status_code == 201, made.text
+    while categories.apply_step(ctx.db) is not None:
+        pass
+    matched = {}
+    for external_id, conversation_id in ids.items():
+        doc = client.get(f"/api/v1/conversations/{conversation_id}/analysis").json()
+        found = [c for c in doc.get("categories", []) if c["name"] == "Cancellation intent"]
+        matched[external_id] = found[0]["matches"] if found else None
+    assert matched["M-1"] and matched["M-2"]
+    assert matched["M-3"] is None  # (a refund, not a cancellation)
+    for moment in matched["M-1"] + matched["M-2"]:
+        assert moment["speaker"] == "customer"
+        assert categories.SIMILARITY <= moment["similarity"] <= 1
+        assert moment["like"] in ("I want to cancel my contract", "saya mau berhenti berlangganan")
+    assert "subscription" in matched["M-1"][0]["text"]
+    stricter = client.put(
+        f"/api/v1/categories/{made.json()['id']}",
+        json={"name": "Cancellation intent", "like": ["I want to cancel my contract"],
+              "similarity": 0.99},
+    )  # fmt: skip
+    assert stricter.status_code == 200, stricter.text
+    while categories.apply_step(ctx.db) is not None:
+        pass
+    doc = client.get(f"/api/v1/conversations/{ids['M-1']}/analysis").json()
+    assert "Cancellation intent" not in [c["name"] for c in doc.get("categories", [])]
+    assert client.delete(f"/api/v1/categories/{made.json()['id']}").status_code == 204
+
+
+@pytest.mark.parametrize(
+    "fields,named",
+    [
+        ({"like": ["cancel"], "similarity": 1.5}, "similarity: Input should be less than or equal"),
+        ({"like": ["cancel"], "similarity": -0.1}, "similarity: Input should be greater than or"),
+        ({"like": ["  "]}, "like: an example is empty"),
+        ({"like": ["x" * 201]}, "like: an example is longer than 200 characters"),
+        ({"like": [f"example {i}" for i in range(1000)]}, "like: List should have at most 20"),
+        ({"similarity": 0.5, "phrases": ["refund"]}, "similarity needs examples (like)"),
+    ],
+)  # fmt: skip
+def test_a_bad_category_by_example_is_refused_naming_the_field(world, fields, named):
+    res = world["client"].post("/api/v1/categories", json={"name": "Bad", **fields})
+    assert res.status_code == 422
+    assert named in res.json()["detail"]
+    assert "Bad" not in [c["name"] for c in world["client"].get("/api/v1/categories").json()]
+
+
+def test_administrators_give_a_category_examples_on_its_page(world):
+    client = TestClient(create_app(world["ctx"]))
+    csrf = sign_in(client, "boss")
+    form = {
+        "csrf_token": csrf,
+        "name": "Wants a refund",
+        "phrases": "",
+        "like": "I want my money back\nsaya minta uang kembali\n",
+        "similarity": "45",
+        "speaker": "customer",
+        "window": "all",
+    }
+    res = client.post("/admin/categories", data=form, follow_redirects=True)
+    assert "Category added" in res.text
+    row = re.search(r'<tr id="category-(\d+)">(.*?)</tr>', res.text, re.S)
+    assert "like:" in row.group(2) and "saya minta uang kembali" in row.group(2)
+    listed = {c["name"]: c for c in world["client"].get("/api/v1/categories").json()}
+    assert listed["Wants a refund"]["like"] == ["I want my money back", "saya minta uang kembali"]
+    assert listed["Wants a refund"]["similarity"] == 0.45
+    edit = res.text.split(f'id="edit-category-{row.group(1)}"')[1].split("</details>")[0]
+    assert "I want my money back\nsaya minta uang kembali</textarea>" in edit
+    assert 'name="similarity" inputmode="decimal" size="4" placeholder="35" value="45"' in edit
+    bad = client.post("/admin/categories", data={**form, "name": "x", "similarity": "150"})
+    assert "similarity: Input should be less than or equal to 1" in bad.text
+    assert "x" not in {c["name"] for c in world["client"].get("/api/v1/categories").json()}
+    assert world["client"].delete(f"/api/v1/categories/{row.group(1)}").status_code == 204

@@ -841,6 +841,16 @@ def _category_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--phrase", "phrases", multiple=True, help="a phrase; a trailing * is a prefix"
         ),
+        click.option(
+            "--like",
+            multiple=True,
+            help="an example sentence: lines that mean the same match (any language)",
+        ),
+        click.option(
+            "--similarity",
+            type=float,
+            help="how similar in meaning (0–1) a line must be to an example",
+        ),
         click.option("--speaker", type=click.Choice(["agent", "customer", "any"]), default="any"),
         click.option("--first-s", type=float, help="said within the first N seconds"),
         click.option("--last-s", type=float, help="said within the last N seconds"),
@@ -880,6 +890,7 @@ def _category_fields(phrases: tuple[str, ...], options: dict[str, Any]) -> dict[
     }
     return {
         "phrases": list(phrases),
+        "like": list(options.pop("like", ())),
         **{k: v for k, v in options.items() if v is not None},
         "conditions": conditions,
     }

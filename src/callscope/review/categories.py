@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -29,15 +30,20 @@ from callscope.db.models import (
     ConversationAnalysis,
     EvaluationForm,
     Recording,
+    Segment,
     category_named,
 )
 from callscope.governance import audit
 from callscope.measures.sentiment import TREND_STEP
-from callscope.review import scorecells, search
+from callscope.review import meaning, scorecells, search
 from callscope.vocabulary import Status
 
 MAX_PHRASES = 50
 MAX_PHRASE_CHARS = 200
+MAX_EXAMPLES = 20  # example sentences of a category matched by meaning
+# how similar in meaning (review/meaning.py) a line must be to one of a category's examples,
+# unless the category says: chosen on tests/data/meaning (docs/benchmarks.md#categories-by-example)
+SIMILARITY = 0.35
 MIN_PREFIX = 3  # letters before `*`: "a*" would match a quarter of any call's words
 MAX_MOMENTS = 100  # moments a category keeps of one call (the first): pages and writes stay small
 BATCH = 500  # stored calls matched against changed categories per step
@@ -69,11 +75,14 @@ class Conditions(BaseModel):
 
 
 class Definition(BaseModel):
-    """What a category matches: PHRASES said by SPEAKER in the first FIRST_S or last LAST_S
-    seconds (or, ABSENT, not said there), and the CONDITIONS."""
+    """What a category matches: PHRASES said, or lines that mean what one of the examples
+    (LIKE) says (at least SIMILARITY similar), by SPEAKER in the first FIRST_S or last LAST_S
+    seconds (or, ABSENT, the phrases not said there), and the CONDITIONS."""
 
     model_config = ConfigDict(extra="forbid")
     phrases: list[str] = Field(default_factory=list, max_length=MAX_PHRASES)
+    like: list[str] = Field(default_factory=list, max_length=MAX_EXAMPLES)
+    similarity: float | None = Field(None, ge=0, le=1)
     speaker: Literal["agent", "customer", "any"] = "any"
     first_s: float | None = Field(None, gt=0)
     last_s: float | None = Field(None, gt=0)
@@ -97,10 +106,24 @@ class Definition(BaseModel):
             cleaned.append(" ".join(words))
         return cleaned
 
+    @field_validator("like")
+    @classmethod
+    def _examples(cls, examples: list[str]) -> list[str]:
+        cleaned = []
+        for example in examples:
+            if not example.split():
+                raise ValueError("an example is empty")
+            if len(example) > MAX_PHRASE_CHARS:
+                raise ValueError(f"an example is longer than {MAX_PHRASE_CHARS} characters")
+            cleaned.append(" ".join(example.split()))
+        return cleaned
+
     @model_validator(mode="after")
     def _complete(self) -> Definition:
-        if not self.phrases and not self.conditions.given():
-            raise ValueError("give at least one phrase or one condition")
+        if not self.phrases and not self.like and not self.conditions.given():
+            raise ValueError("give at least one phrase, example (like) or condition")
+        if self.similarity is not None and not self.like:
+            raise ValueError("similarity needs examples (like) to be similar to")
         if self.first_s is not None and self.last_s is not None:
             raise ValueError("give first_s or last_s, not both")
         if self.absent and not self.phrases:
@@ -185,6 +208,9 @@ class Line:
     speaker: str
     tokens: list[str]
     words: list[dict[str, Any]]
+    text: str = ""
+    start_s: float = 0.0
+    end_s: float = 0.0
     at: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -212,7 +238,16 @@ def lines_of(segments: list[dict[str, Any]]) -> Spoken:
     lines = []
     for seg in segments:
         spoken = [(t, w) for w in seg["words"] for t in _tokens(w["text"])]
-        lines.append(Line(seg["speaker"], [t for t, _w in spoken], [w for _t, w in spoken]))
+        lines.append(
+            Line(
+                seg["speaker"],
+                [t for t, _w in spoken],
+                [w for _t, w in spoken],
+                seg.get("text", ""),
+                seg.get("start_s", 0.0),
+                seg.get("end_s", 0.0),
+            )
+        )
     return Spoken(lines, frozenset(t for line in lines for t in line.at))
 
 
@@ -257,6 +292,50 @@ def find(definition: Definition, spoken: Spoken, end_s: float) -> list[dict]:
     return found
 
 
+@lru_cache(maxsize=256)
+def examples_meaning(examples: tuple[str, ...]) -> np.ndarray:
+    """The EXAMPLES' meanings as lines are stored (int8), as unit rows."""
+    return unit_rows(meaning.vectors(list(examples)))
+
+
+def unit_rows(stored: np.ndarray) -> np.ndarray:
+    """Stored meanings (int8 rows) as unit float rows, to compare by their product."""
+    rows = stored.astype(np.float32)
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
+def alike(definition: Definition, spoken: Spoken, meanings: np.ndarray, end_s: float) -> list[dict]:
+    """Every line in the call, by the speaker in the window, whose meaning (MEANINGS: a unit
+    row a line, as `unit_rows` gives them) is at least the definition's similarity to one of
+    its examples, with that similarity and the example."""
+    if not len(meanings):
+        return []
+    similar = meanings @ examples_meaning(tuple(definition.like)).T
+    least = definition.similarity if definition.similarity is not None else SIMILARITY
+    found = []
+    for line, row in zip(spoken.lines, similar, strict=False):
+        best = int(row.argmax())
+        if row[best] < least:
+            continue
+        if definition.speaker != "any" and line.speaker != definition.speaker:
+            continue
+        if definition.first_s is not None and line.start_s >= definition.first_s:
+            continue
+        if definition.last_s is not None and line.end_s <= end_s - definition.last_s:
+            continue
+        found.append(
+            {
+                "speaker": line.speaker,
+                "start_s": round(line.start_s, 3),
+                "end_s": round(line.end_s, 3),
+                "text": line.text,
+                "similarity": round(float(row[best]), 3),
+                "like": definition.like[best],
+            }
+        )
+    return found
+
+
 def holds(conditions: Conditions, metrics: dict[str, Any], sentiment: dict[str, Any]) -> bool:
     """Whether the call's METRICS and SENTIMENT meet every condition given."""
     if conditions.non_talk_over_s is not None:
@@ -286,17 +365,22 @@ def match(
     end_s: float,
     metrics: dict[str, Any],
     sentiment: dict[str, Any],
+    meanings: np.ndarray | None = None,
 ) -> list[dict] | None:
     """The moments a call matches DEFINITION at ([] for a match by absence or by conditions
-    alone), or None when it does not match."""
+    alone), or None when it does not match. MEANINGS: its lines' (`alike`), where the
+    definition has examples."""
     if not holds(definition.conditions, metrics, sentiment):
         return None
-    if not definition.phrases:
-        return []
-    found = find(definition, spoken, end_s)
     if definition.absent:
-        return None if found else []
-    return found or None
+        return None if find(definition, spoken, end_s) else []
+    if not definition.phrases and not definition.like:
+        return []
+    found = find(definition, spoken, end_s) if definition.phrases else []
+    if definition.like and meanings is not None:
+        found += alike(definition, spoken, meanings, end_s)
+        found.sort(key=lambda m: m["start_s"])
+    return found[:MAX_MOMENTS] or None
 
 
 # --- stored calls -------------------------------------------------------------------------
@@ -311,12 +395,34 @@ class Call:
     end_s: float
     metrics: dict[str, Any]
     sentiment: dict[str, Any]
+    meanings: np.ndarray | None = None  # its lines' meanings (unit rows), when read
 
     def match(self, definition: Definition) -> list[dict] | None:
-        return match(definition, self.spoken, self.end_s, self.metrics, self.sentiment)
+        return match(
+            definition, self.spoken, self.end_s, self.metrics, self.sentiment, self.meanings
+        )
 
 
-def _calls(session: Session, ids: Iterable[int]) -> list[Call]:
+def _meanings(session: Session, ids: list[int]) -> dict[int, np.ndarray]:
+    """The stored meanings of the calls' lines, in order (unit rows); a call whose lines have
+    none (stored before they were kept, or where the model could not load) has none."""
+    found: dict[int, list[bytes | None]] = {}
+    for conversation_id, stored in session.execute(
+        select(Segment.conversation_id, Segment.meaning)
+        .where(Segment.conversation_id.in_(ids))
+        .order_by(Segment.conversation_id, Segment.position)
+    ):
+        found.setdefault(conversation_id, []).append(stored)
+    return {
+        call: unit_rows(np.frombuffer(b"".join(kept), np.int8).reshape(len(kept), -1))
+        for call, rows in found.items()
+        if len(kept := [r for r in rows if r is not None]) == len(rows)
+    }
+
+
+def _calls(session: Session, ids: Iterable[int], meant: bool = False) -> list[Call]:
+    """What matching reads of the calls IDS (MEANT: with their lines' meanings)."""
+    ids = list(ids)
     rows = session.execute(
         select(
             ConversationAnalysis.conversation_id,
@@ -326,8 +432,9 @@ def _calls(session: Session, ids: Iterable[int]) -> list[Call]:
             Recording.duration_s,
         )
         .outerjoin(Recording, Recording.conversation_id == ConversationAnalysis.conversation_id)
-        .where(ConversationAnalysis.conversation_id.in_(list(ids)))
+        .where(ConversationAnalysis.conversation_id.in_(ids))
     ).all()
+    meanings = _meanings(session, ids) if meant else {}
     calls = []
     for conversation_id, transcript, metrics, sentiment, duration in rows:
         segments = json.loads(transcript) if transcript else []
@@ -339,6 +446,7 @@ def _calls(session: Session, ids: Iterable[int]) -> list[Call]:
                 duration or spoken_end,
                 metrics or {},
                 sentiment or {},
+                meanings.get(conversation_id),
             )
         )
     return calls
@@ -371,7 +479,8 @@ def evaluate(session: Session, conversation_id: int) -> None:
     if not every:
         return
     session.flush()
-    _keep(session, _matches(_calls(session, [conversation_id]), every))
+    meant = any(d.like for _i, d in every)
+    _keep(session, _matches(_calls(session, [conversation_id], meant), every))
 
 
 def _matches(calls: list[Call], definitions: list[tuple[int, Definition]]) -> list[dict]:
@@ -412,7 +521,8 @@ def apply_step(db: Database, batch: int = BATCH) -> tuple[int, int] | None:
         if ahead is not None:
             query = query.where(Conversation.id <= ahead)
         ids = list(session.scalars(query.order_by(Conversation.id).limit(batch)))
-        calls = _calls(session, _prefilter(session, [d for _i, d in definitions], ids))
+        meant = any(d.like for _i, d in definitions)
+        calls = _calls(session, _prefilter(session, [d for _i, d in definitions], ids), meant)
         _keep(session, _matches(calls, definitions))
         scorecells.mark(session, ids)
         total = (
@@ -442,7 +552,7 @@ def _prefilter(session: Session, definitions: list[Definition], ids: list[int]) 
     said, only the calls whose transcript holds one of them (found through the search index)."""
     phrases: set[str] = set()
     for definition in definitions:
-        if definition.absent or not definition.phrases:
+        if definition.absent or not definition.phrases or definition.like:
             return ids
         phrases.update(definition.phrases)
     holding: set[int] = set()
@@ -506,7 +616,7 @@ def listing(session: Session, among: Select[Any] | None = None) -> list[dict[str
         {
             "id": c.id,
             "name": c.name,
-            **c.definition,
+            **Definition.model_validate(c.definition).as_dict(),
             "calls": counts.get(c.id, 0),
             "applied": c.applied_version >= c.version,
             "progress_pct": progress(c),

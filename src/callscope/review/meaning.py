@@ -239,9 +239,15 @@ def _copy(session: Session) -> _Copy:
         return _copies.setdefault(engine, _Copy())
 
 
+def vectors(texts: list[str]) -> np.ndarray:
+    """The int8 vectors of TEXTS as lines are stored, a row each (`errors.Unavailable` where
+    sentence meaning cannot be read)."""
+    return np.stack([np.frombuffer(b, np.int8) for b in quantised(embeddings.embed(texts))])
+
+
 def vector(text: str) -> np.ndarray:
-    """The int8 vector of TEXT (`errors.Unavailable` where sentence meaning cannot be read)."""
-    return np.frombuffer(quantised(embeddings.embed([text]))[0], np.int8)
+    """The int8 vector of TEXT, as `vectors`."""
+    return vectors([text])[0]
 
 
 def warm(db: Database) -> None:

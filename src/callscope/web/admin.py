@@ -375,7 +375,13 @@ async def import_form(
 
 @router.get("/categories")
 def categories_page(request: Request, session: SessionDep, user: AdminUser) -> HTMLResponse:
-    return render(request, "admin_categories.html", user, categories=categories.listing(session))
+    return render(
+        request,
+        "admin_categories.html",
+        user,
+        categories=categories.listing(session),
+        default_similarity=categories.SIMILARITY,
+    )
 
 
 def _number(value: str) -> float | None:
@@ -386,6 +392,8 @@ def _number(value: str) -> float | None:
 def category_form(
     name: Annotated[str, Form(max_length=100)],
     phrases: Annotated[str, Form(max_length=20000)] = "",
+    like: Annotated[str, Form(max_length=20000)] = "",
+    similarity: Annotated[str, Form(pattern=r"^(\d{1,3}(\.\d{1,3})?)?$")] = "",
     speaker: Annotated[str, Form(max_length=20)] = "any",
     window: Annotated[str, Form(pattern="^(all|first|last)$")] = "all",
     seconds: Annotated[str, Form(pattern=r"^(\d{1,6}(\.\d{1,3})?)?$")] = "",
@@ -395,7 +403,8 @@ def category_form(
     customer_sentiment: Annotated[str, Form(pattern="^(|negative|neutral|positive)$")] = "",
     customer_trend: Annotated[str, Form(pattern="^(|falling|rising)$")] = "",
 ) -> tuple[str, dict[str, Any]]:
-    """A category's name and definition from the page's form: one phrase per line."""
+    """A category's name and definition from the page's form: one phrase, and one example,
+    per line; the similarity in %."""
     conditions = {
         "non_talk_over_s": _number(non_talk_over_s),
         "interruptions_at_least": int(interruptions_at_least) if interruptions_at_least else None,
@@ -404,12 +413,15 @@ def category_form(
     }
     fields = {
         "phrases": [line.strip() for line in phrases.splitlines() if line.strip()],
+        "like": [line.strip() for line in like.splitlines() if line.strip()],
         "speaker": speaker,
         "absent": absent,
         "conditions": {k: v for k, v in conditions.items() if v is not None},
     }
     if window != "all":
         fields[f"{window}_s"] = _number(seconds)
+    if (percent := _number(similarity)) is not None:
+        fields["similarity"] = percent / 100
     return name, fields
 
 

@@ -491,11 +491,15 @@ def export_conversation(
 
 
 class CategoryIn(BaseModel):
-    """A category: a name and phrases (a trailing `*` is a prefix), or conditions, or both."""
+    """A category: a name and phrases (a trailing `*` is a prefix), or example sentences
+    matched by meaning (`like`, with the `similarity` a line needs), or conditions, or any of
+    them together."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(max_length=100)
     phrases: list[str] = Field(default_factory=list)
+    like: list[str] = Field(default_factory=list)
+    similarity: float | None = None
     speaker: str = "any"
     first_s: float | None = None
     last_s: float | None = None
