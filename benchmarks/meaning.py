@@ -4,7 +4,8 @@ processing, and speed on 100 000 stored calls.
 Run:  .venv/bin/python -m benchmarks.meaning                       # quality, cost, SQLite
       scripts/test-services.sh .venv/bin/python -m benchmarks.meaning --postgres --no-cost
 
-- **Quality** (tests/meaning_set.py): the 48 queries and 126 lines of tests/data/meaning.
+- **Quality** (tests/meaning_set.py): the 48 queries and 126 lines of tests/data/meaning, and
+  categories by example on the same lines at several similarities.
 - **Cost**: the two shipped demo calls processed by a warm worker; beside each, the time to embed
   the lines that only searching needs (those the sentiment rules decide, which the classifier
   never reads) and to store them as vectors.
@@ -54,7 +55,13 @@ QUERIES = [
 
 
 def quality() -> dict:
+    from callscope.review import categories
+
     scored = meaning_set.score()
+    scored["by_example"] = {
+        f"{similarity:.2f}": meaning_set.by_example(similarity)
+        for similarity in (0.25, 0.30, categories.SIMILARITY, 0.40, 0.45, 0.50)
+    }
     print(json.dumps({"quality": scored}), flush=True)
     return scored
 

@@ -86,7 +86,7 @@ def by_example(similarity: float) -> dict[str, float]:
             misses += wanted and not matched
             wrong += matched and not wanted
     return {
-        "precision": hits / max(1, hits + wrong),
-        "recall": hits / max(1, hits + misses),
-        "matched": hits + wrong,
+        "precision": round(hits / max(1, hits + wrong), 3),
+        "recall": round(hits / max(1, hits + misses), 3),
+        "matched": int(hits + wrong),
     }

@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -42,7 +43,7 @@ SPACE = Path(__file__).parent / "meaning_space"  # .npz and .json (scripts/meani
 # floor only ends the list.
 FLOOR = 0.20
 MAX_QUERY = 500  # characters of a query
-FIRST_LOOK = 5_000  # nearest lines looked at first; ten times more while too few are visible
+FIRST_LOOK = 1_000  # nearest lines looked at first; ten times more while too few are visible
 READ_BATCH = 20_000  # vectors read from the database at a time
 LATE = 5_000  # ids under a mark looked at again (see _Copy)
 THREADS = os.cpu_count() or 1  # a search compares on every core
@@ -200,25 +201,28 @@ class _Copy:
             self.lines = _grown(self.lines, capacity)
             self.calls = _grown(self.calls, capacity)
 
-    def nearest(self, query: np.ndarray, count: int) -> list[Near]:
-        """The COUNT lines closest to QUERY (int8), closest first: every line compared."""
-        count = min(count, self.size)
-        if not count:
-            return []
-        distances = np.asarray(
+    def distances(self, query: np.ndarray) -> np.ndarray:
+        """Every line's distance from QUERY (int8): 1 − cosine similarity, compared on every
+        core (float64: asking NumKong for float32 is slower)."""
+        if not self.size:
+            return np.zeros(0)
+        return np.asarray(
             numkong.cdist(
-                query[None, :],
-                self.vectors[: self.size],
-                metric="angular",  # (1 − cosine similarity; float64: float32 out is slower)
-                threads=THREADS,
+                query[None, :], self.vectors[: self.size], metric="angular", threads=THREADS
             )
         )[0]
-        rows = np.argpartition(distances, count - 1)[:count]
-        rows = rows[np.argsort(distances[rows], kind="stable")]
+
+    def nearest(self, rows: np.ndarray, distances: np.ndarray, count: int) -> list[Near]:
+        """The COUNT lines of ROWS (of the copy) with the smallest DISTANCES, closest first."""
+        count = min(count, len(rows))
+        if not count:
+            return []
+        first = np.argpartition(distances, count - 1)[:count]
+        first = first[np.argsort(distances[first], kind="stable")]
         return [
             Near(int(line), int(call), round(1.0 - float(distance), 4))
             for line, call, distance in zip(
-                self.lines[rows], self.calls[rows], distances[rows], strict=True
+                self.lines[rows[first]], self.calls[rows[first]], distances[first], strict=True
             )
         ]
 
@@ -259,13 +263,24 @@ def warm(db: Database) -> None:
             copy.catch_up(session)
 
 
-def closest(session: Session, query: np.ndarray, count: int) -> list[Near]:
-    """Of the COUNT stored lines closest in meaning to QUERY (an int8 vector), those at least
-    FLOOR similar, closest first."""
+@contextmanager
+def ranking(session: Session, query: np.ndarray) -> Iterator[Callable[[int], list[Near]]]:
+    """Every stored line compared with QUERY (an int8 vector) once: gives `closest(COUNT)`,
+    of the COUNT lines closest in meaning those at least FLOOR similar, closest first. The
+    process's copy is held (and no other search runs in it) until the block ends."""
     copy = _copy(session)
     with copy.lock:
         copy.catch_up(session)
-        return [n for n in copy.nearest(query, count) if n.similarity >= FLOOR]
+        distances = copy.distances(query)
+        rows = np.flatnonzero(distances <= 1 - FLOOR)  # (those under the floor never count)
+        yield lambda count: copy.nearest(rows, distances[rows], count)
+
+
+def closest(session: Session, query: np.ndarray, count: int) -> list[Near]:
+    """Of the COUNT stored lines closest in meaning to QUERY (an int8 vector), those at least
+    FLOOR similar, closest first."""
+    with ranking(session, query) as ranked:
+        return ranked(count)
 
 
 def changed(session: Session, conversation_ids: list[int]) -> None:

@@ -301,19 +301,22 @@ def _by_meaning(
     query = meaning.vector(like)
     visible = narrowed.with_only_columns(Conversation.id)
     count = meaning.FIRST_LOOK
-    while True:  # (more lines looked at while too few of those found are visible)
-        near = meaning.closest(session, query, count)
-        calls = sorted({n.call for n in near})
-        seen: set[int] = set()
-        for at in range(0, len(calls), IN_BATCH):
-            seen.update(
-                session.scalars(visible.where(Conversation.id.in_(calls[at : at + IN_BATCH])))
-            )
-        close = [n for n in near if n.call in seen]  # (closest first)
-        more = len(near) == count  # (the floor not reached: other lines may pass it too)
-        if len(seen) >= offset + limit or not more:
-            break
-        count *= 10
+    seen: set[int] = set()  # the calls found that the user may see
+    asked: set[int] = set()
+    with meaning.ranking(session, query) as closest:
+        while True:  # (more lines looked at while too few of those found are visible)
+            near = closest(count)
+            calls = sorted({n.call for n in near} - asked)
+            asked.update(calls)
+            for at in range(0, len(calls), IN_BATCH):
+                seen.update(
+                    session.scalars(visible.where(Conversation.id.in_(calls[at : at + IN_BATCH])))
+                )
+            more = len(near) == count  # (the floor not reached: other lines may pass it too)
+            if len(seen) >= offset + limit or not more:
+                break
+            count *= 10
+    close = [n for n in near if n.call in seen]  # (closest first)
     ranked = list(dict.fromkeys(n.call for n in close))
     by_words: list[int] = []
     if found:
