@@ -18,12 +18,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
 from callscope.context import Context
-from callscope.db.models import Segment
+from callscope.db.models import Segment, User
 from callscope.governance import auth, policy
 from callscope.governance.audit import Actor
 from callscope.measures import embeddings
 from callscope.processing import results, retention
-from callscope.review import categories, meaning
+from callscope.review import categories, meaning, search
 from callscope.web.app import create_app
 from tests import meaning_set
 from tests.support import PASSWORD, make_meta, make_settings, sign_in
@@ -377,3 +377,20 @@ def test_administrators_give_a_category_examples_on_its_page(world):
     assert "similarity: Input should be less than or equal to 1" in bad.text
     assert "x" not in {c["name"] for c in world["client"].get("/api/v1/categories").json()}
     assert world["client"].delete(f"/api/v1/categories/{row.group(1)}").status_code == 204
+
+
+def test_more_lines_are_looked_at_while_too_few_found_are_the_users(world, monkeypatch):
+    """The closest line (another agent's call, said in the same words) is not ag1's: with one
+    line looked at first, ten times more are looked at until ag1's own call is found."""
+    ctx, query = world["ctx"], search.Filters(like="saya mau membatalkan langganan")
+
+    def first_hits(username: str) -> list[str]:
+        with ctx.db.session() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            found = search.find(session, user, query, limit=1)
+            return [hit.conversation.external_id for hit in found.hits]
+
+    assert first_hits("boss") == ["M-2"]  # (AG-2's)
+    monkeypatch.setattr(meaning, "FIRST_LOOK", 1)
+    assert first_hits("boss") == ["M-2"]
+    assert first_hits("ag1") == ["M-1"]

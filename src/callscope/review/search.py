@@ -51,7 +51,7 @@ SNIPPET_WORDS = 16
 SEARCH_OFF = f"searching the transcripts' words is not possible: {VIEWING_OFF}"
 MEANING_OFF = f"searching the transcripts by meaning is not possible: {VIEWING_OFF}"
 MEANING_LINES = 3  # a call found by meaning shows its closest lines, up to this many
-IN_BATCH = 10_000  # ids in one IN (…) list
+ASK_BATCH = 1_000  # calls found by meaning asked about at once (whether the user sees them)
 # A common word is in most transcripts; counting every match would read them all, so a text
 # search counts up to this many and says "more than" beyond.
 COUNT_CAP = 1000
@@ -303,17 +303,22 @@ def _by_meaning(
     count = meaning.FIRST_LOOK
     seen: set[int] = set()  # the calls found that the user may see
     asked: set[int] = set()
+    wanted = offset + limit
     with meaning.ranking(session, query) as closest:
         while True:  # (more lines looked at while too few of those found are visible)
             near = closest(count)
-            calls = sorted({n.call for n in near} - asked)
-            asked.update(calls)
-            for at in range(0, len(calls), IN_BATCH):
-                seen.update(
-                    session.scalars(visible.where(Conversation.id.in_(calls[at : at + IN_BATCH])))
-                )
-            more = len(near) == count  # (the floor not reached: other lines may pass it too)
-            if len(seen) >= offset + limit or not more:
+            calls = [c for c in dict.fromkeys(n.call for n in near) if c not in asked]
+            unasked = False
+            for at in range(0, len(calls), ASK_BATCH):  # (closest first, until enough)
+                batch = calls[at : at + ASK_BATCH]
+                asked.update(batch)
+                seen.update(session.scalars(visible.where(Conversation.id.in_(batch))))
+                if len(seen) >= wanted:
+                    unasked = at + ASK_BATCH < len(calls)
+                    break
+            # more may be close: lines over the floor not looked at, or calls not asked about
+            more = len(near) == count or unasked
+            if len(seen) >= wanted or not more:
                 break
             count *= 10
     close = [n for n in near if n.call in seen]  # (closest first)
