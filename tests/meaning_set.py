@@ -65,11 +65,11 @@ def score(lines_name: str = "lines", queries_name: str = "queries") -> dict[str,
     }
 
 
-def by_example(similarity: float) -> dict[str, float]:
+def by_example(similarity: float, lines_name: str = "lines") -> dict[str, float]:
     """Categories by example on the labelled lines: for each topic, a category whose examples
     are its first English and first Indonesian line, matched (at SIMILARITY, the greatest to an
     example) against every other line; precision and recall over all topics together."""
-    lines = read("lines")
+    lines = read(lines_name)
     searched = as_searched([x["text"] for x in lines])
     hits = misses = wrong = 0
     for topic in sorted({x["topic"] for x in lines} - {"none"}):

@@ -283,6 +283,10 @@ def test_search_quality_on_the_labelled_set_stays_where_it_was_measured():
     assert scored["recall_at_10_other_language"] >= 0.45
     assert scored["hit_at_1"] >= 0.85
     assert scored["others_over_floor"] <= 0.09
+    held_out = meaning_set.score("lines-round2", "queries-round2")  # 0.63, 0.51, 0.89
+    assert held_out["recall_at_10"] >= 0.57
+    assert held_out["recall_at_10_other_language"] >= 0.42
+    assert held_out["hit_at_1"] >= 0.8
 
 
 def test_the_space_of_meaning_is_made_from_the_current_lines():
