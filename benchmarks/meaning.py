@@ -15,7 +15,8 @@ Run:  .venv/bin/python -m benchmarks.meaning                       # quality, co
   embedded once) moved by a little noise, so the lines cluster as real ones do. Times the first
   search of a fresh process (the copy read from the database), then `search.find` with
   `like` for queries of the labelled set, as an administrator (with and without filters) and as
-  an agent who sees 1 call in 50, 20 runs each, and reading one new call into the copy.
+  an agent who sees 1 call in 50, 20 runs each; themes of a queue's quarter and of every
+  call's month, 3 runs each; and reading one new call into the copy.
 Results go to benchmarks/results/meaning-<dialect>.json.
 """
 
@@ -25,9 +26,10 @@ import argparse
 import json
 import random
 import resource
+import statistics
 import tempfile
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +71,8 @@ def quality() -> dict:
         for similarity in (0.30, categories.SIMILARITY, 0.40)
     }
     scored["round2"] = held_out
+    scored["theme_purity"] = meaning_set.theme_purity()
+    held_out["theme_purity"] = meaning_set.theme_purity("lines-round2")
     print(json.dumps({"quality": scored}), flush=True)
     return scored
 
@@ -186,9 +190,9 @@ def add_lines(ctx, calls: int, seed: int = 11) -> int:  # type: ignore[no-untype
 def scale(calls: int, runs: int, postgres: bool) -> dict:
     from callscope.config import Settings
     from callscope.context import Context
-    from callscope.db.models import User
+    from callscope.db.models import Queue, User
     from callscope.governance import policy
-    from callscope.review import meaning, search
+    from callscope.review import meaning, search, themes
 
     with tempfile.TemporaryDirectory() as tmp:
         url = fresh_database_url() if postgres else ""
@@ -230,6 +234,28 @@ def scale(calls: int, runs: int, postgres: bool) -> dict:
             row = {"query": name, "user": username, "calls": total, **percentiles(times)}
             print(json.dumps(row), flush=True)
             out.append(row)
+        first["themes"] = []
+        for queue, days in (("Queue 3", 91), (None, 30)):  # a queue's quarter; every call's month
+            times = []
+            for _ in range(3):
+                with ctx.db.session() as session:
+                    user = session.scalar(select(User).where(User.username == "bench-admin"))
+                    queue_id = session.scalar(select(Queue.id).where(Queue.name == queue))
+                    started = time.perf_counter()
+                    found = themes.themes(
+                        session, user, queue_id, date(2026, 11, 24) - timedelta(days=days - 1),
+                        date(2026, 11, 24),
+                    )  # fmt: skip
+                    times.append(time.perf_counter() - started)
+            row = {
+                "themes_of": f"{queue or 'every queue'}, {days} days",
+                "calls": found.calls,
+                "themes": len(found.themes),
+                "median_s": round(statistics.median(times), 2),
+                "worst_s": round(max(times), 2),
+            }
+            print(json.dumps(row), flush=True)
+            first["themes"].append(row)
         add_lines(ctx, 1, seed=99)  # (a call's lines, as processing writes them)
         with ctx.db.session() as session:
             started = time.perf_counter()

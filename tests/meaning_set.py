@@ -90,3 +90,22 @@ def by_example(similarity: float, lines_name: str = "lines") -> dict[str, float]
         "recall": round(hits / max(1, hits + misses), 3),
         "matched": int(hits + wrong),
     }
+
+
+def theme_purity(lines_name: str = "lines") -> dict[str, float]:
+    """Themes (review/themes.py) of the customers' lines about a reason, as if each were a
+    call's reason: purity (each theme counted by its commonest reason) and how many themes."""
+    from callscope.review import themes
+
+    reasons = [x for x in read(lines_name) if x["topic"] != "none" and x["speaker"] == "customer"]
+    labels, centres = themes.grouped(as_searched([x["text"] for x in reasons]))
+    commonest = 0
+    for theme in range(len(centres)):
+        topics = [reasons[i]["topic"] for i in np.flatnonzero(labels == theme)]
+        commonest += max(topics.count(t) for t in set(topics))
+    return {
+        "reasons": len(reasons),
+        "reasons_kinds": len({x["topic"] for x in reasons}),
+        "themes": len(centres),
+        "purity": round(commonest / len(reasons), 3),
+    }

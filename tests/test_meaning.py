@@ -165,6 +165,69 @@ def test_meaning_is_combined_with_filters_and_with_words(world):
     assert both["total"] == len(both["items"])
 
 
+def test_themes_group_the_reasons_customers_called_for(world):
+    """Five calls: two cancellations (one in Indonesian), a refund, two internet outages (one
+    in Indonesian); two themes."""
+    client, ids = world["client"], world["ids"]
+    period = {"from": "2026-11-01", "to": "2026-11-30"}
+    found = client.get("/api/v1/themes", params=period)
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert body["calls"] == 5 and body["calls_without_reason"] == 0
+    theme_of = {
+        e["conversation_id"]: n for n, t in enumerate(body["themes"]) for e in t["examples"]
+    }
+    members = {n: t["calls"] for n, t in enumerate(body["themes"])}
+    assert sum(members.values()) == 5 and len(members) == 2
+    assert abs(sum(t["share"] for t in body["themes"]) - 1) < 0.001
+    assert theme_of.get(ids["M-4"]) == theme_of.get(ids["M-5"]) is not None
+    assert theme_of.get(ids["M-1"]) == theme_of.get(ids["M-2"]) is not None
+    assert theme_of[ids["M-1"]] != theme_of[ids["M-4"]]
+    for theme in body["themes"]:
+        assert theme["name"] in {e["text"] for e in theme["examples"]}
+        assert theme["previous_share"] is None  # (no calls in October)
+        assert sum(theme["customer_sentiment"].values()) == theme["calls"]
+    assert client.get("/api/v1/themes", params=period).json() == body  # (the same calls)
+    csv_text = client.get("/api/v1/themes.csv", params=period).text
+    assert csv_text.splitlines()[0].startswith("theme,words,calls,share_pct")
+    assert len(csv_text.splitlines()) == 3
+    only = client.get("/api/v1/themes", params={**period, "queue": "Billing"}).json()
+    assert only["calls"] == 2  # (M-1, M-3)
+
+
+@pytest.mark.parametrize(
+    "params,status,named",
+    [
+        ({"from": "2026-11-30", "to": "2026-11-01"}, 422, "from: 2026-11-30 is after to"),
+        ({"from": "2024-01-01", "to": "2026-11-01"}, 422, "from: a period is at most 366 days"),
+        ({"queue": "Nope"}, 404, "queue: no queue named 'Nope'"),
+        ({"from": "yesterday"}, 422, "from"),
+    ],
+)
+def test_a_bad_themes_request_is_refused_naming_the_field(world, params, status, named):
+    res = world["client"].get("/api/v1/themes", params=params)
+    assert res.status_code == status and named in res.text
+
+
+def test_the_themes_page_shows_the_themes_and_withholds_them_with_the_transcripts(world):
+    client = TestClient(create_app(world["ctx"]))
+    sign_in(client, "boss")
+    page = client.get("/themes", params={"from": "2026-11-01", "to": "2026-11-30"})
+    assert page.status_code == 200
+    assert "Why customers call" in page.text and "Themes as CSV" in page.text
+    assert f'href="/conversations/{world["ids"]["M-4"]}"' in page.text
+    with world["ctx"].db.session() as session:
+        policy.set_value(session, "recordings.enabled", False)
+    try:
+        assert world["client"].get("/api/v1/themes").status_code == 403
+        page = client.get("/themes", params={"from": "2026-11-01", "to": "2026-11-30"})
+        assert "Themes quote what customers said" in page.text
+        assert "internet" not in page.text.lower()
+    finally:
+        with world["ctx"].db.session() as session:
+            policy.set_value(session, "recordings.enabled", True)
+
+
 def test_an_agent_finds_only_their_own_calls_by_meaning(world):
     client = TestClient(create_app(world["ctx"]))
     sign_in(client, "ag1")

@@ -197,6 +197,32 @@ def scorecard_csv(card: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+def themes_csv(found: dict[str, Any]) -> str:
+    """Themes (themes.as_dict) as CSV: a line per theme."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    labels = ("positive", "neutral", "negative")
+    writer.writerow(
+        ["theme", "words", "calls", "share_pct", "previous_share_pct", "change_pct_points",
+         *(f"customer_{label}" for label in labels), "example_conversations"]
+    )  # fmt: skip
+    for t in found["themes"]:
+        before = t["previous_share"]
+        writer.writerow(
+            [
+                _cell(t["name"]),
+                _cell(" ".join(t["words"])),
+                t["calls"],
+                round(100 * t["share"], 1),
+                "" if before is None else round(100 * before, 1),
+                "" if t["change"] is None else round(100 * t["change"], 1),
+                *(t["customer_sentiment"].get(label, 0) for label in labels),
+                " ".join(str(e["conversation_id"]) for e in t["examples"]),
+            ]
+        )
+    return out.getvalue()
+
+
 def _cell(value: Any) -> Any:
     """A value safe to open in a spreadsheet: text starting with = + - @ is not a formula."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callscope.context import Context
-from callscope.db.models import Conversation, ConversationAnalysis, Job, User
+from callscope.db.models import Conversation, ConversationAnalysis, Job, Queue, User
 from callscope.errors import TooLarge
 from callscope.governance import access, audit, policy
 from callscope.governance.access import Action, visible_conversations
@@ -31,6 +31,7 @@ from callscope.review import (
     meaning,
     scorecards,
     search,
+    themes,
 )
 from callscope.web.deps import (
     MAX_ID,
@@ -759,6 +760,49 @@ def amend_evaluation(
         body.reasons,
     )
     return evaluations.as_dict(session, evaluation, _withheld(session, user))
+
+
+def _themes(
+    session: Session, user: User, queue: str | None, start: date | None, end: date | None
+) -> dict[str, Any]:
+    queue_id = None
+    if queue:
+        queue_id = session.scalar(select(Queue.id).where(Queue.name == queue))
+        if queue_id is None:
+            raise HTTPException(404, f"queue: no queue named {queue!r}")
+    first, last = themes.period(start, end, date.today())
+    return themes.as_dict(themes.themes(session, user, queue_id, first, last))
+
+
+@router.get("/themes")
+def get_themes(
+    session: SessionDep,
+    user: UserDep,
+    queue: Annotated[str | None, Query(max_length=200, description="a queue's name")] = None,
+    start: Annotated[date | None, Query(alias="from", description="first day")] = None,
+    end: Annotated[date | None, Query(alias="to", description="last day (default today)")] = None,
+) -> dict[str, Any]:
+    """Why customers call: the reasons of the calls the caller may see (in a queue, else all
+    of them) over a period (default the last 30 days), grouped into themes, each with its share,
+    its share in the period before, its customers' sentiment and example calls. 403 while
+    viewing transcripts is switched off (themes quote what customers said)."""
+    return _themes(session, user, queue, start, end)
+
+
+@router.get("/themes.csv", response_class=Response)
+def get_themes_csv(
+    session: SessionDep,
+    user: UserDep,
+    queue: Annotated[str | None, Query(max_length=200)] = None,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    """The themes as CSV: a line per theme."""
+    return Response(
+        exports.themes_csv(_themes(session, user, queue, start, end)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="themes.csv"'},
+    )
 
 
 @router.get("/scorecards")

@@ -17,7 +17,7 @@ from callscope.errors import CallscopeError
 from callscope.governance import access, audit
 from callscope.governance.access import Action, visible_conversations
 from callscope.i18n import N_
-from callscope.review import evaluations, exports, scorecards
+from callscope.review import evaluations, exports, scorecards, themes
 from callscope.web import charts, security
 from callscope.web.deps import Id, SessionDep, actor, visible_conversation
 from callscope.web.errors import status_of
@@ -260,6 +260,52 @@ def scorecard(
                 if v
             }
         ),
+    )
+
+
+@router.get("/themes")
+def themes_page(request: Request, session: SessionDep, user: PageUser, asked: Asked) -> Response:
+    """Why customers call: the themes of the calls the user may see, by queue and period."""
+    try:
+        first, last = (date.fromisoformat(d) if d else None for d in (asked["start"], asked["end"]))
+    except ValueError as exc:
+        raise HTTPException(422, "from, to: a day as YYYY-MM-DD") from exc
+    seen = visible_conversations(user)
+    queues = session.execute(
+        select(Queue.id, Queue.name)
+        .where(Queue.id.in_(seen.with_only_columns(Conversation.queue_id)))
+        .order_by(Queue.name)
+    ).all()
+    queue_id = next((i for i, name in queues if name == asked["queue"]), None)
+    withheld, found = None, None
+    try:
+        first, last = themes.period(first, last, date.today())
+        found = themes.as_dict(themes.themes(session, user, queue_id, first, last))
+    except themes.ThemesWithheld as exc:
+        withheld = str(exc)
+    except CallscopeError as exc:
+        return refused(request, "/themes", exc)
+    return render(
+        request,
+        "themes.html",
+        user,
+        found=found,
+        withheld=withheld,
+        queues=[name for _i, name in queues],
+        queue=asked["queue"] if queue_id else "",
+        start=first,
+        end=last,
+        export=urlencode(
+            {
+                k: v
+                for k, v in (
+                    ("queue", asked["queue"] if queue_id else ""),
+                    ("from", str(first or "")),
+                    ("to", str(last or "")),
+                )
+                if v
+            }
+        ),  # fmt: skip
     )
 
 
