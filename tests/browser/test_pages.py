@@ -238,6 +238,7 @@ def every_page(site, user: str) -> list[str]:
     paths = [
         "/conversations",
         "/conversations?q=%22two+days%22",
+        "/conversations?q=customer+wants+a+refund&by=meaning",
         f"/conversations/{site['id']}",
         f"/conversations/{site['id']}#details",
         f"/conversations/{site['id']}#metrics",
@@ -246,6 +247,7 @@ def every_page(site, user: str) -> list[str]:
         f"/contacts/{contact}",
         "/dashboard",
         "/scorecards?from=2026-01-01",
+        "/themes?from=2026-01-01",
         "/preferences",
         "/conversations/999999",  # an error page
     ]

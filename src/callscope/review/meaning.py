@@ -83,6 +83,30 @@ class Near:
     similarity: float
 
 
+@dataclass(frozen=True)
+class Nearest:
+    """Lines close in meaning to a query, closest first, as arrays."""
+
+    lines: np.ndarray  # segment ids
+    calls: np.ndarray  # their conversations' ids
+    similarities: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def where(self, kept: np.ndarray) -> Nearest:
+        """Those KEPT (a mask)."""
+        return Nearest(self.lines[kept], self.calls[kept], self.similarities[kept])
+
+    def each(self) -> list[Near]:
+        return [
+            Near(int(line), int(call), round(float(similarity), 4))
+            for line, call, similarity in zip(
+                self.lines, self.calls, self.similarities, strict=True
+            )
+        ]
+
+
 @dataclass
 class _Copy:
     """One database's line vectors, in this process."""
@@ -212,19 +236,12 @@ class _Copy:
             )
         )[0]
 
-    def nearest(self, rows: np.ndarray, distances: np.ndarray, count: int) -> list[Near]:
+    def nearest(self, rows: np.ndarray, distances: np.ndarray, count: int) -> Nearest:
         """The COUNT lines of ROWS (of the copy) with the smallest DISTANCES, closest first."""
         count = min(count, len(rows))
-        if not count:
-            return []
-        first = np.argpartition(distances, count - 1)[:count]
+        first = np.argpartition(distances, count - 1)[:count] if count else rows[:0]
         first = first[np.argsort(distances[first], kind="stable")]
-        return [
-            Near(int(line), int(call), round(1.0 - float(distance), 4))
-            for line, call, distance in zip(
-                self.lines[rows[first]], self.calls[rows[first]], distances[first], strict=True
-            )
-        ]
+        return Nearest(self.lines[rows[first]], self.calls[rows[first]], 1.0 - distances[first])
 
 
 def _grown(array: np.ndarray, capacity: int) -> np.ndarray:
@@ -264,7 +281,7 @@ def warm(db: Database) -> None:
 
 
 @contextmanager
-def ranking(session: Session, query: np.ndarray) -> Iterator[Callable[[int], list[Near]]]:
+def ranking(session: Session, query: np.ndarray) -> Iterator[Callable[[int], Nearest]]:
     """Every stored line compared with QUERY (an int8 vector) once: gives `closest(COUNT)`,
     of the COUNT lines closest in meaning those at least FLOOR similar, closest first. The
     process's copy is held (and no other search runs in it) until the block ends."""
@@ -280,7 +297,7 @@ def closest(session: Session, query: np.ndarray, count: int) -> list[Near]:
     """Of the COUNT stored lines closest in meaning to QUERY (an int8 vector), those at least
     FLOOR similar, closest first."""
     with ranking(session, query) as ranked:
-        return ranked(count)
+        return ranked(count).each()
 
 
 def changed(session: Session, conversation_ids: list[int]) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -307,7 +308,8 @@ def _by_meaning(
     with meaning.ranking(session, query) as closest:
         while True:  # (more lines looked at while too few of those found are visible)
             near = closest(count)
-            calls = [c for c in dict.fromkeys(n.call for n in near) if c not in asked]
+            _calls, firsts = np.unique(near.calls, return_index=True)
+            calls = [c for c in near.calls[np.sort(firsts)].tolist() if c not in asked]
             unasked = False
             for at in range(0, len(calls), ASK_BATCH):  # (closest first, until enough)
                 batch = calls[at : at + ASK_BATCH]
@@ -321,8 +323,8 @@ def _by_meaning(
             if len(seen) >= wanted or not more:
                 break
             count *= 10
-    close = [n for n in near if n.call in seen]  # (closest first)
-    ranked = list(dict.fromkeys(n.call for n in close))
+    close = near.where(np.isin(near.calls, list(seen)))  # (closest first)
+    ranked = list(dict.fromkeys(close.calls.tolist()))
     by_words: list[int] = []
     if found:
         by_words = list(
@@ -334,7 +336,7 @@ def _by_meaning(
         )
     ordered = [*ranked, *(i for i in by_words if i not in seen)]
     page = ordered[offset : offset + limit]
-    shown_lines = _lines(session, [n for n in close if n.call in set(page)])
+    shown_lines = _lines(session, close.where(np.isin(close.calls, page)).each())
     query_ = narrowed.where(Conversation.id.in_(page))
     if not joined:
         query_ = query_.outerjoin(
