@@ -364,6 +364,7 @@ def _by_meaning(
                 ],
             )
             for i in page
+            if i in shown  # (a call deleted meanwhile is left out)
         ],
         more,
     )
