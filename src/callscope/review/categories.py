@@ -42,7 +42,7 @@ MAX_PHRASES = 50
 MAX_PHRASE_CHARS = 200
 MAX_EXAMPLES = 20  # example sentences of a category matched by meaning
 # how similar in meaning (review/meaning.py) a line must be to one of a category's examples,
-# unless the category says: chosen on tests/data/meaning (docs/benchmarks.md#categories-by-example)
+# unless the category says: chosen on tests/data/meaning (docs/benchmarks.md#search-by-meaning)
 SIMILARITY = 0.35
 MIN_PREFIX = 3  # letters before `*`: "a*" would match a quarter of any call's words
 MAX_MOMENTS = 100  # moments a category keeps of one call (the first): pages and writes stay small
@@ -616,7 +616,9 @@ def listing(session: Session, among: Select[Any] | None = None) -> list[dict[str
         {
             "id": c.id,
             "name": c.name,
-            **Definition.model_validate(c.definition).as_dict(),
+            "like": [],
+            "similarity": None,
+            **c.definition,
             "calls": counts.get(c.id, 0),
             "applied": c.applied_version >= c.version,
             "progress_pct": progress(c),

@@ -1,4 +1,4 @@
-"""Finding lines by what they mean (docs/search.md#by-meaning).
+"""Finding lines by what they mean (docs/architecture.md#by-meaning).
 
 Each line's sentence embedding (measures/embeddings.py: the same model reads English and
 Indonesian, so a question in one finds lines in the other) is stored with the line as 192

@@ -18,7 +18,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
-from sklearn.cluster import KMeans
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
@@ -167,6 +166,8 @@ def grouped(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The theme of each of VECTORS (unit rows, in a fixed order) and each theme's centre:
     k-means with as many themes as the square root of the calls (at most MOST_THEMES), a fixed
     seed, so the same calls give the same themes."""
+    from sklearn.cluster import KMeans  # (here: the web layer loads no learning library)
+
     count = min(MOST_THEMES, max(1, round(len(vectors) ** 0.5)))
     fitted = KMeans(n_clusters=count, n_init=4, random_state=0).fit(vectors)
     return fitted.labels_, fitted.cluster_centers_
