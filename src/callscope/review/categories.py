@@ -295,18 +295,12 @@ def find(definition: Definition, spoken: Spoken, end_s: float) -> list[dict]:
 @lru_cache(maxsize=256)
 def examples_meaning(examples: tuple[str, ...]) -> np.ndarray:
     """The EXAMPLES' meanings as lines are stored (int8), as unit rows."""
-    return unit_rows(meaning.vectors(list(examples)))
-
-
-def unit_rows(stored: np.ndarray) -> np.ndarray:
-    """Stored meanings (int8 rows) as unit float rows, to compare by their product."""
-    rows = stored.astype(np.float32)
-    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    return meaning.unit_rows(meaning.vectors(list(examples)))
 
 
 def alike(definition: Definition, spoken: Spoken, meanings: np.ndarray, end_s: float) -> list[dict]:
     """Every line in the call, by the speaker in the window, whose meaning (MEANINGS: a unit
-    row a line, as `unit_rows` gives them) is at least the definition's similarity to one of
+    row a line, as `meaning.unit_rows` gives them) is at least the definition's similarity to one of
     its examples, with that similarity and the example."""
     if not len(meanings):
         return []
@@ -414,7 +408,7 @@ def _meanings(session: Session, ids: list[int]) -> dict[int, np.ndarray]:
     ):
         found.setdefault(conversation_id, []).append(stored)
     return {
-        call: unit_rows(np.frombuffer(b"".join(kept), np.int8).reshape(len(kept), -1))
+        call: meaning.unit_rows(np.frombuffer(b"".join(kept), np.int8).reshape(len(kept), -1))
         for call, rows in found.items()
         if len(kept := [r for r in rows if r is not None]) == len(rows)
     }

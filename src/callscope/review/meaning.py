@@ -74,6 +74,12 @@ def quantised(vectors: np.ndarray) -> list[bytes]:
     return [row.tobytes() for row in scaled.astype(np.int8)]
 
 
+def unit_rows(stored: np.ndarray) -> np.ndarray:
+    """Stored meanings (int8 rows) as unit float rows, to compare by their product."""
+    rows = stored.astype(np.float32)
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
 @dataclass(frozen=True)
 class Near:
     """A line close in meaning to a query."""

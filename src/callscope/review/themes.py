@@ -25,7 +25,7 @@ from callscope import errors
 from callscope.db.models import Conversation, ConversationAnalysis, Segment, User
 from callscope.governance import policy
 from callscope.governance.access import VIEWING_OFF, visible_conversations
-from callscope.review import categories
+from callscope.review import meaning
 from callscope.review.search import day_end, day_start
 from callscope.vocabulary import Status
 
@@ -35,8 +35,6 @@ EXAMPLES = 3
 WORDS = 3
 REASON_WORDS = 4  # a customer's line of at least this many words may say why they called
 THEMES_OFF = f"themes quote what customers said: {VIEWING_OFF}"
-
-
 MAX_DAYS = 366
 
 
@@ -129,7 +127,7 @@ def _reasons(session: Session, calls: Select[Any]) -> _Reasons:
         vectors.append(np.frombuffer(line[1], np.int8))
         found.sentiment.append(((sentiment or {}).get("customer") or {}).get("label"))
     if vectors:
-        found.vectors = categories.unit_rows(np.stack(vectors))
+        found.vectors = meaning.unit_rows(np.stack(vectors))
     return found
 
 
@@ -179,20 +177,20 @@ def themes(session: Session, user: User, queue_id: int | None, start: date, end:
     if not policy.get(session, "recordings.enabled"):
         raise ThemesWithheld(THEMES_OFF)
 
-    def period(first: date, last: date) -> Select[Any]:
+    def started(first: date, last: date) -> Select[Any]:
         query = visible_conversations(user).where(
             Conversation.started_at >= day_start(first), Conversation.started_at < day_end(last)
         )
         return query.where(Conversation.queue_id == queue_id) if queue_id else query
 
-    now = _reasons(session, period(start, end))
+    now = _reasons(session, started(start, end))
     found = Themes(start, end, len(now.ids), now.without)
     if not now.ids:
         return found
     labels, centres = grouped(now.vectors)
     count = len(centres)
     days = (end - start).days + 1
-    before = _reasons(session, period(start - timedelta(days=days), start - timedelta(days=1)))
+    before = _reasons(session, started(start - timedelta(days=days), start - timedelta(days=1)))
     earlier = (
         Counter(np.argmax(before.vectors @ centres.T, axis=1).tolist()) if before.ids else None
     )
