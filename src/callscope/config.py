@@ -70,6 +70,17 @@ class Settings(BaseModel):
     broker_visibility_timeout_s: float = Field(
         3600.0, gt=0, description="an unacknowledged task is delivered again after this long"
     )
+    live_resume_s: float = Field(
+        30.0, ge=0, description="how long a live call whose connection dropped may resume"
+    )
+    live_max_minutes: float = Field(240.0, gt=0, description="longest live call accepted")
+    live_streams_per_token: int = Field(
+        50, ge=1, description="live calls one ingest token may stream at once"
+    )
+    live_max_frame_kb: int = Field(64, ge=1, description="largest message a live stream may send")
+    live_max_speed: float = Field(
+        1.5, gt=0, description="how much faster than real time a live stream may send audio"
+    )
     timezone: str = Field("UTC", description="time zone the pages show times in (IANA name)")
     host: str = Field("127.0.0.1", description="address `callscope serve` listens on")
     port: int = Field(8000, gt=0, lt=65536, description="port `callscope serve` listens on")

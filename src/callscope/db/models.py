@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -259,6 +260,9 @@ class Recording(Base):
     # the unredacted playback audio, when redaction keeps it for administrators
     original_playback_key: Mapped[str | None] = mapped_column(String(200))
     speaker_source: Mapped[str] = mapped_column(String(20), default="channels")
+    # what was wrong with the recording as it came in, as codes: "incomplete" (a live call cut
+    # off); the results of processing carry them on
+    warnings: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     purged_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     conversation: Mapped[Conversation] = relationship(back_populates="recording")
@@ -615,6 +619,69 @@ class ScorecardCategoryCell(Base):
     queue_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     category_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     calls: Mapped[int] = mapped_column(Integer)
+
+
+class LiveCall(Base):
+    """A call streamed in while it happens: who is on it, how far it has come, and the
+    conversation it became when it ended."""
+
+    __tablename__ = "live_calls"
+    __table_args__ = (UniqueConstraint("protocol", "stream_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    protocol: Mapped[str] = mapped_column(String(20))  # twilio | audiohook | generic
+    stream_id: Mapped[str] = mapped_column(String(200))
+    token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="SET NULL"), index=True
+    )
+    external_id: Mapped[str] = mapped_column(String(200))
+    metadata_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    queue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queues.id", ondelete="SET NULL"), index=True
+    )
+    channels: Mapped[int] = mapped_column(Integer)
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    channel_map: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    language: Mapped[str | None] = mapped_column(String(10))
+    # live: audio arriving | dropped: the connection went, the call may resume | ending: being
+    # stored | ended: a conversation (or refused: see error)
+    status: Mapped[str] = mapped_column(String(20), default="live", index=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_s: Mapped[float] = mapped_column(Float, default=0.0)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    incomplete: Mapped[bool] = mapped_column(default=False)
+    customer_sentiment: Mapped[float | None] = mapped_column(Float)
+    alerts: Mapped[int] = mapped_column(Integer, default=0)
+    revision: Mapped[int] = mapped_column(Integer, default=0)  # raised by every change shown
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL")
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    agent: Mapped[Agent | None] = relationship()
+    queue: Mapped[Queue | None] = relationship()
+
+
+class LiveLine(Base):
+    """A line of a live call as it was heard: partial until its utterance ends, then final.
+    An alert (a category matched live) is a line of its own with ALERT set."""
+
+    __tablename__ = "live_lines"
+    __table_args__ = (UniqueConstraint("live_call_id", "channel", "utterance"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    live_call_id: Mapped[int] = mapped_column(
+        ForeignKey("live_calls.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[int] = mapped_column(Integer)  # -1: an alert
+    utterance: Mapped[int] = mapped_column(Integer)
+    speaker: Mapped[str] = mapped_column(String(20))
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    final: Mapped[bool] = mapped_column(default=False)
+    sentiment: Mapped[float | None] = mapped_column(Float)
+    alert: Mapped[str | None] = mapped_column(String(200))  # the category's name
+    revision: Mapped[int] = mapped_column(Integer, index=True)
 
 
 def latest_job(conversation_id: int) -> Select[Job]:

@@ -12,7 +12,13 @@ from enum import StrEnum
 from sqlalchemy import Select, false, select, union
 from sqlalchemy.orm import Session
 
-from callscope.db.models import Conversation, ConversationSession, User, supervised_queues
+from callscope.db.models import (
+    Conversation,
+    ConversationSession,
+    LiveCall,
+    User,
+    supervised_queues,
+)
 from callscope.governance import policy
 from callscope.vocabulary import Role
 
@@ -106,6 +112,20 @@ def first_administrator() -> Select[str]:
         .order_by(User.id)
         .limit(1)
     )
+
+
+def visible_live_calls(user: User) -> Select[LiveCall]:
+    """A query of the live calls USER may watch: as `visible_conversations`, by the agent and
+    queue the call's metadata names."""
+    query = select(LiveCall)
+    if user.role == Role.ADMIN:
+        return query
+    queues = supervised(user)
+    if queues is not None:
+        return query.where(LiveCall.queue_id.in_(queues))
+    if user.agent_id is None:
+        return query.where(false())
+    return query.where(LiveCall.agent_id == user.agent_id)
 
 
 def visible_conversations(user: User) -> Select[Conversation]:

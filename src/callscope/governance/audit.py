@@ -57,6 +57,8 @@ ACTIONS = {
     "evaluation.answer": N_("answered the dispute of an evaluation"),
     "evaluation.amend": N_("amended an evaluation"),
     "evaluation.sample": N_("sampled calls for supervisors to evaluate"),
+    "live.start": N_("started streaming a live call"),
+    "live.view": N_("watched a live call"),
 }
 
 

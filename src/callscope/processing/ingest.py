@@ -106,6 +106,7 @@ class StoredAudio:
     info: media.AudioInfo
     mapping: dict[int, str]  # channel → speaker
     keys: dict[str, str]  # original, playback, peaks
+    warnings: list[str] | None = None  # what was wrong with it as it came in
 
 
 class Ingestor:
@@ -121,12 +122,17 @@ class Ingestor:
         """Stream the audio to a temporary file under the size cap."""
         return spool_stream(stream, self.settings.tmp_dir, self.settings.max_upload_bytes, filename)
 
-    def ingest_file(self, path: Path, metadata: bytes | str | dict[str, Any]) -> IngestResult:
-        """Ingest an audio file from disk."""
+    def ingest_file(
+        self,
+        path: Path,
+        metadata: bytes | str | dict[str, Any] | Metadata,
+        warnings: list[str] | None = None,
+    ) -> IngestResult:
+        """Ingest an audio file from disk; WARNINGS: what was wrong with it as it came in."""
         meta = self.check_metadata(metadata)
         with open(path, "rb") as stream:
             upload = self.spool(stream, path.name)
-        return self.ingest_upload(upload, meta, path.name)
+        return self.ingest_upload(upload, meta, path.name, warnings)
 
     def check_metadata(self, metadata: bytes | str | dict[str, Any] | Metadata) -> Metadata:
         """Parse the metadata and apply the consent rule (docs/ingest.md#what-is-refused)."""
@@ -141,7 +147,11 @@ class Ingestor:
         return meta
 
     def ingest_upload(
-        self, upload: SpooledUpload, meta: Metadata, filename: str | None = None
+        self,
+        upload: SpooledUpload,
+        meta: Metadata,
+        filename: str | None = None,
+        warnings: list[str] | None = None,
     ) -> IngestResult:
         """Ingest an already spooled upload; the temporary file is always removed."""
         try:
@@ -149,7 +159,7 @@ class Ingestor:
             if existing is not None:
                 return existing
             info, mapping = self._accept_audio(upload, meta)
-            audio = self._store_media(upload, filename, info, mapping)
+            audio = self._store_media(upload, filename, info, mapping, warnings)
             try:
                 result = self._insert_recording(meta, audio)
             except BaseException:
@@ -297,6 +307,7 @@ class Ingestor:
         filename: str | None,
         info: media.AudioInfo,
         mapping: dict[int, str],
+        warnings: list[str] | None = None,
     ) -> StoredAudio:
         """Put the original, its playback rendition and its peaks into the media store."""
         order = media.playback_order(mapping)
@@ -323,7 +334,7 @@ class Ingestor:
         finally:
             tmp_m4a.unlink(missing_ok=True)
             tmp_peaks.unlink(missing_ok=True)
-        return StoredAudio(upload, filename, info, mapping, keys)
+        return StoredAudio(upload, filename, info, mapping, keys, warnings)
 
     def _forget_media(self, keys: dict[str, str]) -> None:
         """Delete stored media that no recording row refers to (after a refused ingest)."""
@@ -366,6 +377,15 @@ def _agent(session: Session, agent_in: AgentIn) -> Agent:
             agent.skills.append(_get_or_create(session, Skill, name=name))
             known.add(name)
     return agent
+
+
+def resolve_people(session: Session, meta: Metadata) -> tuple[int, int | None]:
+    """The ids of the call's primary agent and its queue (each made if new), as a
+    conversation of META will have them."""
+    primary = next((s for s in meta.sessions if s.role == "primary"), meta.sessions[0])
+    agent = _agent(session, primary.agent)
+    queue = _get_or_create(session, Queue, name=meta.queue) if meta.queue else None
+    return agent.id, queue.id if queue else None
 
 
 def _insert(
@@ -436,6 +456,7 @@ def _insert(
             started_at=recording_start,
             playback_key=audio.keys["playback"],
             peaks_key=audio.keys["peaks"],
+            warnings=audio.warnings,
             speaker_source="transcript"
             if imported
             else ("channels" if audio.info.channels >= 2 else "diarization"),

@@ -44,6 +44,7 @@ def process(
         diarized = rec.speaker_source == "diarization"
         playback = media.playback_order(roles)  # channels as the playback rendition has them
         recording_id = rec.id
+        arrived = list(rec.warnings or [])  # (what was wrong as it came in: "incomplete")
         redact = policy.get(session, "pii.redaction")
         keep_originals = policy.get(session, "pii.originals") == "administrators"
         language = conv.language
@@ -78,7 +79,7 @@ def process(
         transcriber, audio, heard_roles, language, terms, channel_progress
     )
     inseparable = attribution.INSEPARABLE_LEAK_DB
-    noted = (
+    noted = arrived + (
         [CROSSTALK]
         if any(c.leak_db is not None and c.leak_db >= inseparable for c in channels)
         else []

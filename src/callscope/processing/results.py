@@ -30,7 +30,8 @@ def session_spans(conv: Conversation) -> list[attribution.SessionSpan]:
 CHANNELS_REVERSED = "channels_reversed"
 LOW_CONFIDENCE = "low_confidence"
 CROSSTALK = "crosstalk"  # from the sound, not the words: kept when results are made again
-HEARD_WARNINGS = (CROSSTALK,)
+INCOMPLETE = "incomplete"  # a live call cut off: the recording's own warning, kept too
+HEARD_WARNINGS = (CROSSTALK, INCOMPLETE)
 
 
 def mean_confidence(words: list[segments.Word]) -> float | None:

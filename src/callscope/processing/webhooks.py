@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from callscope import errors, telemetry
 from callscope.context import Context
 from callscope.db import rows_changed
-from callscope.db.models import Conversation, Webhook, WebhookDelivery, utcnow
+from callscope.db.models import Conversation, LiveCall, Webhook, WebhookDelivery, utcnow
 from callscope.governance import audit
 from callscope.governance.audit import Actor
 from callscope.review import search
@@ -98,24 +98,52 @@ def remove(session: Session, actor: Actor, webhook_id: int) -> None:
 
 def enqueue(session: Session, conversation: Conversation, status: str, error: str | None) -> None:
     """Store a `conversation.processed` or `conversation.failed` event for every webhook."""
-    payload = {
-        "event": f"conversation.{status}",
-        "occurred_at": utcnow().isoformat().replace("+00:00", "Z"),
-        "conversation": {
-            "id": conversation.id,
-            "external_id": conversation.external_id,
-            "status": status,
-            "error": error,
-            "analysis": f"/api/v1/conversations/{conversation.id}/analysis",
-            "categories": search.categories_of(session, [conversation.id]).get(conversation.id, []),
+    _to_every_webhook(
+        session,
+        f"conversation.{status}",
+        {
+            "conversation": {
+                "id": conversation.id,
+                "external_id": conversation.external_id,
+                "status": status,
+                "error": error,
+                "analysis": f"/api/v1/conversations/{conversation.id}/analysis",
+                "categories": search.categories_of(session, [conversation.id]).get(
+                    conversation.id, []
+                ),
+            },
         },
-    }
+        conversation.id,
+    )
+
+
+def alert(session: Session, live_call: LiveCall, category: str, moment: dict[str, Any]) -> None:
+    """Store a `conversation.alert` event for every webhook: a live call matched CATEGORY."""
+    _to_every_webhook(
+        session,
+        "conversation.alert",
+        {
+            "live_call": {
+                "id": live_call.id,
+                "external_id": live_call.external_id,
+                "url": f"/live/{live_call.id}",
+            },
+            "alert": {"category": category, **moment},
+        },
+        None,
+    )
+
+
+def _to_every_webhook(
+    session: Session, event: str, body: dict[str, Any], conversation_id: int | None
+) -> None:
+    payload = {"event": event, "occurred_at": utcnow().isoformat().replace("+00:00", "Z"), **body}
     for webhook_id in session.scalars(select(Webhook.id)):
         session.add(
             WebhookDelivery(
                 webhook_id=webhook_id,
-                event=payload["event"],
-                conversation_id=conversation.id,
+                event=event,
+                conversation_id=conversation_id,
                 payload=payload,
             )
         )

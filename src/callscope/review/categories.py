@@ -34,6 +34,7 @@ from callscope.db.models import (
     category_named,
 )
 from callscope.governance import audit
+from callscope.measures import embeddings
 from callscope.measures.sentiment import TREND_STEP
 from callscope.review import meaning, scorecells, search
 from callscope.vocabulary import Status
@@ -375,6 +376,43 @@ def match(
         found += alike(definition, spoken, meanings, end_s)
         found.sort(key=lambda m: m["start_s"])
     return found[:MAX_MOMENTS] or None
+
+
+def live(definition: Definition) -> bool:
+    """Whether a line can make DEFINITION match while the call goes on: by phrases or examples,
+    not by absence, the call's last seconds or its metrics (known only when it ends)."""
+    return bool(
+        (definition.phrases or definition.like)
+        and not definition.absent
+        and definition.last_s is None
+        and not definition.conditions.given()
+    )
+
+
+def live_matches(
+    session: Session, line: dict[str, Any], skip: set[str | None]
+) -> list[tuple[str, dict]]:
+    """The categories (but those named in SKIP) that LINE of a live call (a stored segment's
+    shape, with its words) matches, each with its first moment."""
+    every = [
+        (c.name, d)
+        for c in session.scalars(select(Category).order_by(Category.name))
+        if c.name not in skip and live(d := Definition.model_validate(c.definition))
+    ]
+    if not every:
+        return []
+    spoken = lines_of([line])
+    meanings = (
+        meaning.unit_rows(meaning.vectors([line["text"]]))
+        if any(d.like for _n, d in every) and embeddings.available()
+        else None
+    )
+    found = []
+    for name, definition in every:
+        moments = match(definition, spoken, line["end_s"], {}, {}, meanings)
+        if moments:
+            found.append((name, moments[0]))
+    return found
 
 
 # --- stored calls -------------------------------------------------------------------------

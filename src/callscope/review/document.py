@@ -160,6 +160,10 @@ def transcript_json(session: Session, conversation_id: int) -> str:
 
 
 WARNINGS = {
+    "incomplete": (
+        "the call was streamed live and its connection was lost before the call ended: the "
+        "recording holds only the audio received until then"
+    ),
     "channels_reversed": (
         "the agent's channel sounds like the customer and the other way round: the channel map "
         "may be reversed (swap agent and customer if so)"

@@ -341,6 +341,10 @@ class Transcriber:
             ]
         )
 
+    def words(self, audio: np.ndarray, language: str) -> list[RecognisedWord]:
+        """Words of one utterance of 16 kHz audio (a live call's), brought to speech level."""
+        return self._transcribe_part(normalised(audio), language)
+
     def transcribe_channels(
         self,
         channels: Sequence[np.ndarray],

@@ -20,9 +20,10 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from callscope import __version__, errors
 from callscope.context import Context
+from callscope.processing.live import Hub
 from callscope.processing.worker import Worker
 from callscope.review import meaning
-from callscope.web import admin, api, health, monitoring, pages, quality, security, sso, ui
+from callscope.web import admin, api, health, live, monitoring, pages, quality, security, sso, ui
 from callscope.web.errors import (
     database_response,
     disk_response,
@@ -52,11 +53,13 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
         worker = Worker(ctx, warm_up=True) if with_worker else None
         if worker:
             worker.start()
+        app.state.live.start()
         # the lines' meanings read while the server starts answering, not at the first search
         threading.Thread(target=_warm_meaning, args=(ctx,), name="meaning", daemon=True).start()
         try:
             yield
         finally:
+            app.state.live.stop()
             if worker:
                 worker.stop(timeout=5)
 
@@ -71,6 +74,7 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
     )
     app.state.ctx = ctx
     app.state.with_worker = with_worker
+    app.state.live = Hub(ctx)  # (the live calls streaming to this process)
 
     app.add_exception_handler(errors.CallscopeError, error_response)
     app.add_exception_handler(OperationalError, database_response)
@@ -110,4 +114,5 @@ def create_app(ctx: Context, *, with_worker: bool = False) -> FastAPI:
     app.include_router(sso.router)
     app.include_router(quality.router)
     app.include_router(admin.router)
+    app.include_router(live.router)
     return app

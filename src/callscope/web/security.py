@@ -12,6 +12,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callscope import logs, telemetry
@@ -169,7 +170,7 @@ async def csrf_protect(request: Request) -> None:
         )
 
 
-def client_address(request: Request) -> str | None:
+def client_address(request: HTTPConnection) -> str | None:
     """The address of the client: the peer, or, when the peer is a trusted proxy
     (CALLSCOPE_TRUSTED_PROXIES), the last address before it in X-Forwarded-For."""
     peer = request.client.host if request.client else None
