@@ -62,7 +62,7 @@ def test_mulaw_decodes_every_code_as_ffmpeg_does():
     assert np.array_equal(streaming.mulaw(bytes(range(256))), ffmpeg.astype(np.int16))
 
 
-# --- cutting a channel at its pauses ---------------------------------------------------------------
+# --- cutting a channel at its pauses -------------------------------------------------------
 
 
 def utterances_of(samples: np.ndarray, rate: int, chunk: int) -> list[streaming.Utterance]:
@@ -203,7 +203,8 @@ def audiohook_open(seq: int = 1, position: str = "PT0S", media: list | None = No
         "parameters": {
             "organizationId": "o", "conversationId": "c-1",
             "participant": {"id": "p", "ani": "+6281234", "aniName": "", "dnis": "+1"},
-            "media": media or [{"type": "audio", "format": "PCMU", "channels": ["external", "internal"], "rate": 8000}],
+            "media": media or [{"type": "audio", "format": "PCMU", "rate": 8000,
+                                "channels": ["external", "internal"]}],
             "language": "id-ID",
             "customConfig": {"metadata": {"queue": "Billing"}},
         },
@@ -251,7 +252,8 @@ def test_audiohook_resumes_at_the_position_it_opens_with():
     ("messages", "code", "names"),
     [
         ([audiohook_open(seq=2)], 1002, "seq"),
-        ([audiohook_open(media=[{"type": "audio", "format": "L16", "channels": ["external"], "rate": 16000}])], 1003, "PCMU"),
+        ([audiohook_open(media=[{"type": "audio", "format": "L16", "channels": ["external"],
+                                 "rate": 16000}])], 1003, "PCMU"),
         ([audiohook_open(), b"\x00\x01\x02"], 1007, "3 bytes"),
         ([audiohook_open(), json.dumps({"type": "dance", "seq": 2, "id": "s-1"})], 1002, "dance"),
         ([audiohook_open(), json.dumps({"type": "ping", "seq": 2, "id": "other"})], 1008, "other"),
@@ -267,7 +269,9 @@ def test_audiohook_refusals_name_the_problem(messages, code, names):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(0, 99), st.integers(0, 59), st.decimals(Decimal("0"), Decimal("59.999"), places=3))
+@given(
+    st.integers(0, 99), st.integers(0, 59), st.decimals(Decimal("0"), Decimal("59.999"), places=3)
+)
 def test_audiohook_positions_read_as_seconds(hours, minutes, seconds):
     text = f"PT{hours}H{minutes}M{seconds}S"
     assert streams.duration_s(text) == pytest.approx(hours * 3600 + minutes * 60 + float(seconds))
@@ -300,7 +304,8 @@ MESSAGES = st.one_of(
         st.sampled_from(["event", "type", "seq", "id", "streamSid", "start", "media", "stream_id",
                          "sample_rate", "channels", "parameters", "position"]),
         st.one_of(st.none(), st.integers(-5, 20000), st.text(max_size=20),
-                  st.sampled_from(["start", "media", "stop", "open", "ping", "close", "MZ1", "s-1", "PT1S"]),
+                  st.sampled_from(["start", "media", "stop", "open", "ping", "close", "MZ1", "s-1",
+                                   "PT1S"]),
                   st.dictionaries(st.text(max_size=10), st.text(max_size=10), max_size=3)),
         max_size=6)),
 )  # fmt: skip
@@ -322,7 +327,7 @@ def test_whatever_a_connection_sends_is_read_or_refused_with_a_close_code(protoc
                 assert event.samples.dtype == np.int16
 
 
-# --- the hub, without hearing ------------------------------------------------------------------------
+# --- the hub, without hearing --------------------------------------------------------------
 
 
 @pytest.fixture
