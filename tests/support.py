@@ -179,14 +179,19 @@ def free_port() -> int:
 
 @contextmanager
 def serving(
-    settings: Settings, log: Path, port: int | None = None, env: dict[str, str] | None = None
+    settings: Settings,
+    log: Path,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    worker: bool = False,
 ) -> Iterator[str]:
-    """`callscope serve` (without a worker) over SETTINGS' data on PORT (default: a free
-    loopback port) with ENV's variables too, its errors written to LOG; its base URL once it
-    accepts connections."""
+    """`callscope serve` (with its embedded WORKER or none) over SETTINGS' data on PORT
+    (default: a free loopback port) with ENV's variables too, its errors written to LOG; its
+    base URL once it accepts connections."""
     port = port or free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "callscope", "serve", "--no-worker", "--port", str(port)],
+        [sys.executable, "-m", "callscope", "serve", "--port", str(port)]
+        + ([] if worker else ["--no-worker"]),
         env=settings_env(settings) | (env or {}),
         stdout=subprocess.DEVNULL,
         stderr=open(log, "wb"),  # noqa: SIM115 (the server's, closed as it ends)

@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from callscope.context import Context
-from callscope.db.models import ApiToken, Conversation, Queue, User
+from callscope.db.models import ApiToken, Conversation, LiveCall, Queue, User, utcnow
 from callscope.governance import access, auth, policy
 from callscope.governance.audit import Actor
-from callscope.processing import webhooks
+from callscope.processing import live, webhooks
 from callscope.processing.ingest import Ingestor
+from callscope.processing.streams import Opened
 from callscope.review import categories, comments, evaluations
 from callscope.web.app import create_app
 from tests.support import (
@@ -68,6 +70,7 @@ def world(tmp_path_factory, model_dir) -> Iterator[dict[str, Any]]:
         sup.queues = [session.query(Queue).filter_by(name="Billing").one()]
         auth.add_user(session, "lonely", "supervisor", PASSWORD)
         tokens = {name: auth.create_token(session, name, "t") for name in ("other", "sup")}
+        pbx = auth.create_token(session, "boss", "pbx", "ingest")
         conv = session.get(Conversation, secret.id)
         hook, _secret = webhooks.add(session, Actor.cli(), "https://crm.example.com/hook")
         category = categories.add(session, Actor.cli(), "Greeting", {"phrases": ["thank you"]})
@@ -99,6 +102,16 @@ def world(tmp_path_factory, model_dir) -> Iterator[dict[str, Any]]:
             "comment_id": comment.id,
             "evaluation_id": evaluation.id,
         }
+    live_meta = {**secret_meta, "external_id": f"{SECRET_ID}-live"}  # (the secret call, live)
+    speakers = {0: "agent", 1: "customer"}
+    live_call = live.Hub(ctx).open("generic", Opened("s", live_meta, 2, 8000, speakers, pbx), None)
+    with ctx.db.session() as session:  # (it ended: its page's event stream ends too)
+        session.execute(
+            update(LiveCall)
+            .where(LiveCall.id == live_call.id)
+            .values(status=live.ENDED, ended_at=utcnow())
+        )
+    fill["live_id"] = live_call.id
     app = create_app(ctx)
     yield {"ctx": ctx, "app": app, "fill": fill, "tokens": tokens}
     ctx.close()

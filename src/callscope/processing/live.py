@@ -124,14 +124,12 @@ class Hub:
         self.order = itertools.count()
         self.newest: dict[tuple[int, int, int], int] = {}  # (call, channel, utterance) → order
         self.stopping = threading.Event()
-        self.threads = [
-            threading.Thread(target=self._read_loop, name="live-reader", daemon=True),
-            threading.Thread(target=self._reap_loop, name="live-reaper", daemon=True),
-        ]
 
     def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
+        """Hear the calls and end those that stay away (as the server starts)."""
+        self.stopping = threading.Event()
+        for target, name in ((self._read_loop, "live-reader"), (self._reap_loop, "live-reaper")):
+            threading.Thread(target=target, name=name, daemon=True).start()
 
     def stop(self) -> None:
         self.stopping.set()

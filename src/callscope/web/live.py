@@ -43,9 +43,8 @@ from callscope.web.ui import PageUser, render
 log = logging.getLogger(__name__)
 router = APIRouter()
 EVERY_S = 0.25  # how often a watching page's stream looks for new lines
-KEEP_ALIVE_S = (
-    15.0  # a comment is sent this often when nothing changes (proxies close idle streams)
-)
+KEEP_ALIVE_S = 15.0  # a comment this often when nothing changes (proxies close idle streams)
+STREAM_FOR_S = 300.0  # then the stream ends and the browser reconnects, with Last-Event-ID
 
 
 # --- the doors --------------------------------------------------------------------------------
@@ -187,7 +186,8 @@ async def live_events(
 
     async def events() -> AsyncIterator[str]:
         seen, quiet_since = start, time.monotonic()
-        while not await request.is_disconnected():
+        until = quiet_since + STREAM_FOR_S
+        while time.monotonic() < until and not await request.is_disconnected():
             state, lines = await run_in_threadpool(_read, ctx, row.id, seen, withheld)
             if state is None:
                 return
