@@ -234,7 +234,7 @@ def main() -> None:
             [sys.executable, "-m", "callscope", "serve", "--port", str(port)],
             env=settings_env(ctx.settings),
             stdout=subprocess.DEVNULL,
-            stderr=open(Path(tmp) / "server.log", "wb"),  # noqa: SIM115
+            stderr=open(Path(tempfile.gettempdir()) / "callscope-live-bench.log", "wb"),  # noqa: SIM115
         )
         base = f"http://127.0.0.1:{port}"
         time.sleep(15)  # (the server starts and its worker loads the models)

@@ -461,7 +461,7 @@ def test_the_live_page_shows_lines_and_an_alert_arriving(served):
             page.get_by_role("link", name=meta["external_id"]).click()
             page.wait_for_url(f"{served['base']}/live/{live_id}")
             first = page.locator("#live-transcript .line.agent").first
-            first.wait_for(timeout=60_000)
+            first.wait_for(timeout=120_000)
             assert "thank you for calling" in first.inner_text().lower()
             assert page.locator("#live-alerts .alert").count() == 0
             loop.call_soon_threadsafe(send_more.set)

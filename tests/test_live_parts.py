@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import wave
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -416,3 +418,40 @@ def test_a_call_resumes_in_a_process_that_did_not_hear_its_start(hub, ingest_tok
         row.status = live.ENDED
     with pytest.raises(live.LiveRefused, match="has ended"):
         other.open("twilio", opened(ingest_token), None)
+
+
+def test_calls_opened_at_once_for_a_new_agent_share_it_and_one_stream_id_opens_once(
+    hub, ingest_token, ctx
+):
+    meta = {"sessions": [{"agent": {"external_id": "AG-NEW", "name": "New"}}], "queue": "Fresh"}
+    streams = ["MZ-a", "MZ-b", "MZ-c", "MZ-c"]
+    barrier = threading.Barrier(len(streams))
+
+    def open_one(stream: str) -> object:
+        barrier.wait()
+        try:
+            return hub.open("twilio", opened(ingest_token, stream, **meta), None).id
+        except live.LiveRefused as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(len(streams)) as pool:
+        found = list(pool.map(open_one, streams))
+    assert all(isinstance(f, int) for f in found[:2])
+    assert sorted(map(type, found[2:]), key=str) == [int, str]  # (the second MZ-c is refused)
+    assert "streaming already" in next(f for f in found[2:] if isinstance(f, str))
+    with ctx.db.session() as session:
+        rows = session.scalars(select(LiveCall)).all()
+        assert sorted(r.stream_id for r in rows) == ["MZ-a", "MZ-b", "MZ-c"]
+        assert len({r.agent_id for r in rows}) == 1 and len({r.queue_id for r in rows}) == 1
+
+
+def test_both_tracks_of_a_call_at_real_time_pace_are_not_too_fast(hub, ingest_token, ctx):
+    ctx.settings.live_max_speed = 1.0  # (a stream may run 5 s ahead, at most)
+    call = hub.open("twilio", opened(ingest_token), None)
+    frame = np.zeros(160, np.int16)
+    for n in range(int(4.5 / 0.02)):  # 4.5 s of both tracks, sent at once
+        hub.add(call, Audio(frame, at=n * 160, channel=0))
+        hub.add(call, Audio(frame, at=n * 160, channel=1))
+    with pytest.raises(live.LiveRefused, match="faster than real time"):
+        for n in range(int(4.5 / 0.02), int(6 / 0.02)):
+            hub.add(call, Audio(frame, at=n * 160, channel=0))

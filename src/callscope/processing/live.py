@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import queue
 import shutil
 import threading
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from callscope import errors
@@ -36,7 +38,7 @@ from callscope.db.models import ApiToken, Conversation, LiveCall, LiveLine, utcn
 from callscope.governance import audit, auth
 from callscope.measures import learned
 from callscope.processing import webhooks
-from callscope.processing.ingest import Ingestor, resolve_people
+from callscope.processing.ingest import INSERT_ATTEMPTS, Ingestor, resolve_people
 from callscope.processing.metadata import Metadata
 from callscope.processing.results import INCOMPLETE
 from callscope.processing.streams import Audio, Opened
@@ -73,10 +75,11 @@ class Call:
     cutters: list[Utterances]
     written: list[int]  # samples of each channel written (the furthest)
     attached_at: float = 0.0  # (monotonic) when this connection began
-    sent: float = 0.0  # seconds of audio this connection sent
+    base: int = 0  # samples the call held when this connection began
     dropped: float | None = None  # (monotonic) when its connection went
     pending: int = 0  # utterances waiting to be read
     done: threading.Condition = field(default_factory=threading.Condition)
+    writing: threading.Lock = field(default_factory=threading.Lock)  # (one line written at once)
 
     def received_s(self) -> float:
         return max(self.written, default=0) / self.rate
@@ -111,7 +114,7 @@ def _metadata(opened: Opened) -> dict[str, Any]:
 
 
 class Hub:
-    """The live calls of one serving process, and the thread that hears them."""
+    """The live calls of one serving process, and the threads that hear them."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -128,8 +131,11 @@ class Hub:
     def start(self) -> None:
         """Hear the calls and end those that stay away (as the server starts)."""
         self.stopping = threading.Event()
-        for target, name in ((self._read_loop, "live-reader"), (self._reap_loop, "live-reaper")):
-            threading.Thread(target=target, name=name, daemon=True).start()
+        # a reader a core, as many as the speech model runs at once (two on two cores)
+        readers = 2 if (self.settings.asr_threads or os.cpu_count() or 1) >= 2 else 1
+        for n in range(readers):
+            threading.Thread(target=self._read_loop, name=f"live-reader-{n}", daemon=True).start()
+        threading.Thread(target=self._reap_loop, name="live-reaper", daemon=True).start()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -139,26 +145,38 @@ class Hub:
     def open(self, protocol: str, opened: Opened, source: str | None) -> Call:
         """The call OPENED begins (or resumes, with the same stream id); refuses a token
         without the ingest scope, a token over its limit, metadata that an upload would be
-        refused for, and a stream that ended."""
-        with self.ctx.db.session() as session:
-            token = _ingest_token(session, opened.token)
-            actor = audit.Actor.of(token.user, source)
-            row = session.scalar(
-                select(LiveCall).where(
-                    LiveCall.protocol == protocol, LiveCall.stream_id == opened.stream_id
+        refused for, and a stream that ended. Calls opened at once for a new agent or queue,
+        or twice with one stream id, end in one row each."""
+        meta = None
+        for _attempt in range(INSERT_ATTEMPTS):
+            with self.ctx.db.session() as session:
+                token = _ingest_token(session, opened.token)
+                row = session.scalar(
+                    select(LiveCall).where(
+                        LiveCall.protocol == protocol, LiveCall.stream_id == opened.stream_id
+                    )
                 )
-            )
-            if row is not None:
-                return self._resume(session, row, token)
-            streaming = session.scalar(
-                select(func.count())
-                .select_from(LiveCall)
-                .where(LiveCall.token_id == token.id, LiveCall.status.in_((LIVE, DROPPED)))
-            )
-            limit = self.settings.live_streams_per_token
-            if (streaming or 0) >= limit:
-                raise LiveRefused(f"this token streams {limit} calls already, its limit")
-        meta = Ingestor(self.ctx).check_metadata(_metadata(opened))
+                if row is not None:
+                    return self._resume(session, row, token)
+                streaming = session.scalar(
+                    select(func.count())
+                    .select_from(LiveCall)
+                    .where(LiveCall.token_id == token.id, LiveCall.status.in_((LIVE, DROPPED)))
+                )
+                limit = self.settings.live_streams_per_token
+                if (streaming or 0) >= limit:
+                    raise LiveRefused(f"this token streams {limit} calls already, its limit")
+                actor = audit.Actor.of(token.user, source)
+            meta = meta or Ingestor(self.ctx).check_metadata(_metadata(opened))
+            try:
+                return self._insert(protocol, opened, token.id, actor, meta)
+            except IntegrityError:
+                continue  # (another call made the agent, the queue or this stream's row first)
+        raise errors.Unavailable("could not store the live call: the database kept refusing it")
+
+    def _insert(
+        self, protocol: str, opened: Opened, token_id: int, actor: audit.Actor, meta: Metadata
+    ) -> Call:
         with self.ctx.db.session() as session:
             if session.scalar(
                 select(Conversation.id).where(Conversation.external_id == meta.external_id)
@@ -170,7 +188,7 @@ class Hub:
             row = LiveCall(
                 protocol=protocol,
                 stream_id=opened.stream_id,
-                token_id=token.id,
+                token_id=token_id,
                 external_id=meta.external_id,
                 metadata_json=meta.model_dump(mode="json"),
                 agent_id=agent_id,
@@ -190,6 +208,12 @@ class Hub:
             audit.record(session, actor, "live.start", "live_call", row.id,
                          protocol=protocol, stream_id=opened.stream_id)  # fmt: skip
             call = self._attach(row)
+            try:
+                session.commit()
+            except BaseException:
+                with self.lock:
+                    self.calls.pop(row.id, None)
+                raise
         return call
 
     def _resume(self, session: Session, row: LiveCall, token: ApiToken) -> Call:
@@ -230,7 +254,7 @@ class Hub:
                 )
                 self.calls[row.id] = call
             call.attached_at = time.monotonic()
-            call.sent = 0.0
+            call.base = max(call.written, default=0)
             call.dropped = None
         return call
 
@@ -257,9 +281,9 @@ class Hub:
             raise LiveRefused(
                 f"the call is longer than the {self.settings.live_max_minutes:g}-minute limit"
             )
-        call.sent += len(samples) / call.rate
+        sent = (max(at + len(samples), *call.written) - call.base) / call.rate
         allowed = (time.monotonic() - call.attached_at + BURST_S) * self.settings.live_max_speed
-        if call.sent > allowed:
+        if sent > allowed:
             raise LiveRefused("audio is arriving faster than real time")
         for column, channel in enumerate(channels):
             written = call.written[channel]
@@ -324,7 +348,7 @@ class Hub:
             if text and utterance.final
             else None
         )
-        with self.ctx.db.session() as session:
+        with call.writing, self.ctx.db.session() as session:
             row = session.get(LiveCall, call.id)
             if row is None:
                 return

@@ -316,10 +316,16 @@ class Transcriber:
         ranked["id"] = ranked.get("id", 0.0) + ranked.get("ms", 0.0)
         return max(LANGUAGES, key=lambda lang: ranked.get(lang, 0.0))
 
-    def _transcribe_part(self, audio: np.ndarray, language: str) -> list[RecognisedWord]:
-        """Words of one stretch of a channel (normalised), with times from its start."""
+    def _transcribe_part(
+        self, audio: np.ndarray, language: str, *, once: bool = False
+    ) -> list[RecognisedWord]:
+        """Words of one stretch of a channel (normalised), with times from its start; ONCE:
+        decoded once, without the decoder's retries at higher temperatures (which a stretch
+        cut off mid-word can set off several times over)."""
+        options = {"temperature": 0.0} if once else {}
         segments, _info = self.model.transcribe(
             audio,
+            **options,
             language=language if self.multilingual else None,
             beam_size=self.beam_size,
             vad_filter=self.vad is not None,
@@ -342,8 +348,9 @@ class Transcriber:
         )
 
     def words(self, audio: np.ndarray, language: str) -> list[RecognisedWord]:
-        """Words of one utterance of 16 kHz audio (a live call's), brought to speech level."""
-        return self._transcribe_part(normalised(audio), language)
+        """Words of one utterance of 16 kHz audio (a live call's), brought to speech level,
+        decoded once: a live line must come in time."""
+        return self._transcribe_part(normalised(audio), language, once=True)
 
     def transcribe_channels(
         self,

@@ -82,6 +82,7 @@ async def _stream(websocket: WebSocket, protocol: Protocol, header_token: str | 
     source = security.client_address(websocket)
     await websocket.accept()
     call: live.Call | None = None
+    failure: tuple[int, str] | None = None
     try:
         while True:
             message = await websocket.receive()
@@ -112,16 +113,17 @@ async def _stream(websocket: WebSocket, protocol: Protocol, header_token: str | 
     except WebSocketDisconnect:
         pass
     except StreamError as exc:
-        await _close(websocket, protocol, exc.code, exc.reason)
+        failure = (exc.code, exc.reason)
     except errors.Refused as exc:
-        await _close(websocket, protocol, INVALID if isinstance(exc, InvalidMetadata) else POLICY,
-                     str(exc))  # fmt: skip
+        failure = (INVALID if isinstance(exc, InvalidMetadata) else POLICY, str(exc))
     except Exception:
         log.exception("a live stream failed")
-        await _close(websocket, protocol, 1011, "the server failed; the call may resume")
+        failure = (1011, "the server failed; the call may resume")
     finally:
-        if call is not None:
+        if call is not None:  # (before the close: a client that reads it finds the call dropped)
             await run_in_threadpool(hub.drop, call)
+    if failure is not None:
+        await _close(websocket, protocol, *failure)
 
 
 async def _close(websocket: WebSocket, protocol: Protocol, code: int, reason: str) -> None:
