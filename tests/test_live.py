@@ -11,7 +11,8 @@ import json
 import time
 import urllib.request
 import wave
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
@@ -117,6 +118,19 @@ def processed(served: dict, conversation_id: int) -> dict:
     )
 
 
+@asynccontextmanager
+async def generic_stream(served: dict, stream_id: str, meta: dict) -> AsyncIterator[tuple]:
+    """A generic-form stream of 8 kHz stereo, started: the connection and its `started`."""
+    headers = {"Authorization": f"Bearer {served['token']}"}
+    async with websockets.connect(
+        f"{served['ws']}/api/v1/live/stream", additional_headers=headers
+    ) as ws:
+        start = {"type": "start", "stream_id": stream_id, "metadata": meta,
+                 "sample_rate": 8000, "channels": 2}  # fmt: skip
+        await ws.send(json.dumps(start))
+        yield ws, json.loads(await ws.recv())
+
+
 # --- the generic form -------------------------------------------------------------------------
 
 
@@ -126,14 +140,7 @@ def test_a_call_streams_in_its_lines_and_alert_come_live_and_it_lands_processed(
     meta["recording"] = {"channels": {"0": "agent", "1": "customer"}}
 
     async def stream() -> tuple[dict, list[dict], dict]:
-        headers = {"Authorization": f"Bearer {served['token']}"}
-        async with websockets.connect(
-            f"{served['ws']}/api/v1/live/stream", additional_headers=headers
-        ) as ws:
-            start = {"type": "start", "stream_id": "gen-1", "metadata": meta,
-                     "sample_rate": 8000, "channels": 2}  # fmt: skip
-            await ws.send(json.dumps(start))
-            started = json.loads(await ws.recv())
+        async with generic_stream(served, "gen-1", meta) as (ws, started):
             for at in range(0, len(audio), 1600):
                 await ws.send(audio[at : at + 1600].astype("<i2").tobytes())
                 await asyncio.sleep(0.005)
@@ -417,14 +424,7 @@ def test_the_live_page_shows_lines_and_an_alert_arriving(served):
     meta["recording"] = {"channels": {"0": "agent", "1": "customer"}}
 
     async def stream(send_more: asyncio.Event, stop: asyncio.Event) -> None:
-        headers = {"Authorization": f"Bearer {served['token']}"}
-        async with websockets.connect(
-            f"{served['ws']}/api/v1/live/stream", additional_headers=headers
-        ) as ws:
-            start = {"type": "start", "stream_id": "page-1", "metadata": meta,
-                     "sample_rate": 8000, "channels": 2}  # fmt: skip
-            await ws.send(json.dumps(start))
-            await ws.recv()
+        async with generic_stream(served, "page-1", meta) as (ws, _started):
             for at in range(0, 8000 * 12, 1600):
                 await ws.send(audio[at : at + 1600].astype("<i2").tobytes())
             await send_more.wait()

@@ -7,7 +7,9 @@ See docs/administration.md#who-sees-what.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Select, false, select, union
 from sqlalchemy.orm import Session
@@ -114,36 +116,38 @@ def first_administrator() -> Select[str]:
     )
 
 
-def visible_live_calls(user: User) -> Select[LiveCall]:
-    """A query of the live calls USER may watch: as `visible_conversations`, by the agent and
-    queue the call's metadata names."""
-    query = select(LiveCall)
+def _scoped(query: Select[Any], user: User, queue: Any, own: Callable[[int], Any]) -> Select[Any]:
+    """QUERY narrowed to what USER may see: all (an administrator), the rows whose QUEUE
+    column is a queue they supervise, or an agent's own (OWN(agent_id) is the condition)."""
     if user.role == Role.ADMIN:
         return query
     queues = supervised(user)
     if queues is not None:
-        return query.where(LiveCall.queue_id.in_(queues))
+        return query.where(queue.in_(queues))
     if user.agent_id is None:
         return query.where(false())
-    return query.where(LiveCall.agent_id == user.agent_id)
+    return query.where(own(user.agent_id))
+
+
+def visible_live_calls(user: User) -> Select[LiveCall]:
+    """A query of the live calls USER may watch: as `visible_conversations`, by the agent and
+    queue the call's metadata names."""
+    return _scoped(select(LiveCall), user, LiveCall.queue_id, lambda a: LiveCall.agent_id == a)
 
 
 def visible_conversations(user: User) -> Select[Conversation]:
     """A query of the conversations USER may see: own calls, supervised queues, or all."""
-    query = select(Conversation)
-    if user.role == Role.ADMIN:
-        return query
-    queues = supervised(user)
-    if queues is not None:
-        return query.where(Conversation.queue_id.in_(queues))
-    if user.agent_id is None:
-        return query.where(false())
-    # one id list (a union) rather than an OR: planners estimate it well, so a search within
-    # an agent's calls stays fast
-    handled = union(
-        select(ConversationSession.conversation_id).where(
-            ConversationSession.agent_id == user.agent_id
-        ),
-        select(Conversation.id).where(Conversation.primary_agent_id == user.agent_id),
-    )
-    return query.where(Conversation.id.in_(handled))
+
+    def handled(agent_id: int) -> Any:
+        # one id list (a union) rather than an OR: planners estimate it well, so a search
+        # within an agent's calls stays fast
+        return Conversation.id.in_(
+            union(
+                select(ConversationSession.conversation_id).where(
+                    ConversationSession.agent_id == agent_id
+                ),
+                select(Conversation.id).where(Conversation.primary_agent_id == agent_id),
+            )
+        )
+
+    return _scoped(select(Conversation), user, Conversation.queue_id, handled)

@@ -36,7 +36,7 @@ from callscope.context import Context
 from callscope.db import rows_changed
 from callscope.db.models import ApiToken, Conversation, LiveCall, LiveLine, utcnow
 from callscope.governance import audit, auth
-from callscope.measures import learned
+from callscope.measures import embeddings, learned
 from callscope.processing import webhooks
 from callscope.processing.ingest import INSERT_ATTEMPTS, Ingestor, resolve_people
 from callscope.processing.metadata import Metadata
@@ -136,6 +136,16 @@ class Hub:
         for n in range(readers):
             threading.Thread(target=self._read_loop, name=f"live-reader-{n}", daemon=True).start()
         threading.Thread(target=self._reap_loop, name="live-reaper", daemon=True).start()
+        threading.Thread(target=self._warm_up, name="live-warm-up", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        """The models a line needs, loaded before the first call (not during it)."""
+        try:
+            asr.transcriber(self.settings).warm_up()
+            if embeddings.available():
+                embeddings.embed(["warming up"])
+        except Exception:  # (the first line loads them instead)
+            log.exception("the models of live calls could not be loaded")
 
     def stop(self) -> None:
         self.stopping.set()

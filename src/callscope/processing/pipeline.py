@@ -13,6 +13,7 @@ from callscope.config import Settings
 from callscope.context import Context
 from callscope.db.models import AgentVoiceprint, Conversation
 from callscope.governance import policy
+from callscope.measures import embeddings
 from callscope.processing import retention
 from callscope.processing.redaction import redact_call
 from callscope.processing.results import CROSSTALK, save_results, session_spans
@@ -122,11 +123,14 @@ def process(
 
 def warm_up(settings: Settings) -> None:
     """Load every model a job can need (speech model, voice activity detector, speaker
-    encoder) and run each once, so that a worker's first call does not wait for them."""
+    encoder, sentence model) and run each once, so that a worker's first call does not wait
+    for them."""
     one_language_each = {settings.speech_model(lang): lang for lang in (None, *LANGUAGES)}
     for language in one_language_each.values():  # (each model once)
         asr.transcriber(settings, language).warm_up()
     diarization.warm_up()
+    if embeddings.available():
+        embeddings.embed(["warming up"])
 
 
 def _voiceprints(session: Session, agent_ids: list[int]) -> list[np.ndarray]:
