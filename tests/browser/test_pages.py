@@ -16,11 +16,12 @@ from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import select
 
 from callscope.context import Context
-from callscope.db.models import AuditEvent, Conversation, User
+from callscope.db.models import AuditEvent, Conversation, LiveCall, LiveLine, User
 from callscope.governance import auth, policy
 from callscope.governance.audit import Actor
-from callscope.processing import jobs
+from callscope.processing import jobs, live
 from callscope.processing.ingest import Ingestor
+from callscope.processing.streams import Opened
 from callscope.review import categories, comments, evaluations
 from tests.support import (
     CHROMIUM,
@@ -50,6 +51,33 @@ def recent_meta(**changes) -> dict:
     return meta
 
 
+def live_call(ctx: Context) -> int:
+    """A live call of Marcus's going on, with lines heard (final and partial) and an alert."""
+    with ctx.db.session() as session:
+        token = auth.create_token(session, "boss", "pbx", "ingest")
+    meta = {**recent_meta(), "external_id": "PBX-LIVE-1"}
+    opened = Opened("site-live", meta, 2, 8000, {0: "agent", 1: "customer"}, token)
+    call = live.Hub(ctx).open("generic", opened, None)
+    heard = [  # channel, utterance, speaker, start, end, text, final, sentiment, alert
+        (0, 0, "agent", 0.5, 4.0, "Thank you for calling, this is Marcus.", True, 0.4, None),
+        (1, 0, "customer", 5.0, 9.0, "My speaker arrived damaged, I am disappointed.", True, -0.6,
+         None),
+        (-1, 1, "customer", 5.0, 9.0, "damaged", True, None, "Damaged goods"),
+        (0, 1, "agent", 10.0, 12.0, "I am sorry to hear that, let me", False, None, None),
+    ]  # fmt: skip
+    with ctx.db.session() as session:
+        row = session.get(LiveCall, call.id)
+        for revision, line in enumerate(heard, 1):
+            channel, utterance, speaker, start, end, text, final, sentiment, alert = line
+            session.add(
+                LiveLine(live_call_id=call.id, channel=channel, utterance=utterance,
+                         speaker=speaker, start_s=start, end_s=end, text=text, final=final,
+                         sentiment=sentiment, alert=alert, revision=revision)
+            )  # fmt: skip
+        row.revision, row.alerts, row.customer_sentiment = len(heard), 1, -0.6
+    return call.id
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, model_dir):
     data = tmp_path_factory.mktemp("site")
@@ -65,8 +93,9 @@ def site(tmp_path_factory, model_dir):
     assert jobs.run_job(ctx, result.job, "test") == "processed"
     with ctx.db.session() as session:  # (every page is checked with a comment and a category)
         comments.add(session, Actor.cli(), result.id, 30.0, "Asked for the order number first")
+    live_id = live_call(ctx)
     with serving(ctx.settings, data / "server.log") as base:
-        yield {"base": base, "ctx": ctx, "id": result.id}
+        yield {"base": base, "ctx": ctx, "id": result.id, "live_id": live_id}
     ctx.close()
 
 
@@ -248,6 +277,8 @@ def every_page(site, user: str) -> list[str]:
         "/dashboard",
         "/scorecards?from=2026-01-01",
         "/themes?from=2026-01-01",
+        "/live",
+        f"/live/{site['live_id']}",
         "/preferences",
         "/conversations/999999",  # an error page
     ]
