@@ -10,6 +10,7 @@ import json
 import threading
 import wave
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from sqlalchemy import select
 
 import callscope.demo
 from callscope.context import Context
-from callscope.db.models import LiveCall
+from callscope.db.models import LiveCall, LiveLine
 from callscope.governance import auth
 from callscope.processing import live, streams
 from callscope.processing.streams import (
@@ -455,3 +456,17 @@ def test_both_tracks_of_a_call_at_real_time_pace_are_not_too_fast(hub, ingest_to
     with pytest.raises(live.LiveRefused, match="faster than real time"):
         for n in range(int(4.5 / 0.02), int(6 / 0.02)):
             hub.add(call, Audio(frame, at=n * 160, channel=0))
+
+
+def test_calls_that_ended_over_an_hour_ago_go_with_their_lines(hub, ingest_token, ctx):
+    old, recent = (hub.open("twilio", opened(ingest_token, s), None).id for s in ("MZ1", "MZ2"))
+    with ctx.db.session() as session:
+        for live_id, ago in ((old, timedelta(hours=2)), (recent, timedelta(minutes=5))):
+            row = session.get_one(LiveCall, live_id)
+            row.status, row.ended_at = live.ENDED, datetime.now(UTC) - ago
+            line = {"channel": 0, "utterance": 0, "speaker": "agent", "start_s": 0.0, "end_s": 1.0}
+            session.add(LiveLine(live_call_id=live_id, text="hi", final=True, revision=1, **line))
+    hub._forget()
+    with ctx.db.session() as session:
+        assert session.scalars(select(LiveCall.id)).all() == [recent]
+        assert session.scalars(select(LiveLine.live_call_id)).all() == [recent]

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from callscope.context import Context
-from callscope.db.models import Comment, Conversation, Evaluation, Queue, User
+from callscope.db.models import Comment, Conversation, Evaluation, LiveCall, LiveLine, Queue, User
 from callscope.governance import access, auth, policy
 from callscope.governance.audit import Actor
 from callscope.processing import retention
@@ -256,6 +256,7 @@ def walk(ctx: Context, call: int) -> dict[str, str]:
             "category_id": 1,
             "comment_id": 1,
             "evaluation_id": session.scalar(select(func.max(Evaluation.id))) or 1,
+            "live_id": session.scalar(select(func.max(LiveCall.id))) or 1,
         }
     answers = {}
     app = create_app(ctx)
@@ -322,15 +323,39 @@ def test_no_route_or_command_gives_a_withheld_or_purged_transcript_word(ctx):
         policy.set_value(session, "recordings.enabled", False)
         boss = auth.add_user(session, "walker", "admin", PASSWORD)
         evaluations.evaluate(session, Actor.cli(), boss, call, form.id, {})
+        # the call as it was heard live, ended an instant ago (its page still shows it)
+        live_call = LiveCall(
+            protocol="generic",
+            stream_id="walked",
+            external_id="LIVE-W",
+            metadata_json={},
+            channels=2,
+            sample_rate=8000,
+            channel_map={},
+            status="ended",
+            ended_at=datetime.now(UTC),
+            received_s=16.0,
+            incomplete=False,
+            alerts=0,
+            revision=1,
+            conversation_id=call,
+        )
+        session.add(live_call)
+        session.flush()
+        session.add(LiveLine(live_call_id=live_call.id, channel=1, utterance=0,
+                             speaker="customer", start_s=4.0, end_s=7.5, text=lines[1][1],
+                             final=True, revision=1))  # fmt: skip
     withheld = walk(ctx, call)
     assert len(withheld) > 60
     assert [asked for asked, said in withheld.items() if quotes(said)] == []
     with ctx.db.session() as session:
         policy.set_value(session, "recordings.enabled", True)
     shown = walk(ctx, call)  # (the baseline: the same walk finds the word where it may)
-    assert {"token /api/v1/conversations/1/evaluations", "export {call}"} <= {
-        asked for asked, said in shown.items() if quotes(said)
-    }
+    assert {
+        "token /api/v1/conversations/1/evaluations",
+        "export {call}",
+        f"token /api/v1/live/{live_call.id}",
+    } <= {asked for asked, said in shown.items() if quotes(said)}
     with ctx.db.session() as session:
         policy.set_value(session, "retention.mode", "recordings")
         policy.set_value(session, "retention.days", 1)

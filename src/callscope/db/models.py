@@ -655,7 +655,7 @@ class LiveCall(Base):
     alerts: Mapped[int] = mapped_column(Integer, default=0)
     revision: Mapped[int] = mapped_column(Integer, default=0)  # raised by every change shown
     conversation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("conversations.id", ondelete="SET NULL")
+        ForeignKey("conversations.id", ondelete="CASCADE")  # (erasing the call erases this)
     )
     error: Mapped[str | None] = mapped_column(Text)
     agent: Mapped[Agent | None] = relationship()

@@ -159,6 +159,19 @@ def _joiner(token: str) -> bool:
     return _bare(token) in JOINERS or token.strip() in JOINERS
 
 
+def _digits_in_run(words: Sequence[Word], j: int, inside: bool) -> str | None:
+    """The digits word J stands for in a number (INSIDE one already, or with digits after it):
+    as `_digits_of`, and a group that reads like a date ('3-01-00') too, since a date does not
+    run on into more digits."""
+    found = _digits_of(words[j].text)
+    if found is not None or not (inside or (j + 1 < len(words) and _digits_of(words[j + 1].text))):
+        return found
+    text = words[j].text.strip().strip(AROUND)
+    groups = re.split(r"[.-]", text)  # (a date written with slashes, or its year whole, stays one)
+    grouped = len(groups) == 3 and all(len(g) <= 2 for g in groups)
+    return re.sub(r"\D", "", text) if grouped and _date(text) else None
+
+
 def _misheard_digit(words: Sequence[Word], j: int) -> bool:
     """A one-letter or hyphen-joined token between digits ("453 -I -1488"): a digit the
     recogniser wrote as a letter; it stays inside the number."""
@@ -177,7 +190,7 @@ def _number_spans(words: Sequence[Word]) -> list[Span]:
             bare = _bare(words[j].text)
             if bare in REPEAT_WORDS and j + 1 < len(words) and _digits_of(words[j + 1].text):
                 repeat = REPEAT_WORDS[bare]
-            elif (d := _digits_of(words[j].text)) is not None and not (
+            elif (d := _digits_in_run(words, j, bool(digits))) is not None and not (
                 not digits and _amount(words, j)  # (within a number, a group is no amount)
             ):
                 digits += d * repeat if len(d) == 1 else d
@@ -187,7 +200,7 @@ def _number_spans(words: Sequence[Word]) -> list[Span]:
             j += 1
         if digits:
             last = j - 1
-            while _digits_of(words[last].text) is None:  # a trailing joiner is not part of it
+            while _digits_in_run(words, last, True) is None:  # (a trailing joiner is not in it)
                 last -= 1
             kind = _classify(digits, _context(words, i))
             if kind:

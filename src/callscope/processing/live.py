@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,6 +55,7 @@ BURST_S = 5.0  # audio a stream may send ahead of real time (× live_max_speed)
 LONGEST_GAP_S = 60.0  # a frame further ahead than this of a channel's audio is refused
 RECENT_LINES = 3  # the customer's current sentiment: the mean of this many last lines
 FINISH_WAIT_S = 120.0  # the longest the end of a call waits for its last lines
+SHOWN_FOR = timedelta(hours=1)  # an ended live call stays on the Live page this long, then goes
 
 
 class LiveRefused(errors.Refused):
@@ -127,6 +128,7 @@ class Hub:
         self.order = itertools.count()
         self.newest: dict[tuple[int, int, int], int] = {}  # (call, channel, utterance) → order
         self.stopping = threading.Event()
+        self.started = self.warming = False
 
     def start(self) -> None:
         """Hear the calls and end those that stay away (as the server starts)."""
@@ -136,10 +138,11 @@ class Hub:
         for n in range(readers):
             threading.Thread(target=self._read_loop, name=f"live-reader-{n}", daemon=True).start()
         threading.Thread(target=self._reap_loop, name="live-reaper", daemon=True).start()
-        threading.Thread(target=self._warm_up, name="live-warm-up", daemon=True).start()
+        self.started = True
 
     def _warm_up(self) -> None:
-        """The models a line needs, loaded before the first call (not during it)."""
+        """The models a line needs, loaded as the first call opens (not at its first line,
+        nor in a server that never hears a call)."""
         try:
             asr.transcriber(self.settings).warm_up()
             if embeddings.available():
@@ -266,6 +269,10 @@ class Hub:
             call.attached_at = time.monotonic()
             call.base = max(call.written, default=0)
             call.dropped = None
+            warm = self.started and not self.warming
+            self.warming = self.warming or warm
+        if warm:
+            threading.Thread(target=self._warm_up, name="live-warm-up", daemon=True).start()
         return call
 
     def _heard(self, live_call_id: int) -> dict[int, int]:
@@ -496,13 +503,24 @@ class Hub:
             gone = [c for c in calls if c.dropped is not None and c.dropped < late]
             try:
                 self._seen([c for c in calls if c.dropped is None])
+                self._forget()
             except Exception:
-                log.exception("live calls could not be marked as seen")
+                log.exception("live calls could not be marked as seen or forgotten")
             for call in gone:
                 try:
                     self.finish(call, incomplete=True)
                 except Exception:
                     log.exception("live call %s could not be ended", call.id)
+
+    def _forget(self) -> None:
+        """Calls that ended over SHOWN_FOR ago go, with their lines and metadata: the
+        conversation each became is the record of it (under retention and erasure)."""
+        with self.ctx.db.session() as session:
+            session.execute(
+                delete(LiveCall).where(
+                    LiveCall.status == ENDED, LiveCall.ended_at < utcnow() - SHOWN_FOR
+                )
+            )
 
     def _seen(self, calls: list[Call]) -> None:
         """Tell the database that CALLS still stream, and how much of each has come."""
@@ -597,8 +615,6 @@ def _assemble(call: Call, path: Path) -> None:
 
 
 # --- reading live calls -----------------------------------------------------------------------
-
-SHOWN_FOR = timedelta(hours=1)  # an ended live call stays on the Live page this long
 
 
 def call_dict(row: LiveCall) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from callscope.db.models import (
     Conversation,
     ConversationAnalysis,
     Evaluation,
+    LiveCall,
+    LiveLine,
     Recording,
     ScorecardCategoryCell,
     ScorecardCell,
@@ -55,9 +57,14 @@ def counted(session: Session, conversation_ids: Iterable[int]) -> None:
 def removed(session: Session, conversation_ids: Iterable[int]) -> None:
     """The calls' words are gone, or the calls are about to be deleted: they leave the search
     index, what quotes their transcript goes (the stored transcript and its unredacted copy, the
-    summary, the words of category matches and of evaluations' evidence; the categories matched
-    and the moments stay), and their weeks are marked."""
+    summary, the words of category matches and of evaluations' evidence, the lines heard while
+    they were live; the categories matched and the moments stay), and their weeks are marked."""
     ids = list(conversation_ids)
+    session.execute(
+        delete(LiveLine).where(
+            LiveLine.live_call_id.in_(select(LiveCall.id).where(LiveCall.conversation_id.in_(ids)))
+        )
+    )
     for conversation_id in ids:
         search.remove(session, conversation_id)  # an FTS5 table has no foreign key to cascade
     meaning.removed(session, ids)  # (the lines' vectors go with the lines; copies drop theirs)

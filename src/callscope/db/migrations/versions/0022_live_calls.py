@@ -45,7 +45,7 @@ def upgrade() -> None:
         sa.Column(
             "conversation_id",
             sa.Integer(),
-            sa.ForeignKey("conversations.id", ondelete="SET NULL"),
+            sa.ForeignKey("conversations.id", ondelete="CASCADE"),
         ),
         sa.Column("error", sa.Text()),
         sa.UniqueConstraint("protocol", "stream_id"),
